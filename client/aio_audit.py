@@ -1,0 +1,112 @@
+"""The audit half of `AsyncClient`: a chapter's log as stored, its history, its state at a rev or
+a time, verification (by the server, or here from the stored bytes) and Merkle proofs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+from client.chain import ChainChecker
+from client.models import (
+    ChapterState,
+    EventPage,
+    HistoryEntry,
+    HistoryPage,
+    LogEvent,
+    Proof,
+    VerifyResult,
+)
+
+__all__ = ["AUDIT_PAGE", "AuditCalls"]
+
+T = TypeVar("T")
+
+AUDIT_PAGE = 1000
+"""Events asked for per request when paging through a log (the server's largest page)."""
+
+
+class AuditCalls:
+    """Mixed into `AsyncClient`, which provides `_typed` (one typed request)."""
+
+    async def _typed(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T:
+        raise NotImplementedError
+
+    async def events(self, chapter: str, *, after: int = 0, limit: int | None = None) -> EventPage:
+        """One page of a chapter's log as stored (rev, hash, payload, decoded event)."""
+        params = {"after": after, "limit": limit}
+        return await self._typed(EventPage, "GET", f"/v1/chapters/{chapter}/events", params=params)
+
+    async def iter_events(
+        self, chapter: str, *, after: int = 0, until: int | None = None
+    ) -> AsyncIterator[LogEvent]:
+        """Every event after `after` (through `until`), page after page."""
+        next_after: int | None = after
+        while next_after is not None and (until is None or next_after < until):
+            limit = AUDIT_PAGE if until is None else min(AUDIT_PAGE, until - next_after)
+            page = await self.events(chapter, after=next_after, limit=limit)
+            for event in page.events:
+                yield event
+            next_after = page.next_after if page.events else None
+
+    async def verify_here(self, chapter: str) -> VerifyResult:
+        """Verify the chapter's chain on this side, from the stored payloads and hashes the
+        server hands out: an auditor need not take the server's word (`verify`) for it."""
+        checker = ChainChecker(chapter)
+        next_after: int | None = 0
+        while next_after is not None:
+            page = await self.events(chapter, after=next_after, limit=AUDIT_PAGE)
+            if not checker.feed(e.recorded() for e in page.events):
+                break
+            next_after = page.next_after if page.events else None
+        return checker.result()
+
+    async def history(
+        self, chapter: str, *, after: int = 0, limit: int | None = None
+    ) -> HistoryPage:
+        """One page of the chapter's events for people: when, who, what kind, what happened."""
+        params = {"after": after, "limit": limit}
+        path = f"/v1/chapters/{chapter}/history"
+        return await self._typed(HistoryPage, "GET", path, params=params)
+
+    async def iter_history(
+        self, chapter: str, *, after: int = 0, limit: int | None = None
+    ) -> AsyncIterator[HistoryEntry]:
+        """History entries after `after`, at most `limit` of them, page after page."""
+        left = limit
+        next_after: int | None = after
+        while next_after is not None and (left is None or left > 0):
+            size = AUDIT_PAGE if left is None else min(AUDIT_PAGE, left)
+            page = await self.history(chapter, after=next_after, limit=size)
+            for entry in page.history:
+                yield entry
+            if left is not None:
+                left -= len(page.history)
+            next_after = page.next_after if page.history else None
+
+    async def verify(self, chapter: str) -> VerifyResult:
+        """The server's verification of the chapter's chain (see also `verify_here`)."""
+        return await self._typed(VerifyResult, "GET", f"/v1/chapters/{chapter}/verify")
+
+    async def state(
+        self,
+        chapter: str,
+        *,
+        rev: int | None = None,
+        at: int | None = None,
+        include_removed: bool = False,
+        messages: bool = False,
+    ) -> ChapterState:
+        """The chapter as it was at `rev` or at unix ms `at` (neither: now), folded from its log."""
+        params: dict[str, Any] = {"rev": rev, "at": at}
+        if include_removed:
+            params["include_removed"] = "true"
+        if messages:
+            params["messages"] = "true"
+        path = f"/v1/chapters/{chapter}/state"
+        return await self._typed(ChapterState, "GET", path, params=params)
+
+    async def proof(self, chapter: str, rev: int, *, size: int | None = None) -> Proof:
+        """A Merkle inclusion proof of event `rev` among the first `size` (default: all); check
+        it with `Proof.verify`."""
+        params = {"rev": rev, "size": size}
+        return await self._typed(Proof, "GET", f"/v1/chapters/{chapter}/proof", params=params)

@@ -1,0 +1,182 @@
+"""The `ragstack` command line (DESIGN.md "Surfaces": its command names are a contract).
+
+    ragstack serve [--data DIR] [--host H] [--port 8000] [--role all|gateway|worker]
+    ragstack login URL [--email E] [--password P] [--signup]    ragstack logout    ragstack whoami
+    ragstack book list|create|members|invite …                  ragstack chapter list|create|rename|delete …
+    ragstack add CHAPTER PATH… [--tag T] [--wait]                ragstack add CHAPTER --url URL
+    ragstack search CHAPTER QUERY [-k N]                         ragstack ask CHAPTER QUESTION
+    ragstack history CHAPTER    ragstack verify CHAPTER    ragstack replay CHAPTER --rev N|--at TIME
+
+Every command has `--json`; errors go to stderr with exit status 1. This module holds the
+commands about the server and the account; the others live in cli_books, cli_sources, cli_audit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from client.cli_audit import register as register_audit
+from client.cli_books import book_app, chapter_app
+from client.cli_common import (
+    JsonOpt,
+    console,
+    emit_json,
+    errors_handled,
+    fail,
+    open_client,
+)
+from client.cli_sources import register as register_sources
+from client.config import Credentials, clear_credentials, load_credentials, save_credentials
+from client.errors import ApiError
+from client.sync import Client
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ragstack",
+    help="RagStack: books of chapters of sources, searched and asked, every chapter a verifiable log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Data directory (default ~/.local/share/ragstack)."),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    role: Annotated[
+        str, typer.Option(help="all, gateway (HTTP only) or worker (projections only).")
+    ] = "all",
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A ragstack.toml (default ./ragstack.toml).")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Run the whole system on this machine: embedded NATS, projections, the HTTP gateway."""
+    from client.serve import ServeError, Serving, run_serve
+
+    if role not in ("all", "gateway", "worker"):
+        fail(f"--role must be all, gateway or worker, not {role!r}", json_output=json_output)
+
+    def announce(serving: Serving) -> None:
+        if json_output:
+            sys.stdout.write(json.dumps({"ready": True, **_plain(serving)}) + "\n")
+            sys.stdout.flush()
+            return
+        if serving.url is not None:
+            console.print(f"RagStack is serving at [bold cyan]{serving.url}[/]")
+        else:
+            console.print("RagStack worker is folding projections")
+        console.print(f"  data: {escape(serving.data)}   NATS: {escape(serving.nats)}")
+        if serving.url is not None:
+            console.print(f"  sign up: [bold]ragstack login {serving.url} --signup[/]")
+        console.print("  Ctrl-C stops it.")
+
+    try:
+        run_serve(data=data, host=host, port=port, role=role, config=config, on_ready=announce)
+    except ServeError as exc:
+        fail(str(exc), json_output=json_output, code="serve")
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers were in place
+        raise typer.Exit(130) from None
+
+
+def _plain(serving: object) -> dict[str, object]:
+    import msgspec
+
+    return msgspec.to_builtins(serving)
+
+
+@app.command()
+def login(
+    url: Annotated[str, typer.Argument(help="The server, e.g. http://127.0.0.1:8000.")],
+    email: Annotated[str | None, typer.Option(help="Your e-mail (asked when missing).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Your password (asked when missing; prefer the prompt).")
+    ] = None,
+    signup: Annotated[bool, typer.Option("--signup", help="Create the account first.")] = False,
+    name: Annotated[str, typer.Option(help="Display name, with --signup.")] = "",
+    json_output: JsonOpt = False,
+) -> None:
+    """Sign in to a server (or sign up with --signup) and remember the token."""
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        fail(f"{url!r} is not an http(s) URL", json_output=json_output, code="invalid_url")
+    with errors_handled(json_output):
+        email = email or typer.prompt("E-mail")
+        password = password or typer.prompt("Password", hide_input=True, confirmation_prompt=signup)
+        with Client(url) as client:
+            if signup:
+                session = client.signup(email, password, name)
+            else:
+                session = client.login(email, password, token_name="ragstack-cli")
+        path = save_credentials(
+            Credentials(
+                url=url, token=session.token, email=session.user.email, token_id=session.token_id
+            )
+        )
+        if json_output:
+            emit_json({"url": url, "user": session.user, "credentials": str(path)})
+        else:
+            verb = "Signed up and logged in" if signup else "Logged in"
+            console.print(f"{verb} to {escape(url)} as [bold]{escape(session.user.email)}[/]")
+
+
+@app.command()
+def logout(json_output: JsonOpt = False) -> None:
+    """Revoke this machine's token on the server and forget it."""
+    with errors_handled(json_output):
+        credentials = load_credentials()
+        revoked = False
+        if credentials is not None and credentials.token and credentials.token_id:
+            try:
+                with Client(credentials.url, credentials.token) as client:
+                    client.revoke_token(credentials.token_id)
+                revoked = True
+            except ApiError:
+                pass  # an expired token or an unreachable server: forgetting it is what counts
+        removed = clear_credentials()
+        if json_output:
+            emit_json({"logged_out": removed, "revoked": revoked})
+        elif removed:
+            console.print("Logged out" + (" (token revoked)" if revoked else ""))
+        else:
+            console.print("Not logged in")
+
+
+@app.command()
+def whoami(json_output: JsonOpt = False) -> None:
+    """The account and server this machine is logged in to."""
+    with errors_handled(json_output), open_client() as client:
+        user = client.me()
+        if json_output:
+            emit_json({"url": client.url, "user": user})
+        else:
+            console.print(f"{escape(user.email)} on {escape(client.url)}")
+
+
+app.add_typer(book_app, name="book")
+app.add_typer(chapter_app, name="chapter")
+register_sources(app)
+register_audit(app)
+
+
+def main() -> None:
+    """The console script's entry."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The Python SDK: typed calls over RagStack's HTTP API, async (`AsyncClient`) and sync (`Client`).
+
+    async with AsyncClient("http://127.0.0.1:8000", token=token) as rs:
+        chapter = await rs.create_chapter(book.id, "Papers")
+        await rs.upload(chapter.id, Path("paper.pdf"), wait=True)
+        for hit in await rs.search(chapter.id, "what did they measure?"):
+            print(hit.source_name, hit.span.page, hit.text)
+
+    with Client(url, token=token) as rs:       # the same calls, blocking
+        answer = rs.ask(chapter.id, "what did they measure?")
+
+Every error the server answers with becomes `ApiError(status, code, message)` from its JSON shape
+`{"error": {"code", "message"}}`; a server that cannot be reached is `ServerUnreachable` (an
+`ApiError` with status 0), so a caller handles one family. Results are msgspec Structs
+(client/models.py) that ignore keys they do not know, so a newer server never breaks this client.
+"""
+
+from client.aio import DEFAULT_TIMEOUT, AsyncClient, Progress, StreamItem
+from client.errors import ApiError, ServerUnreachable
+from client.models import (
+    Answer,
+    Book,
+    Chapter,
+    ChapterState,
+    Citation,
+    EventPage,
+    Head,
+    HistoryEntry,
+    HistoryPage,
+    LLMSettings,
+    LogEvent,
+    Member,
+    Message,
+    Proof,
+    SearchHit,
+    ServerInfo,
+    Session,
+    Share,
+    Source,
+    Span,
+    Thread,
+    Token,
+    User,
+    VerifyResult,
+)
+from client.sync import Client
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Answer",
+    "ApiError",
+    "AsyncClient",
+    "Book",
+    "Chapter",
+    "ChapterState",
+    "Citation",
+    "Client",
+    "EventPage",
+    "Head",
+    "HistoryEntry",
+    "HistoryPage",
+    "LLMSettings",
+    "LogEvent",
+    "Member",
+    "Message",
+    "Progress",
+    "Proof",
+    "SearchHit",
+    "ServerInfo",
+    "ServerUnreachable",
+    "Session",
+    "Share",
+    "Source",
+    "Span",
+    "StreamItem",
+    "Thread",
+    "Token",
+    "User",
+    "VerifyResult",
+]

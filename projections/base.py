@@ -1,0 +1,87 @@
+"""A projection whose read model lives in the views database, with one handler per event type."""
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import aiosqlite
+
+from events import Envelope, Event
+from projections.store import Checkpoints, Views
+
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+
+
+def handles(*event_types: type[Event]) -> Callable[[H], H]:
+    """Mark a method `async def on_x(self, db, envelope)` as the handler of `event_types`."""
+
+    def mark(method: H) -> H:
+        method.__dict__.setdefault("_handles", []).extend(event_types)
+        return method
+
+    return mark
+
+
+class SqliteProjection:
+    """Base of read models in SQLite: the update and the checkpoint commit together.
+
+    Subclasses set `name`, `version`, `schema` (DDL) and `tables` (the tables keyed by chapter
+    that a rebuild clears), and mark handlers with `@handles(...)`. A second handler for the same
+    event type is refused when the class is defined.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    schema: ClassVar[str] = ""
+    tables: ClassVar[tuple[str, ...]] = ()
+    _handlers: ClassVar[dict[type[Event], str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass keeps its parent's handlers (and may replace one with its own).
+        own: dict[type[Event], str] = {}
+        for attr, value in vars(cls).items():
+            for event_type in getattr(value, "_handles", ()):
+                if event_type in own:
+                    raise TypeError(
+                        f"{cls.__name__} handles {event_type.__name__} twice: "
+                        f"{own[event_type]} and {attr}"
+                    )
+                own[event_type] = attr
+        cls._handlers = {**getattr(cls, "_handlers", {}), **own}
+
+    def __init__(self, views: Views) -> None:
+        self.views = views
+        self._checkpoints = Checkpoints(views, self.name)
+
+    async def open(self) -> None:
+        """Create the read model's tables."""
+        if self.schema:
+            await self.views.script(self.schema)
+
+    async def load_checkpoint(self, chapter: str) -> tuple[int, int] | None:
+        """(rev, version) last applied for `chapter`."""
+        return await self._checkpoints.load(chapter)
+
+    async def reset(self, chapter: str) -> None:
+        """Clear the chapter's rows and checkpoint in one transaction."""
+        async with self.views.transaction() as db:
+            for table in self.tables:
+                await db.execute(f"DELETE FROM {table} WHERE chapter = ?", (chapter,))
+            await self._checkpoints.forget(db, chapter)
+
+    async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
+        """Run each event's handler, then store the checkpoint, all in one transaction."""
+        async with self.views.transaction() as db:
+            for envelope in events:
+                handler = self._handlers.get(type(envelope.body))
+                if handler is not None:
+                    await getattr(self, handler)(db, envelope)
+            await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
+
+    async def idle(self, chapter: str) -> None:
+        """Nothing deferred by default."""
+
+    @staticmethod
+    async def execute(db: aiosqlite.Connection, sql: str, *params: Any) -> None:
+        """Shorthand for a write inside a handler."""
+        await db.execute(sql, params)

@@ -1,0 +1,122 @@
+"""The embedding cache: vectors keyed by (model, chunk hash), so nothing is embedded twice.
+
+It lives in its own SQLite file because it outlives read models: a rebuild, a re-ingest or a
+copy of a chapter finds its vectors here. Vectors are stored as little-endian float32 bytes.
+"""
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL, chunk TEXT NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (model, chunk)
+) WITHOUT ROWID;
+"""
+_LOOKUP_BATCH = 500
+
+
+class Embedder(Protocol):
+    """What the cache needs of an embedder (see projections.providers)."""
+
+    model: str
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+        ...
+
+
+class EmbeddingCache:
+    """(model, chunk hash) -> vector, persistent."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> "EmbeddingCache":
+        """Open (creating) the cache file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=10000")
+        await db.executescript(_SCHEMA)
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the file."""
+        await self._db.close()
+
+    async def get_many(self, model: str, chunks: Sequence[str]) -> dict[str, list[float]]:
+        """The cached vectors among `chunks`."""
+        found: dict[str, list[float]] = {}
+        for i in range(0, len(chunks), _LOOKUP_BATCH):
+            part = chunks[i : i + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(part))
+            async with self._db.execute(
+                f"SELECT chunk, vector FROM embeddings WHERE model = ? AND chunk IN ({marks})",
+                (model, *part),
+            ) as cursor:
+                async for chunk, blob in cursor:
+                    found[chunk] = np.frombuffer(blob, dtype="<f4").tolist()
+        return found
+
+    async def put_many(self, model: str, vectors: Mapping[str, Sequence[float]]) -> None:
+        """Store vectors (an existing entry is kept: the same chunk embeds the same)."""
+        rows = [
+            (model, chunk, np.asarray(vector, dtype="<f4").tobytes())
+            for chunk, vector in vectors.items()
+        ]
+        async with self._lock:
+            await self._db.execute("BEGIN")
+            try:
+                await self._db.executemany(
+                    "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)", rows
+                )
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+
+class CachedEmbedder:
+    """An embedder behind the cache, counting what it really embedded."""
+
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache, *, batch_size: int = 64) -> None:
+        self.embedder = embedder
+        self.cache = cache
+        self.batch_size = batch_size
+        self.embedded = 0
+        """Chunks sent to the embedder since start."""
+        self.hits = 0
+        """Chunks answered from the cache since start."""
+
+    @property
+    def model(self) -> str:
+        """The embedder's model id (the cache key)."""
+        return self.embedder.model
+
+    async def embed_chunks(self, texts: Mapping[str, str]) -> dict[str, list[float]]:
+        """Vectors for chunk hash -> text, embedding only what the cache lacks."""
+        hashes = list(texts)
+        vectors = await self.cache.get_many(self.model, hashes)
+        self.hits += len(vectors)
+        missing = [h for h in hashes if h not in vectors]
+        for i in range(0, len(missing), self.batch_size):
+            part = missing[i : i + self.batch_size]
+            fresh = await self.embedder.embed([texts[h] for h in part])
+            new = dict(zip(part, fresh, strict=True))
+            await self.cache.put_many(self.model, new)
+            vectors.update(new)
+            self.embedded += len(part)
+        return vectors
+
+    async def embed_query(self, text: str) -> list[float]:
+        """A query's vector (queries are not cached)."""
+        return (await self.embedder.embed([text]))[0]

@@ -1,0 +1,152 @@
+"""Anthropic's Messages API (Claude): chat on the official `anthropic` SDK. Anthropic offers no
+embeddings, so there is no embedder here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+
+from projections.providers._common import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    RetryPolicy,
+    Timeouts,
+    env_key,
+    parse_retry_after,
+    status_error,
+    stream_cut_short,
+    transport_failure,
+)
+from projections.providers.errors import ProviderConfigError, ProviderError, ProviderUnavailable
+from projections.providers.llm import ChatMessage, RemoteLLM, Usage
+
+ANTHROPIC_URL = "https://api.anthropic.com"
+
+# The status each error type stands for: an `error` event inside a stream arrives on a 200.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def _error_of(body: object) -> tuple[str | None, str | None]:
+    """(type, message) from Anthropic's error body {"type": "error", "error": {...}}."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            kind, message = inner.get("type"), inner.get("message")
+            return (
+                kind if isinstance(kind, str) else None,
+                message if isinstance(message, str) else None,
+            )
+    return None, None
+
+
+class AnthropicChat(RemoteLLM):
+    """Chat with a Claude model (e.g. "claude-sonnet-5-5")."""
+
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        where = (base_url or ANTHROPIC_URL).rstrip("/")
+        key = api_key or env_key("ANTHROPIC_API_KEY")
+        if key is None and base_url is None:
+            raise ProviderConfigError(
+                self.provider,
+                "no API key is configured for Anthropic: set one in the book's LLM settings "
+                "or in the ANTHROPIC_API_KEY environment variable",
+            )
+        super().__init__(model, where=where, retry=retry, secret=key)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=key or "no-key",
+            base_url=where,
+            timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
+            max_retries=0,  # RetryPolicy decides, the same way for every provider
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _translate(self, exc: Exception) -> ProviderError | None:
+        provider, where, secret = self.provider, self._where, self._secret
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderUnavailable(provider, f"{where} did not answer in time")
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            named = transport_failure(provider, cause, where) if cause is not None else None
+            return named or ProviderUnavailable(provider, f"could not connect to {where}")
+        if isinstance(exc, anthropic.APIStatusError):
+            kind, message = _error_of(exc.body)
+            status = exc.status_code
+            if status < 400:  # an `error` event mid-stream
+                status = _ERROR_STATUS.get(kind or "", 500)
+            return status_error(
+                provider,
+                status,
+                message or exc.message,
+                secret=secret,
+                retry_after=parse_retry_after(exc.response.headers),
+            )
+        if isinstance(exc, anthropic.APIError):
+            return ProviderError(provider, exc.message, secret=secret)
+        return transport_failure(provider, exc, where)
+
+    async def _stream_once(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str | Usage]:
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        params: dict[str, Any] = {}
+        if system:
+            params["system"] = system  # Anthropic takes the system prompt apart from the turns
+        stream = await self._client.messages.create(
+            model=self.model,
+            # No temperature: API version 2026-10-21 (the SDK's default) refuses sampling
+            # parameters, and the SDK no longer offers them. The argument is accepted and unused.
+            max_tokens=max_tokens,
+            messages=[
+                {"role": m.role, "content": m.content}  # type: ignore[misc]
+                for m in messages
+                if m.role != "system"
+            ],
+            stream=True,
+            **params,
+        )
+        prompt = completion = 0
+        stopped = False
+        try:
+            async for event in stream:
+                if event.type == "message_start":
+                    prompt = event.message.usage.input_tokens or 0
+                    completion = event.message.usage.output_tokens or 0
+                elif event.type == "content_block_delta":
+                    if event.delta.type == "text_delta" and event.delta.text:
+                        yield event.delta.text
+                elif event.type == "message_delta":
+                    # output_tokens here is the running total for the whole message.
+                    completion = event.usage.output_tokens or completion
+                    if getattr(event.usage, "input_tokens", None):
+                        prompt = event.usage.input_tokens
+                elif event.type == "message_stop":
+                    stopped = True
+        finally:
+            await stream.close()
+        if not stopped:
+            raise stream_cut_short(self.provider, self._where)
+        yield Usage(prompt=prompt, completion=completion)

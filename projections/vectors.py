@@ -1,0 +1,327 @@
+"""Vectors: embeds each source's chunks and keeps the chapter's vector index, and searches it.
+
+The index cannot join a SQLite transaction, so a batch first computes its index operations in
+log order, performs them as idempotent upserts and deletes keyed by `<source>:<chunk hash>`, and
+only then commits the per-source state with the checkpoint. A crash between the two replays the
+batch, which changes nothing. Chunks an edit did not touch keep their records, those it moved are
+re-written with their new span (their vectors from the cache); only new chunks are embedded (and
+the cache makes even a replay free).
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+import rust_core
+from engine.blobs import BlobStore
+from events import (
+    ChunkRef,
+    Envelope,
+    SourceAdded,
+    SourceExtracted,
+    SourceRemoved,
+    SourceRetagged,
+)
+from projections.base import SqliteProjection
+from projections.embedding_cache import CachedEmbedder
+from projections.ingest import load_manifest
+from projections.store import Views
+from projections.vectorstores import (
+    MAX_K,
+    Filter,
+    VectorHit,
+    VectorIndex,
+    VectorRecord,
+    chunk_metadata,
+)
+
+
+class Span(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a passage sits in its source's extracted text."""
+
+    start: int
+    end: int
+    page: int | None = None
+    heading: str | None = None
+
+
+class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
+    """A retrieved passage: the public shape of DESIGN.md plus the chunk hash."""
+
+    source: str
+    source_name: str
+    span: Span
+    text: str
+    score: float
+    chunk: str
+
+
+@dataclass
+class _SourceState:
+    name: str
+    tags: list[str]
+    text_blob: str | None = None
+    chunks: list[ChunkRef] = field(default_factory=list)
+
+
+@dataclass
+class _Ops:
+    """Index operations of one batch, in log order."""
+
+    steps: list[tuple[str, object]] = field(default_factory=list)
+
+    def upsert(self, records: list[VectorRecord]) -> None:
+        if records:
+            self.steps.append(("upsert", records))
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self.steps.append(("delete", ids))
+
+    def drop_source(self, source: str) -> None:
+        self.steps.append(("delete_source", source))
+
+
+_chunks_codec = msgspec.json.Decoder(list[ChunkRef])
+
+
+def _hit(hit: VectorHit) -> SearchHit:
+    m = hit.metadata
+    page, heading = m.get("page"), m.get("heading")
+    return SearchHit(
+        source=str(m["source"]),
+        source_name=str(m.get("source_name", "")),
+        span=Span(
+            start=int(m["start"]),
+            end=int(m["end"]),
+            page=int(page) if page is not None else None,
+            heading=str(heading) if heading is not None else None,
+        ),
+        text=hit.document or "",
+        score=hit.score,
+        chunk=str(m["chunk"]),
+    )
+
+
+def record_id(source: str, chunk: str) -> str:
+    """The index id of a chunk of a source."""
+    return f"{source}:{chunk}"
+
+
+class Vectors(SqliteProjection):
+    """Keeps the vector index of every chapter it folds."""
+
+    name = "vectors"
+    version = 1
+    schema = """
+    CREATE TABLE IF NOT EXISTS vectors_sources (
+        chapter TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, tags TEXT NOT NULL,
+        text_blob TEXT, chunks TEXT NOT NULL, PRIMARY KEY (chapter, source)
+    );
+    """
+    tables = ("vectors_sources",)
+
+    def __init__(
+        self, views: Views, blobs: BlobStore, index: VectorIndex, embedder: CachedEmbedder
+    ) -> None:
+        super().__init__(views)
+        self.blobs = blobs
+        self.index = index
+        self.embedder = embedder
+
+    async def reset(self, chapter: str) -> None:
+        """Drop the chapter's namespace as well as its state rows."""
+        await self.index.drop(chapter)
+        await super().reset(chapter)
+
+    async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
+        """Fold a batch: index operations first (idempotent), then state and checkpoint."""
+        states: dict[str, _SourceState | None] = {}
+        ops = _Ops()
+        for envelope in events:
+            body = envelope.body
+            if isinstance(body, SourceAdded):
+                states[body.source] = _SourceState(name=body.name, tags=sorted(set(body.tags)))
+            elif isinstance(body, SourceExtracted | SourceRetagged | SourceRemoved):
+                state = await self._state(chapter, body.source, states)
+                if state is None:
+                    continue  # a fact about a source this chapter never added
+                if isinstance(body, SourceExtracted):
+                    await self._on_extracted(chapter, envelope.rev, body, state, ops)
+                elif isinstance(body, SourceRetagged):
+                    state.tags = sorted(set(body.tags))
+                    await self._reupsert(chapter, envelope.rev, body.source, state, ops)
+                else:
+                    ops.drop_source(body.source)
+                    states[body.source] = None
+        await self._perform(chapter, ops)
+        async with self.views.transaction() as db:
+            for source, state in states.items():
+                if state is None:
+                    await db.execute(
+                        "DELETE FROM vectors_sources WHERE chapter = ? AND source = ?",
+                        (chapter, source),
+                    )
+                    continue
+                chunks = msgspec.json.encode(state.chunks).decode()
+                await db.execute(
+                    "INSERT OR REPLACE INTO vectors_sources VALUES (?, ?, ?, ?, ?, ?)",
+                    (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks),
+                )
+            await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
+
+    async def _state(
+        self, chapter: str, source: str, states: dict[str, "_SourceState | None"]
+    ) -> "_SourceState | None":
+        if source not in states:
+            row = await self.views.fetchone(
+                "SELECT name, tags, text_blob, chunks FROM vectors_sources "
+                "WHERE chapter = ? AND source = ?",
+                (chapter, source),
+            )
+            states[source] = (
+                _SourceState(
+                    name=row[0],
+                    tags=json.loads(row[1]),
+                    text_blob=row[2],
+                    chunks=_chunks_codec.decode(row[3]),
+                )
+                if row
+                else None
+            )
+        return states[source]
+
+    async def _on_extracted(
+        self, chapter: str, rev: int, body: SourceExtracted, state: _SourceState, ops: _Ops
+    ) -> None:
+        manifest = await load_manifest(self.blobs, body)
+        old = {c.hash: c for c in state.chunks}
+        new = {c.hash for c in manifest}
+        # New chunks, and kept chunks that an edit moved (their span, page or heading changed):
+        # the latter are re-written with their new place, their vectors coming from the cache.
+        changed = [c for c in manifest if old.get(c.hash) != c]
+        text = (await self.blobs.get(body.text_blob)).decode() if changed else ""
+        ops.delete([record_id(body.source, h) for h in sorted(old.keys() - new)])
+        ops.upsert(await self._records(chapter, rev, body.source, state, changed, text))
+        state.text_blob = body.text_blob
+        state.chunks = manifest
+
+    async def _reupsert(
+        self, chapter: str, rev: int, source: str, state: _SourceState, ops: _Ops
+    ) -> None:
+        if not state.chunks or state.text_blob is None:
+            return
+        text = (await self.blobs.get(state.text_blob)).decode()
+        ops.upsert(await self._records(chapter, rev, source, state, state.chunks, text))
+
+    async def _records(
+        self,
+        chapter: str,
+        rev: int,
+        source: str,
+        state: _SourceState,
+        chunks: Sequence[ChunkRef],
+        text: str,
+    ) -> list[VectorRecord]:
+        texts = {c.hash: text[c.start : c.end] for c in chunks}
+        vectors = await self.embedder.embed_chunks(texts)
+        records = []
+        for c in chunks:
+            extra: dict[str, str | int | float | bool] = {
+                "chunk": c.hash,
+                "start": c.start,
+                "end": c.end,
+                "source_name": state.name,
+            }
+            if c.page is not None:
+                extra["page"] = c.page
+            if c.heading is not None:
+                extra["heading"] = c.heading
+            records.append(
+                VectorRecord(
+                    id=record_id(source, c.hash),
+                    vector=vectors[c.hash],
+                    metadata=chunk_metadata(
+                        chapter=chapter, source=source, rev=rev, tags=state.tags, extra=extra
+                    ),
+                    document=texts[c.hash],
+                )
+            )
+        return records
+
+    async def _perform(self, chapter: str, ops: _Ops) -> None:
+        for kind, arg in ops.steps:
+            if kind == "upsert":
+                assert isinstance(arg, list)
+                await self.index.upsert(chapter, arg)
+            elif kind == "delete":
+                assert isinstance(arg, list)
+                await self.index.delete(chapter, arg)
+            else:
+                assert isinstance(arg, str)
+                await self.index.delete_source(chapter, arg)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def search(
+        self, chapter: str, query: str, *, k: int = 8, tags: Sequence[str] | None = None
+    ) -> list[SearchHit]:
+        """The `k` passages most similar to `query`, optionally only from sources with `tags`."""
+        vector = await self.embedder.embed_query(query)
+        if tags:
+            hits = await self._search_tagged(chapter, vector, k, set(tags))
+        else:
+            hits = await self.index.query(chapter, vector, k)
+        return [_hit(hit) for hit in hits]
+
+    async def _search_tagged(
+        self, chapter: str, vector: list[float], k: int, tags: set[str]
+    ) -> list[VectorHit]:
+        """Tag filtering by source: this projection knows each source's tags, and record ids
+        start with their source, so a wide ids-only neighbour list filtered here is exact as
+        soon as k of its records pass. Engines' own metadata filters are far slower."""
+        # One wide window: ids-only neighbours are cheap (a few ms for 400), while a second
+        # round trip costs more than the extra width; 400 holds k hits for tags on ~5%+ of chunks.
+        n = min(MAX_K, max(400, 50 * k))
+        nearest = await self.index.nearest(chapter, vector, n)
+        tagged = await self._tagged_sources(chapter, {i.split(":", 1)[0] for i, _ in nearest}, tags)
+        kept = [(i, score) for i, score in nearest if i.split(":", 1)[0] in tagged][:k]
+        if len(kept) >= k or len(nearest) < n:
+            records = await self.index.get(chapter, [i for i, _ in kept])
+            return [
+                msgspec.structs.replace(records[i], score=score)
+                for i, score in kept
+                if i in records
+            ]
+        # A rare tag: let the engine filter by the sources that carry it.
+        everywhere = await self._tagged_sources(chapter, None, tags)
+        if not everywhere:
+            return []
+        return await self.index.query(chapter, vector, k, Filter(sources=sorted(everywhere)))
+
+    async def _tagged_sources(
+        self, chapter: str, among: set[str] | None, tags: set[str]
+    ) -> set[str]:
+        """Sources of `chapter` (only those `among`, if given) carrying any of `tags`."""
+        if among is not None and not among:
+            return set()
+        sql = "SELECT source, tags FROM vectors_sources WHERE chapter = ?"
+        params: list[str] = [chapter]
+        if among is not None:
+            sql += f" AND source IN ({','.join('?' * len(among))})"
+            params.extend(among)
+        rows = await self.views.fetchall(sql, params)
+        return {source for source, tagged in rows if tags & set(json.loads(tagged))}
+
+    async def digest(self, chapter: str) -> str:
+        """A hash of the chapter's index (ids and metadata) and state, for rebuild comparisons."""
+        entries = sorted([(i, sorted(m.items())) async for i, m in self.index.ids(chapter)])
+        rows = await self.views.fetchall(
+            "SELECT source, name, tags, text_blob, chunks FROM vectors_sources "
+            "WHERE chapter = ? ORDER BY source",
+            (chapter,),
+        )
+        data = msgspec.msgpack.encode([entries, [list(r) for r in rows]])
+        return rust_core.hash(data).hex()

@@ -1,0 +1,115 @@
+"""Shared fixtures: a real nats-server per test, chained `nats_store_dir → nats_server → nc → js`.
+
+The server fixtures are synchronous (the child process does not belong to any event loop), so a
+session-scoped server can serve tests that each run in their own loop. A test that kills or
+restarts its server uses the function-scoped `nats_server`; others may share `shared_nats_server`
+(use fresh chapter ids: `events.new_id()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.nats import NATS, JetStreamContext, open_nats
+from engine.server import EmbeddedServer
+from projections.providers.local_embedder import LocalEmbedder
+
+
+def _start(data_dir: Path) -> EmbeddedServer:
+    server = EmbeddedServer(data_dir)
+    asyncio.run(server.start())
+    return server
+
+
+@pytest.fixture
+def nats_store_dir(tmp_path: Path) -> Path:
+    """The embedded server's data directory (config, credentials, JetStream store)."""
+    return tmp_path / "nats"
+
+
+@pytest.fixture
+def nats_server(nats_store_dir: Path) -> Iterator[EmbeddedServer]:
+    """A nats-server of this test's own, on a free loopback port."""
+    server = _start(nats_store_dir)
+    try:
+        yield server
+    finally:
+        server.stop_sync()
+
+
+@pytest.fixture(scope="session")
+def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """One nats-server for the whole session, for tests that neither kill nor reconfigure it."""
+    server = _start(tmp_path_factory.mktemp("nats-shared"))
+    try:
+        yield server
+    finally:
+        server.stop_sync()
+
+
+@pytest.fixture
+async def nc(nats_server: EmbeddedServer) -> AsyncIterator[NATS]:
+    """The engine's connection to this test's server."""
+    client = await open_nats(nats_server.url, nats_server.user, nats_server.password)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def js(nc: NATS) -> JetStreamContext:
+    """JetStream on `nc`."""
+    return nc.jetstream()
+
+
+@pytest.fixture
+async def shared_nc(shared_nats_server: EmbeddedServer) -> AsyncIterator[NATS]:
+    """The engine's connection to the session's shared server."""
+    client = await open_nats(
+        shared_nats_server.url, shared_nats_server.user, shared_nats_server.password
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalEmbedder:
+    """The offline MiniLM embedder, shared by the session (it loads its model on first use)."""
+    return LocalEmbedder()
+
+
+def _leftover_nats_servers() -> list[psutil.Process]:
+    leftovers = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() == "nats-server" and child.status() != psutil.STATUS_ZOMBIE:
+                leftovers.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return leftovers
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run loudly if any nats-server started by a test is still running."""
+    leftovers = _leftover_nats_servers()
+    if not leftovers:
+        return
+    for proc in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "nats-server processes left running after the tests (killed now): " + ", ".join(
+        str(p.pid) for p in leftovers
+    )
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

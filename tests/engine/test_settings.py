@@ -1,0 +1,60 @@
+"""Configuration: file, environment and flags, in that order of strength."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.settings import ConfigError, load_settings
+
+
+def test_defaults_work_without_any_configuration(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(environ={})
+    assert settings.port == 8000
+    assert settings.host == "127.0.0.1"
+    assert settings.nats.url is None  # the embedded server
+    assert settings.data == Path("~/.local/share/ragstack").expanduser()
+
+
+def test_file_then_environment_then_flags(tmp_path):
+    config = tmp_path / "ragstack.toml"
+    config.write_text('port = 9000\ndata_dir = "/srv/rs"\n[nats]\nurl = "nats://a:4222"\n')
+    env = {"RAGSTACK_NATS_URL": "nats://b:4222", "RAGSTACK_LIMITS_UPLOAD_BYTES": "1024"}
+    settings = load_settings(config, environ=env, port=9100, host=None)
+    assert settings.nats.url == "nats://b:4222"  # environment beats the file
+    assert settings.port == 9100  # a flag beats both
+    assert settings.host == "127.0.0.1"  # an unset flag changes nothing
+    assert settings.limits.upload_bytes == 1024
+    assert settings.data == Path("/srv/rs")
+
+
+def test_ragstack_data_is_an_alias_for_the_data_dir():
+    assert load_settings(environ={"RAGSTACK_DATA": "/x"}).data == Path("/x")
+
+
+def test_a_bad_value_names_the_field():
+    with pytest.raises(ConfigError, match="port"):
+        load_settings(environ={"RAGSTACK_PORT": "eighty"})
+
+
+def test_an_unknown_key_in_the_file_is_an_error(tmp_path):
+    config = tmp_path / "ragstack.toml"
+    config.write_text("prot = 9000\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings(config, environ={})
+
+
+def test_broken_toml_is_a_clear_error(tmp_path):
+    config = tmp_path / "ragstack.toml"
+    config.write_text("port = = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(config, environ={})
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_a_path_given_by_a_flag_is_accepted(tmp_path):
+    assert load_settings(environ={}, data_dir=tmp_path).data == tmp_path

@@ -1,0 +1,89 @@
+"""Fixtures for the gateway: real services (a SQLite accounts store in tmp_path), the app, a client.
+
+Passwords are real argon2id with small parameters and the accounts store's clock is settable,
+so that token expiry can be tested without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import argon2
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from engine.accounts.passwords import Passwords
+from engine.settings import Limits, Settings
+from gateway.app import create_app
+from gateway.services import Services, open_services
+
+
+class ManualClock:
+    """A clock the test moves by hand (unix ms)."""
+
+    def __init__(self, now: int = 1_700_000_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+@pytest.fixture
+def passwords() -> Iterator[Passwords]:
+    made = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def limits() -> Limits:
+    """Override in a test module for small rate limits."""
+    return Limits()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, limits: Limits) -> Settings:
+    return Settings(data_dir=tmp_path / "data", limits=limits)
+
+
+@pytest.fixture
+async def services(settings, passwords, clock, local_embedder) -> AsyncIterator[Services]:
+    opened = await open_services(
+        settings, passwords=passwords, clock=clock, embedder=local_embedder
+    )
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def app(services: Services) -> FastAPI:
+    return create_app(services)
+
+
+@pytest.fixture
+def make_client(app: FastAPI) -> Callable[..., httpx.AsyncClient]:
+    """Clients for the app; `address` sets the client address the server sees."""
+
+    def make(app_: FastAPI | None = None, *, address: str = "127.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app_ or app, client=(address, 50000))
+        return httpx.AsyncClient(transport=transport, base_url="http://ragstack.test")
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as c:
+        yield c

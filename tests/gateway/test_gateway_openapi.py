@@ -1,0 +1,175 @@
+"""The OpenAPI document validates, and a property-based run over it (schemathesis) finds no 500.
+
+The schemathesis run drives the real app (real SQLite accounts store) through httpx's ASGI
+transport on one event loop of its own, so the store is used on the loop that opened it.
+Every response must also match what the document promises: status, content type, body, headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import argon2
+import httpx
+import pytest
+import schemathesis
+from gateway_support import sign_up
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openapi_spec_validator import validate
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from engine.accounts.passwords import Passwords
+from engine.settings import Limits, Settings
+from gateway.app import create_app
+from gateway.services import open_services
+
+BASE_URL = "http://ragstack.test"
+FUZZED_TAGS = ["auth", "info", "health"]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
+async def test_the_openapi_document_validates(client):
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    validate(document)  # raises on any violation of the OpenAPI 3.1 schema
+    # Errors are documented in their real shape, not FastAPI's default validation body.
+    signup = document["paths"]["/v1/auth/signup"]["post"]["responses"]
+    assert signup["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorResponse"
+    }
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    me = document["paths"]["/v1/me"]["get"]
+    assert me["security"] == [{"bearer": []}]
+    assert me["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert me["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+
+
+def _httpx_request(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """schemathesis' requests-style arguments as httpx arguments."""
+    out: dict[str, Any] = {
+        "method": kwargs["method"],
+        "url": kwargs["url"],
+        "headers": kwargs.get("headers") or {},
+        "params": kwargs.get("params") or None,
+        "cookies": kwargs.get("cookies") or None,
+    }
+    if "json" in kwargs:
+        out["json"] = kwargs["json"]
+    elif "data" in kwargs and kwargs["data"] is not None:
+        data = kwargs["data"]
+        out["content"] = data.encode() if isinstance(data, str) else data
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_schemathesis_finds_no_server_error_and_no_broken_promise(tmp_path: Path):
+    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    # Rate limits off: the run sends hundreds of requests from one address.
+    config = Settings(
+        data_dir=tmp_path / "data",
+        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+    )
+    with asyncio.Runner() as runner:
+        services = runner.run(open_services(config, passwords=passwords))
+        app = create_app(services)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
+        try:
+            token = runner.run(sign_up(client))
+            document = runner.run(client.get("/openapi.json")).json()
+            schema = schemathesis.openapi.from_dict(document).include(tag=FUZZED_TAGS)
+            assert len(list(schema.get_all_operations())) >= 8
+            authorised = {"Authorization": f"Bearer {token}"}
+            cases = st.one_of(
+                schema.as_strategy(GenerationMode.POSITIVE),
+                schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
+                schema.as_strategy(GenerationMode.NEGATIVE),
+                schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
+            )
+            seen: set[int] = set()
+
+            @settings(
+                max_examples=200,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=cases)
+            def run(case: Any) -> None:
+                request = case.as_transport_kwargs(base_url=BASE_URL)
+                response = runner.run(client.request(**_httpx_request(request)))
+                seen.add(response.status_code)
+                checks = list(CHECKS)
+                if case.meta is not None and case.meta.generation.mode.is_negative:
+                    checks.append(negative_data_rejection)
+                case.validate_response(response, checks=checks)
+
+            run()
+            # The run reached past validation: successes and refusals both happened.
+            assert {200, 201} & seen and {401, 422} <= seen, seen
+        finally:
+            runner.run(client.aclose())
+            runner.run(services.close())
+            passwords.close()
+
+
+def test_schemathesis_over_every_route_finds_no_server_error(tmp_path: Path):
+    """Every operation of the document, fuzzed with and without a token: never a 500."""
+    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    config = Settings(
+        data_dir=tmp_path / "data",
+        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+    )
+    with asyncio.Runner() as runner:
+        services = runner.run(open_services(config, passwords=passwords))
+        app = create_app(services)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
+        try:
+            token = runner.run(sign_up(client))
+            document = runner.run(client.get("/openapi.json")).json()
+            schema = schemathesis.openapi.from_dict(document)
+            assert len(list(schema.get_all_operations())) >= 35
+            authorised = {"Authorization": f"Bearer {token}"}
+            cases = st.one_of(
+                schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
+                schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
+                schema.as_strategy(GenerationMode.POSITIVE),
+            )
+            statuses: set[int] = set()
+
+            @settings(
+                max_examples=400,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=cases)
+            def run(case: Any) -> None:
+                request = case.as_transport_kwargs(base_url=BASE_URL)
+                response = runner.run(client.request(**_httpx_request(request)))
+                statuses.add(response.status_code)
+                case.validate_response(response, checks=[not_a_server_error])
+
+            run()
+            assert {401, 404, 422} <= statuses, statuses
+        finally:
+            runner.run(client.aclose())
+            runner.run(services.close())
+            passwords.close()

@@ -1,0 +1,54 @@
+"""open_services / Services.close: the accounts store where the settings say, with its key."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from engine.accounts import AccountStoreConfigError
+from engine.settings import Settings
+from gateway.services import open_services
+
+
+async def test_the_default_store_lives_in_the_data_directory(tmp_path, passwords):
+    data = tmp_path / "data"
+    services = await open_services(Settings(data_dir=data), passwords=passwords)
+    try:
+        user = await services.accounts.create_user("ada@example.org", "correct horse battery")
+        # The secret key was created beside it, private to its owner.
+        key = data / "secret.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert (data / "accounts.sqlite3").is_file()
+        checks = [await check() for check in services.readiness_checks]
+        assert ("accounts", True, "reachable") in checks
+        assert all(ok for _, ok, _ in checks), checks
+        # The rest of the embedded system lives there too.
+        assert (data / "nats").is_dir() and (data / "views.sqlite3").is_file()
+    finally:
+        await services.close()
+
+    # Reopened, the same store (and the same key) is there.
+    again = await open_services(Settings(data_dir=data), passwords=passwords)
+    try:
+        assert (await again.accounts.get_user(user.id)).email == "ada@example.org"
+    finally:
+        await again.close()
+
+
+async def test_settings_accounts_names_another_store(tmp_path, passwords):
+    elsewhere = tmp_path / "elsewhere" / "users.db"
+    services = await open_services(
+        Settings(data_dir=tmp_path / "data", accounts=str(elsewhere)), passwords=passwords
+    )
+    try:
+        await services.accounts.create_user("bob@example.org", "correct horse battery")
+    finally:
+        await services.close()
+    assert elsewhere.is_file()
+    assert not (tmp_path / "data" / "accounts.sqlite3").exists()
+
+
+async def test_an_unusable_store_url_is_a_clear_error(tmp_path):
+    with pytest.raises(AccountStoreConfigError, match="unsupported accounts store scheme"):
+        await open_services(Settings(data_dir=tmp_path, accounts="mysql://db/accounts"))

@@ -1,0 +1,30 @@
+"""Fixtures for the read side: logs on the session's nats-server, blobs."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engine.blobs import LocalBlobStore
+from engine.books import Books
+from engine.log import Logs
+from engine.nats import NATS
+
+
+@pytest.fixture
+async def logs(shared_nc: NATS) -> AsyncIterator[Logs]:
+    async with Logs(shared_nc) as logs:
+        yield logs
+
+
+@pytest.fixture
+async def books(logs: Logs) -> AsyncIterator[Books]:
+    books = Books(logs)
+    await books.start()
+    yield books
+    await books.stop()
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")

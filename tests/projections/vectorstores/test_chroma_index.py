@@ -1,0 +1,114 @@
+"""ChromaIndex specifics: persistence, the collection's configuration, a server that goes away."""
+
+import chromadb
+import pytest
+from chromadb.config import Settings
+
+from projections.vectorstores import (
+    InvalidVectorInput,
+    VectorIndexError,
+    VectorIndexUnavailable,
+    VectorRecord,
+    chunk_metadata,
+)
+from projections.vectorstores.chroma import COLLECTION_PREFIX, ChromaIndex
+from tests.projections.vectorstores.conftest import DIM, free_port
+
+
+def vec(*values: float) -> list[float]:
+    return [*values, *([0.0] * (DIM - len(values)))]
+
+
+def rec(record_id: str, x: float = 1.0) -> VectorRecord:
+    return VectorRecord(
+        id=record_id,
+        vector=vec(x, 1),
+        metadata=chunk_metadata(chapter="ch", source="src1", rev=1, tags=["t"]),
+        document=f"doc {record_id}",
+    )
+
+
+def raw_client(path) -> chromadb.ClientAPI:
+    return chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+
+
+async def test_embedded_index_survives_reopening(tmp_path):
+    index = ChromaIndex.embedded(tmp_path / "db")
+    await index.upsert("ch1", [rec("src1:a"), rec("src1:b", -1)])
+    await index.close()
+    # A new process would open the same directory: everything is still there.
+    reopened = ChromaIndex.embedded(tmp_path / "db")
+    try:
+        assert await reopened.count("ch1") == 2
+        [hit, _] = await reopened.query("ch1", vec(1, 1), 2)
+        assert (hit.id, hit.document) == ("src1:a", "doc src1:a")
+    finally:
+        await reopened.close()
+
+
+async def test_collections_are_cosine_without_an_embedding_function(tmp_path):
+    index = ChromaIndex.embedded(tmp_path / "db")
+    await index.upsert("ch1", [rec("src1:a")])
+    await index.close()
+    client = raw_client(tmp_path / "db")
+    try:
+        collection = client.get_collection(COLLECTION_PREFIX + "ch1", embedding_function=None)
+        config = collection.configuration_json
+        assert config["hnsw"]["space"] == "cosine"
+        # No embedding function is persisted: Chroma's default one would download a model.
+        assert (config.get("embedding_function") or {}).get("name") != "default"
+    finally:
+        client.close()
+
+
+async def test_a_collection_with_another_metric_is_refused(tmp_path):
+    client = raw_client(tmp_path / "db")
+    client.create_collection(
+        COLLECTION_PREFIX + "ch1", configuration={"hnsw": {"space": "l2"}}, embedding_function=None
+    )
+    client.close()
+    index = ChromaIndex.embedded(tmp_path / "db")
+    try:
+        with pytest.raises(VectorIndexError, match="'l2' space, not cosine"):
+            await index.upsert("ch1", [rec("src1:a")])
+        await index.drop("ch1")  # the way out the message names
+        await index.upsert("ch1", [rec("src1:a")])
+        assert await index.count("ch1") == 1
+    finally:
+        await index.close()
+
+
+async def test_a_collection_dropped_elsewhere_is_recreated(chroma_server, ns):
+    namespace = ns("gone")
+    index = ChromaIndex.http(chroma_server)
+    try:
+        await index.upsert(namespace, [rec("src1:a")])
+        # Another client (another worker, an operator) deletes the collection behind our back.
+        host, port = chroma_server.removeprefix("http://").split(":")
+        other = chromadb.HttpClient(
+            host=host, port=int(port), settings=Settings(anonymized_telemetry=False)
+        )
+        other.delete_collection(COLLECTION_PREFIX + namespace)
+        assert await index.count(namespace) == 0
+        assert await index.query(namespace, vec(1, 1), 3) == []
+        await index.upsert(namespace, [rec("src1:b")])
+        assert [i async for i, _ in index.ids(namespace)] == ["src1:b"]
+    finally:
+        await index.close()
+
+
+async def test_an_unreachable_server_is_unavailable():
+    index = ChromaIndex.http(f"http://127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(VectorIndexUnavailable, match="could not be reached"):
+            await index.count("ch1")
+    finally:
+        await index.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1:8000", "127.0.0.1:8000", "http://h:99999", "http://h:8000/api"]
+)
+def test_a_bad_server_url_is_refused(url):
+    with pytest.raises(InvalidVectorInput, match="Chroma server URL"):
+        ChromaIndex.http(url)

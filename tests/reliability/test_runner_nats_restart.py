@@ -1,0 +1,114 @@
+"""The worker survives a nats-server crash in the middle of ingest: every source ends extracted,
+with one result each, and the read models equal a clean rebuild."""
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from engine.blobs import LocalBlobStore
+from engine.books import Books
+from engine.log import Log, Logs
+from events import SourceAdded, SourceExtracted, SourceRejected, new_id
+from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle
+
+BEFORE = 60
+"""Sources added before the crash."""
+AFTER = 20
+"""Sources added once the server is back."""
+
+
+@pytest.fixture
+async def logs(nc) -> AsyncIterator[Logs]:
+    async with Logs(nc) as logs:
+        yield logs
+
+
+@pytest.fixture
+def blobs(tmp_path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+def note(i: int) -> str:
+    return f"Field note {i}: the heron number {i} waded along the reed bank at dawn, twice."
+
+
+async def results(log: Log) -> Counter[str]:
+    """How many results (SourceExtracted or SourceRejected) each source has in the log."""
+    found: Counter[str] = Counter()
+    async for recorded in log.read():
+        body = recorded.envelope.body
+        if isinstance(body, SourceExtracted | SourceRejected):
+            found[body.source] += 1
+    return found
+
+
+async def test_the_worker_survives_a_nats_crash_mid_ingest(
+    nats_server, logs, blobs, tmp_path, local_embedder
+):
+    books = Books(logs)
+    await books.start()
+    chapter = await new_chapter(books)
+    await books.stop()
+    log = logs.chapter(chapter)
+    worker = await open_test_worker(tmp_path / "live", logs, blobs, local_embedder)
+    await worker.runner.start()
+    try:
+        # A bulk of sources, and the server crashes once about a third have their result.
+        added = []
+        for i in range(BEFORE):
+            data = note(i).encode()
+            added.append(
+                SourceAdded(
+                    source=new_id(),
+                    name=f"note-{i:03}.txt",
+                    media_type="text/plain",
+                    blob=await blobs.put(data),
+                    size=len(data),
+                )
+            )
+        await log.append_many(added, actor="u-owner")
+        async with asyncio.timeout(120):
+            while (done := sum((await results(log)).values())) < BEFORE // 3:
+                await asyncio.sleep(0.02)
+        nats_server.kill()
+        assert done < BEFORE, "the crash did not land mid-ingest"
+        await asyncio.sleep(1.5)  # long enough for the runner's loops to fail and retry
+        await nats_server.start()
+
+        # More sources once it is back; everything settles.
+        later = [
+            await add_text(logs, blobs, chapter, f"later-{i}.txt", note(BEFORE + i))
+            for i in range(AFTER)
+        ]
+        await settle(worker, chapter, timeout=180)
+
+        # Nothing skipped, nothing applied twice: one result per source, all extracted.
+        sources = {a.source for a in added} | set(later)
+        final = await results(log)
+        assert set(final) == sources
+        assert set(final.values()) == {1}, {s: n for s, n in final.items() if n != 1}
+        catalogue = await worker.catalogue.sources(chapter)
+        assert {s.id for s in catalogue} == sources
+        assert {s.status for s in catalogue} == {"extracted"}
+        assert await worker.index.count(chapter) == len(sources)  # one chunk each
+        hits = await worker.vectors.search(chapter, note(BEFORE + 3), k=1)
+        assert hits[0].source == later[3]
+        live = (await worker.catalogue.digest(chapter), await worker.vectors.digest(chapter))
+    finally:
+        await worker.close()
+
+    # A clean rebuild of the same log equals the read models that lived through the crash.
+    rebuilt = await open_test_worker(tmp_path / "rebuilt", logs, blobs, local_embedder)
+    try:
+        await rebuilt.runner.start(discover=False)
+        rebuilt.runner.watch(chapter)
+        await settle(rebuilt, chapter, timeout=180)
+        assert (
+            await rebuilt.catalogue.digest(chapter),
+            await rebuilt.vectors.digest(chapter),
+        ) == live
+    finally:
+        await rebuilt.close()
+    assert await results(log) == final
