@@ -9,6 +9,8 @@ the cache makes even a replay free).
 """
 
 import json
+import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,6 +107,34 @@ def _hit(hit: VectorHit) -> SearchHit:
     )
 
 
+class _TagShares:
+    """The share of a window of nearest records that passed a chapter's tag filter last time.
+
+    Only a hint for how wide the next window must be (about twice what the share says k hits
+    need): a window that falls short is widened, so a stale share costs time, never a hit.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._shares: OrderedDict[tuple[str, frozenset[str]], float] = OrderedDict()
+        self._capacity = capacity
+
+    def window(self, key: tuple[str, frozenset[str]], k: int, wide: int) -> int:
+        """How many nearest records to fetch for k hits; `wide` when nothing is known."""
+        share = self._shares.get(key)
+        if not share:
+            return wide
+        self._shares.move_to_end(key)
+        return min(wide, max(4 * k, math.ceil(2 * k / share)))
+
+    def record(self, key: tuple[str, frozenset[str]], passed: int, seen: int) -> None:
+        """Remember that `passed` of `seen` nearest records carried the tags."""
+        if seen:
+            self._shares[key] = passed / seen
+            self._shares.move_to_end(key)
+            if len(self._shares) > self._capacity:
+                self._shares.popitem(last=False)
+
+
 def record_id(source: str, chunk: str) -> str:
     """The index id of a chunk of a source."""
     return f"{source}:{chunk}"
@@ -130,6 +160,7 @@ class Vectors(SqliteProjection):
         self.blobs = blobs
         self.index = index
         self.embedder = embedder
+        self._tag_shares = _TagShares()
 
     async def reset(self, chapter: str) -> None:
         """Drop the chapter's namespace as well as its state rows."""
@@ -280,21 +311,29 @@ class Vectors(SqliteProjection):
         self, chapter: str, vector: list[float], k: int, tags: set[str]
     ) -> list[VectorHit]:
         """Tag filtering by source: this projection knows each source's tags, and record ids
-        start with their source, so a wide ids-only neighbour list filtered here is exact as
-        soon as k of its records pass. Engines' own metadata filters are far slower."""
-        # One wide window: ids-only neighbours are cheap (a few ms for 400), while a second
-        # round trip costs more than the extra width; 400 holds k hits for tags on ~5%+ of chunks.
-        n = min(MAX_K, max(400, 50 * k))
-        nearest = await self.index.nearest(chapter, vector, n)
-        tagged = await self._tagged_sources(chapter, {i.split(":", 1)[0] for i, _ in nearest}, tags)
-        kept = [(i, score) for i, score in nearest if i.split(":", 1)[0] in tagged][:k]
-        if len(kept) >= k or len(nearest) < n:
-            records = await self.index.get(chapter, [i for i, _ in kept])
-            return [
-                msgspec.structs.replace(records[i], score=score)
-                for i, score in kept
-                if i in records
-            ]
+        start with their source, so an ids-only neighbour list filtered here is exact as soon
+        as k of its records pass. Engines' own metadata filters are far slower."""
+        key = (chapter, frozenset(tags))
+        # Past 400, an ids-only window costs more than the engine's own filter.
+        wide = min(MAX_K, max(400, 50 * k))
+        n = self._tag_shares.window(key, k, wide)
+        while True:
+            nearest = await self.index.nearest(chapter, vector, n)
+            sources = {i.split(":", 1)[0] for i, _ in nearest}
+            tagged = await self._tagged_sources(chapter, sources, tags)
+            passed = [(i, score) for i, score in nearest if i.split(":", 1)[0] in tagged]
+            self._tag_shares.record(key, len(passed), len(nearest))
+            if len(passed) >= k or len(nearest) < n:
+                kept = passed[:k]
+                records = await self.index.get(chapter, [i for i, _ in kept])
+                return [
+                    msgspec.structs.replace(records[i], score=score)
+                    for i, score in kept
+                    if i in records
+                ]
+            if n >= wide:
+                break
+            n = wide
         # A rare tag: let the engine filter by the sources that carry it.
         everywhere = await self._tagged_sources(chapter, None, tags)
         if not everywhere:
@@ -307,13 +346,16 @@ class Vectors(SqliteProjection):
         """Sources of `chapter` (only those `among`, if given) carrying any of `tags`."""
         if among is not None and not among:
             return set()
-        sql = "SELECT source, tags FROM vectors_sources WHERE chapter = ?"
-        params: list[str] = [chapter]
+        # json_each matches the tags inside SQLite: no row's JSON is decoded in Python.
+        sql = (
+            "SELECT DISTINCT source FROM vectors_sources, json_each(vectors_sources.tags) "
+            f"WHERE chapter = ? AND json_each.value IN ({','.join('?' * len(tags))})"
+        )
+        params: list[str] = [chapter, *tags]
         if among is not None:
             sql += f" AND source IN ({','.join('?' * len(among))})"
             params.extend(among)
-        rows = await self.views.fetchall(sql, params)
-        return {source for source, tagged in rows if tags & set(json.loads(tagged))}
+        return {source for (source,) in await self.views.fetchall(sql, params)}
 
     async def digest(self, chapter: str) -> str:
         """A hash of the chapter's index (ids and metadata) and state, for rebuild comparisons."""

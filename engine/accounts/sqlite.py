@@ -128,6 +128,8 @@ class SqliteAccountStore(SqlAccountStore):
             raise Conflict(str(exc)) from None
         except sqlite3.Error as exc:
             raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
+        except ValueError:  # aiosqlite's word for a closed connection
+            raise AccountStoreUnavailable("the accounts database is closed") from None
         rowcount = cursor.rowcount
         await cursor.close()
         return rowcount
@@ -138,6 +140,8 @@ class SqliteAccountStore(SqlAccountStore):
                 return await cursor.fetchone()
         except sqlite3.Error as exc:
             raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
+        except ValueError:  # aiosqlite's word for a closed connection
+            raise AccountStoreUnavailable("the accounts database is closed") from None
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         try:
@@ -145,6 +149,8 @@ class SqliteAccountStore(SqlAccountStore):
                 return list(await cursor.fetchall())
         except sqlite3.Error as exc:
             raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
+        except ValueError:  # aiosqlite's word for a closed connection
+            raise AccountStoreUnavailable("the accounts database is closed") from None
 
     async def _close(self) -> None:
         with contextlib.suppress(ValueError):  # already closed

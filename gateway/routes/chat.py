@@ -33,13 +33,13 @@ from projections.asking import (
     MAX_QUESTION_CHARS,
     MAX_TITLE_CHARS,
     Asked,
-    BookLLMs,
     ask,
     auto_title,
     check_question,
     require_thread,
     start_thread,
 )
+from projections.book_llms import BookLLMs
 from projections.chat import MAX_PAGE, MessageView, ThreadView
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Any member may see what answers (GET); the owner and admins change it (PUT) or go back to the
 server's default (DELETE). The API key is write-only: it is stored encrypted in the accounts store
-(projections/asking.py, `BookLLMs`) and answers only say `has_api_key`.
+(projections/book_llms.py, `BookLLMs`) and answers only say `has_api_key`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.routes.books import MemberBook
-from projections.asking import KEEP_KEY, BookLLMs, BookLLMSettings, LLMChoice
+from projections.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMChoice
 
 __all__ = ["BookLLMsDep", "LLMSettingsPublic", "LLMSettingsUpdate", "get_book_llms", "router"]
 

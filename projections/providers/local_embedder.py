@@ -109,6 +109,12 @@ class LocalEmbedder:
     def embed_sync(self, texts: list[str]) -> np.ndarray:
         """Embed texts; a float32 array of shape (len(texts), dim), rows of unit length."""
         _check_texts(texts)
+        for i, text in enumerate(texts):
+            # As the remote embedders do: a blank text has no meaning to embed, only [CLS] [SEP].
+            if not text.strip():
+                raise ProviderBadRequest(
+                    PROVIDER, f"texts[{i}] is empty; there is nothing to embed"
+                )
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokenizer, session = self._load()

@@ -12,17 +12,14 @@ from engine.rules import Invalid
 from events import MessagePosted, ThreadStarted
 from projections.asking import (
     ANSWER_ACTOR,
-    KEEP_KEY,
     Asked,
-    BookLLMs,
-    BookLLMSettings,
     IndexBehind,
-    LLMSettingsUnreadable,
     ThreadNotFound,
     ask,
     auto_title,
     start_thread,
 )
+from projections.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMSettingsUnreadable
 from projections.providers import ChatMessage, ProviderConfig, ProviderUnavailable, make_llm
 from tests.fakes import FakeOpenAI
 from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle

@@ -228,3 +228,25 @@ async def test_a_rare_tag_is_found_beyond_the_nearest_neighbours(worker, books):
     hits = await worker.vectors.search(chapter, "lantern harvest meadow", k=3, tags=["todo"])
     assert [h.source for h in hits] == [note]
     assert hits[0].text == "Buy oat milk."
+
+
+async def test_a_stale_tag_share_widens_the_window_and_loses_no_hit(worker, books):
+    # Every note tagged: the first search learns that all neighbours pass and narrows the next
+    # window. Then most notes lose the tag, so that narrow window holds too few of them.
+    chapter = await new_chapter(books)
+    notes = [
+        await add_text(worker.logs, worker.blobs, chapter, f"n{i}.txt", f"Note {i} on topic {i}.")
+        for i in range(40)
+    ]
+    for note in notes:
+        await retag_source(worker.logs.chapter(chapter), actor="u", source=note, tags=["t"])
+    await settle(worker, chapter)
+    assert len(await worker.vectors.search(chapter, "topic", k=3, tags=["t"])) == 3
+    for note in notes[:-4]:
+        await retag_source(worker.logs.chapter(chapter), actor="u", source=note, tags=["old"])
+    await settle(worker, chapter)
+    hits = await worker.vectors.search(chapter, "topic", k=3, tags=["t"])
+    assert len(hits) == 3 and {h.source for h in hits} <= set(notes[-4:])
+    # Any of several tags: both kinds are found.
+    both = await worker.vectors.search(chapter, "topic", k=40, tags=["t", "old"])
+    assert {h.source for h in both} == set(notes)

@@ -18,6 +18,7 @@ import pytest
 
 from engine.accounts import (
     AccountError,
+    AccountStoreUnavailable,
     DecryptionFailed,
     EmailTaken,
     InvalidArgument,
@@ -348,6 +349,15 @@ class AccountStoreContract:
         assert (await reopened.resolve_token(token))[0] == user
         assert await reopened.get_secret("book:1", "k") == "v"
         assert await raw("SELECT version FROM schema_version") == [(1,)]
+
+    async def test_a_closed_store_says_it_is_unavailable(self, store):
+        user = await store.create_user("alice@example.com", PASSWORD)
+        await store.close()
+        await store.close()  # closing twice is harmless
+        with pytest.raises(AccountStoreUnavailable):
+            await store.get_user(user.id)
+        with pytest.raises(AccountStoreUnavailable):
+            await store.put_secret("book:1", "k", "v")
 
     async def test_every_error_carries_a_code(self, store):
         with pytest.raises(AccountError) as error:

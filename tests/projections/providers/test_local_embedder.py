@@ -155,7 +155,7 @@ def test_tokenizes_as_bert_uncased_with_cls_and_sep(embedder):
 
 
 def test_vectors_have_unit_length_and_the_declared_shape(embedder):
-    vectors = embedder.embed_sync(["one", "", "  ", PUBLISHED_SENTENCES[0], LONG_NEIGHBOURS[0]])
+    vectors = embedder.embed_sync(["one", "two", "x", PUBLISHED_SENTENCES[0], LONG_NEIGHBOURS[0]])
     assert vectors.dtype == np.float32
     assert vectors.shape == (5, embedder.dim) == (5, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
@@ -212,6 +212,8 @@ def test_no_texts_give_an_empty_array(embedder):
         (["fine", 42], "texts[1] is int, not a string"),
         (["fine", None], "texts[1] is NoneType, not a string"),
         ([b"bytes"], "texts[0] is bytes, not a string"),
+        (["fine", ""], "texts[1] is empty; there is nothing to embed"),
+        ([" \n\t"], "texts[0] is empty; there is nothing to embed"),
     ],
 )
 def test_input_that_is_not_a_list_of_strings_is_refused(embedder, texts, message):
