@@ -9,16 +9,18 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+import rust_core
 from engine.blobs import (
+    CHUNK_SIZE,
     BlobInfo,
     BlobStore,
     _discard,
@@ -28,7 +30,7 @@ from engine.blobs import (
     _verified,
     check_hash,
 )
-from engine.errors import BlobNotFound, BlobStoreConfigError, BlobStoreUnavailable
+from engine.errors import BlobCorrupt, BlobNotFound, BlobStoreConfigError, BlobStoreUnavailable
 
 __all__ = ["S3BlobStore"]
 
@@ -107,8 +109,7 @@ class S3BlobStore(BlobStore):
     async def put_stream(
         self, chunks: AsyncIterable[bytes], *, max_size: int | None = None
     ) -> BlobInfo:
-        spool_dir = self._spool_dir or Path(tempfile.gettempdir())
-        temp, size = await _spool(chunks, spool_dir, max_size)
+        temp, size = await _spool(chunks, self._spool_path(), max_size)
         try:
             digest = await asyncio.to_thread(_hash_file, temp)
             if await self._stored_size(digest) != size:
@@ -124,6 +125,45 @@ class S3BlobStore(BlobStore):
             return await self._call(self._read, hash, key)
         except ClientError:  # only "not found" codes get past _call
             raise BlobNotFound(hash) from None
+
+    async def iter(self, hash: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        """The blob in chunks, verified before the first one, in bounded memory whatever its size.
+
+        The object is streamed into a temporary file in the spool directory and hashed as it
+        arrives; only once the hash matches is the file read back and yielded. The file has no
+        name (it goes away when closed, even if the process dies), and it is closed when the
+        iteration ends, fails or is given up by its consumer.
+        """
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        key = self.key(hash)
+        try:
+            response = await self._call(self._client.get_object, Bucket=self.bucket, Key=key)
+        except ClientError:  # only "not found" codes get past _call
+            raise BlobNotFound(hash) from None
+        body = response["Body"]
+        try:
+            file = await asyncio.to_thread(tempfile.TemporaryFile, dir=self._spool_path())
+        except BaseException:
+            body.close()
+            raise
+        try:
+            try:
+                hasher = rust_core.Hasher()
+                # One thread hop per CHUNK_SIZE piece, so cancelling stops the download there.
+                while await self._call(_copy_piece, body, file, hasher):
+                    pass
+            finally:
+                body.close()  # hand the connection back before the consumer takes its time
+            actual = hasher.hexdigest()
+            if actual != hash:
+                raise BlobCorrupt(hash, actual, f"s3://{self.bucket}/{key}")
+            # No second hash, unlike LocalBlobStore.iter: nothing else can reach a nameless file.
+            await asyncio.to_thread(file.seek, 0)
+            while chunk := await asyncio.to_thread(file.read, chunk_size):
+                yield chunk
+        finally:
+            file.close()
 
     async def exists(self, hash: str) -> bool:
         return await self._stored_size(check_hash(hash)) is not None
@@ -142,6 +182,9 @@ class S3BlobStore(BlobStore):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)
+
+    def _spool_path(self) -> Path:
+        return self._spool_dir or Path(tempfile.gettempdir())
 
     def _read(self, hash: str, key: str) -> bytes:
         body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
@@ -193,6 +236,14 @@ class S3BlobStore(BlobStore):
         else:
             why = f"{code}: {exc.response.get('Error', {}).get('Message', exc)}"
         return BlobStoreUnavailable(f"{self!r}: {why}")
+
+
+def _copy_piece(body: Any, file: BinaryIO, hasher: rust_core.Hasher) -> int:
+    """Move one piece of a download from `body` to `file`, feeding `hasher`; 0 at the end."""
+    piece = body.read(CHUNK_SIZE)
+    hasher.update(piece)
+    file.write(piece)
+    return len(piece)
 
 
 def _code(exc: ClientError) -> str:

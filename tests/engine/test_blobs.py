@@ -374,6 +374,87 @@ class TestS3BlobStore(BlobStoreContract):
             Bucket=store.bucket, Key=store.key(hash), Body=data
         )
 
+    async def test_iter_streams_a_large_blob_in_chunk_size_pieces(self, store: S3BlobStore):
+        # Several download pieces and an odd tail, read back in a size that does not divide them.
+        data = payload(3 * CHUNK_SIZE + 12345, seed=19)
+        digest = await store.put(data)
+        chunks = [chunk async for chunk in store.iter(digest, chunk_size=700_001)]
+        assert all(len(c) == 700_001 for c in chunks[:-1])
+        assert 0 < len(chunks[-1]) <= 700_001
+        assert b"".join(chunks) == data
+        assert await self.listing(store) == [store.key(digest)]
+
+    async def test_iter_given_up_early_leaves_nothing_behind(self, store: S3BlobStore):
+        data = payload(2 * CHUNK_SIZE + 1, seed=23)
+        digest = await store.put(data)
+        chunks = store.iter(digest, chunk_size=1000)
+        assert await anext(chunks) == data[:1000]
+        await chunks.aclose()
+        assert await self.listing(store) == [store.key(digest)]
+        # The connection it held was handed back in a usable state.
+        assert await store.get(digest) == data
+
+    async def test_iter_of_a_large_blob_corrupt_at_its_end_yields_nothing(self, store: S3BlobStore):
+        # Only the last byte differs, so the whole object must be hashed before the first yield.
+        data = payload(2 * CHUNK_SIZE + 1, seed=29)
+        digest = await store.put(data)
+        tampered = bytearray(data)
+        tampered[-1] ^= 0x01
+        await self.corrupt(store, digest, bytes(tampered))
+        received: list[bytes] = []
+        with pytest.raises(BlobCorrupt) as caught:
+            async for chunk in store.iter(digest, chunk_size=1000):
+                received.append(chunk)
+        assert received == []
+        assert caught.value.actual == blob_hash(bytes(tampered))
+        assert f"s3://{store.bucket}/{store.key(digest)}" in str(caught.value)
+        assert await self.listing(store) == [store.key(digest)]
+
+    async def test_iter_of_a_large_blob_holds_a_few_chunks_at_most(
+        self, store: S3BlobStore, s3_endpoint: str, tmp_path: Path
+    ):
+        size = 32 * CHUNK_SIZE + 4321
+        data = payload(size, seed=31)
+        digest = await store.put(data)
+        del data
+        # moto serves from this process, so the reader is measured in a process of its own.
+        code = """
+import asyncio, json, sys, tracemalloc
+import rust_core
+from engine.blobs_s3 import S3BlobStore
+
+async def main(endpoint, bucket, digest, spool):
+    store = S3BlobStore(bucket, endpoint_url=endpoint, region="us-east-1", spool_dir=spool,
+                        access_key="testing", secret_key="testing")
+    await store.exists(digest)  # set up the client and its connection before measuring
+    hasher, largest = rust_core.Hasher(), 0
+    tracemalloc.start()
+    async for chunk in store.iter(digest):
+        hasher.update(chunk)
+        largest = max(largest, len(chunk))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    await store.aclose()
+    print(json.dumps({"digest": hasher.hexdigest(), "largest": largest, "peak": peak}))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+        assert store._spool_dir is not None
+        args = [s3_endpoint, store.bucket, digest, str(store._spool_dir)]
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        figures = json.loads(out.stdout)
+        assert figures["digest"] == digest
+        assert figures["largest"] == CHUNK_SIZE
+        # Reading the object whole would hold over 32 MiB.
+        assert figures["peak"] < 8 * CHUNK_SIZE, figures
+
     async def test_objects_are_keyed_by_prefix_and_hash(self, store: S3BlobStore):
         digest = await store.put(b"keyed")
         assert await self.listing(store) == [f"blobs/{digest}"]
@@ -406,6 +487,9 @@ class TestS3BlobStore(BlobStoreContract):
         for call in (store.exists, store.size, store.get):
             with pytest.raises(BlobStoreUnavailable, match="'no-such-bucket' does not exist"):
                 await call(digest)
+        with pytest.raises(BlobStoreUnavailable, match="'no-such-bucket' does not exist"):
+            async for _ in store.iter(digest):
+                pass
         with pytest.raises(BlobStoreUnavailable, match="does not exist"):
             await store.put(b"data")
         with pytest.raises(BlobStoreUnavailable, match="does not exist"):
@@ -458,6 +542,9 @@ class TestS3BlobStore(BlobStoreContract):
                 for call in (store.get, store.exists, store.size):
                     with pytest.raises(BlobStoreUnavailable, match="access denied"):
                         await call(digest)
+                with pytest.raises(BlobStoreUnavailable, match="access denied"):
+                    async for _ in store.iter(digest):
+                        pass
                 with pytest.raises(BlobStoreUnavailable, match="access denied"):
                     await store.put(b"unsigned")
         finally:
