@@ -1,7 +1,8 @@
 """Configuration: `ragstack.toml` decoded with msgspec, overridden by `RAGSTACK_*` variables.
 
 An environment variable names a field by its path in upper case joined by underscores:
-`RAGSTACK_PORT=9000`, `RAGSTACK_NATS_URL=nats://10.0.0.5:4222`, `RAGSTACK_LIMITS_UPLOAD_BYTES=1000`.
+`RAGSTACK_PORT=9000`, `RAGSTACK_NATS_URL=nats://10.0.0.5:4222`, `RAGSTACK_LIMITS_UPLOAD_BYTES=1000`,
+`RAGSTACK_WEB_ALLOW_PRIVATE_ADDRESSES=true`.
 `RAGSTACK_DATA` is a short alias for `RAGSTACK_DATA_DIR`. Nothing is read at import time.
 """
 
@@ -66,6 +67,17 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Rate limit per client address for unauthenticated requests."""
 
 
+class WebSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the server fetches web pages that users add as sources."""
+
+    allow_private_addresses: bool = False
+    """Fetch from loopback and private networks too (an intranet wiki, a one-user machine).
+
+    Off by default: a server that fetches URLs for its users must not become their way into
+    its own network (SSRF). Turn it on only where every user may reach that network anyway.
+    """
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything `ragstack serve` needs; every field has a default that works on one machine."""
 
@@ -93,6 +105,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Answers; auto is Ollama when reachable, else extractive answers."""
     limits: Limits = Limits()
     """Request and event limits."""
+    web: WebSettings = WebSettings()
+    """Web page fetching."""
 
     @property
     def data(self) -> Path:

@@ -130,9 +130,18 @@ _CREATE_BODY: dict[str, Any] = {
 
 
 def get_web_fetcher(services: ServicesDep) -> WebFetcher:
-    """How web pages are fetched: public addresses only, pages up to the upload limit."""
-    largest = min(FetchLimits().max_page_bytes, services.settings.limits.upload_bytes)
-    return WebFetcher(FetchLimits(max_page_bytes=largest))
+    """How web pages are fetched: pages up to the upload limit, from public addresses only.
+
+    The operator's `web.allow_private_addresses` setting lets it reach private networks too.
+    """
+    settings = services.settings
+    largest = min(FetchLimits().max_page_bytes, settings.limits.upload_bytes)
+    return WebFetcher(
+        FetchLimits(
+            max_page_bytes=largest,
+            allow_private_addresses=settings.web.allow_private_addresses,
+        )
+    )
 
 
 WebFetcherDep = Annotated[WebFetcher, Depends(get_web_fetcher)]

@@ -58,3 +58,27 @@ def test_a_missing_file_is_a_clear_error(tmp_path):
 
 def test_a_path_given_by_a_flag_is_accepted(tmp_path):
     assert load_settings(environ={}, data_dir=tmp_path).data == tmp_path
+
+
+def test_fetching_from_private_addresses_is_off_unless_the_operator_turns_it_on(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # no ragstack.toml of the checkout's
+    assert load_settings(environ={}).web.allow_private_addresses is False
+    config = tmp_path / "ragstack.toml"
+    config.write_text("[web]\nallow_private_addresses = true\n")
+    assert load_settings(config, environ={}).web.allow_private_addresses is True
+    # The environment beats the file, in both directions.
+    off = {"RAGSTACK_WEB_ALLOW_PRIVATE_ADDRESSES": "false"}
+    assert load_settings(config, environ=off).web.allow_private_addresses is False
+    on = {"RAGSTACK_WEB_ALLOW_PRIVATE_ADDRESSES": "true"}
+    assert load_settings(environ=on).web.allow_private_addresses is True
+
+
+def test_a_misspelt_web_setting_is_an_error(tmp_path):
+    config = tmp_path / "ragstack.toml"
+    config.write_text("[web]\nallow_private_address = true\n")
+    with pytest.raises(ConfigError, match="allow_private_address"):
+        load_settings(config, environ={})
+    with pytest.raises(ConfigError, match=r"\$\.web\.allow_private_addresses"):
+        load_settings(environ={"RAGSTACK_WEB_ALLOW_PRIVATE_ADDRESSES": "perhaps"})

@@ -1,17 +1,19 @@
 """Web pages as sources over HTTP: POST {"url": …} against a real web site on a loopback port.
 
-The gateway's fetcher refuses non-public addresses; these tests give the app one that may fetch
-from loopback (a real WebFetcher, only its limits differ) through FastAPI's dependency override.
+The gateway's fetcher refuses non-public addresses unless the operator sets
+`web.allow_private_addresses`; most tests give the app one that may fetch from loopback (a real
+WebFetcher, only its limits differ) through FastAPI's dependency override.
 """
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from gateway_support import assert_error, bearer, sign_up
 from sources_support import new_chapter, search, sources_url
 
 from engine.blobs import blob_hash
-from engine.settings import Limits
+from engine.settings import Limits, Settings, WebSettings
 from engine.webpages import FetchLimits, WebFetcher
 from events import SourceAdded
 from gateway.routes.sources import get_web_fetcher
@@ -29,6 +31,17 @@ PAGE_LIMIT = 50_000
 @pytest.fixture
 def limits() -> Limits:
     return Limits(requests_per_minute_token=0, requests_per_minute_address=0)
+
+
+@pytest.fixture
+def web() -> WebSettings:
+    """The operator's web settings; a test parametrizes `web` to change them."""
+    return WebSettings()
+
+
+@pytest.fixture
+def settings(settings: Settings, web: WebSettings) -> Settings:
+    return msgspec.structs.replace(settings, web=web)
 
 
 @pytest.fixture
@@ -129,7 +142,7 @@ async def test_bad_addresses_are_clear_422s(client, owner, chapter, local_fetchi
 async def test_the_server_refuses_to_fetch_from_its_own_network(
     client, owner, chapter, site, services
 ):
-    # No override: the gateway's own fetcher, as deployed.
+    # No override: the gateway's own fetcher, as deployed, with the setting at its default (off).
     refused = await client.post(
         sources_url(chapter), json={"url": site.url("/article")}, headers=owner
     )
@@ -140,3 +153,23 @@ async def test_the_server_refuses_to_fetch_from_its_own_network(
     assert fetcher.limits.max_page_bytes == min(
         FetchLimits().max_page_bytes, services.settings.limits.upload_bytes
     )
+
+
+@pytest.mark.parametrize("web", [WebSettings(allow_private_addresses=True)])
+async def test_an_operator_may_let_the_server_fetch_from_private_networks(
+    client, owner, chapter, site, services
+):
+    # No override either: the setting alone opens loopback to the gateway's own fetcher.
+    assert get_web_fetcher(services).limits.allow_private_addresses
+    added = await client.post(
+        sources_url(chapter),
+        params={"wait": "true"},
+        json={"url": site.url("/article")},
+        headers=owner,
+    )
+    assert added.status_code == 201, added.text
+    [source] = added.json()["sources"]
+    assert (source["url"], source["status"]) == (site.url("/article"), "extracted")
+    assert site.requests[0] == "/article"
+    text = (await client.get(sources_url(chapter, source["id"], "text"), headers=owner)).text
+    assert ARTICLE_TEXT in text
