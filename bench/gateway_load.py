@@ -4,11 +4,15 @@ own event loop and is not billed to the server's.
     python bench/gateway_load.py < job.json
 
 The job (JSON on stdin): `url`, `token`, `chapter`, `queries`, `k`, `clients`, `warmup` and
-`seconds`. Each client sends its next POST /v1/chapters/{chapter}/search as soon as its last one
-is answered (a closed loop), cycling through the queries. Only requests sent after the warm-up
-count; the last stdout line is `{requests, errors, first_error, rps, p50_ms, p99_ms}` (plus the
-child's peak RSS, see bench/common.py `child_result`). Kept apart from bench_gateway.py so the
-child imports httpx and nothing of the server.
+`seconds`. Each client keeps one HTTP/1.1 connection and sends its next POST
+/v1/chapters/{chapter}/search as soon as its last one is answered (a closed loop), cycling through
+the queries. Only requests sent after the warm-up count; the last stdout line is
+`{requests, errors, first_error, rps, p50_ms, p99_ms}` (plus the child's peak RSS, see
+bench/common.py `child_result`).
+
+The clients speak HTTP over asyncio streams rather than through httpx: on two cores the load
+generator shares the machine with the server, and httpx spent about as much CPU per request as
+the server did, so the figures measured the client as much as the server.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ import statistics
 import sys
 import time
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from bench.common import child_result
 
@@ -34,48 +37,87 @@ def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON and reads whole answers."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """(status, body); reconnects once if the server closed the connection meanwhile."""
+        for attempt in (1, 2):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            self.writer.write(
+                f"POST {path} HTTP/1.1\r\n{self.head}Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            try:
+                await self.writer.drain()
+                head = await self.reader.readuntil(b"\r\n\r\n")
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt == 2:
+                    raise
+                continue
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+            fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+            data = await self.reader.readexactly(int(fields.get("content-length", "0")))
+            if fields.get("connection", "").lower() == "close":
+                await self.close()
+            return status, data
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = self.reader = None
+
+
 async def run(job: dict[str, Any]) -> dict[str, Any]:
     clients = int(job["clients"])
-    # A pooled connection can sit idle while the others serve every client; uvicorn closes one
-    # after 5 s idle, and httpx (also 5 s by default) could send on it at that very moment and
-    # get a ReadError. Dropping idle connections sooner on our side keeps that race out of the
-    # figures (a new connection costs a TCP handshake on loopback).
-    limits = httpx.Limits(
-        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0
-    )
-    headers = {"Authorization": f"Bearer {job['token']}"}
+    url = urlsplit(job["url"])
     path = f"/v1/chapters/{job['chapter']}/search"
-    queries: list[str] = job["queries"]
+    bodies = [json.dumps({"query": q, "k": job["k"]}).encode() for q in job["queries"]]
     latencies: list[float] = []
     errors: list[str] = []
-    async with httpx.AsyncClient(
-        base_url=job["url"], headers=headers, limits=limits, timeout=60
-    ) as client:
-        measure_from = time.perf_counter() + float(job["warmup"])
-        stop = measure_from + float(job["seconds"])
+    measure_from = time.perf_counter() + float(job["warmup"])
+    stop = measure_from + float(job["seconds"])
 
-        async def one_client(n: int) -> None:
-            i = n
+    async def one_client(n: int) -> None:
+        connection = Connection(url.hostname or "127.0.0.1", url.port or 80, job["token"])
+        i = n
+        try:
             while (t0 := time.perf_counter()) < stop:
-                body = {"query": queries[i % len(queries)], "k": job["k"]}
+                body = bodies[i % len(bodies)]
                 i += clients
                 try:
-                    response = await client.post(path, json=body)
-                except httpx.TransportError as exc:
+                    status, answer = await connection.post(path, body)
+                except (OSError, asyncio.IncompleteReadError) as exc:
                     # Counted (warm-up included) and reported, never retried or hidden.
                     at = time.perf_counter() - measure_from
                     errors.append(f"{type(exc).__name__} {str(exc)!r} at {at:+.1f} s")
+                    await connection.close()
                     continue
                 if t0 < measure_from:
                     continue
-                if response.status_code == 200 and response.json()["hits"]:
+                if status == 200 and json.loads(answer)["hits"]:
                     latencies.append(time.perf_counter() - t0)
                 else:
-                    errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                    errors.append(f"HTTP {status}: {answer[:200].decode(errors='replace')}")
+        finally:
+            await connection.close()
 
-        await asyncio.gather(*(one_client(n) for n in range(clients)))
-        # Requests sent before `stop` may end after it: the window runs until the last one ends.
-        window = max(time.perf_counter(), stop) - measure_from
+    await asyncio.gather(*(one_client(n) for n in range(clients)))
+    # Requests sent before `stop` may end after it: the window runs until the last one ends.
+    window = max(time.perf_counter(), stop) - measure_from
     p50, p99 = percentiles_ms(latencies)
     return {
         "requests": len(latencies),

@@ -12,6 +12,8 @@ from typing import Protocol
 import aiosqlite
 import numpy as np
 
+from projections.batching import Coalescer
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL, chunk TEXT NOT NULL, vector BLOB NOT NULL,
@@ -96,6 +98,8 @@ class CachedEmbedder:
         """Chunks sent to the embedder since start."""
         self.hits = 0
         """Chunks answered from the cache since start."""
+        self.queries: Coalescer[None, str, list[float]] = Coalescer(self._embed_queries)
+        """Concurrent searches' queries, embedded in batches."""
 
     @property
     def model(self) -> str:
@@ -118,5 +122,8 @@ class CachedEmbedder:
         return vectors
 
     async def embed_query(self, text: str) -> list[float]:
-        """A query's vector (queries are not cached)."""
-        return (await self.embedder.embed([text]))[0]
+        """A query's vector (queries are not cached; concurrent ones are embedded together)."""
+        return await self.queries.submit(None, text)
+
+    async def _embed_queries(self, _: None, texts: list[str]) -> list[list[float]]:
+        return await self.embedder.embed(texts)

@@ -1,5 +1,8 @@
 """ChromaIndex specifics: persistence, the collection's configuration, a server that goes away."""
 
+import asyncio
+import random
+
 import chromadb
 import pytest
 from chromadb.config import Settings
@@ -112,3 +115,38 @@ async def test_an_unreachable_server_is_unavailable():
 def test_a_bad_server_url_is_refused(url):
     with pytest.raises(InvalidVectorInput, match="Chroma server URL"):
         ChromaIndex.http(url)
+
+
+async def test_concurrent_queries_share_calls_and_answer_as_alone(tmp_path):
+    rng = random.Random(5)
+    index = ChromaIndex.embedded(tmp_path / "db")
+    try:
+        records = [
+            VectorRecord(
+                id=f"s{i % 7}:c{i}",
+                vector=[rng.uniform(-1, 1) for _ in range(DIM)],
+                metadata=chunk_metadata(chapter="ch", source=f"s{i % 7}", rev=1, tags=[]),
+                document=f"doc {i}",
+            )
+            for i in range(200)
+        ]
+        await index.upsert("ch1", records)
+        queries = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(24)]
+        alone = [await index.query("ch1", q, 5) for q in queries]
+        near_alone = [await index.nearest("ch1", q, 30) for q in queries]
+        calls = index._plain.calls, index._ids_only.calls
+        together = await asyncio.gather(*(index.query("ch1", q, 5) for q in queries))
+        near_together = await asyncio.gather(*(index.nearest("ch1", q, 30) for q in queries))
+        assert [[h.id for h in hits] for hits in together] == [[h.id for h in a] for a in alone]
+        assert [[h.document for h in hits] for hits in together] == [
+            [h.document for h in a] for a in alone
+        ]
+        assert [[i for i, _ in n] for n in near_together] == [[i for i, _ in n] for n in near_alone]
+        # 24 queries in a few calls, not 24.
+        assert index._plain.calls - calls[0] <= 2
+        assert index._ids_only.calls - calls[1] <= 2
+        # A namespace that does not exist answers every query of a batch with nothing.
+        empty = await asyncio.gather(*(index.query("nowhere", q, 5) for q in queries[:4]))
+        assert empty == [[], [], [], []]
+    finally:
+        await index.close()
