@@ -4,9 +4,9 @@ Two backends share one contract: `LocalBlobStore` (files in a data directory) an
 (S3, R2, MinIO through boto3). Every read re-hashes what it got, so bytes that no longer match
 their address raise `BlobCorrupt` instead of being served. Blocking I/O runs in worker threads.
 
-Streamed uploads (`put_stream`, `put_file`) and streamed local reads (`iter`) are hashed with the
-incremental `rust_core.Hasher`, one CHUNK_SIZE piece at a time, so their memory stays bounded
-whatever the blob's size.
+Streamed uploads (`put_stream`, `put_file`) and streamed reads (`iter`, which verifies the whole
+blob before its first chunk) are hashed with the incremental `rust_core.Hasher`, one CHUNK_SIZE
+piece at a time, so their memory stays bounded whatever the blob's size.
 """
 
 from __future__ import annotations
