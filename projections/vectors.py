@@ -13,6 +13,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import msgspec
 
@@ -75,6 +76,7 @@ class _Ops:
     steps: list[tuple[str, object]] = field(default_factory=list)
 
     def upsert(self, records: list[VectorRecord]) -> None:
+        """Records without their vectors yet: `_perform` embeds a whole batch's in one go."""
         if records:
             self.steps.append(("upsert", records))
 
@@ -87,6 +89,8 @@ class _Ops:
 
 
 _chunks_codec = msgspec.json.Decoder(list[ChunkRef])
+_EMBED_GROUP = 512
+"""Chunks embedded in one call of a batch's index operations (a bound on the vectors held)."""
 
 
 def _hit(hit: VectorHit) -> SearchHit:
@@ -235,7 +239,7 @@ class Vectors(SqliteProjection):
         changed = [c for c in manifest if old.get(c.hash) != c]
         text = (await self.blobs.get(body.text_blob)).decode() if changed else ""
         ops.delete([record_id(body.source, h) for h in sorted(old.keys() - new)])
-        ops.upsert(await self._records(chapter, rev, body.source, state, changed, text))
+        ops.upsert(self._records(chapter, rev, body.source, state, changed, text))
         state.text_blob = body.text_blob
         state.chunks = manifest
 
@@ -245,9 +249,9 @@ class Vectors(SqliteProjection):
         if not state.chunks or state.text_blob is None:
             return
         text = (await self.blobs.get(state.text_blob)).decode()
-        ops.upsert(await self._records(chapter, rev, source, state, state.chunks, text))
+        ops.upsert(self._records(chapter, rev, source, state, state.chunks, text))
 
-    async def _records(
+    def _records(
         self,
         chapter: str,
         rev: int,
@@ -256,8 +260,7 @@ class Vectors(SqliteProjection):
         chunks: Sequence[ChunkRef],
         text: str,
     ) -> list[VectorRecord]:
-        texts = {c.hash: text[c.start : c.end] for c in chunks}
-        vectors = await self.embedder.embed_chunks(texts)
+        """The chunks' records, their vectors still to come (see `_perform`)."""
         records = []
         for c in chunks:
             extra: dict[str, str | int | float | bool] = {
@@ -273,20 +276,48 @@ class Vectors(SqliteProjection):
             records.append(
                 VectorRecord(
                     id=record_id(source, c.hash),
-                    vector=vectors[c.hash],
+                    vector=[],
                     metadata=chunk_metadata(
                         chapter=chapter, source=source, rev=rev, tags=state.tags, extra=extra
                     ),
-                    document=texts[c.hash],
+                    document=text[c.start : c.end],
                 )
             )
         return records
 
     async def _perform(self, chapter: str, ops: _Ops) -> None:
-        for kind, arg in ops.steps:
+        """Run the batch's index operations in log order, embedding upserts a group at a time:
+        one embedding call for several sources (a few chunks each would keep the model's
+        batches small, and a remote embedder's requests many), with vectors held for one
+        group only."""
+        group: list[tuple[str, object]] = []
+        pending = 0
+        for step in ops.steps:
+            size = len(cast("list[VectorRecord]", step[1])) if step[0] == "upsert" else 0
+            if group and pending + size > _EMBED_GROUP:
+                await self._perform_group(chapter, group)
+                group, pending = [], 0
+            group.append(step)
+            pending += size
+        if group:
+            await self._perform_group(chapter, group)
+
+    async def _perform_group(self, chapter: str, steps: list[tuple[str, object]]) -> None:
+        texts = {
+            str(r.metadata["chunk"]): r.document or ""
+            for kind, records in steps
+            if kind == "upsert"
+            for r in cast("list[VectorRecord]", records)
+        }
+        vectors = await self.embedder.embed_chunks(texts) if texts else {}
+        for kind, arg in steps:
             if kind == "upsert":
                 assert isinstance(arg, list)
-                await self.index.upsert(chapter, arg)
+                embedded = [
+                    msgspec.structs.replace(r, vector=vectors[str(r.metadata["chunk"])])
+                    for r in arg
+                ]
+                await self.index.upsert(chapter, embedded)
             elif kind == "delete":
                 assert isinstance(arg, list)
                 await self.index.delete(chapter, arg)

@@ -250,3 +250,39 @@ async def test_a_stale_tag_share_widens_the_window_and_loses_no_hit(worker, book
     # Any of several tags: both kinds are found.
     both = await worker.vectors.search(chapter, "topic", k=40, tags=["t", "old"])
     assert {h.source for h in both} == set(notes)
+
+
+class CountingEmbedder:
+    """The real local embedder, counting the calls it gets."""
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+        self.model = embedder.model
+        self.dim = embedder.dim
+        self.calls: list[int] = []
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self.calls.append(len(texts))
+        return await self.embedder.embed(texts)
+
+
+async def test_a_batch_of_many_sources_is_embedded_in_few_calls(
+    worker, books, tmp_path, logs, blobs, local_embedder
+):
+    chapter = await new_chapter(books)
+    for i in range(40):
+        await add_text(worker.logs, worker.blobs, chapter, f"n{i}.txt", f"Fact number {i}.")
+    await settle(worker, chapter)
+    # A rebuild folds the 40 extracted sources in one or two batches: a call per batch, not
+    # one per source, and the same index as the live one.
+    counting = CountingEmbedder(local_embedder)
+    rebuilt = await open_test_worker(tmp_path / "rebuilt", logs, blobs, counting)
+    await rebuilt.runner.start(discover=False)
+    try:
+        rebuilt.runner.watch(chapter)
+        await settle(rebuilt, chapter)
+        assert sum(counting.calls) == 40
+        assert len(counting.calls) <= 3, counting.calls
+        assert await rebuilt.vectors.digest(chapter) == await worker.vectors.digest(chapter)
+    finally:
+        await rebuilt.close()
