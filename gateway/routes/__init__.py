@@ -19,6 +19,7 @@ from gateway.routes import (
     chapters,
     chat,
     health,
+    home,
     info,
     llm_settings,
     sources,
@@ -38,7 +39,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
 )
 """Routers served under /v1."""
 
-ROOT_ROUTERS: tuple[APIRouter, ...] = (health.router,)
+ROOT_ROUTERS: tuple[APIRouter, ...] = (home.router, health.router)
 """Routers served at the root, outside the versioned API."""
 
 COMMON_RESPONSES = error_responses(400, 422, 429, 500)
