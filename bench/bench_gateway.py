@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import json
 import random
-import socket
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ from bench.common import elapsed, emit, machine, median, run_child, say
 from bench.gateway_corpus import WORDS, SyntheticCorpus, prose, report_pdf
 from engine.settings import Limits, ProviderSettings, Settings
 from gateway.app import create_app
+from gateway.listen import listen
 from gateway.services import Services, open_services
 from projections.providers.local_embedder import LocalEmbedder
 from tests.fakes import FakeOpenAI
@@ -139,9 +139,7 @@ async def running_gateway(data: Path) -> AsyncIterator[tuple[Services, str]]:
     # The shared graph cache (~/.cache/ragstack/models) spares building the ONNX graph again.
     services = await open_services(settings, embedder=LocalEmbedder())
     try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = listen("127.0.0.1", 0)
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             create_app(services), access_log=False, log_level="warning", lifespan="off"

@@ -57,13 +57,12 @@ def _url(host: str, port: int) -> str:
 
 def _listen(host: str, port: int) -> socket.socket:
     """Bind the gateway's socket before anything else starts, to fail fast and clearly."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    from gateway.listen import listen
+
     try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
+        return listen(host, port)
     except OSError as exc:
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.setblocking(False)
-    return sock
 
 
 def _uvicorn_server(app: Any, host: str, port: int) -> uvicorn.Server:
