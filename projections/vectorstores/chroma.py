@@ -45,6 +45,7 @@ from projections.vectorstores.checks import (
     check_records,
     check_source,
 )
+from projections.vectorstores.dirlock import DirectoryInUse, DirectoryLock
 from projections.vectorstores.filters import admits, source_is, where
 
 COLLECTION_PREFIX = "rs_"
@@ -92,9 +93,18 @@ def _translate(exc: Exception, where: str) -> VectorIndexError:
 class ChromaIndex:
     """A `VectorIndex` on Chroma; build it with `ChromaIndex.embedded` or `ChromaIndex.http`."""
 
-    def __init__(self, connect: Callable[[], ClientAPI], *, name: str, where: str) -> None:
-        """Prefer the named constructors; `connect` makes the client on first use (in a thread)."""
+    def __init__(
+        self,
+        connect: Callable[[], ClientAPI],
+        *,
+        name: str,
+        where: str,
+        lock: DirectoryLock | None = None,
+    ) -> None:
+        """Prefer the named constructors; `connect` makes the client on first use (in a thread).
+        `lock` is released when the index is closed."""
         self.name = name
+        self._lock_on_dir = lock
         self._where = where
         self._connect = connect
         self._client: ClientAPI | None = None
@@ -112,14 +122,29 @@ class ChromaIndex:
 
     @classmethod
     def embedded(cls, path: str | Path) -> "ChromaIndex":
-        """Chroma in this process, persisted in the directory `path` (created if missing)."""
+        """Chroma in this process, persisted in the directory `path` (created if missing).
+
+        Raises VectorIndexUnavailable if another process has the directory open: embedded
+        Chroma has one writer, so processes that share an index need a Chroma server."""
         folder = Path(path)
+        try:
+            lock = DirectoryLock(folder)
+        except DirectoryInUse as exc:
+            raise VectorIndexUnavailable(
+                f"the embedded Chroma index in {folder} is in use by another process "
+                f"({exc.holder}); processes that share one index need a Chroma server "
+                "(set [vectors] url, or RAGSTACK_VECTORS_URL)"
+            ) from None
+        except OSError as exc:
+            raise VectorIndexUnavailable(
+                f"cannot open the Chroma directory {folder}: {exc.strerror or exc}"
+            ) from None
 
         def connect() -> ClientAPI:
             folder.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(folder), settings=_settings())
 
-        return cls(connect, name="chroma-embedded", where=str(folder))
+        return cls(connect, name="chroma-embedded", where=str(folder), lock=lock)
 
     @classmethod
     def http(cls, url: str, *, headers: dict[str, str] | None = None) -> "ChromaIndex":
@@ -383,10 +408,14 @@ class ChromaIndex:
             client, self._client = self._client, None
             self._collections.clear()
         self._closed = True
-        if client is not None:
-            close = getattr(client, "close", None)
-            if close is not None:
-                await asyncio.to_thread(close)
+        try:
+            if client is not None:
+                close = getattr(client, "close", None)
+                if close is not None:
+                    await asyncio.to_thread(close)
+        finally:
+            if self._lock_on_dir is not None:
+                self._lock_on_dir.release()
 
 
 def _similarity(distance: float) -> float:

@@ -2,6 +2,9 @@
 
 import asyncio
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import chromadb
 import pytest
@@ -150,3 +153,47 @@ async def test_concurrent_queries_share_calls_and_answer_as_alone(tmp_path):
         assert empty == [[], [], [], []]
     finally:
         await index.close()
+
+
+OPEN_IN_CHILD = """
+import asyncio, sys
+from projections.vectorstores import VectorIndexUnavailable
+from projections.vectorstores.chroma import ChromaIndex
+try:
+    index = ChromaIndex.embedded(sys.argv[1])
+except VectorIndexUnavailable as exc:
+    print(exc)
+    sys.exit(3)
+asyncio.run(index.close())
+print("opened")
+"""
+
+
+def open_in_child(path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", OPEN_IN_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+
+
+async def test_a_second_process_cannot_open_an_embedded_index_in_use(tmp_path):
+    index = ChromaIndex.embedded(tmp_path / "db")
+    try:
+        await index.upsert("ch1", [rec("src1:a")])
+        child = open_in_child(tmp_path / "db")
+        assert child.returncode == 3, child.stderr
+        assert "in use by another process (pid " in child.stdout
+        assert "need a Chroma server" in child.stdout
+        # Within this process the directory is shared, and one holder closing keeps the other.
+        same = ChromaIndex.embedded(tmp_path / "db")
+        await same.close()
+        assert await index.count("ch1") == 1
+        assert open_in_child(tmp_path / "db").returncode == 3
+    finally:
+        await index.close()
+    # Once this process let go, another may open it.
+    child = open_in_child(tmp_path / "db")
+    assert child.returncode == 0 and "opened" in child.stdout, child.stdout + child.stderr
