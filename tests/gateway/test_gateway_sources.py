@@ -6,6 +6,7 @@ up over HTTP and makes a book and a chapter through the API, then drives the sou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -393,3 +394,19 @@ async def test_the_original_comes_back_as_a_safe_download(client, owner, chapter
     disposition = got.headers["content-disposition"]
     assert disposition.startswith('attachment; filename="R_sum_ (final).txt"')
     assert disposition.endswith("filename*=UTF-8''R%C3%A9sum%C3%A9%20%28final%29.txt")
+
+
+async def test_concurrent_searches_of_two_chapters_each_see_only_their_own(client, owner):
+    # Concurrent searches share embedder and index calls; answers must never cross chapters.
+    first, second = await new_chapter(client, owner), await new_chapter(client, owner)
+    for chapter, name, text in ((first, "bread.txt", BREAD), (second, "lights.txt", LIGHTHOUSE)):
+        added = await upload(
+            client, chapter, owner, [(name, text.encode(), "text/plain")], wait=True
+        )
+        assert added.status_code == 201, added.text
+    queries = ["why does sourdough taste sour?", "what does a lighthouse do?"] * 6
+    answers = await asyncio.gather(
+        *(search(client, chapter, owner, q, k=1) for q in queries for chapter in (first, second))
+    )
+    names = [answer["hits"][0]["source_name"] for answer in answers]
+    assert names == ["bread.txt", "lights.txt"] * len(queries)
