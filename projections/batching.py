@@ -20,14 +20,24 @@ R = TypeVar("R")
 class Coalescer(Generic[K, T, R]):
     """`submit(key, item)` for many concurrent callers, through `run(key, items)` calls that
     answer a list of results in the items' order. Calls of different keys never share a batch.
+
+    A batch that fails with an error `isolate` accepts (bad input: one item may be to blame) is
+    retried item by item, so only the bad item's caller hears of it. Any other error (a service
+    down, a rate limit) goes to every caller of the batch at once: retrying each alone would
+    only repeat the wait.
     """
 
     def __init__(
-        self, run: Callable[[K, list[T]], Awaitable[list[R]]], *, max_batch: int = 32
+        self,
+        run: Callable[[K, list[T]], Awaitable[list[R]]],
+        *,
+        isolate: Callable[[Exception], bool] = lambda exc: False,
+        max_batch: int = 32,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self._run_batch = run
+        self._isolate = isolate
         self._max_batch = max_batch
         self._waiting: dict[K, list[tuple[T, asyncio.Future[R]]]] = {}
         self._drainers: dict[K, asyncio.Task[None]] = {}
@@ -71,14 +81,13 @@ class Coalescer(Generic[K, T, R]):
                 future.cancel()
             raise
         except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0][1].done():  # its caller may have been cancelled meanwhile
-                    batch[0][1].set_exception(exc)
+            if len(batch) > 1 and self._isolate(exc):
+                for one in batch:
+                    await self._run(key, [one])
                 return
-            # One bad item must not fail its neighbours: each is tried alone, and only its
-            # own caller hears its error.
-            for one in batch:
-                await self._run(key, [one])
+            for _, future in batch:
+                if not future.done():  # its caller may have been cancelled meanwhile
+                    future.set_exception(exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():

@@ -13,6 +13,7 @@ import aiosqlite
 import numpy as np
 
 from projections.batching import Coalescer
+from projections.providers.errors import ProviderBadRequest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -98,7 +99,9 @@ class CachedEmbedder:
         """Chunks sent to the embedder since start."""
         self.hits = 0
         """Chunks answered from the cache since start."""
-        self.queries: Coalescer[None, str, list[float]] = Coalescer(self._embed_queries)
+        self.queries: Coalescer[None, str, list[float]] = Coalescer(
+            self._embed_queries, isolate=lambda exc: isinstance(exc, ProviderBadRequest)
+        )
         """Concurrent searches' queries, embedded in batches."""
 
     @property

@@ -112,12 +112,16 @@ class ChromaIndex:
         # Chroma's client is used from worker threads; this guards our own lazy state only.
         self._lock = threading.Lock()
         self._closed = False
+
         # Concurrent searches of one namespace share Chroma calls (a third of the time each).
+        def bad_input(exc: Exception) -> bool:
+            return isinstance(exc, InvalidVectorInput)
+
         self._plain: Coalescer[tuple[str, int], list[float], list[VectorHit]] = Coalescer(
-            self._plain_batch
+            self._plain_batch, isolate=bad_input
         )
         self._ids_only: Coalescer[tuple[str, int], list[float], list[tuple[str, float]]] = (
-            Coalescer(self._ids_only_batch)
+            Coalescer(self._ids_only_batch, isolate=bad_input)
         )
 
     @classmethod

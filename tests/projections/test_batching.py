@@ -47,7 +47,9 @@ async def test_concurrent_queries_share_calls_and_each_gets_its_own_vector(local
 
 
 async def test_a_bad_query_fails_only_its_own_caller(local_embedder):
-    batcher = Coalescer(Recording(local_embedder).embed)
+    batcher = Coalescer(
+        Recording(local_embedder).embed, isolate=lambda e: isinstance(e, ProviderBadRequest)
+    )
     texts = [QUERIES[0], QUERIES[1], "   ", QUERIES[2]]
     results = await asyncio.gather(
         *(batcher.submit(None, t) for t in texts), return_exceptions=True
@@ -55,6 +57,21 @@ async def test_a_bad_query_fails_only_its_own_caller(local_embedder):
     assert isinstance(results[2], ProviderBadRequest)
     for i in (0, 1, 3):
         assert isinstance(results[i], list) and len(results[i]) == local_embedder.dim
+
+
+async def test_a_failure_that_is_no_one_item_s_fault_reaches_every_caller_at_once():
+    calls: list[list[int]] = []
+
+    async def down(key: object, items: list[int]) -> list[int]:
+        calls.append(list(items))
+        raise ConnectionError("the index is down")
+
+    coalescer: Coalescer[None, int, int] = Coalescer(down, isolate=lambda e: False)
+    results = await asyncio.gather(
+        *(coalescer.submit(None, i) for i in range(6)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert calls == [[0, 1, 2, 3, 4, 5]]  # one call, not one more per item
 
 
 async def test_a_cancelled_caller_leaves_the_others_answered(local_embedder):
