@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,39 +122,38 @@ class SqliteAccountStore(SqlAccountStore):
         return cls(db, location, secret_box, passwords=passwords, clock=clock)
 
     async def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        try:
+        with _translated():
             cursor = await self._db.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from None
-        except sqlite3.Error as exc:
-            raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
-        except ValueError:  # aiosqlite's word for a closed connection
-            raise AccountStoreUnavailable("the accounts database is closed") from None
-        rowcount = cursor.rowcount
-        await cursor.close()
-        return rowcount
+            rowcount = cursor.rowcount
+            await cursor.close()
+            return rowcount
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
-        try:
+        with _translated():
             async with self._db.execute(sql, params) as cursor:
                 return await cursor.fetchone()
-        except sqlite3.Error as exc:
-            raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
-        except ValueError:  # aiosqlite's word for a closed connection
-            raise AccountStoreUnavailable("the accounts database is closed") from None
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
-        try:
+        with _translated():
             async with self._db.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
-        except sqlite3.Error as exc:
-            raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
-        except ValueError:  # aiosqlite's word for a closed connection
-            raise AccountStoreUnavailable("the accounts database is closed") from None
 
     async def _close(self) -> None:
         with contextlib.suppress(ValueError):  # already closed
             await self._db.close()
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The store's own errors for SQLite's: a broken constraint, a failure, a closed store."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise AccountStoreUnavailable(f"the accounts database failed: {exc}") from None
+    except ValueError:  # aiosqlite's word for a closed connection
+        raise AccountStoreUnavailable("the accounts database is closed") from None
 
 
 def _create_private(path: Path) -> None:
