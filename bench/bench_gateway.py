@@ -48,12 +48,12 @@ import httpx
 import numpy as np
 import uvicorn
 
+from app.services import Services, open_services
 from bench.common import elapsed, emit, machine, median, run_child, say
 from bench.gateway_corpus import WORDS, SyntheticCorpus, prose, report_pdf
 from engine.settings import Limits, ProviderSettings, Settings
 from gateway.app import create_app
 from gateway.listen import listen
-from gateway.services import Services, open_services
 from projections.providers.local_embedder import LocalEmbedder
 from tests.fakes import FakeOpenAI
 
@@ -322,7 +322,7 @@ async def fill_index(
     docstring); stops early at `deadline` (perf_counter). Returns how many were written."""
     rng = random.Random("corpus")
     texts = [prose(rng, rng.randint(70, 120)) for _ in range(base_texts)]
-    vectors = await services.worker.embedder.embedder.embed(texts)
+    vectors = await services.read.embedder.embedder.embed(texts)
     corpus = SyntheticCorpus(texts, np.asarray(vectors, dtype=np.float32))
     rev = (await services.logs.chapter(chapter).head()).rev
     written = 0
@@ -331,7 +331,7 @@ async def fill_index(
             say(f"  time budget reached: the index holds {written:,} chunks")
             break
         n = min(FILL_BATCH, target - written)
-        await services.worker.index.upsert(chapter, corpus.records(chapter, rev, written, n))
+        await services.read.index.upsert(chapter, corpus.records(chapter, rev, written, n))
         written += n
         say(f"  indexed {written:,} / {target:,} chunks")
     return written
@@ -383,7 +383,7 @@ async def bench(sizes: Sizes) -> dict[str, Any]:
                 "api_key": fake.api_key,
             }
             await api.call("PUT", f"/v1/books/{book}/llm", json=llm)
-            await services.worker.embedder.embed_query("warm the model up")
+            await services.read.embedder.embed_query("warm the model up")
 
             say(f"upload to searchable: {sizes.pdf_runs} runs of a {sizes.pdf_pages}-page PDF")
             times, extracted = [], []

@@ -37,6 +37,7 @@ import docx
 import numpy as np
 import pypdf
 
+from app.readside import ReadSide, open_read_side
 from bench.common import elapsed, embedded_nats, emit, machine, peak_rss_mb, say
 from bench.ingest_corpus import make_docx, make_pdf, mixed_document, paragraph, pdf_pages, sentence
 from engine.blobs import LocalBlobStore
@@ -49,12 +50,11 @@ from projections.embedding_cache import CachedEmbedder, EmbeddingCache
 from projections.formats import extract
 from projections.ingest import ChunkSizes, chunk_manifest
 from projections.providers.local_embedder import LocalEmbedder
-from projections.runner import Runner
+from projections.runner import LogSource, Runner
 from projections.store import Views
 from projections.vectors import Vectors
 from projections.vectorstores import VectorRecord, chunk_metadata
 from projections.vectorstores.chroma import ChromaIndex
-from projections.worker import LogSource, Worker, open_worker
 
 TIME_LIMIT_S = 570.0
 """The whole benchmark must finish within 10 minutes; the index load stops in time for this."""
@@ -163,7 +163,7 @@ def bench_embedder(sizes: Sizes, rng: random.Random, embedder: LocalEmbedder) ->
     return {"embed_chunks_per_s": round(len(texts) / seconds, 1), "embed_avg_tokens": round(tokens)}
 
 
-async def settled(worker: Worker, chapter: str) -> None:
+async def settled(worker: ReadSide, chapter: str) -> None:
     """Until every projection has folded the chapter to its head and ingest has nothing left."""
     async with asyncio.timeout(TIME_LIMIT_S):
         while True:
@@ -192,7 +192,9 @@ async def bench_pipeline(
         settings = load_settings(
             environ={}, data_dir=str(tmp / "worker"), llm={"kind": "extractive"}
         )
-        worker = await open_worker(settings, logs, blobs, embedder=embedder, use_llm_settings=False)
+        worker = await open_read_side(
+            settings, logs, blobs, embedder=embedder, use_llm_settings=False
+        )
         try:
             await worker.runner.start(discover=False)
             worker.runner.watch(chapter)
@@ -207,7 +209,9 @@ async def bench_pipeline(
     return figures
 
 
-async def _mixed(sizes: Sizes, rng: random.Random, worker: Worker, chapter: str) -> dict[str, Any]:
+async def _mixed(
+    sizes: Sizes, rng: random.Random, worker: ReadSide, chapter: str
+) -> dict[str, Any]:
     docs = [mixed_document(rng, i) for i in range(sizes.mixed_docs)]
     t0 = time.perf_counter()
     bodies = []
@@ -248,7 +252,7 @@ async def _mixed(sizes: Sizes, rng: random.Random, worker: Worker, chapter: str)
     }
 
 
-async def _edit(sizes: Sizes, rng: random.Random, worker: Worker, chapter: str) -> dict[str, Any]:
+async def _edit(sizes: Sizes, rng: random.Random, worker: ReadSide, chapter: str) -> dict[str, Any]:
     pages = pdf_pages(rng, sizes.edit_pages)
     data = make_pdf(pages)
     t0 = time.perf_counter()
@@ -292,7 +296,7 @@ async def _edit(sizes: Sizes, rng: random.Random, worker: Worker, chapter: str) 
     }
 
 
-async def _reingest(worker: Worker, chapter: str) -> dict[str, Any]:
+async def _reingest(worker: ReadSide, chapter: str) -> dict[str, Any]:
     """Rebuild the vectors of the mixed chapter (a version bump) through a fresh cache counter."""
     live = await worker.vectors.digest(chapter)
     counting = CachedEmbedder(worker.embedder.embedder, worker.cache)

@@ -154,13 +154,11 @@ async def _run(
     stopper: _Stopper,
     on_ready: Callable[[Serving], None] | None,
 ) -> None:
+    from app.services import open_services
     from gateway.app import create_app
-    from gateway.services import open_services
 
     # Opening can take a while (NATS, the stores): a signal meanwhile cancels it cleanly.
-    opening = asyncio.ensure_future(
-        open_services(settings, run_projections=role in ("all", "worker"))
-    )
+    opening = asyncio.ensure_future(open_services(settings, role=role))
     stopping = asyncio.ensure_future(stopper.stop.wait())
     await _first(opening, stopping)
     if not opening.done():
@@ -170,8 +168,7 @@ async def _run(
         return
     services = opening.result()
     try:
-        nats = services.logs.nc.connected_url
-        nats_url = f"nats://{nats.hostname}:{nats.port}" if nats is not None else "?"
+        nats_url = services.logs.server_url() or "?"
         if role == "worker":
             if on_ready is not None:
                 on_ready(Serving(url=None, data=str(settings.data), role=role, nats=nats_url))

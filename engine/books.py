@@ -297,13 +297,14 @@ class Books:
         state = await self._decide(book, actor, decide)
         return state.chapters[chapter]
 
-    async def rename_chapter(self, actor: str, chapter: str, title: str) -> None:
-        """Rename a chapter (assignee or admins)."""
+    async def rename_chapter(self, actor: str, chapter: str, title: str) -> int:
+        """Rename a chapter (assignee or admins); returns the rev of the rename in its log."""
         await self.chapter_access(actor, chapter, "manage")
         title = title.strip()
         if not title:
             raise Invalid("a chapter needs a title")
-        await self.logs.chapter(chapter).append(ChapterRenamed(title=title), actor=actor)
+        recorded = await self.logs.chapter(chapter).append(ChapterRenamed(title=title), actor=actor)
+        return recorded.rev
 
     async def reassign_chapter(self, actor: str, chapter: str, assignee: str) -> ChapterEntry:
         """Give a chapter to another member (owner and admins only)."""

@@ -433,6 +433,22 @@ class Logs:
         """The log of a book (the same object on every call)."""
         return self._get(book_id, "book")
 
+    async def book_ids(self) -> list[str]:
+        """Every book that has a log."""
+        from engine.books import stream_names
+
+        names = await stream_names(self.nc, "rs.bk.>")
+        return [n.removeprefix("RS_BK_") for n in names if n.startswith("RS_BK_")]
+
+    async def ping(self) -> None:
+        """Return once JetStream answers a request (a readiness probe); raises when it does not."""
+        await self.nc.jetstream().account_info()
+
+    def server_url(self) -> str | None:
+        """The NATS server this process is connected to, as `nats://host:port`."""
+        url = self.nc.connected_url
+        return f"nats://{url.hostname}:{url.port}" if url is not None else None
+
     async def close(self) -> None:
         """Close the shared read connection."""
         await self._wire.close()

@@ -6,6 +6,7 @@ names a blob that exists, and an edit always carries a patch that applies to its
 """
 
 from collections.abc import AsyncIterable, Sequence
+from typing import Any
 
 import rust_core
 from engine.blobs import BlobStore
@@ -48,6 +49,21 @@ async def add_source(
     blobs: BlobStore,
     *,
     actor: str,
+    **source: Any,
+) -> SourceAdded:
+    """Store the bytes, then append `SourceAdded`; returns the event body (with the source id).
+
+    Takes `prepare_source`'s arguments. An upload over `max_size` raises BlobTooLarge and appends
+    nothing. (A caller that needs the rev appends `prepare_source`'s body itself.)
+    """
+    body = await prepare_source(blobs, **source)
+    await log.append(body, actor=actor)
+    return body
+
+
+async def prepare_source(
+    blobs: BlobStore,
+    *,
     name: str,
     data: bytes | AsyncIterable[bytes],
     media_type: str = "application/octet-stream",
@@ -56,9 +72,9 @@ async def add_source(
     url: str | None = None,
     max_size: int | None = None,
 ) -> SourceAdded:
-    """Store the bytes, then append `SourceAdded`; returns the event body (with the source id).
+    """Store the bytes and make the `SourceAdded` that names them, for the caller to append.
 
-    An upload over `max_size` raises BlobTooLarge and appends nothing.
+    An upload over `max_size` raises BlobTooLarge, and nothing is to be appended.
     """
     name, tags = clean_name(name), clean_tags(tags)
     if isinstance(data, bytes):
@@ -80,14 +96,14 @@ async def add_source(
         url=url,
         tags=tags,
     )
-    await log.append(body, actor=actor)
     return body
 
 
 async def edit_source(
     log: Log, blobs: BlobStore, *, actor: str, source: str, base_text: str, new_text: str
-) -> SourceEdited:
-    """Record an edit of a source's extracted text as a compact patch against `base_text`."""
+) -> int:
+    """Record an edit of a source's extracted text as a compact patch against `base_text`;
+    returns the rev it was appended at."""
     old = (await blobs.get(base_text)).decode()
     new_hash = await blobs.put(new_text.encode())
     body = SourceEdited(
@@ -96,15 +112,15 @@ async def edit_source(
         patch=rust_core.diff(old, new_text),
         new_text=new_hash,
     )
-    await log.append(body, actor=actor)
-    return body
+    return (await log.append(body, actor=actor)).rev
 
 
-async def retag_source(log: Log, *, actor: str, source: str, tags: Sequence[str]) -> None:
-    """Replace a source's tags."""
-    await log.append(SourceRetagged(source=source, tags=clean_tags(tags)), actor=actor)
+async def retag_source(log: Log, *, actor: str, source: str, tags: Sequence[str]) -> int:
+    """Replace a source's tags; returns the rev it was appended at."""
+    recorded = await log.append(SourceRetagged(source=source, tags=clean_tags(tags)), actor=actor)
+    return recorded.rev
 
 
-async def remove_source(log: Log, *, actor: str, source: str) -> None:
-    """Take a source out of the chapter (its blob stays for history)."""
-    await log.append(SourceRemoved(source=source), actor=actor)
+async def remove_source(log: Log, *, actor: str, source: str) -> int:
+    """Take a source out of the chapter (its blob stays for history); returns the rev."""
+    return (await log.append(SourceRemoved(source=source), actor=actor)).rev

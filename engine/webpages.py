@@ -421,7 +421,17 @@ async def add_web_page(
     url: str,
     tags: Sequence[str] = (),
 ) -> SourceAdded:
-    """Fetch the page at `url` and its images, store them, and append `SourceAdded`.
+    """Fetch the page at `url` and its images, store them, and append `SourceAdded`."""
+    body = await fetch_web_page(blobs, fetcher, url=url, tags=tags)
+    await log_.append(body, actor=actor)
+    return body
+
+
+async def fetch_web_page(
+    blobs: BlobStore, fetcher: WebFetcher, *, url: str, tags: Sequence[str] = ()
+) -> SourceAdded:
+    """Fetch the page at `url` and its images, store them, and make the `SourceAdded` that
+    names them, for the caller to append.
 
     The source is named by the page's title (the URL when it has none), has origin `url`, the
     address it came from (after redirects) as `url`, and its images' hashes as `assets`.
@@ -442,5 +452,4 @@ async def add_web_page(
         tags=tags,
         assets=assets,
     )
-    await log_.append(body, actor=actor)
     return body

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app.services import Services
 from gateway.errors import install_error_handlers
 from gateway.metrics import HttpMetrics, MetricsMiddleware
 from gateway.ratelimit import RateLimitMiddleware, RateLimits
 from gateway.routes import include_routers
 from gateway.routes.info import server_version
-from gateway.services import Services
 
 __all__ = ["create_app"]
 

@@ -17,11 +17,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.services import Services
 from engine.accounts import AccountError, TokenInfo, User
 from engine.rules import Action, ChapterEntry
 from gateway.errors import NotAuthenticated
 from gateway.ratelimit import RateLimits, client_address
-from gateway.services import Services
 
 __all__ = [
     "Auth",
@@ -81,6 +81,9 @@ async def get_auth(
             limits: RateLimits = request.app.state.rate_limits
             limits.check_address(client_address(request.scope))  # RateLimited wins over 401
         raise
+    # Someone invited by e-mail before their account existed becomes a member on arrival. The
+    # check is in memory; it appends only when an invitation is pending, i.e. once.
+    await services.books.claim_invitations(user.id, user.email)
     return Auth(user=user, token=info)
 
 
@@ -106,8 +109,6 @@ TokenInfoDep = Annotated[TokenInfo, Depends(get_token_info)]
 
 
 async def _chapter(services: Services, user: User, chapter: str, action: Action) -> ChapterEntry:
-    # Claim invitations first, so someone invited by e-mail sees the chapter on first use.
-    await services.books.claim_invitations(user.id, user.email)
     return await services.books.chapter_access(user.id, chapter, action)
 
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from engine.log import Logs
 from events import ChapterDeleted, ChapterRegistered, Envelope, RecordedEvent, decode
 
 log = logging.getLogger(__name__)
@@ -333,3 +334,26 @@ class Runner:
             if len(batch) >= self._batch_size or queue.empty():
                 return batch
             item = queue.get_nowait()
+
+
+class LogSource:
+    """The runner's view of the engine's logs (a `HeadSource`)."""
+
+    def __init__(self, logs: Logs) -> None:
+        self.logs = logs
+
+    def follow_chapter(self, chapter: str, after: int) -> AsyncIterator[RecordedEvent]:
+        """A chapter's events after `after`, then its tail."""
+        return self.logs.chapter(chapter).follow(after)
+
+    def follow_book(self, book: str, after: int) -> AsyncIterator[RecordedEvent]:
+        """A book's events after `after`, then its tail."""
+        return self.logs.book(book).follow(after)
+
+    async def head(self, chapter: str) -> int:
+        """A chapter's last rev now."""
+        return (await self.logs.chapter(chapter).head()).rev
+
+    async def books(self) -> list[str]:
+        """Every book with a log."""
+        return await self.logs.book_ids()

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Query
 
+from app.services import Services
 from engine.log import Head, Log
 from engine.verify import verify_log
 from events import Body, Envelope, SourceAdded, UnknownEvent
@@ -43,7 +44,6 @@ from gateway.schemas_audit import (
     UsagePublic,
     VerifyPublic,
 )
-from gateway.services import Services
 from projections.audit import (
     ChapterSnapshot,
     chapter_at_rev,
@@ -167,7 +167,7 @@ async def _source_names(services: Services, chapter: str, envelopes: list[Envelo
     names = {e.body.source: e.body.name for e in envelopes if isinstance(e.body, SourceAdded)}
     wanted = {s for e in envelopes if (s := source_of(e)) is not None and s not in names}
     if wanted:
-        known = await services.worker.catalogue.sources(chapter, include_removed=True)
+        known = await services.read.catalogue.sources(chapter, include_removed=True)
         names |= {s.id: s.name for s in known if s.id in wanted}
     return names
 

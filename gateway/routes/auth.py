@@ -13,13 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from app.services import Services
 from engine.accounts import TokenInfo, User
 from engine.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.errors import EngineError
 from gateway.deps import AuthDep, CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.schemas import UserPublic
-from gateway.services import Services
 
 __all__ = [
     "LoginRequest",

@@ -3,8 +3,8 @@
 The rules live in engine/ (engine/rules.py, engine/books.py): a book exists only for its members
 (anyone else gets 404), the owner and admins manage members, policy and every chapter, a member
 sees their own chapters. Someone added by an e-mail address that has no account yet is a pending
-member keyed `email:<address>` until they sign up or sign in; every request here claims the
-caller's pending invitations first, so they see the book at once. No e-mail is sent.
+member keyed `email:<address>` until their first authenticated request (gateway/deps.py), which
+claims the invitation. No e-mail is sent.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ async def get_member_book(
     """The path's `{book}` if the caller is a member of it; 404 otherwise (whether or not it exists)."""
     if not _BOOK_ID.match(book):
         raise NotFound("no such book")
-    await services.books.claim_invitations(user.id, user.email)
     state = await services.books.state(book)
     state.require_member(user.id)
     return state

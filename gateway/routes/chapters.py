@@ -2,28 +2,21 @@
 
 A chapter the caller may not see answers 404 (gateway/deps.py resolves `{chapter}`); the engine's
 rules decide the rest (engine/books.py): renaming is for the assignee and admins, reassigning for
-the owner and admins, deleting for the assignee and admins. A chapter's title lives in its own log
-(renames append `ChapterRenamed` there), so it is read from the catalogue projection, with the
-title it was registered under as a fallback while the catalogue catches up.
+the owner and admins, deleting for the assignee and admins. The commands are app/chapters.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import APIRouter, status
 
+from app import chapters as app_chapters
+from app.services import Services
 from engine.rules import ChapterEntry
 from gateway.deps import CurrentUser, ManagedChapter, ReadableChapter, ServicesDep
 from gateway.errors import error_responses
 from gateway.schemas_books import ChapterPublic, ChapterUpdate
-from gateway.services import Services
 
 __all__ = ["chapter_public", "router"]
-
-READ_YOUR_WRITES_S = 10.0
-"""How long a rename waits for the catalogue to show it before answering anyway."""
 
 router = APIRouter(tags=["chapters"], responses=error_responses(401, 403, 404))
 
@@ -32,19 +25,8 @@ async def chapter_public(
     services: Services, entry: ChapterEntry, book: str, *, detail: bool = False
 ) -> ChapterPublic:
     """The public shape of a chapter; with `detail`, its head revision and source count too."""
-    catalogue = services.worker.catalogue
-    view = await catalogue.chapter(entry.id)
-    public = ChapterPublic(
-        id=entry.id,
-        book=book,
-        title=view.title if view is not None else entry.title,
-        assignee=entry.assignee,
-        forked_from=view.forked_from if view is not None else None,
-    )
-    if detail:
-        public.rev = (await services.logs.chapter(entry.id).head()).rev
-        public.sources = len(await catalogue.sources(entry.id))
-    return public
+    found = await app_chapters.summary(services, entry, book, detail=detail)
+    return ChapterPublic.model_validate(found, from_attributes=True)
 
 
 @router.get("/chapters/{chapter}")
@@ -59,18 +41,10 @@ async def update_chapter(
     body: ChapterUpdate, services: ServicesDep, user: CurrentUser, chapter: ManagedChapter
 ) -> ChapterPublic:
     """Rename a chapter and/or give it to another member of the book (owner and admins)."""
-    entry = chapter
-    # Reassign first: it is the stricter rule, so a refused request changes nothing.
-    if body.assignee is not None:
-        entry = await services.books.reassign_chapter(user.id, chapter.id, body.assignee)
-    if body.title is not None:
-        await services.books.rename_chapter(user.id, chapter.id, body.title)
-        await _catalogue_caught_up(services, chapter.id)
-    book = await services.books.book_of(chapter.id)
-    public = await chapter_public(services, entry, book, detail=True)
-    if body.title is not None:
-        public.title = body.title.strip()  # even if the catalogue has not caught up
-    return public
+    found = await app_chapters.update(
+        services, user.id, chapter, title=body.title, assignee=body.assignee
+    )
+    return ChapterPublic.model_validate(found, from_attributes=True)
 
 
 @router.delete(
@@ -80,15 +54,4 @@ async def update_chapter(
 )
 async def delete_chapter(services: ServicesDep, user: CurrentUser, chapter: ManagedChapter) -> None:
     """Take a chapter out of its book (its assignee and admins); its log stays for audit."""
-    await services.books.delete_chapter(user.id, chapter.id)
-
-
-async def _catalogue_caught_up(services: Services, chapter: str) -> None:
-    # Read-your-writes for the title; a gateway whose projections run elsewhere may wait in
-    # vain, so the wait is bounded and the answer goes out regardless.
-    rev = (await services.logs.chapter(chapter).head()).rev
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(
-            services.worker.runner.wait(chapter, rev, projections=["catalogue"]),
-            READ_YOUR_WRITES_S,
-        )
+    await app_chapters.delete(services, user.id, chapter.id)

@@ -22,12 +22,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.rules import ChapterEntry
-from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
-from gateway.errors import classify, error_responses
-from gateway.routes.llm_settings import BookLLMsDep
-from gateway.services import Services
-from projections.asking import (
+from app.asking import (
     DEFAULT_K,
     MAX_K,
     MAX_QUESTION_CHARS,
@@ -39,7 +34,12 @@ from projections.asking import (
     require_thread,
     start_thread,
 )
-from projections.book_llms import BookLLMs
+from app.book_llms import BookLLMs
+from app.services import Services
+from engine.rules import ChapterEntry
+from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
+from gateway.errors import classify, error_responses
+from gateway.routes.llm_settings import BookLLMsDep
 from projections.chat import MAX_PAGE, MessageView, ThreadView
 
 __all__ = [
@@ -239,7 +239,7 @@ async def _messages_public(
 ) -> list[MessagePublic]:
     names: dict[str, str] = {}
     for source in {c.source for m in views for c in m.citations}:
-        found = await services.worker.catalogue.source(chapter, source)
+        found = await services.read.catalogue.source(chapter, source)
         names[source] = found.name if found is not None else ""
     return [
         MessagePublic(
@@ -354,7 +354,7 @@ async def _asked(
     book = await services.books.book_of(chapter.id)
     llm = await llms.for_book(book)
     stream = ask(
-        services.worker, chapter=chapter.id, thread=thread, question=question, actor=user.id,
+        services.read, chapter=chapter.id, thread=thread, question=question, actor=user.id,
         llm=llm, k=k,
     )  # fmt: skip
     return await _respond(request, stream)
@@ -382,7 +382,7 @@ async def read_threads(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ThreadList:
     """The chapter's threads, newest first."""
-    views = await services.worker.chat.threads(chapter.id, limit=limit, before=before)  # type: ignore[attr-defined]
+    views = await services.read.chat.threads(chapter.id, limit=limit, before=before)
     return ThreadList(
         threads=[_thread_public(v) for v in views],
         next_before=views[-1].id if len(views) == limit else None,
@@ -394,7 +394,7 @@ async def create_thread(
     body: ThreadCreate, services: ServicesDep, user: CurrentUser, chapter: WritableChapter
 ) -> ThreadPublic:
     """Start a thread."""
-    view = await start_thread(services.worker, chapter=chapter.id, actor=user.id, title=body.title)
+    view = await start_thread(services.read, chapter=chapter.id, actor=user.id, title=body.title)
     return _thread_public(view)
 
 
@@ -407,10 +407,8 @@ async def read_messages(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> MessageList:
     """A thread's messages, oldest first."""
-    await require_thread(services.worker, chapter.id, thread)
-    views = await services.worker.chat.messages(  # type: ignore[attr-defined]
-        chapter.id, thread, limit=limit, after_rev=after_rev
-    )
+    await require_thread(services.read, chapter.id, thread)
+    views = await services.read.chat.messages(chapter.id, thread, limit=limit, after_rev=after_rev)
     return MessageList(
         messages=await _messages_public(services, chapter.id, views),
         next_after_rev=views[-1].rev if len(views) == limit else None,
@@ -449,7 +447,7 @@ async def ask_chapter(
     if thread is None:
         question = check_question(body.question)  # before a thread is made for it
         started = await start_thread(
-            services.worker, chapter=chapter.id, actor=user.id, title=auto_title(question)
+            services.read, chapter=chapter.id, actor=user.id, title=auto_title(question)
         )
         thread = started.id
     return await _asked(request, services, llms, user, chapter, thread, body.question, body.k)

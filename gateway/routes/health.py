@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ConfigDict
 
+from app.services import ReadinessCheck
 from engine.errors import EngineError
 from gateway.deps import ServicesDep
 from gateway.errors import ErrorDetail, error_responses
 from gateway.metrics import HttpMetrics, combined
-from gateway.services import ReadinessCheck
 
 __all__ = ["CheckPublic", "HealthPublic", "ReadinessPublic", "router"]
 

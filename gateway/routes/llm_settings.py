@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from app.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMChoice
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.routes.books import MemberBook
-from projections.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMChoice
 
 __all__ = ["BookLLMsDep", "LLMSettingsPublic", "LLMSettingsUpdate", "get_book_llms", "router"]
 
@@ -59,7 +59,7 @@ def get_book_llms(request: Request, services: ServicesDep) -> BookLLMs:
     """The app's `BookLLMs` (made on first use; its clients close with the services)."""
     llms: BookLLMs | None = getattr(request.app.state, "book_llms", None)
     if llms is None:
-        llms = BookLLMs(services.accounts, default=services.worker.llm)
+        llms = BookLLMs(services.accounts, default=services.read.llm)
         request.app.state.book_llms = llms
         services.stack.push_async_callback(llms.aclose)
     return llms

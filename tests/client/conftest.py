@@ -15,11 +15,11 @@ import httpx
 import pytest
 from serve_support import ServeProcess, start_serve
 
+from app.services import Services, open_services
 from client.sdk import AsyncClient
 from engine.accounts.passwords import Passwords
 from engine.settings import Settings
 from gateway.app import create_app
-from gateway.services import Services, open_services
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import httpx
 from gateway_support import bearer, sign_up
 
+from app.services import Services
 from events import Envelope, MessagePosted, ThreadStarted
-from gateway.services import Services
 from tests.projections.pipeline_support import settle
 
 ANIMALS = (
@@ -54,7 +54,7 @@ async def open_desk(
     )
     assert uploaded.status_code == 201, uploaded.text
     # Searchable once every projection has folded the extraction.
-    await settle(services.worker, chapter_id)
+    await settle(services.read, chapter_id)
     return Desk(
         token=token,
         user=me["id"],

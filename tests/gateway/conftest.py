@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.services import Services, open_services
 from engine.accounts.passwords import Passwords
 from engine.settings import Limits, Settings
 from gateway.app import create_app
-from gateway.services import Services, open_services
 
 
 class ManualClock:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from app.services import Services
 from engine.sources import add_source
-from gateway.services import Services
 
 __all__ = [
     "ACTORS",

@@ -20,6 +20,7 @@ import pytest
 from gateway_support import assert_error, bearer, sign_up
 
 import rust_core
+from app.services import Services
 from engine.log import GENESIS
 from engine.nats import HASH_HEADER
 from engine.settings import Limits
@@ -37,7 +38,6 @@ from events import (
     encode,
     new_id,
 )
-from gateway.services import Services
 from tests.projections.pipeline_support import settle
 
 REPORT = (
@@ -66,7 +66,7 @@ class Chapter:
 
 
 async def mark(services: Services, chapter: Chapter, name: str) -> None:
-    await settle(services.worker, chapter.id)
+    await settle(services.read, chapter.id)
     chapter.marks[name] = (await services.logs.chapter(chapter.id).head()).rev
 
 

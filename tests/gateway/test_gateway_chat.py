@@ -178,7 +178,7 @@ async def test_a_rate_limited_provider_is_a_429_with_retry_after(client, desk, w
 
 
 async def test_without_an_llm_the_answer_is_extractive_says_so_and_cites(client, services, desk):
-    assert services.worker.llm is None
+    assert services.read.llm is None
     response = await client.post(
         f"/v1/chapters/{desk.chapter}/ask",
         json={"question": "Where does the snowy owl nest?"},

@@ -38,11 +38,11 @@ from isolation_support import (
     unique,
 )
 
+from app.asking import start_thread
+from app.services import open_services
 from engine.accounts.passwords import Passwords
 from engine.settings import Limits, Settings
 from gateway.app import create_app
-from gateway.services import open_services
-from projections.asking import start_thread
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -63,7 +63,7 @@ async def _thread(world: World, actor: str, values: dict[str, str], fresh: bool)
     key = ("thread", values["chapter"])
     if key not in world.cache:
         started = await start_thread(
-            world.services.worker, chapter=values["chapter"], actor=world.owner.id
+            world.services.read, chapter=values["chapter"], actor=world.owner.id
         )
         world.cache[key] = started.id
     return world.cache[key]
@@ -75,7 +75,7 @@ async def _extracted_source(world: World, actor: str, values: dict[str, str], fr
     key = ("extracted source", chapter_id)
     if key not in world.cache:
         source = await world.new_source(chapter_id)
-        catalogue = world.services.worker.catalogue
+        catalogue = world.services.read.catalogue
         async with asyncio.timeout(30):
             while True:
                 view = await catalogue.source(chapter_id, source)

@@ -10,7 +10,7 @@ import pytest
 from chat_support import chat_events, open_desk, put_llm
 from gateway_support import assert_error, bearer, sign_up
 
-from gateway.services import open_services
+from app.services import open_services
 from projections.providers import ProviderConfig, make_llm
 from tests.fakes import FakeOllama, FakeOpenAI
 

@@ -29,10 +29,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.services import open_services
 from engine.accounts.passwords import Passwords
 from engine.settings import Limits, Settings
 from gateway.app import create_app
-from gateway.services import open_services
 
 BASE_URL = "http://ragstack.test"
 FUZZED_TAGS = ["auth", "info", "health"]

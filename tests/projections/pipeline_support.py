@@ -3,12 +3,12 @@
 import asyncio
 from pathlib import Path
 
+from app.readside import ReadSide, open_read_side
 from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Logs
 from engine.settings import Settings, load_settings
 from engine.sources import add_source
-from projections.worker import Worker, open_worker
 
 
 def settings_for(data: Path) -> Settings:
@@ -29,9 +29,9 @@ async def new_chapter(books: Books, owner: str = "u-owner") -> str:
 
 async def open_test_worker(
     data: Path, logs: Logs, blobs: LocalBlobStore, embedder: object
-) -> Worker:
+) -> ReadSide:
     """A worker over `logs` with its read models under `data`."""
-    return await open_worker(
+    return await open_read_side(
         settings_for(data), logs, blobs, embedder=embedder, use_llm_settings=False
     )
 
@@ -44,7 +44,7 @@ async def add_text(logs: Logs, blobs: LocalBlobStore, chapter: str, name: str, t
     return body.source
 
 
-async def settle(worker: Worker, chapter: str, timeout: float = 120.0) -> None:
+async def settle(worker: ReadSide, chapter: str, timeout: float = 120.0) -> None:
     """Wait until every projection has folded the chapter to its head and ingest has no work."""
     async with asyncio.timeout(timeout):
         while True:

@@ -11,9 +11,8 @@ from engine.log import Log, Logs
 from engine.sources import add_source, retag_source
 from events import ChapterRenamed, ChunkRef, Envelope, SourceExtracted, SourceRejected, new_id
 from projections.catalogue import Catalogue
-from projections.runner import Runner
+from projections.runner import LogSource, Runner
 from projections.store import Views
-from projections.worker import LogSource
 from tests.projections.pipeline_support import new_chapter
 
 

@@ -1,21 +1,29 @@
-"""What the gateway's handlers need, opened once per process and handed to `create_app`.
+"""The composition root: every part of RagStack opened from `Settings`, for one process.
 
-`Services` is a plain dataclass: a field per part (the accounts store now; the engine and the
-projections' read models next). `open_services` opens the parts from `Settings` and registers
-a readiness check for each; `Services.close` releases them, last opened first. The app never
-opens or closes services itself: whoever runs it (`ragstack serve`, a test) owns their life.
+`ragstack serve` (every role), the gateway's app and the tests all get their parts here:
+
+    services = await open_services(settings, role="all")
+    app = create_app(services)          # gateway/app.py, for roles all and gateway
+    ...
+    await services.close()              # last opened first
+
+What a role changes: `all` and `worker` start the runner, which folds every chapter's read models
+in this process; `gateway` opens the same read models to answer queries but never folds, and
+waits for a worker's checkpoints instead (`ReadSide.settle`, app/settle.py). Whoever opens the
+services owns their life; the app never opens or closes them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 
+from app.readside import ReadSide, open_read_side
 from engine.accounts import AccountStore, open_account_store
 from engine.accounts.secrets import SecretBox
 from engine.blobs import BlobStore, open_blob_store
@@ -27,9 +35,11 @@ from engine.settings import Settings
 from projections.embedding_cache import Embedder
 from projections.providers import LLM
 from projections.vectorstores import VectorIndex
-from projections.worker import Worker, open_worker
 
-__all__ = ["ReadinessCheck", "Services", "accounts_readiness", "open_services"]
+__all__ = ["ReadinessCheck", "Role", "Services", "accounts_readiness", "open_services"]
+
+Role = Literal["all", "gateway", "worker"]
+"""Which parts a process runs: everything, HTTP only, or folding only."""
 
 ReadinessCheck = Callable[[], Awaitable[tuple[str, bool, str]]]
 """An async check for /health/ready returning (name, ok, detail).
@@ -39,6 +49,9 @@ not ok under its function's `__name__`.
 """
 
 log = logging.getLogger("ragstack.gateway")
+
+READ_YOUR_WRITES_S = 5.0
+"""How long a read waits for read models to show the caller's own writes."""
 
 # Syntactically valid and under a reserved TLD, so it can never be a real user's address.
 _PROBE_EMAIL = "readiness-probe@ragstack.invalid"
@@ -58,8 +71,10 @@ class Services:
     """Books, members and chapters, with the rules of who may do what."""
     blobs: BlobStore
     """File bytes and extracted texts, by BLAKE3 hash."""
-    worker: Worker
-    """The read models (catalogue, vectors, chat), search and answers, and their runner."""
+    read: ReadSide
+    """The read models (catalogue, vectors, chat), their runner, the default answerer."""
+    role: Role = "all"
+    """Which parts this process runs."""
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
     """Checks /health/ready runs, all of them, concurrently; append one per part."""
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -70,6 +85,17 @@ class Services:
     async def close(self) -> None:
         """Release every part, last opened first."""
         await self.stack.aclose()
+
+    async def settled(
+        self, chapter: str, rev: int | None = None, projections: Sequence[str] = ("catalogue",)
+    ) -> int:
+        """Wait (bounded by `READ_YOUR_WRITES_S`) until `projections` have folded `chapter` up
+        to `rev` (default: its head now); returns that rev. A read model that runs behind is
+        answered from as it stands: the wait is a courtesy, not a promise."""
+        if rev is None:
+            rev = (await self.logs.chapter(chapter).head()).rev
+        await self.read.settle(chapter, rev, projections, within=READ_YOUR_WRITES_S)
+        return rev
 
 
 def accounts_readiness(accounts: AccountStore) -> ReadinessCheck:
@@ -95,7 +121,7 @@ def log_readiness(logs: Logs) -> ReadinessCheck:
 
     async def check() -> tuple[str, bool, str]:
         try:
-            await logs.nc.jetstream().account_info()
+            await logs.ping()
         except Exception as exc:
             return "nats", False, f"JetStream does not answer ({type(exc).__name__})"
         return "nats", True, "connected"
@@ -103,12 +129,12 @@ def log_readiness(logs: Logs) -> ReadinessCheck:
     return check
 
 
-def projections_readiness(worker: Worker, max_lag: int = 1000) -> ReadinessCheck:
+def projections_readiness(read: ReadSide, max_lag: int = 1000) -> ReadinessCheck:
     """A check that no chapter's projections are far behind or failing."""
 
     async def check() -> tuple[str, bool, str]:
-        lag = worker.runner.lag()
-        errors = worker.runner.errors()
+        lag = read.runner.lag()
+        errors = read.runner.errors()
         worst = max(lag.values(), default=0)
         if errors:
             chapter, error = next(iter(errors.items()))
@@ -125,7 +151,7 @@ def projections_readiness(worker: Worker, max_lag: int = 1000) -> ReadinessCheck
 async def open_services(
     settings: Settings,
     *,
-    run_projections: bool = True,
+    role: Role = "all",
     embedder: Embedder | None = None,
     index: VectorIndex | None = None,
     llm: LLM | None = None,
@@ -134,7 +160,7 @@ async def open_services(
 ) -> Services:
     """Open every part from `settings`; on a failure, close what was already open.
 
-    With `run_projections` the runner folds chapters in this process (roles all and worker).
+    Roles all and worker fold chapters in this process; role gateway only reads (see above).
     `embedder`, `index` and `llm` replace the configured ones (tests); `account_options` go to
     the accounts store's `open` (tests pass a fast `passwords` profile and a `clock`).
     """
@@ -160,7 +186,7 @@ async def open_services(
         stack.push_async_callback(books.stop)
         blobs = open_blob_store(settings.blobs or settings.data / "blobs")
         stack.push_async_callback(blobs.aclose)
-        worker = await open_worker(
+        read = await open_read_side(
             settings,
             logs,
             blobs,
@@ -168,18 +194,20 @@ async def open_services(
             index=index,
             llm=llm,
             use_llm_settings=use_llm_settings,
+            folds=role != "gateway",
         )
-        stack.push_async_callback(worker.close)
-        if run_projections:
-            await worker.runner.start()
-        checks = [accounts_readiness(accounts), log_readiness(logs), projections_readiness(worker)]
+        stack.push_async_callback(read.close)
+        if role != "gateway":
+            await read.runner.start()
+        checks = [accounts_readiness(accounts), log_readiness(logs), projections_readiness(read)]
         services = Services(
             settings=settings,
             accounts=accounts,
             logs=logs,
             books=books,
             blobs=blobs,
-            worker=worker,
+            read=read,
+            role=role,
             readiness_checks=checks,
         )
         # Every part is open: the services own them now.

@@ -1,7 +1,7 @@
 """Asking a chapter: threads and the orchestration of one question.
 
     llm = await llms.for_book(book)      # projections/book_llms.py: the book's, else the server's
-    async for item in ask(worker, chapter=ch, thread=t, question=q, actor=user.id, llm=llm):
+    async for item in ask(read, chapter=ch, thread=t, question=q, actor=user.id, llm=llm):
         ...                                               # str deltas, then one `Asked`
 
 A question is recorded before it is answered (`MessagePosted(role="user")`), and its answer only
@@ -16,18 +16,17 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import cast
 
 import msgspec
 
+from app.answers import Answer, stream_answer
+from app.readside import ReadSide
 from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
 from events import Citation, MessagePosted, ThreadStarted, TokenUsage, is_id, new_id
-from projections.answers import Answer, stream_answer
-from projections.chat import MAX_PAGE, ChatReads, MessageView, ThreadView
+from projections.chat import MAX_PAGE, MessageView, ThreadView
 from projections.providers import LLM, ChatMessage
 from projections.vectors import SearchHit, Span
-from projections.worker import Worker
 
 __all__ = [
     "ANSWER_ACTOR",
@@ -114,34 +113,19 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
 # -- threads ---------------------------------------------------------------------------------
 
 
-def _chat(worker: Worker) -> ChatReads:
-    return cast("ChatReads", worker.chat)
-
-
-async def _caught_up(
-    worker: Worker, chapter: str, rev: int, projections: list[str], wait_s: float
-) -> bool:
-    try:
-        async with asyncio.timeout(wait_s):
-            await worker.runner.wait(chapter, rev, projections=projections)
-    except TimeoutError:
-        return False
-    return True
-
-
 async def start_thread(
-    worker: Worker, *, chapter: str, actor: str, title: str = "", wait_s: float = WAIT_S
+    read: ReadSide, *, chapter: str, actor: str, title: str = "", wait_s: float = WAIT_S
 ) -> ThreadView:
     """Open a thread (`ThreadStarted`) and return it once the chat view shows it."""
     title = " ".join(title.split())
     if len(title) > MAX_TITLE_CHARS:
         raise Invalid(f"a thread title can be at most {MAX_TITLE_CHARS} characters")
     thread = new_id()
-    recorded = await worker.logs.chapter(chapter).append(
+    recorded = await read.logs.chapter(chapter).append(
         ThreadStarted(thread=thread, title=title), actor=actor
     )
-    if await _caught_up(worker, chapter, recorded.rev, ["chat"], wait_s):
-        view = await _chat(worker).thread(chapter, thread)
+    if await read.settle(chapter, recorded.rev, ["chat"], within=wait_s):
+        view = await read.chat.thread(chapter, thread)
         if view is not None:
             return view
     at = recorded.envelope.at
@@ -152,23 +136,23 @@ async def start_thread(
 
 
 async def require_thread(
-    worker: Worker, chapter: str, thread: str, *, wait_s: float = WAIT_S
+    read: ReadSide, chapter: str, thread: str, *, wait_s: float = WAIT_S
 ) -> ThreadView:
     """The thread, or ThreadNotFound; a thread just started elsewhere is waited for."""
     if not is_id(thread):
         raise ThreadNotFound("no such thread")
-    view = await _chat(worker).thread(chapter, thread)
+    view = await read.chat.thread(chapter, thread)
     if view is None:
-        head = (await worker.logs.chapter(chapter).head()).rev
-        if await _caught_up(worker, chapter, head, ["chat"], wait_s):
-            view = await _chat(worker).thread(chapter, thread)
+        head = (await read.logs.chapter(chapter).head()).rev
+        if await read.settle(chapter, head, ["chat"], within=wait_s):
+            view = await read.chat.thread(chapter, thread)
     if view is None:
         raise ThreadNotFound("no such thread")
     return view
 
 
 async def _history(
-    worker: Worker, chapter: str, thread: str, before_rev: int, pairs: int
+    read: ReadSide, chapter: str, thread: str, before_rev: int, pairs: int
 ) -> list[ChatMessage]:
     """The thread's last `pairs` answered questions before `before_rev`, oldest first."""
     if pairs <= 0:
@@ -177,7 +161,7 @@ async def _history(
     previous: MessageView | None = None
     after = 0
     while True:
-        page = await _chat(worker).messages(chapter, thread, limit=MAX_PAGE, after_rev=after)
+        page = await read.chat.messages(chapter, thread, limit=MAX_PAGE, after_rev=after)
         for message in page:
             if message.rev >= before_rev:
                 break
@@ -235,7 +219,7 @@ def auto_title(question: str) -> str:
 
 
 async def ask(
-    worker: Worker,
+    read: ReadSide,
     *,
     chapter: str,
     thread: str,
@@ -255,22 +239,22 @@ async def ask(
     question = check_question(question)
     if not 1 <= k <= MAX_K:
         raise Invalid(f"k must be between 1 and {MAX_K}, not {k}")
-    await require_thread(worker, chapter, thread, wait_s=wait_s)
-    chapter_log = worker.logs.chapter(chapter)
+    await require_thread(read, chapter, thread, wait_s=wait_s)
+    chapter_log = read.logs.chapter(chapter)
     question_id = new_id()
     asked = await chapter_log.append(
         MessagePosted(thread=thread, message=question_id, role="user", text=question), actor=actor
     )
     # Read your own write: the index has folded every event up to the question, and the chat
     # view every earlier turn of the thread.
-    if not await _caught_up(worker, chapter, asked.rev, ["vectors", "chat"], wait_s):
+    if not await read.settle(chapter, asked.rev, ["vectors", "chat"], within=wait_s):
         raise IndexBehind(
             f"the chapter's index is still catching up with rev {asked.rev}; "
             f"the question is saved, ask again in a few seconds"
         )
-    rev = max(asked.rev, worker.runner.positions(chapter).get("vectors", asked.rev))
-    hits = await worker.vectors.search(chapter, question, k=k)
-    turns = await _history(worker, chapter, thread, asked.rev, history)
+    rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
+    hits = await read.vectors.search(chapter, question, k=k)
+    turns = await _history(read, chapter, thread, asked.rev, history)
 
     answer: Answer | None = None
     async for piece in stream_answer(question, hits, llm, history=turns):
@@ -294,7 +278,7 @@ async def ask(
     )
     # Shielded: a client that hangs up now must not leave it unknown whether the answer landed.
     recorded = await asyncio.shield(chapter_log.append(body, actor=ANSWER_ACTOR))
-    if not await _caught_up(worker, chapter, recorded.rev, ["chat"], wait_s):
+    if not await read.settle(chapter, recorded.rev, ["chat"], within=wait_s):
         log.warning("chapter %s: the chat view is behind rev %d", chapter, recorded.rev)
     yield Asked(
         id=message,

@@ -6,9 +6,9 @@ import stat
 
 import pytest
 
+from app.services import open_services
 from engine.accounts import AccountStoreConfigError
 from engine.settings import Settings
-from gateway.services import open_services
 
 
 async def test_the_default_store_lives_in_the_data_directory(tmp_path, passwords):

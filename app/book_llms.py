@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from app.configured import DEFAULT_MODELS
 from engine.accounts import AccountStore, DecryptionFailed
 from engine.errors import EngineError
 from engine.rules import Invalid
 from projections.providers import LLM, ProviderConfig, make_llm
-from projections.worker import DEFAULT_MODELS
 
 __all__ = [
     "ANSWERER_KINDS",

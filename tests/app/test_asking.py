@@ -6,11 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.accounts import open_account_store
-from engine.accounts.secrets import SecretBox
-from engine.rules import Invalid
-from events import MessagePosted, ThreadStarted
-from projections.asking import (
+from app.asking import (
     ANSWER_ACTOR,
     Asked,
     IndexBehind,
@@ -19,7 +15,11 @@ from projections.asking import (
     auto_title,
     start_thread,
 )
-from projections.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMSettingsUnreadable
+from app.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMSettingsUnreadable
+from engine.accounts import open_account_store
+from engine.accounts.secrets import SecretBox
+from engine.rules import Invalid
+from events import MessagePosted, ThreadStarted
 from projections.providers import ChatMessage, ProviderConfig, ProviderUnavailable, make_llm
 from tests.fakes import FakeOpenAI
 from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle

@@ -1,0 +1,134 @@
+"""The read side assembled from settings: views, embedder, vector index, projections, runner.
+
+`open_read_side` opens every read model; whether this process also folds them is the caller's
+choice (`ReadSide.runner.start()`, done by `open_services` for roles all and worker). A gateway
+process opens the same read models to answer queries and leaves the folding to a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from app.configured import embedder_from, index_from, llm_from
+from app.settle import CheckpointSettle, RunnerSettle, Settle
+from engine.blobs import BlobStore
+from engine.log import Logs
+from engine.settings import Settings
+from events import Body
+from projections.catalogue import Catalogue
+from projections.chat import ChatView, open_chat_view
+from projections.embedding_cache import CachedEmbedder, Embedder, EmbeddingCache
+from projections.ingest import Ingest
+from projections.providers import LLM
+from projections.runner import LogSource, Projection, Runner
+from projections.store import Views
+from projections.vectors import Vectors
+from projections.vectorstores import VectorIndex
+
+if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is configured
+    from projections.chat_postgres import PostgresChatView
+
+__all__ = ["ReadSide", "open_read_side"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReadSide:
+    """The read models over a set of logs and blobs, the runner that folds them, how to wait for
+    them (`settle`) and the server's default answerer."""
+
+    logs: Logs
+    blobs: BlobStore
+    views: Views
+    cache: EmbeddingCache
+    embedder: CachedEmbedder
+    index: VectorIndex
+    catalogue: Catalogue
+    ingest: Ingest
+    vectors: Vectors
+    chat: ChatView | PostgresChatView
+    runner: Runner
+    settle: Settle
+    """Read-your-writes: the runner's positions where this process folds, else the stored
+    checkpoints (app/settle.py)."""
+    llm: LLM | None = None
+    """The server's default answerer (None: extractive answers)."""
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def projections(self) -> list[Projection]:
+        """Every projection the runner drives."""
+        return [self.catalogue, self.ingest, self.vectors, self.chat]  # type: ignore[list-item]
+
+    async def close(self) -> None:
+        """Stop the runner and close every store."""
+        await self.runner.stop()
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def open_read_side(
+    settings: Settings,
+    logs: Logs,
+    blobs: BlobStore,
+    *,
+    embedder: Embedder | None = None,
+    index: VectorIndex | None = None,
+    llm: LLM | None = None,
+    use_llm_settings: bool = True,
+    folds: bool = True,
+) -> ReadSide:
+    """Open every read model; the runner is created but not started (call `runner.start()`).
+
+    `folds=False` is a process that never folds (role gateway): it settles on the checkpoints
+    the folding process stores, and never starts a fold of its own.
+    """
+    data = settings.data
+    views = await Views.open(data / "views.sqlite3")
+    closers = [views.close]
+    cache = await EmbeddingCache.open(data / "embeddings.sqlite3")
+    closers.append(cache.close)
+    cached = CachedEmbedder(embedder or embedder_from(settings.embedder, settings), cache)
+    index = index or index_from(settings.vectors, settings)
+    closers.append(index.close)
+    catalogue = Catalogue(views)
+    vectors = Vectors(views, blobs, index, cached)
+    chat = await open_chat_view(settings.views, views)
+    if not isinstance(chat, ChatView):  # PostgreSQL: a pool of its own
+        closers.append(chat.close)
+
+    async def append(chapter: str, body: Body, *, actor: str) -> int:
+        return (await logs.chapter(chapter).append(body, actor=actor)).rev
+
+    ingest = Ingest(views, blobs, append)
+    for projection in (catalogue, ingest, vectors):
+        await projection.open()
+    if llm is None and use_llm_settings:
+        llm = await llm_from(settings.llm)
+    projections: list[Projection] = [catalogue, ingest, vectors, chat]  # type: ignore[list-item]
+    runner = Runner(LogSource(logs), projections)
+    settle: Settle = (
+        RunnerSettle(runner) if folds else CheckpointSettle({p.name: p for p in projections})
+    )
+    return ReadSide(
+        logs=logs,
+        blobs=blobs,
+        views=views,
+        cache=cache,
+        embedder=cached,
+        index=index,
+        catalogue=catalogue,
+        ingest=ingest,
+        vectors=vectors,
+        chat=chat,
+        runner=runner,
+        settle=settle,
+        llm=llm,
+        _closers=closers,
+    )
