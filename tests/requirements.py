@@ -47,7 +47,9 @@ def missing_requirement(what: str, *, install: str, detail: str = "") -> NoRetur
     """
     message = f"needs {what} ({install})" + (f": {detail}" if detail else "")
     if strict():
-        pytest.fail(f"{message} [{STRICT_ENV}=1 makes a missing requirement a failure]", pytrace=False)
+        pytest.fail(
+            f"{message} [{STRICT_ENV}=1 makes a missing requirement a failure]", pytrace=False
+        )
     # Reported at the test's own line rather than here, as a skip marker would be (pytest's
     # `_use_item_location`, which `pytest.skip()` does not expose).
     raise pytest.skip.Exception(message, _use_item_location=True)
