@@ -128,10 +128,11 @@ def require_postgres() -> PostgresServer:
     server = postgres_server()
     problem = _probe(server.url)
     if problem is not None:
+        where = "set by" if os.environ.get(POSTGRES_URL_ENV) else "the default; set"
         missing_requirement(
-            f"PostgreSQL at {server.host}:{server.port} (set {POSTGRES_URL_ENV} to use another)",
+            "PostgreSQL",
             install=POSTGRES_INSTALL,
-            detail=problem,
+            detail=f"{server.host}:{server.port} ({where} {POSTGRES_URL_ENV}): {problem}",
         )
     return server
 
