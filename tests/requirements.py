@@ -1,7 +1,7 @@
 """What a test needs from the machine (a Debian tool, PostgreSQL, …), checked in one place.
 
 A developer's fresh machine may lack some of it: the test is then skipped with a reason that names
-what to install. CI installs everything and sets `RAGSTACK_TEST_STRICT=1`, which turns each of
+what to install. CI provides everything and sets `RAGSTACK_TEST_STRICT=1`, which turns each of
 those skips into a failure, so a requirement CI forgot to provide cannot hide behind a skip.
 
     require_tool("catdoc", package="catdoc")
@@ -120,7 +120,8 @@ def _probe(url: str) -> str | None:
         with psycopg.connect(url, connect_timeout=_PROBE_TIMEOUT_S, autocommit=True):
             return None
     except psycopg.Error as error:
-        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        lines = str(error).strip().splitlines()
+        return lines[0] if lines else type(error).__name__
 
 
 def require_postgres() -> PostgresServer:
