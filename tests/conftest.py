@@ -4,6 +4,9 @@ The server fixtures are synchronous (the child process does not belong to any ev
 session-scoped server can serve tests that each run in their own loop. A test that kills or
 restarts its server uses the function-scoped `nats_server`; others may share `shared_nats_server`
 (use fresh chapter ids: `events.new_id()`).
+
+PostgreSQL comes from `RAGSTACK_TEST_POSTGRES_URL` (tests/requirements.py): `postgres` is the
+server, checked once per session, and `pg_schema` a schema of one test's own.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from engine.nats import NATS, JetStreamContext, open_nats
 from engine.server import EmbeddedServer
 from projections.providers.local_embedder import LocalEmbedder
+from tests.requirements import PostgresSchema, PostgresServer, require_postgres, schema_of_its_own
 
 
 def _start(data_dir: Path) -> EmbeddedServer:
@@ -85,6 +90,27 @@ async def shared_nc(shared_nats_server: EmbeddedServer) -> AsyncIterator[NATS]:
 def local_embedder() -> LocalEmbedder:
     """The offline MiniLM embedder, shared by the session (it loads its model on first use)."""
     return LocalEmbedder()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """The tests' PostgreSQL; a test using it is skipped (failed when strict) if it does not answer."""
+    return require_postgres()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin(postgres: PostgresServer) -> Iterator[psycopg.Connection]:
+    """One connection for the session that creates and drops the tests' schemas."""
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def pg_schema(
+    postgres: PostgresServer, postgres_admin: psycopg.Connection
+) -> Iterator[PostgresSchema]:
+    """A schema of this test's own on `postgres`, dropped with everything in it afterwards."""
+    yield from schema_of_its_own(postgres_admin, postgres.url)
 
 
 def _leftover_nats_servers() -> list[psutil.Process]:

@@ -1,22 +1,19 @@
 """The chat view's contract, run against SQLite (a temp views database) and the machine's PostgreSQL.
 
 Events reach the view the way the runner delivers them: `apply(chapter, batch)` with envelopes in
-rev order. Each PostgreSQL test works in a schema of its own, dropped afterwards.
+rev order. Each PostgreSQL test works in a schema of its own (`pg_schema`), dropped afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-from psycopg import sql
 
 from engine.log import Logs
 from engine.nats import NATS
@@ -49,8 +46,8 @@ from projections.chat import (
 from projections.chat_postgres import PostgresChatView
 from projections.runner import Runner
 from projections.store import Views
+from tests.requirements import PostgresSchema, postgres_server
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = 1_700_000_000_000
 
 AnyView = ChatView | PostgresChatView
@@ -122,27 +119,20 @@ async def views(tmp_path: Path) -> AsyncIterator[Views]:
     await opened.close()
 
 
-async def _drop_schema(name: str) -> None:
-    async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
-        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-async def pg_schema() -> AsyncIterator[str]:
-    """A schema of this test's own in database `test`, dropped afterwards."""
-    name = f"rs_chat_{secrets.token_hex(6)}"
-    yield name
-    await _drop_schema(name)
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
-async def open_view(request, views: Views, pg_schema: str) -> AsyncIterator[OpenView]:
+async def open_view(request, views: Views) -> AsyncIterator[OpenView]:
     """Opens a chat view (another each call) over this test's database, through the factory."""
     opened: list[AnyView] = []
+    # Only the PostgreSQL half needs a server: without one it is skipped, the SQLite half runs.
+    pg: PostgresSchema | None = (
+        request.getfixturevalue("pg_schema") if request.param == "postgres" else None
+    )
 
     async def open_one() -> AnyView:
-        url = None if request.param == "sqlite" else PG_URL
-        view = await open_chat_view(url, views, schema=pg_schema)
+        if pg is None:
+            view = await open_chat_view(None, views)
+        else:
+            view = await open_chat_view(pg.url, views, schema=pg.name)
         opened.append(view)
         return view
 
@@ -465,7 +455,7 @@ async def test_a_version_bump_rebuilds_the_chapter_through_the_runner(open_view,
 
 async def test_sqlite_and_postgres_build_identical_views(views, pg_schema):
     sqlite_view = await open_chat_view("sqlite:///ignored.db", views)
-    postgres_view = await open_chat_view(PG_URL, views, schema=pg_schema)
+    postgres_view = await open_chat_view(pg_schema.url, views, schema=pg_schema.name)
     try:
         chapter = new_id()
         feed = conversation()
@@ -487,7 +477,7 @@ async def test_the_factory_picks_the_backend_from_the_url(views, tmp_path):
     with pytest.raises(ChatViewConfigError, match="scheme 'mysql'"):
         await open_chat_view("mysql://db/chat", views)
     with pytest.raises(ChatViewConfigError, match="schema name"):
-        await open_chat_view(PG_URL, views, schema="Robert'); DROP TABLE")
+        await open_chat_view(postgres_server().url, views, schema="Robert'); DROP TABLE")
     with pytest.raises(ChatViewConfigError, match="URL"):
         await open_chat_view("postgresql://[::1/x", views)
 

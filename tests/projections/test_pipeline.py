@@ -12,6 +12,7 @@ from tests.projections.formats.corpus import (
     make_pdf,
     make_png,
     make_zip_bomb_docx,
+    require_tools_of,
     rewrite_pdf,
 )
 from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle
@@ -29,6 +30,7 @@ async def test_every_high_format_is_ingested_and_its_sentence_found_by_search(wo
     chapter = await new_chapter(books)
     # Add one real file of every format, each carrying a known sentence.
     corpus = good_corpus()
+    require_tools_of(corpus)
     ids = {}
     for sample in corpus:
         body = await add_source(

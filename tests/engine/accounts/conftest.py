@@ -1,19 +1,17 @@
-"""Fixtures for the accounts store: a fast argon2 profile, a settable clock, a private PG schema."""
+"""Fixtures for the accounts store: a fast argon2 profile, a settable clock, a secret box.
+
+PostgreSQL tests take `pg_schema` (tests/conftest.py): the server's URL and a schema of their own.
+"""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import argon2
-import psycopg
 import pytest
-from psycopg import sql
 
 from engine.accounts.passwords import Passwords
 from engine.accounts.secrets import SecretBox
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 class ManualClock:
@@ -58,12 +56,3 @@ def clock() -> ManualClock:
 @pytest.fixture
 def box() -> SecretBox:
     return SecretBox(SecretBox.generate_key())
-
-
-@pytest.fixture
-async def pg_schema() -> AsyncIterator[str]:
-    """A schema name of this test's own in database `test`, dropped afterwards."""
-    name = f"rs_accounts_{secrets.token_hex(6)}"
-    yield name
-    async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
-        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -1,4 +1,4 @@
-"""The accounts store's contract, run against SQLite (a temp file) and the machine's PostgreSQL.
+"""The accounts store's contract, run against SQLite (a temp file) and the tests' PostgreSQL.
 
 Each backend class supplies `open_store` (opens another store over the same database, so tests
 can reopen with another key or hasher, or race two stores) and `raw` (reads tables directly,
@@ -38,7 +38,6 @@ from engine.accounts.secrets import SecretBox
 from engine.accounts.sqlite import SqliteAccountStore
 from engine.accounts.store import SqlAccountStore, new_share_token
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "correct horse battery"
 
 OpenStore = Callable[..., Awaitable[SqlAccountStore]]
@@ -402,9 +401,9 @@ class TestPostgresAccountStore(AccountStoreContract):
         opened: list[SqlAccountStore] = []
 
         async def open_store(**overrides: Any) -> SqlAccountStore:
-            options = {"passwords": passwords, "clock": clock, "schema": pg_schema} | overrides
+            options = {"passwords": passwords, "clock": clock, "schema": pg_schema.name} | overrides
             chosen_box = options.pop("box", box)
-            opened.append(await PostgresAccountStore.open(PG_URL, chosen_box, **options))
+            opened.append(await PostgresAccountStore.open(pg_schema.url, chosen_box, **options))
             return opened[-1]
 
         yield open_store
@@ -415,7 +414,7 @@ class TestPostgresAccountStore(AccountStoreContract):
     def raw(self, pg_schema) -> Raw:
         async def raw(query: str) -> list[Sequence[Any]]:
             async with await psycopg.AsyncConnection.connect(
-                PG_URL, autocommit=True, options=f"-c search_path={pg_schema}"
+                pg_schema.url, autocommit=True, options=f"-c search_path={pg_schema.name}"
             ) as conn:
                 cursor = await conn.execute(query)  # type: ignore[arg-type]
                 return await cursor.fetchall() if cursor.description else []

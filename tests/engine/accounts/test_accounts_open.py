@@ -15,8 +15,7 @@ from engine.accounts import (
 )
 from engine.accounts.postgres import PostgresAccountStore
 from engine.accounts.sqlite import SqliteAccountStore
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.requirements import PostgresServer, postgres_server
 
 
 @pytest.fixture
@@ -52,10 +51,10 @@ async def test_sqlite_in_memory(box, passwords, opened):
 
 
 async def test_postgres_url_opens_postgres(box, passwords, pg_schema, opened):
-    store = await open_account_store(PG_URL, box, passwords=passwords, schema=pg_schema)
+    store = await open_account_store(pg_schema.url, box, passwords=passwords, schema=pg_schema.name)
     opened.append(store)
     assert isinstance(store, PostgresAccountStore)
-    assert pg_schema in repr(store)
+    assert pg_schema.name in repr(store)
     user = await store.create_user("alice@example.com", "password123")
     assert await store.get_user(user.id) == user
 
@@ -68,7 +67,8 @@ async def test_unusable_urls_are_config_errors(url, box):
 
 async def test_bad_schema_name_is_a_config_error(box):
     with pytest.raises(AccountStoreConfigError, match="schema"):
-        await open_account_store(PG_URL, box, schema="x; DROP TABLE users")
+        # Refused before any connection, so no server is needed.
+        await open_account_store(postgres_server().url, box, schema="x; DROP TABLE users")
 
 
 async def test_postgres_on_a_closed_port_fails_at_once_without_leaking_the_password(box):
@@ -95,9 +95,9 @@ async def test_postgres_that_accepts_but_never_answers_times_out(box):
                 )
 
 
-async def test_postgres_missing_database_is_reported(box):
+async def test_postgres_missing_database_is_reported(box, postgres: PostgresServer):
     with pytest.raises(AccountStoreUnavailable, match="rs_no_such_db"):
-        await open_account_store("postgresql://postgres@127.0.0.1:5432/rs_no_such_db", box)
+        await open_account_store(postgres.with_database("rs_no_such_db"), box)
 
 
 def test_error_codes_are_distinct():
@@ -116,7 +116,8 @@ def test_error_codes_are_distinct():
 class TcpProxy:
     """Forwards a local port to PostgreSQL; `cut` drops every connection and stops listening."""
 
-    def __init__(self) -> None:
+    def __init__(self, upstream: PostgresServer) -> None:
+        self.upstream = upstream
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -126,7 +127,8 @@ class TcpProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
+        up = self.upstream
+        up_reader, up_writer = await asyncio.open_connection(up.host, up.port)
         self._writers += [writer, up_writer]
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -151,15 +153,15 @@ class TcpProxy:
 
 
 async def test_postgres_outage_gives_a_clear_error_then_the_store_recovers(
-    box, passwords, pg_schema, opened
+    box, passwords, postgres, pg_schema, opened
 ):
-    proxy = TcpProxy()
+    proxy = TcpProxy(postgres)
     await proxy.start()
     store = await open_account_store(
-        f"postgresql://postgres@127.0.0.1:{proxy.port}/test",
+        postgres.through("127.0.0.1", proxy.port),
         box,
         passwords=passwords,
-        schema=pg_schema,
+        schema=pg_schema.name,
         pool_timeout=2,
     )
     opened.append(store)

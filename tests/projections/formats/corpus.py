@@ -12,12 +12,15 @@ import random
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import docx
 import pypdf
 from docx.oxml import OxmlElement
+
+from tests.requirements import require_tools
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -33,6 +36,13 @@ class Sample:
     """The page the sentence is on, where the format has pages."""
     heading: str | None = None
     """The heading the sentence sits under, where the format has headings."""
+    tools: tuple[tuple[str, str], ...] = ()
+    """(program, Debian package) pairs the extractor runs, which a fresh machine may lack."""
+
+
+def require_tools_of(samples: Iterable[Sample]) -> None:
+    """Skip (or, under RAGSTACK_TEST_STRICT=1, fail) unless every tool the samples need is here."""
+    require_tools(dict(tool for sample in samples for tool in sample.tools))
 
 
 # --- PDF ---
@@ -287,12 +297,14 @@ def good_corpus() -> list[Sample]:
             (FIXTURES / "legacy.doc").read_bytes(),
             "The copper kettle whistles at dawn in the Word 97 file.",
             "application/msword",
+            tools=(("catdoc", "catdoc"),),
         ),
         Sample(
             "report.wpd",
             (FIXTURES / "report.wpd").read_bytes(),
             "The heron nests by the old mill pond.",
             "application/vnd.wordperfect",
+            tools=(("wpd2text", "libwpd-tools"),),
         ),
         Sample(
             "memo.rtf",

@@ -10,6 +10,7 @@ from msoffcrypto.format.ooxml import OOXMLFile
 
 from projections.formats import Rejected, extract, location_at
 from tests.projections.formats.corpus import FIXTURES, make_docx
+from tests.requirements import require_tool
 
 DOC = (FIXTURES / "legacy.doc").read_bytes()
 WPD = (FIXTURES / "report.wpd").read_bytes()
@@ -112,6 +113,8 @@ def test_password_protected_docx_is_encrypted():
 
 
 def test_doc_text_tables_and_unicode():
+    require_tool("catdoc", package="catdoc")
+
     result = extract(DOC, name="legacy.doc")
 
     assert result.extractor == "catdoc"
@@ -143,6 +146,8 @@ def test_truncated_doc_is_corrupt():
 
 
 def test_wpd_text_with_formatting_codes_removed():
+    require_tool("wpd2text", package="libwpd-tools")
+
     result = extract(WPD, name="report.wpd")
 
     assert result.extractor == "wpd2text"
@@ -168,9 +173,29 @@ def test_wordperfect_graphic_is_not_a_document():
 
 
 def test_wpd_with_unknown_version_is_corrupt():
+    require_tool("wpd2text", package="libwpd-tools")  # wpd2text is what finds it corrupt
     odd = WPD[:10] + b"\x07" + WPD[11:]  # major version 7 does not exist
 
     assert rejection(odd, "odd.wpd").code == "corrupt"
+
+
+# --- .doc and .wpd on a server without the Debian tools ---
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "program", "package"),
+    [(DOC, "legacy.doc", "catdoc", "catdoc"), (WPD, "report.wpd", "wpd2text", "libwpd-tools")],
+    ids=["doc", "wpd"],
+)
+def test_a_missing_tool_is_unsupported_and_names_its_package(
+    data, name, program, package, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no program is found
+
+    rejected = rejection(data, name)
+
+    assert rejected.code == "unsupported"
+    assert f"'{program}'" in rejected.message and f"Debian package {package}" in rejected.message
 
 
 # --- .rtf ---
