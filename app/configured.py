@@ -8,9 +8,10 @@ None of these opens a connection to a remote service: a wrong key or an unreacha
 reported by the first call that needs it.
 """
 
-from engine.settings import ProviderSettings, Settings, VectorSettings
+from app.settings import Settings
 from projections.embedding_cache import Embedder
 from projections.providers import LLM, ProviderConfig, make_embedder, make_llm
+from projections.settings import ProviderSettings, VectorSettings
 from projections.vectorstores import VectorIndex
 
 __all__ = ["DEFAULT_MODELS", "embedder_from", "index_from", "llm_from"]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.configured import embedder_from, index_from, llm_from
+from app.settings import Settings
 from app.settle import CheckpointSettle, RunnerSettle, Settle
 from engine.blobs import BlobStore
 from engine.log import Logs
-from engine.settings import Settings
 from events import Body
 from projections.catalogue import Catalogue
 from projections.chat import ChatView, open_chat_view

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry
 
 from app.readside import ReadSide, open_read_side
+from app.settings import Settings
 from engine.accounts import AccountStore, open_account_store
 from engine.accounts.secrets import SecretBox
 from engine.blobs import BlobStore, open_blob_store
@@ -31,7 +32,6 @@ from engine.books import Books
 from engine.errors import EngineError
 from engine.log import Logs
 from engine.nats import connect_engine
-from engine.settings import Settings
 from projections.embedding_cache import Embedder
 from projections.providers import LLM
 from projections.vectorstores import VectorIndex

@@ -49,12 +49,14 @@ import numpy as np
 import uvicorn
 
 from app.services import Services, open_services
+from app.settings import Settings
 from bench.common import elapsed, emit, machine, median, run_child, say
 from bench.gateway_corpus import WORDS, SyntheticCorpus, prose, report_pdf
-from engine.settings import Limits, ProviderSettings, Settings
+from engine.settings import Limits
 from gateway.app import create_app
 from gateway.listen import listen
 from projections.providers.local_embedder import LocalEmbedder
+from projections.settings import ProviderSettings
 from tests.fakes import FakeOpenAI
 
 LOAD_SCRIPT = Path(__file__).with_name("gateway_load.py")

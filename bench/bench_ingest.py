@@ -38,12 +38,12 @@ import numpy as np
 import pypdf
 
 from app.readside import ReadSide, open_read_side
+from app.settings import load_settings
 from bench.common import elapsed, embedded_nats, emit, machine, peak_rss_mb, say
 from bench.ingest_corpus import make_docx, make_pdf, mixed_document, paragraph, pdf_pages, sentence
 from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Logs
-from engine.settings import load_settings
 from engine.sources import edit_source
 from events import SourceAdded, new_id
 from projections.embedding_cache import CachedEmbedder, EmbeddingCache

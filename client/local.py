@@ -28,9 +28,9 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def _logs(data: Path | None) -> AsyncIterator[Logs]:
+    from app.settings import ConfigError, load_settings
     from engine.log import Logs
     from engine.nats import connect_engine
-    from engine.settings import ConfigError, load_settings
 
     try:
         settings = load_settings(data_dir=str(data) if data is not None else None)

@@ -113,8 +113,8 @@ async def serve(
 
     `on_ready` is called once everything answers; `ServeError` when the system cannot start.
     """
+    from app.settings import ConfigError, load_settings
     from engine.errors import EngineError
-    from engine.settings import ConfigError, load_settings
 
     try:
         settings = load_settings(

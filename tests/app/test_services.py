@@ -7,8 +7,8 @@ import stat
 import pytest
 
 from app.services import open_services
+from app.settings import Settings
 from engine.accounts import AccountStoreConfigError
-from engine.settings import Settings
 
 
 async def test_the_default_store_lives_in_the_data_directory(tmp_path, passwords):

@@ -16,9 +16,9 @@ import pytest
 from serve_support import ServeProcess, start_serve
 
 from app.services import Services, open_services
+from app.settings import Settings
 from client.sdk import AsyncClient
 from engine.accounts.passwords import Passwords
-from engine.settings import Settings
 from gateway.app import create_app
 
 

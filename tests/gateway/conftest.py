@@ -15,8 +15,9 @@ import pytest
 from fastapi import FastAPI
 
 from app.services import Services, open_services
+from app.settings import Settings
 from engine.accounts.passwords import Passwords
-from engine.settings import Limits, Settings
+from engine.settings import Limits
 from gateway.app import create_app
 
 

@@ -11,8 +11,9 @@ import uvicorn
 from chat_support import chat_events, new_thread, open_desk, put_llm, read_events
 from gateway_support import assert_error
 
-from engine.settings import ProviderSettings, Settings
+from app.settings import Settings
 from events import MessagePosted
+from projections.settings import ProviderSettings
 from tests.fakes import FakeAnthropic, FakeGemini, FakeOllama, FakeOpenAI
 
 STREAM = {"Accept": "text/event-stream"}

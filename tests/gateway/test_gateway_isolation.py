@@ -40,8 +40,9 @@ from isolation_support import (
 
 from app.asking import start_thread
 from app.services import open_services
+from app.settings import Settings
 from engine.accounts.passwords import Passwords
-from engine.settings import Limits, Settings
+from engine.settings import Limits
 from gateway.app import create_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

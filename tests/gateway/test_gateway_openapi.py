@@ -30,8 +30,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.services import open_services
+from app.settings import Settings
 from engine.accounts.passwords import Passwords
-from engine.settings import Limits, Settings
+from engine.settings import Limits
 from gateway.app import create_app
 
 BASE_URL = "http://ragstack.test"

@@ -12,8 +12,9 @@ import pytest
 from gateway_support import assert_error, bearer, sign_up
 from sources_support import new_chapter, search, sources_url
 
+from app.settings import Settings
 from engine.blobs import blob_hash
-from engine.settings import Limits, Settings, WebSettings
+from engine.settings import Limits, WebSettings
 from engine.webpages import FetchLimits, WebFetcher
 from events import SourceAdded
 from gateway.routes.sources import get_web_fetcher

@@ -4,10 +4,10 @@ import asyncio
 from pathlib import Path
 
 from app.readside import ReadSide, open_read_side
+from app.settings import Settings, load_settings
 from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Logs
-from engine.settings import Settings, load_settings
 from engine.sources import add_source
 
 

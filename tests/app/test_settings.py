@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import ConfigError, load_settings
+from app.settings import ConfigError, load_settings
 
 
 def test_defaults_work_without_any_configuration(tmp_path, monkeypatch):

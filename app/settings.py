@@ -1,0 +1,152 @@
+"""Configuration: `ragstack.toml` decoded with msgspec, overridden by `RAGSTACK_*` variables.
+
+An environment variable names a field by its path in upper case joined by underscores:
+`RAGSTACK_PORT=9000`, `RAGSTACK_NATS_URL=nats://10.0.0.5:4222`, `RAGSTACK_LIMITS_UPLOAD_BYTES=1000`,
+`RAGSTACK_WEB_ALLOW_PRIVATE_ADDRESSES=true`.
+`RAGSTACK_DATA` is a short alias for `RAGSTACK_DATA_DIR`. Nothing is read at import time.
+
+Each section is defined by the layer it configures (engine/settings.py: `[nats]`, `[limits]`,
+`[web]`; projections/settings.py: `[embedder]`, `[llm]`, `[vectors]`); this module assembles them
+into `Settings` and reads the file and the environment.
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from engine.settings import Limits, NatsSettings, WebSettings
+from projections.settings import ProviderSettings, VectorSettings
+
+__all__ = [
+    "CONFIG_NAME",
+    "ENV_PREFIX",
+    "ConfigError",
+    "Limits",
+    "NatsSettings",
+    "ProviderSettings",
+    "Settings",
+    "VectorSettings",
+    "WebSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "RAGSTACK_"
+CONFIG_NAME = "ragstack.toml"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything `ragstack serve` needs; every field has a default that works on one machine."""
+
+    data_dir: Path = Path("~/.local/share/ragstack")
+    """Where the embedded parts keep their state: JetStream store, blobs, SQLite, Chroma."""
+    host: str = "127.0.0.1"
+    """Gateway bind address."""
+    port: int = 8000
+    """Gateway port."""
+    role: Literal["all", "gateway", "worker"] = "all"
+    """Which parts this process runs."""
+    nats: NatsSettings = NatsSettings()
+    """The log."""
+    blobs: str | None = None
+    """Blob store: a directory or `s3://bucket/prefix?endpoint=…`; None is `<data_dir>/blobs`."""
+    accounts: str | None = None
+    """Accounts store: `postgresql://…` or a SQLite path; None is `<data_dir>/accounts.sqlite3`."""
+    views: str | None = None
+    """Chat view and checkpoints: like `accounts`; None is `<data_dir>/views.sqlite3`."""
+    vectors: VectorSettings = VectorSettings()
+    """The vector index."""
+    embedder: ProviderSettings = ProviderSettings()
+    """Embeddings; auto is the local offline model."""
+    llm: ProviderSettings = ProviderSettings()
+    """Answers; auto is Ollama when reachable, else extractive answers."""
+    limits: Limits = Limits()
+    """Request and event limits."""
+    web: WebSettings = WebSettings()
+    """Web page fetching."""
+
+    @property
+    def data(self) -> Path:
+        """The data directory, with `~` expanded."""
+        return self.data_dir.expanduser()
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment variable is invalid."""
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nest `RAGSTACK_A_B=v` into {"a": {"b": "v"}} following the Settings field tree."""
+    overrides: dict[str, Any] = {}
+    if "RAGSTACK_DATA" in environ:
+        overrides["data_dir"] = environ["RAGSTACK_DATA"]
+    sections = {
+        f.name: f.type
+        for f in msgspec.structs.fields(Settings)
+        if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct)
+    }
+    scalars = {f.name for f in msgspec.structs.fields(Settings)} - sections.keys()
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "RAGSTACK_DATA":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in scalars:
+            overrides[name] = value
+            continue
+        for section, section_type in sections.items():
+            prefix = section + "_"
+            if name.startswith(prefix):
+                field = name[len(prefix) :]
+                known = {f.name for f in msgspec.structs.fields(section_type)}
+                if field in known:
+                    overrides.setdefault(section, {})[field] = value
+                break
+    return overrides
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from `path` (or `./ragstack.toml` if present), then the environment, then `overrides`.
+
+    `overrides` are what command-line flags set; None values are ignored.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    config = path or (Path(environ["RAGSTACK_CONFIG"]) if "RAGSTACK_CONFIG" in environ else None)
+    if config is None and Path(CONFIG_NAME).is_file():
+        config = Path(CONFIG_NAME)
+    if config is not None:
+        try:
+            raw = msgspec.toml.decode(config.read_bytes())
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {config} does not exist") from None
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"{config} is not valid TOML: {exc}") from None
+    raw = _merge(raw, _env_overrides(environ))
+    raw = _merge(raw, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _dec_hook(tp: type, value: Any) -> Any:
+    if tp is Path and isinstance(value, str | os.PathLike):
+        return Path(value)
+    raise NotImplementedError

@@ -1,0 +1,28 @@
+"""The read side's configuration sections: the embedding and answering providers, and the vector
+index (`[embedder]`, `[llm]`, `[vectors]` in `ragstack.toml`, decoded by app/settings.py)."""
+
+import msgspec
+
+
+class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An embedding or answering provider."""
+
+    kind: str = "auto"
+    """local, openai, gemini, ollama, anthropic, extractive, or auto (the embedded default)."""
+    model: str | None = None
+    """Model name; None picks the provider's default."""
+    base_url: str | None = None
+    """API base URL (OpenAI-compatible servers, Ollama host, tests)."""
+    api_key: str | None = None
+    """API key; prefer the environment (`RAGSTACK_LLM_API_KEY`) to the file."""
+
+
+class VectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The vector index."""
+
+    kind: str = "chroma"
+    """chroma (embedded, or a server when `url` is set) or pinecone."""
+    url: str | None = None
+    """Server URL (Chroma server) or index host (Pinecone)."""
+    api_key: str | None = None
+    """API key where the backend needs one."""
