@@ -8,7 +8,7 @@ None of these opens a connection to a remote service: a wrong key or an unreacha
 reported by the first call that needs it.
 """
 
-from app.settings import Settings
+from app.settings import ConfigError, Settings
 from projections.embedding_cache import Embedder
 from projections.providers import LLM, ProviderConfig, make_embedder, make_llm
 from projections.settings import ProviderSettings, VectorSettings
@@ -80,9 +80,15 @@ def index_from(settings: VectorSettings, data: Settings) -> VectorIndex:
             return ChromaIndex.http(settings.url)
         return ChromaIndex.embedded(data.data / "chroma")
     if settings.kind == "pinecone":
-        from projections.vectorstores.pinecone import PineconeIndex
-
+        try:
+            from projections.vectorstores.pinecone import PineconeIndex
+        except ImportError:
+            raise ConfigError(
+                "the pinecone index needs the 'pinecone' extra: pip install 'ragstack[pinecone]'"
+            ) from None
         if not settings.url or not settings.api_key:
-            raise ValueError("the pinecone index needs vectors.url (the index host) and an api_key")
+            raise ConfigError(
+                "the pinecone index needs vectors.url (the index host) and an api_key"
+            )
         return PineconeIndex(settings.url, settings.api_key)
-    raise ValueError(f"unknown vector index kind {settings.kind!r}; expected chroma or pinecone")
+    raise ConfigError(f"unknown vector index kind {settings.kind!r}; expected chroma or pinecone")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import stat
+import sys
 
+import msgspec
 import pytest
 
+from app.configured import index_from
 from app.services import open_services
-from app.settings import Settings
+from app.settings import ConfigError, Settings, load_settings
 from engine.accounts import AccountStoreConfigError
 
 
@@ -52,3 +55,15 @@ async def test_settings_accounts_names_another_store(tmp_path, passwords):
 async def test_an_unusable_store_url_is_a_clear_error(tmp_path):
     with pytest.raises(AccountStoreConfigError, match="unsupported accounts store scheme"):
         await open_services(Settings(data_dir=tmp_path, accounts="mysql://db/accounts"))
+
+
+async def test_a_pinecone_index_without_its_extra_names_the_extra(tmp_path, monkeypatch):
+
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    wanted = msgspec.structs.replace(
+        settings.vectors, kind="pinecone", url="http://127.0.0.1:1", api_key="k"
+    )
+    # The SDK is absent: its import fails as it would on an install without the extra.
+    monkeypatch.setitem(sys.modules, "projections.vectorstores.pinecone", None)
+    with pytest.raises(ConfigError, match=r"ragstack\[pinecone\]"):
+        index_from(wanted, settings)
