@@ -50,7 +50,7 @@ import uvicorn
 
 from app.services import Services, open_services
 from app.settings import Settings
-from bench.common import elapsed, emit, machine, median, run_child, say
+from bench.common import elapsed, emit, full_and_quick, machine, median, run_child, say
 from bench.gateway_corpus import WORDS, SyntheticCorpus, prose, report_pdf
 from engine.settings import Limits
 from gateway.app import create_app
@@ -96,27 +96,17 @@ class Sizes:
     """Wall time the whole benchmark may take; filling the index stops early to keep it."""
 
 
-FULL = Sizes(
-    pdf_runs=5,
-    pdf_pages=20,
-    search_chunks=100_000,
-    base_texts=200,
-    clients=50,
-    load_s=15.0,
-    warmup_s=3.0,
-    first_token_rounds=20,
-    budget_s=540.0,
-)
-QUICK = Sizes(
-    pdf_runs=2,
-    pdf_pages=3,
-    search_chunks=1000,
-    base_texts=10,
-    clients=8,
-    load_s=1.5,
-    warmup_s=0.5,
-    first_token_rounds=3,
-    budget_s=120.0,
+FULL, QUICK = full_and_quick(
+    Sizes,
+    pdf_runs=(5, 2),
+    pdf_pages=(20, 3),
+    search_chunks=(100_000, 1000),
+    base_texts=(200, 10),
+    clients=(50, 8),
+    load_s=(15.0, 1.5),
+    warmup_s=(3.0, 0.5),
+    first_token_rounds=(20, 3),
+    budget_s=(540.0, 120.0),
 )
 
 

@@ -39,7 +39,7 @@ import pypdf
 
 from app.readside import ReadSide, open_read_side
 from app.settings import load_settings
-from bench.common import elapsed, embedded_nats, emit, machine, peak_rss_mb, say
+from bench.common import elapsed, embedded_nats, emit, full_and_quick, machine, peak_rss_mb, say
 from bench.ingest_corpus import make_docx, make_pdf, mixed_document, paragraph, pdf_pages, sentence
 from engine.blobs import LocalBlobStore
 from engine.books import Books
@@ -74,29 +74,18 @@ class Sizes:
     load_batch: int
 
 
-FULL = Sizes(
-    pdf_docs=20,
-    pdf_pages=25,
-    docx_docs=100,
-    embed_chunks=256,
-    mixed_docs=1000,
-    edit_pages=300,
-    search_chunks=100_000,
-    search_texts=300,
-    search_queries=200,
-    load_batch=5000,
-)
-QUICK = Sizes(
-    pdf_docs=2,
-    pdf_pages=2,
-    docx_docs=3,
-    embed_chunks=16,
-    mixed_docs=10,
-    edit_pages=4,
-    search_chunks=1000,
-    search_texts=10,
-    search_queries=20,
-    load_batch=500,
+FULL, QUICK = full_and_quick(
+    Sizes,
+    pdf_docs=(20, 2),
+    pdf_pages=(25, 2),
+    docx_docs=(100, 3),
+    embed_chunks=(256, 16),
+    mixed_docs=(1000, 10),
+    edit_pages=(300, 4),
+    search_chunks=(100_000, 1000),
+    search_texts=(300, 10),
+    search_queries=(200, 20),
+    load_batch=(5000, 500),
 )
 
 

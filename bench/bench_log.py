@@ -36,6 +36,7 @@ from bench.common import (
     elapsed,
     embedded_nats,
     emit,
+    full_and_quick,
     machine,
     median,
     ratio,
@@ -76,23 +77,15 @@ class Sizes:
     """Scattered edits between the two texts."""
 
 
-FULL = Sizes(
-    rounds=3,
-    seq_events=2_000,
-    bulk_events=30_000,
-    big_events=1_000_000,
-    chain_events=200_000,
-    diff_bytes=1_000_000,
-    diff_edits=200,
-)
-QUICK = Sizes(
-    rounds=2,
-    seq_events=200,
-    bulk_events=2_000,
-    big_events=10_000,
-    chain_events=2_000,
-    diff_bytes=50_000,
-    diff_edits=20,
+FULL, QUICK = full_and_quick(
+    Sizes,
+    rounds=(3, 2),
+    seq_events=(2_000, 200),
+    bulk_events=(30_000, 2_000),
+    big_events=(1_000_000, 10_000),
+    chain_events=(200_000, 2_000),
+    diff_bytes=(1_000_000, 50_000),
+    diff_edits=(200, 20),
 )
 
 

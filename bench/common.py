@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.nats import NATS, open_nats
 from engine.server import EmbeddedServer
@@ -32,6 +32,7 @@ __all__ = [
     "elapsed",
     "embedded_nats",
     "emit",
+    "full_and_quick",
     "machine",
     "median",
     "median_seconds",
@@ -41,9 +42,19 @@ __all__ = [
     "say",
 ]
 
+S = TypeVar("S")
+
 _START = time.perf_counter()
 PEAK_RSS_KEY = "peak_rss_mb"
 """The key under which `child_result` reports the child's own peak RSS."""
+
+
+def full_and_quick(sizes: Callable[..., S], **knobs: tuple[Any, Any]) -> tuple[S, S]:
+    """A benchmark's FULL sizes (for the figures) and QUICK ones (to check that the script runs),
+    each knob given once as `(full, quick)` so that the two values stand side by side."""
+    full = sizes(**{name: pair[0] for name, pair in knobs.items()})
+    quick = sizes(**{name: pair[1] for name, pair in knobs.items()})
+    return full, quick
 
 
 def elapsed() -> float:

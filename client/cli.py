@@ -30,6 +30,7 @@ from client.cli_common import (
     errors_handled,
     fail,
     open_client,
+    report,
 )
 from client.cli_sources import register as register_sources
 from client.config import Credentials, clear_credentials, load_credentials, save_credentials
@@ -161,10 +162,11 @@ def whoami(json_output: JsonOpt = False) -> None:
     """The account and server this machine is logged in to."""
     with errors_handled(json_output), open_client() as client:
         user = client.me()
-        if json_output:
-            emit_json({"url": client.url, "user": user})
-        else:
-            console.print(f"{escape(user.email)} on {escape(client.url)}")
+        report(
+            {"url": client.url, "user": user},
+            f"{escape(user.email)} on {escape(client.url)}",
+            json_output=json_output,
+        )
 
 
 app.add_typer(book_app, name="book")

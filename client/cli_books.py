@@ -21,6 +21,7 @@ from client.cli_common import (
     errors_handled,
     id_column,
     open_client,
+    report,
 )
 from client.models import Book, Chapter
 from client.sync import Client
@@ -102,10 +103,9 @@ def book_create(
     """Create a book; you are its owner."""
     with errors_handled(json_output), open_client() as client:
         book = client.create_book(name)
-        if json_output:
-            emit_json(book)
-        else:
-            console.print(f"Created book [bold]{escape(book.name)}[/] ({book.id})")
+        report(
+            book, f"Created book [bold]{escape(book.name)}[/] ({book.id})", json_output=json_output
+        )
 
 
 @book_app.command("members")
@@ -187,10 +187,11 @@ def chapter_create(
     """Create a chapter in a book (assigned to you)."""
     with errors_handled(json_output), open_client() as client:
         chapter = client.create_chapter(resolve_book(client, book).id, title)
-        if json_output:
-            emit_json(chapter)
-        else:
-            console.print(f"Created chapter [bold]{escape(chapter.title)}[/] ({chapter.id})")
+        report(
+            chapter,
+            f"Created chapter [bold]{escape(chapter.title)}[/] ({chapter.id})",
+            json_output=json_output,
+        )
 
 
 @chapter_app.command("rename")
@@ -202,10 +203,11 @@ def chapter_rename(
     """Give a chapter a new title."""
     with errors_handled(json_output), open_client() as client:
         renamed = client.rename_chapter(resolve_chapter(client, chapter), title)
-        if json_output:
-            emit_json(renamed)
-        else:
-            console.print(f"Renamed {renamed.id} to [bold]{escape(renamed.title)}[/]")
+        report(
+            renamed,
+            f"Renamed {renamed.id} to [bold]{escape(renamed.title)}[/]",
+            json_output=json_output,
+        )
 
 
 @chapter_app.command("delete")
@@ -222,7 +224,4 @@ def chapter_delete(
                 raise CliError("deleting a chapter needs --yes when nobody can be asked")
             typer.confirm(f"Delete chapter {chapter_id}?", abort=True)
         client.delete_chapter(chapter_id)
-        if json_output:
-            emit_json({"deleted": chapter_id})
-        else:
-            console.print(f"Deleted chapter {chapter_id}")
+        report({"deleted": chapter_id}, f"Deleted chapter {chapter_id}", json_output=json_output)

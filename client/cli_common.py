@@ -32,6 +32,7 @@ __all__ = [
     "id_column",
     "logged_in",
     "open_client",
+    "report",
     "stderr",
     "to_builtins",
 ]
@@ -73,6 +74,14 @@ def emit_json(value: Any) -> None:
     """One JSON document on stdout."""
     sys.stdout.write(json.dumps(to_builtins(value), ensure_ascii=False, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def report(value: Any, text: str, *, json_output: bool) -> None:
+    """A command's outcome: `value` as JSON for scripts, or `text` (rich markup) for people."""
+    if json_output:
+        emit_json(value)
+    else:
+        console.print(text)
 
 
 def fail(

@@ -1,17 +1,23 @@
 """Embedding and LLM providers: the local default embedder and clients of remote APIs.
 
 The names below are the package's face. Each provider's SDK is imported only when that provider
-is first used (together they take seconds to import), so the provider classes and
-`ollama_reachable` are loaded on first access.
+is first used (together they take seconds to import, and each is an optional extra of the same
+name: `pip install 'ragstack[openai]'`), so the provider classes are loaded on first access; a
+missing SDK is a ProviderUnavailable that names the extra.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from projections.providers._common import NO_RETRY, RetryPolicy, Timeouts
-from projections.providers.config import ProviderConfig, ProviderKind, make_embedder, make_llm
+from projections.providers.config import (
+    ProviderConfig,
+    ProviderKind,
+    make_embedder,
+    make_llm,
+    provider_module,
+)
 from projections.providers.embeddings import Embedder, RemoteEmbedder
 from projections.providers.errors import (
     ProviderAuthError,
@@ -22,36 +28,30 @@ from projections.providers.errors import (
     ProviderUnavailable,
 )
 from projections.providers.llm import LLM, ChatMessage, RemoteLLM, Usage
+from projections.providers.ollama_server import ollama_reachable, ollama_url
 
 if TYPE_CHECKING:
     from projections.providers.anthropic_provider import AnthropicChat
     from projections.providers.gemini_provider import GeminiChat, GeminiEmbedder
-    from projections.providers.ollama_provider import (
-        OllamaChat,
-        OllamaEmbedder,
-        ollama_reachable,
-        ollama_url,
-    )
+    from projections.providers.ollama_provider import OllamaChat, OllamaEmbedder
     from projections.providers.openai_provider import OpenAIChat, OpenAIEmbedder
 
-_LAZY = {
-    "OpenAIChat": "openai_provider",
-    "OpenAIEmbedder": "openai_provider",
-    "GeminiChat": "gemini_provider",
-    "GeminiEmbedder": "gemini_provider",
-    "OllamaChat": "ollama_provider",
-    "OllamaEmbedder": "ollama_provider",
-    "ollama_reachable": "ollama_provider",
-    "ollama_url": "ollama_provider",
-    "AnthropicChat": "anthropic_provider",
+_LAZY: dict[str, ProviderKind] = {
+    "OpenAIChat": "openai",
+    "OpenAIEmbedder": "openai",
+    "GeminiChat": "gemini",
+    "GeminiEmbedder": "gemini",
+    "OllamaChat": "ollama",
+    "OllamaEmbedder": "ollama",
+    "AnthropicChat": "anthropic",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    kind = _LAZY.get(name)
+    if kind is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return getattr(provider_module(kind), name)
 
 
 __all__ = [
@@ -83,4 +83,5 @@ __all__ = [
     "make_llm",
     "ollama_reachable",
     "ollama_url",
+    "provider_module",
 ]

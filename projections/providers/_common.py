@@ -1,4 +1,5 @@
-"""What every remote provider shares: timeouts, the retry policy, and naming transport failures."""
+"""What every remote provider shares: timeouts, the retry policy, the connection a provider's
+chat and embedder classes hold, and naming transport failures."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import asyncio
 import os
 import random
 from collections.abc import Awaitable, Callable
+from types import ModuleType
 from typing import TypeVar
 
 import httpx
-import httpx2
 import msgspec
 
 from projections.providers.errors import (
@@ -76,14 +77,76 @@ async def with_retries(policy: RetryPolicy, op: Callable[[], Awaitable[T]]) -> T
             await asyncio.sleep(wait)
 
 
-# Failures of the connection itself, from whichever HTTP stack an SDK uses (openai and anthropic
-# ship on httpx2, ollama and google-genai on httpx; OSError covers a socket reset underneath).
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TransportError,
-    httpx2.TransportError,
-    OSError,
-    TimeoutError,
-)
+class Connection:
+    """One provider's SDK client and the address it talks to, which that provider's chat and
+    embedder classes both hold. A provider module subclasses it: the constructor builds the client
+    (raising ProviderConfigError when the settings cannot work) and `translate` names the SDK's
+    exceptions."""
+
+    where: str
+    """The API's base URL, named in messages."""
+    secret: str | None
+    """The API key, scrubbed from every message."""
+
+    def __init__(
+        self, provider: str, *, api_key: str | None, base_url: str | None, timeouts: Timeouts
+    ) -> None:
+        raise NotImplementedError
+
+    def translate(self, exc: Exception) -> ProviderError | None:
+        """`exc` as a ProviderError, or None when it is no failure of the provider."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        raise NotImplementedError
+
+
+class Caught:
+    """`with caught:` keeps a provider call's failure as a ProviderError in `error` (an SDK
+    exception translated, one `translate` does not know let through). The caller raises it after
+    the block, so the SDK exception, which may carry request headers, is never chained to it."""
+
+    def __init__(self, translate: Callable[[Exception], ProviderError | None]) -> None:
+        self._translate = translate
+        self.error: ProviderError | None = None
+
+    def __enter__(self) -> Caught:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, ProviderError):
+            self.error = exc
+        elif isinstance(exc, Exception):
+            self.error = self._translate(exc)
+        return self.error is not None
+
+    def unchained(self) -> ProviderError:
+        """The error kept, cut loose from the exception it was made from."""
+        assert self.error is not None
+        self.error.__cause__ = self.error.__context__ = None
+        return self.error
+
+
+def _http_stacks() -> list[ModuleType]:
+    """The HTTP libraries the SDKs use: httpx (ollama, google-genai) and, where the openai or
+    anthropic extra brought it, httpx2."""
+    stacks = [httpx]
+    try:
+        import httpx2
+    except ImportError:
+        pass
+    else:
+        stacks.append(httpx2)
+    return stacks
+
+
+# Failures of the connection itself, from whichever HTTP stack an SDK uses (OSError covers a
+# socket reset underneath).
+_STACKS = _http_stacks()
+_TRANSPORT_ERRORS = (*(s.TransportError for s in _STACKS), OSError, TimeoutError)
+_TIMEOUTS = (*(s.TimeoutException for s in _STACKS), TimeoutError)
+_REFUSED = (*(s.ConnectError for s in _STACKS), ConnectionRefusedError)
 
 
 def transport_failure(provider: str, exc: BaseException, where: str) -> ProviderUnavailable | None:
@@ -91,14 +154,22 @@ def transport_failure(provider: str, exc: BaseException, where: str) -> Provider
     transport failure."""
     if not isinstance(exc, _TRANSPORT_ERRORS):
         return None
-    if isinstance(exc, httpx.TimeoutException | httpx2.TimeoutException | TimeoutError):
+    if isinstance(exc, _TIMEOUTS):
         what = f"{where} did not answer in time"
-    elif isinstance(exc, httpx.ConnectError | httpx2.ConnectError | ConnectionRefusedError):
+    elif isinstance(exc, _REFUSED):
         what = f"could not connect to {where}"
     else:
         detail = str(exc) or type(exc).__name__
         what = f"the connection to {where} failed or dropped mid-answer ({detail})"
     return ProviderUnavailable(provider, what)
+
+
+def wrapped_transport_failure(provider: str, exc: Exception, where: str) -> ProviderUnavailable:
+    """For an SDK connection error (openai's, anthropic's) that wraps the transport's exception:
+    the wrapped one tells a refused connection from one that dropped mid-answer."""
+    cause = exc.__cause__ or exc.__context__
+    named = transport_failure(provider, cause, where) if cause is not None else None
+    return named or ProviderUnavailable(provider, f"could not connect to {where}")
 
 
 def stream_cut_short(provider: str, where: str) -> ProviderUnavailable:

@@ -9,15 +9,14 @@ from typing import Any
 import anthropic
 
 from projections.providers._common import (
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUTS,
-    RetryPolicy,
+    Connection,
     Timeouts,
     env_key,
     parse_retry_after,
     status_error,
     stream_cut_short,
     transport_failure,
+    wrapped_transport_failure,
 )
 from projections.providers.errors import ProviderConfigError, ProviderError, ProviderUnavailable
 from projections.providers.llm import ChatMessage, RemoteLLM, Usage
@@ -51,47 +50,35 @@ def _error_of(body: object) -> tuple[str | None, str | None]:
     return None, None
 
 
-class AnthropicChat(RemoteLLM):
-    """Chat with a Claude model (e.g. "claude-sonnet-5-5")."""
-
-    provider = "anthropic"
-
+class _AnthropicConnection(Connection):
     def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        retry: RetryPolicy = DEFAULT_RETRY,
+        self, provider: str, *, api_key: str | None, base_url: str | None, timeouts: Timeouts
     ) -> None:
-        where = (base_url or ANTHROPIC_URL).rstrip("/")
-        key = api_key or env_key("ANTHROPIC_API_KEY")
-        if key is None and base_url is None:
+        self.provider = provider
+        self.where = (base_url or ANTHROPIC_URL).rstrip("/")
+        self.secret = api_key or env_key("ANTHROPIC_API_KEY")
+        if self.secret is None and base_url is None:
             raise ProviderConfigError(
-                self.provider,
+                provider,
                 "no API key is configured for Anthropic: set one in the book's LLM settings "
                 "or in the ANTHROPIC_API_KEY environment variable",
             )
-        super().__init__(model, where=where, retry=retry, secret=key)
-        self._client = anthropic.AsyncAnthropic(
-            api_key=key or "no-key",
-            base_url=where,
+        self.client = anthropic.AsyncAnthropic(
+            api_key=self.secret or "no-key",
+            base_url=self.where,
             timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
             max_retries=0,  # RetryPolicy decides, the same way for every provider
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self.client.close()
 
-    def _translate(self, exc: Exception) -> ProviderError | None:
-        provider, where, secret = self.provider, self._where, self._secret
+    def translate(self, exc: Exception) -> ProviderError | None:
+        provider, where, secret = self.provider, self.where, self.secret
         if isinstance(exc, anthropic.APITimeoutError):
             return ProviderUnavailable(provider, f"{where} did not answer in time")
         if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            named = transport_failure(provider, cause, where) if cause is not None else None
-            return named or ProviderUnavailable(provider, f"could not connect to {where}")
+            return wrapped_transport_failure(provider, exc, where)
         if isinstance(exc, anthropic.APIStatusError):
             kind, message = _error_of(exc.body)
             status = exc.status_code
@@ -108,6 +95,14 @@ class AnthropicChat(RemoteLLM):
             return ProviderError(provider, exc.message, secret=secret)
         return transport_failure(provider, exc, where)
 
+
+class AnthropicChat(RemoteLLM):
+    """Chat with a Claude model (e.g. "claude-sonnet-5-5")."""
+
+    provider = "anthropic"
+    connection = _AnthropicConnection
+    _conn: _AnthropicConnection
+
     async def _stream_once(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
     ) -> AsyncIterator[str | Usage]:
@@ -115,7 +110,7 @@ class AnthropicChat(RemoteLLM):
         params: dict[str, Any] = {}
         if system:
             params["system"] = system  # Anthropic takes the system prompt apart from the turns
-        stream = await self._client.messages.create(
+        stream = await self._conn.client.messages.create(
             model=self.model,
             # No temperature: API version 2026-10-21 (the SDK's default) refuses sampling
             # parameters, and the SDK no longer offers them. The argument is accepted and unused.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from types import ModuleType
+from typing import Any, Literal
 
 import msgspec
 
 from projections.providers._common import RetryPolicy, Timeouts
 from projections.providers.embeddings import Embedder, RemoteEmbedder
-from projections.providers.errors import ProviderConfigError
+from projections.providers.errors import ProviderConfigError, ProviderUnavailable
 from projections.providers.llm import RemoteLLM
 
 ProviderKind = Literal["openai", "gemini", "ollama", "anthropic"]
@@ -51,34 +53,52 @@ def _check(cfg: ProviderConfig) -> None:
         raise ProviderConfigError(cfg.kind, "no model name is configured")
 
 
+# Each kind's module, the top-level package of the SDK it needs (installed by the extra of the
+# kind's name), and its chat and embedder classes (Anthropic offers no embeddings).
+_PROVIDERS: dict[ProviderKind, tuple[str, str, str, str | None]] = {
+    "openai": ("openai_provider", "openai", "OpenAIChat", "OpenAIEmbedder"),
+    "gemini": ("gemini_provider", "google", "GeminiChat", "GeminiEmbedder"),
+    "ollama": ("ollama_provider", "ollama", "OllamaChat", "OllamaEmbedder"),
+    "anthropic": ("anthropic_provider", "anthropic", "AnthropicChat", None),
+}
+
+
+def provider_module(kind: ProviderKind) -> ModuleType:
+    """The module of provider `kind`, imported on first use: together the SDKs take seconds to
+    import, and each is an optional extra. Raises ProviderUnavailable naming the extra to install
+    when the SDK is missing."""
+    module, sdk, _, _ = _PROVIDERS[kind]
+    try:
+        return importlib.import_module(f"projections.providers.{module}")
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != sdk:
+            raise
+    # Raised outside the except block: the ImportError adds nothing to the message.
+    raise ProviderUnavailable(
+        kind, f"the {kind} provider needs the '{kind}' extra: pip install 'ragstack[{kind}]'"
+    )
+
+
+def _options(
+    cfg: ProviderConfig, timeouts: Timeouts | None, retry: RetryPolicy | None
+) -> dict[str, Any]:
+    """The keyword arguments every provider class takes; unset ones keep the class's default."""
+    options: dict[str, Any] = {"api_key": cfg.api_key, "base_url": cfg.base_url}
+    if timeouts is not None:
+        options["timeouts"] = timeouts
+    if retry is not None:
+        options["retry"] = retry
+    return options
+
+
 def make_llm(
     cfg: ProviderConfig, *, timeouts: Timeouts | None = None, retry: RetryPolicy | None = None
 ) -> RemoteLLM:
     """The chat LLM `cfg` describes. Raises ProviderConfigError when it cannot work (no key for a
-    public endpoint, an unknown kind)."""
+    public endpoint, an unknown kind), ProviderUnavailable when its SDK is not installed."""
     _check(cfg)
-    extra: dict[str, object] = {}
-    if timeouts is not None:
-        extra["timeouts"] = timeouts
-    if retry is not None:
-        extra["retry"] = retry
-    args = {"api_key": cfg.api_key, "base_url": cfg.base_url, **extra}
-    # Each SDK is imported only when its provider is chosen: together they take seconds.
-    if cfg.kind == "openai":
-        from projections.providers.openai_provider import OpenAIChat
-
-        return OpenAIChat(cfg.model, **args)  # type: ignore[arg-type]
-    if cfg.kind == "gemini":
-        from projections.providers.gemini_provider import GeminiChat
-
-        return GeminiChat(cfg.model, **args)  # type: ignore[arg-type]
-    if cfg.kind == "ollama":
-        from projections.providers.ollama_provider import OllamaChat
-
-        return OllamaChat(cfg.model, **args)  # type: ignore[arg-type]
-    from projections.providers.anthropic_provider import AnthropicChat
-
-    return AnthropicChat(cfg.model, **args)  # type: ignore[arg-type]
+    chat: type[RemoteLLM] = getattr(provider_module(cfg.kind), _PROVIDERS[cfg.kind][2])
+    return chat(cfg.model, **_options(cfg, timeouts, retry))
 
 
 def make_embedder(
@@ -91,28 +111,11 @@ def make_embedder(
     """The remote embedder `cfg` describes (`dimensions` asks for shorter vectors where the
     model can give them). Raises ProviderConfigError for "anthropic", which has no embeddings."""
     _check(cfg)
-    extra: dict[str, object] = {}
-    if timeouts is not None:
-        extra["timeouts"] = timeouts
-    if retry is not None:
-        extra["retry"] = retry
-    args = {"api_key": cfg.api_key, "base_url": cfg.base_url, "dimensions": dimensions, **extra}
-    embedder: RemoteEmbedder
-    if cfg.kind == "openai":
-        from projections.providers.openai_provider import OpenAIEmbedder
-
-        embedder = OpenAIEmbedder(cfg.model, **args)  # type: ignore[arg-type]
-    elif cfg.kind == "gemini":
-        from projections.providers.gemini_provider import GeminiEmbedder
-
-        embedder = GeminiEmbedder(cfg.model, **args)  # type: ignore[arg-type]
-    elif cfg.kind == "ollama":
-        from projections.providers.ollama_provider import OllamaEmbedder
-
-        embedder = OllamaEmbedder(cfg.model, **args)  # type: ignore[arg-type]
-    else:
+    name = _PROVIDERS[cfg.kind][3]
+    if name is None:
         raise ProviderConfigError(
             cfg.kind,
             "Anthropic offers no embedding API; embed with the local model, openai, gemini or ollama",
         )
-    return embedder
+    embedder: type[RemoteEmbedder] = getattr(provider_module(cfg.kind), name)
+    return embedder(cfg.model, dimensions=dimensions, **_options(cfg, timeouts, retry))

@@ -5,10 +5,18 @@ batches in flight at once, retries, one dimension for every vector)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
-from projections.providers._common import RetryPolicy, with_retries
+from projections.providers._common import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    Caught,
+    Connection,
+    RetryPolicy,
+    Timeouts,
+    with_retries,
+)
 from projections.providers.errors import ProviderBadRequest, ProviderError
 
 
@@ -49,27 +57,47 @@ def batches(texts: Sequence[str], max_count: int, max_chars: int | None) -> list
 class RemoteEmbedder:
     """The shared half of every remote embedder.
 
-    A subclass sets `provider`, `max_batch` (the API's limit of inputs per request) and maybe
-    `max_batch_chars`, and implements `_embed_batch` (one request) and `_translate` (its SDK's
-    exceptions to ProviderErrors).
+    A subclass sets `provider`, `connection` (its SDK's client), `max_batch` (the API's limit of
+    inputs per request), `default_model` and maybe `max_batch_chars`, `known_dims` and other
+    defaults, and implements `_embed_batch` (one request).
     """
 
     provider: ClassVar[str]
+    connection: ClassVar[type[Connection]]
     max_batch: ClassVar[int]
     max_batch_chars: ClassVar[int | None] = None
+    default_model: ClassVar[str]
+    known_dims: ClassVar[Mapping[str, int]] = {}
+    """Vector sizes of the provider's own models; any other model's size is learnt from its answer."""
+    default_batch_size: ClassVar[int | None] = None
+    """Texts per request when the caller does not say; None: `max_batch`."""
+    default_concurrency: ClassVar[int] = 4
+    default_timeouts: ClassVar[Timeouts] = DEFAULT_TIMEOUTS
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         *,
-        where: str,
-        retry: RetryPolicy,
-        secret: str | None,
-        dim: int | None,
+        api_key: str | None = None,
+        base_url: str | None = None,
         dimensions: int | None = None,
         batch_size: int | None = None,
-        concurrency: int = 4,
+        concurrency: int | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
+        """None for `model`, `batch_size`, `concurrency` or `timeouts` means the provider's
+        default; `dimensions` asks for shorter vectors where the model can give them."""
+        self._conn = self.connection(
+            self.provider,
+            api_key=api_key,
+            base_url=base_url,
+            timeouts=timeouts or self.default_timeouts,
+        )
+        model = self._model_name(self.default_model if model is None else model)
+        if batch_size is None:
+            batch_size = self.default_batch_size
+        concurrency = self.default_concurrency if concurrency is None else concurrency
         if not model or not model.strip():
             raise ProviderBadRequest(self.provider, "no embedding model name was given")
         if dimensions is not None and dimensions < 1:
@@ -88,25 +116,27 @@ class RemoteEmbedder:
         self.model_name = model
         # A reduced output size gives different vectors: it must be part of the cache key.
         self.model = f"{self.provider}:{model}" + (f"@{dimensions}" if dimensions else "")
-        self.dim = dimensions or dim
+        self.dim = dimensions or self.known_dims.get(model)
         self.dimensions = dimensions
         self.batch_size = batch_size or self.max_batch
         self._concurrency = concurrency
-        self._where = where
+        self._where = self._conn.where
         self._retry = retry
-        self._secret = secret
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, url={self._where!r})"
 
-    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError
+    def _model_name(self, model: str) -> str:
+        """The model as the cache knows it; a provider whose API takes several spellings of one
+        model folds them here."""
+        return model
 
-    def _translate(self, exc: Exception) -> ProviderError | None:
+    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         raise NotImplementedError
 
     async def aclose(self) -> None:
         """Close the connection pool."""
+        await self._conn.aclose()
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order. Raises ProviderError subclasses."""
@@ -147,25 +177,17 @@ class RemoteEmbedder:
 
     async def _guarded(self, batch: list[str]) -> list[list[float]]:
         """One request, its failures as ProviderErrors, its answer checked for shape."""
-        error: ProviderError | None = None
         vectors: list[list[float]] = []
-        try:
+        caught = Caught(self._conn.translate)
+        with caught:
             vectors = await self._embed_batch(batch)
-        except ProviderError as exc:
-            error = exc
-        except Exception as exc:
-            error = self._translate(exc)
-            if error is None:
-                raise
-        if error is not None:
-            # Raised outside the except blocks, so the SDK exception is not kept as __context__.
-            error.__cause__ = error.__context__ = None
-            raise error
+        if caught.error is not None:
+            raise caught.unchained()
         if len(vectors) != len(batch):
             raise ProviderError(
                 self.provider,
                 f"asked for {len(batch)} embeddings, got {len(vectors)}",
-                secret=self._secret,
+                secret=self._conn.secret,
             )
         for vector in vectors:
             if self.dim is None:

@@ -20,9 +20,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from projections.providers._common import (
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUTS,
-    RetryPolicy,
+    Connection,
     Timeouts,
     env_key,
     parse_retry_after,
@@ -48,29 +46,50 @@ KNOWN_DIMS = {
 }
 
 
-def _client(
-    provider: str, api_key: str | None, base_url: str | None, timeouts: Timeouts
-) -> tuple[genai.Client, httpx.AsyncClient, str, str]:
-    where = (base_url or GEMINI_URL).rstrip("/")
-    key = api_key or env_key("GEMINI_API_KEY", "GOOGLE_API_KEY")
-    if key is None:
-        raise ProviderConfigError(
-            provider,
-            "no API key is configured for Gemini: set one in the book's LLM settings "
-            "or in the GEMINI_API_KEY environment variable",
+class _GeminiConnection(Connection):
+    def __init__(
+        self, provider: str, *, api_key: str | None, base_url: str | None, timeouts: Timeouts
+    ) -> None:
+        self.provider = provider
+        self.where = (base_url or GEMINI_URL).rstrip("/")
+        key = api_key or env_key("GEMINI_API_KEY", "GOOGLE_API_KEY")
+        if key is None:
+            raise ProviderConfigError(
+                provider,
+                "no API key is configured for Gemini: set one in the book's LLM settings "
+                "or in the GEMINI_API_KEY environment variable",
+            )
+        self.secret = key
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect)
         )
-    http = httpx.AsyncClient(timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect))
-    client = genai.Client(
-        vertexai=False,
-        api_key=key,
-        http_options=types.HttpOptions(
-            base_url=where + "/",
-            timeout=int(timeouts.read * 1000),  # milliseconds
-            retry_options=types.HttpRetryOptions(attempts=1),  # RetryPolicy decides
-            httpx_async_client=http,
-        ),
-    )
-    return client, http, where, key
+        self.client = genai.Client(
+            vertexai=False,
+            api_key=key,
+            http_options=types.HttpOptions(
+                base_url=self.where + "/",
+                timeout=int(timeouts.read * 1000),  # milliseconds
+                retry_options=types.HttpRetryOptions(attempts=1),  # RetryPolicy decides
+                httpx_async_client=self.http,
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def translate(self, exc: Exception) -> ProviderError | None:
+        provider, secret = self.provider, self.secret
+        if isinstance(exc, genai_errors.APIError):
+            message = exc.message or exc.status or "request failed"
+            if _key_rejected(exc.details):
+                return ProviderAuthError(
+                    provider, f"the API key was rejected: {message}", status=exc.code, secret=secret
+                )
+            retry_after = _retry_delay(exc.details)
+            if retry_after is None and exc.response is not None:
+                retry_after = parse_retry_after(getattr(exc.response, "headers", None))
+            return status_error(provider, exc.code, message, secret=secret, retry_after=retry_after)
+        return transport_failure(provider, exc, self.where)
 
 
 def _retry_delay(details: object) -> float | None:
@@ -93,20 +112,6 @@ def _key_rejected(details: object) -> bool:
     return False
 
 
-def _translate(provider: str, exc: Exception, where: str, secret: str) -> ProviderError | None:
-    if isinstance(exc, genai_errors.APIError):
-        message = exc.message or exc.status or "request failed"
-        if _key_rejected(exc.details):
-            return ProviderAuthError(
-                provider, f"the API key was rejected: {message}", status=exc.code, secret=secret
-            )
-        retry_after = _retry_delay(exc.details)
-        if retry_after is None and exc.response is not None:
-            retry_after = parse_retry_after(getattr(exc.response, "headers", None))
-        return status_error(provider, exc.code, message, secret=secret, retry_after=retry_after)
-    return transport_failure(provider, exc, where)
-
-
 def _contents(messages: Sequence[ChatMessage]) -> tuple[str | None, list[types.Content]]:
     """System text apart (Gemini takes it as `system_instruction`), turns as user/model."""
     system = "\n\n".join(m.content for m in messages if m.role == "system") or None
@@ -125,26 +130,8 @@ class GeminiChat(RemoteLLM):
     """Chat with a Gemini model (e.g. "gemini-2.5-flash")."""
 
     provider = "gemini"
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        retry: RetryPolicy = DEFAULT_RETRY,
-    ) -> None:
-        client, http, where, key = _client(self.provider, api_key, base_url, timeouts)
-        super().__init__(model, where=where, retry=retry, secret=key)
-        self._client = client
-        self._http = http
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    def _translate(self, exc: Exception) -> ProviderError | None:
-        return _translate(self.provider, exc, self._where, self._secret or "")
+    connection = _GeminiConnection
+    _conn: _GeminiConnection
 
     def _config(self, system: str | None, max_tokens: int, temperature: float) -> Any:
         thinking = None
@@ -163,7 +150,7 @@ class GeminiChat(RemoteLLM):
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
     ) -> AsyncIterator[str | Usage]:
         system, contents = _contents(messages)
-        stream = await self._client.aio.models.generate_content_stream(
+        stream = await self._conn.client.aio.models.generate_content_stream(
             model=self.model,
             contents=contents,  # type: ignore[arg-type]
             config=self._config(system, max_tokens, temperature),
@@ -203,44 +190,16 @@ class GeminiEmbedder(RemoteEmbedder):
 
     provider = "gemini"
     max_batch = 100
-
-    def __init__(
-        self,
-        model: str = "gemini-embedding-001",
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        dimensions: int | None = None,
-        batch_size: int | None = None,
-        concurrency: int = 4,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        retry: RetryPolicy = DEFAULT_RETRY,
-    ) -> None:
-        client, http, where, key = _client(self.provider, api_key, base_url, timeouts)
-        super().__init__(
-            model,
-            where=where,
-            retry=retry,
-            secret=key,
-            dim=KNOWN_DIMS.get(model),
-            dimensions=dimensions,
-            batch_size=batch_size,
-            concurrency=concurrency,
-        )
-        self._client = client
-        self._http = http
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    def _translate(self, exc: Exception) -> ProviderError | None:
-        return _translate(self.provider, exc, self._where, self._secret or "")
+    default_model = "gemini-embedding-001"
+    known_dims = KNOWN_DIMS
+    connection = _GeminiConnection
+    _conn: _GeminiConnection
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         config = None
         if self.dimensions is not None:
             config = types.EmbedContentConfig(output_dimensionality=self.dimensions)
-        response = await self._client.aio.models.embed_content(
+        response = await self._conn.client.aio.models.embed_content(
             model=self.model_name,
             contents=texts,  # type: ignore[arg-type]
             config=config,

@@ -9,8 +9,15 @@ from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from projections.providers._common import RetryPolicy
-from projections.providers.errors import ProviderBadRequest, ProviderError
+from projections.providers._common import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    Caught,
+    Connection,
+    RetryPolicy,
+    Timeouts,
+)
+from projections.providers.errors import ProviderBadRequest
 
 Role = Literal["system", "user", "assistant"]
 _ROLES = frozenset(("system", "user", "assistant"))
@@ -70,23 +77,40 @@ class LLM(Protocol):
 class RemoteLLM:
     """The shared half of every remote chat provider.
 
-    A subclass implements `_stream_once` (one request: text deltas, then a `Usage`; raising
-    `stream_cut_short` when the provider's end marker never came) and `_translate` (its SDK's
-    exceptions to ProviderErrors). This class validates input, retries a failed request while no
-    text has reached the caller (after that a retry would repeat text already shown), and makes
-    sure no SDK exception — which may carry request headers — escapes or is chained.
+    A subclass sets `provider` and `connection` (its SDK's client) and implements `_stream_once`
+    (one request: text deltas, then a `Usage`; raising `stream_cut_short` when the provider's end
+    marker never came). This class validates input, retries a failed request while no text has
+    reached the caller (after that a retry would repeat text already shown), and makes sure no SDK
+    exception — which may carry request headers — escapes or is chained.
     """
 
     provider: ClassVar[str]
+    connection: ClassVar[type[Connection]]
+    default_timeouts: ClassVar[Timeouts] = DEFAULT_TIMEOUTS
 
-    def __init__(self, model: str, *, where: str, retry: RetryPolicy, secret: str | None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        """`api_key` None falls back to the provider's usual environment variable; `base_url`
+        None means the provider's public endpoint; `timeouts` None, the provider's default."""
+        self._conn = self.connection(
+            self.provider,
+            api_key=api_key,
+            base_url=base_url,
+            timeouts=timeouts or self.default_timeouts,
+        )
         if not model or not model.strip():
             raise ProviderBadRequest(self.provider, "no model name was given")
         self.model = model
         self.name = f"{self.provider}:{model}"
-        self._where = where
+        self._where = self._conn.where
         self._retry = retry
-        self._secret = secret
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url={self._where!r})"
@@ -96,11 +120,9 @@ class RemoteLLM:
     ) -> AsyncIterator[str | Usage]:
         raise NotImplementedError
 
-    def _translate(self, exc: Exception) -> ProviderError | None:
-        raise NotImplementedError
-
     async def aclose(self) -> None:
         """Close the connection pool."""
+        await self._conn.aclose()
 
     def _check(self, messages: Sequence[ChatMessage], max_tokens: int, temperature: float) -> None:
         if not messages:
@@ -138,33 +160,26 @@ class RemoteLLM:
         attempt = 0
         while True:
             started = False
-            error: ProviderError | None = None
             usage = Usage()
             chunks = self._stream_once(messages, max_tokens=max_tokens, temperature=temperature)
-            try:
-                async for item in chunks:
-                    if isinstance(item, Usage):
-                        usage = item
-                    elif item:
-                        started = True
-                        yield item
-            except ProviderError as exc:
-                error = exc
-            except Exception as exc:
-                error = self._translate(exc)
-                if error is None:
-                    raise
-            finally:
-                await chunks.aclose()  # type: ignore[attr-defined]
-            if error is None:
+            caught = Caught(self._conn.translate)
+            with caught:
+                try:
+                    async for item in chunks:
+                        if isinstance(item, Usage):
+                            usage = item
+                        elif item:
+                            started = True
+                            yield item
+                finally:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+            if caught.error is None:
                 yield usage
                 return
-            # Raised outside the except blocks, so the SDK exception is not kept as __context__.
             attempt += 1
-            wait = None if started else self._retry.delay(attempt, error)
+            wait = None if started else self._retry.delay(attempt, caught.error)
             if wait is None:
-                error.__cause__ = error.__context__ = None
-                raise error
+                raise caught.unchained()
             await asyncio.sleep(wait)
 
     async def complete(

@@ -11,15 +11,14 @@ from typing import Any
 import openai
 
 from projections.providers._common import (
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUTS,
-    RetryPolicy,
+    Connection,
     Timeouts,
     env_key,
     parse_retry_after,
     status_error,
     stream_cut_short,
     transport_failure,
+    wrapped_transport_failure,
 )
 from projections.providers.embeddings import RemoteEmbedder
 from projections.providers.errors import ProviderConfigError, ProviderError, ProviderUnavailable
@@ -37,25 +36,48 @@ KNOWN_DIMS = {
 _FIXED_TEMPERATURE = re.compile(r"^(o\d|gpt-5)")
 
 
-def _client(
-    provider: str, api_key: str | None, base_url: str | None, timeouts: Timeouts
-) -> tuple[openai.AsyncOpenAI, str, str | None]:
-    where = (base_url or OPENAI_URL).rstrip("/")
-    key = api_key or (env_key("OPENAI_API_KEY") if base_url is None else None)
-    if key is None and base_url is None:
-        raise ProviderConfigError(
-            provider,
-            "no API key is configured for OpenAI: set one in the book's LLM settings "
-            "or in the OPENAI_API_KEY environment variable",
+class _OpenAIConnection(Connection):
+    def __init__(
+        self, provider: str, *, api_key: str | None, base_url: str | None, timeouts: Timeouts
+    ) -> None:
+        self.provider = provider
+        self.where = (base_url or OPENAI_URL).rstrip("/")
+        self.secret = api_key or (env_key("OPENAI_API_KEY") if base_url is None else None)
+        if self.secret is None and base_url is None:
+            raise ProviderConfigError(
+                provider,
+                "no API key is configured for OpenAI: set one in the book's LLM settings "
+                "or in the OPENAI_API_KEY environment variable",
+            )
+        self.client = openai.AsyncOpenAI(
+            # A self-hosted server without authentication ignores the header; the SDK insists.
+            api_key=self.secret or "no-key",
+            base_url=self.where,
+            timeout=openai.Timeout(timeouts.read, connect=timeouts.connect),
+            max_retries=0,  # RetryPolicy decides, the same way for every provider
         )
-    client = openai.AsyncOpenAI(
-        # A self-hosted server without authentication ignores the header; the SDK insists on one.
-        api_key=key or "no-key",
-        base_url=where,
-        timeout=openai.Timeout(timeouts.read, connect=timeouts.connect),
-        max_retries=0,  # RetryPolicy decides, the same way for every provider
-    )
-    return client, where, key
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def translate(self, exc: Exception) -> ProviderError | None:
+        provider, where, secret = self.provider, self.where, self.secret
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderUnavailable(provider, f"{where} did not answer in time")
+        if isinstance(exc, openai.APIConnectionError):
+            return wrapped_transport_failure(provider, exc, where)
+        if isinstance(exc, openai.APIStatusError):
+            return status_error(
+                provider,
+                exc.status_code,
+                _error_message(exc.body, exc.message),
+                secret=secret,
+                retry_after=parse_retry_after(exc.response.headers),
+            )
+        if isinstance(exc, openai.APIError):
+            # An error event inside a stream, or an answer the SDK could not read.
+            return ProviderError(provider, _error_message(exc.body, exc.message), secret=secret)
+        return transport_failure(provider, exc, where)
 
 
 def _error_message(body: object, fallback: str) -> str:
@@ -68,59 +90,16 @@ def _error_message(body: object, fallback: str) -> str:
     return fallback
 
 
-def _translate(
-    provider: str, exc: Exception, where: str, secret: str | None
-) -> ProviderError | None:
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderUnavailable(provider, f"{where} did not answer in time")
-    if isinstance(exc, openai.APIConnectionError):
-        # The SDK wraps the transport's exception; it tells a refused connection from one that
-        # dropped mid-answer.
-        cause = exc.__cause__ or exc.__context__
-        named = transport_failure(provider, cause, where) if cause is not None else None
-        return named or ProviderUnavailable(provider, f"could not connect to {where}")
-    if isinstance(exc, openai.APIStatusError):
-        return status_error(
-            provider,
-            exc.status_code,
-            _error_message(exc.body, exc.message),
-            secret=secret,
-            retry_after=parse_retry_after(exc.response.headers),
-        )
-    if isinstance(exc, openai.APIError):
-        # An error event inside a stream, or an answer the SDK could not read.
-        return ProviderError(provider, _error_message(exc.body, exc.message), secret=secret)
-    return transport_failure(provider, exc, where)
-
-
 class OpenAIChat(RemoteLLM):
     """Chat completions from OpenAI or an OpenAI-compatible server (`base_url` ends in /v1)."""
 
     provider = "openai"
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        retry: RetryPolicy = DEFAULT_RETRY,
-    ) -> None:
-        client, where, key = _client(self.provider, api_key, base_url, timeouts)
-        super().__init__(model, where=where, retry=retry, secret=key)
-        self._client = client
-        self._official = base_url is None or "api.openai.com" in where
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-    def _translate(self, exc: Exception) -> ProviderError | None:
-        return _translate(self.provider, exc, self._where, self._secret)
+    connection = _OpenAIConnection
+    _conn: _OpenAIConnection
 
     def _params(self, max_tokens: int, temperature: float) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        if self._official:
+        if "api.openai.com" in self._where:
             # OpenAI deprecated max_tokens (its reasoning models refuse it); compatible servers
             # do not all know the new name, so they get the old one.
             params["max_completion_tokens"] = max_tokens
@@ -134,7 +113,7 @@ class OpenAIChat(RemoteLLM):
     async def _stream_once(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
     ) -> AsyncIterator[str | Usage]:
-        stream = await self._client.chat.completions.create(
+        stream = await self._conn.client.chat.completions.create(
             model=self.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
             stream=True,
@@ -173,43 +152,16 @@ class OpenAIEmbedder(RemoteEmbedder):
     provider = "openai"
     max_batch = 2048
     max_batch_chars = 300_000
-
-    def __init__(
-        self,
-        model: str = "text-embedding-3-small",
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        dimensions: int | None = None,
-        batch_size: int | None = None,
-        concurrency: int = 4,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        retry: RetryPolicy = DEFAULT_RETRY,
-    ) -> None:
-        client, where, key = _client(self.provider, api_key, base_url, timeouts)
-        super().__init__(
-            model,
-            where=where,
-            retry=retry,
-            secret=key,
-            dim=KNOWN_DIMS.get(model),
-            dimensions=dimensions,
-            batch_size=batch_size,
-            concurrency=concurrency,
-        )
-        self._client = client
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-    def _translate(self, exc: Exception) -> ProviderError | None:
-        return _translate(self.provider, exc, self._where, self._secret)
+    default_model = "text-embedding-3-small"
+    known_dims = KNOWN_DIMS
+    connection = _OpenAIConnection
+    _conn: _OpenAIConnection
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         extra: dict[str, Any] = {}
         if self.dimensions is not None:
             extra["dimensions"] = self.dimensions
-        response = await self._client.embeddings.create(
+        response = await self._conn.client.embeddings.create(
             model=self.model_name,
             input=texts,
             # Floats, not the SDK's default base64: some compatible servers only speak floats.

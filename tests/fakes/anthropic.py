@@ -18,9 +18,10 @@ from tests.fakes.base import (
     Recorded,
     Reply,
     StreamReply,
-    count_tokens,
     pieces,
+    prompt_tokens,
     sse,
+    wrong_role,
 )
 
 SAMPLING_REMOVED = "2026-10-21"
@@ -96,15 +97,11 @@ class FakeAnthropic(FakeServer):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self.error_reply(400, "messages: at least one message is required")
-        for message in messages:
-            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-                return self.error_reply(
-                    400, "messages: Unexpected role. Allowed roles are 'user' or 'assistant'"
-                )
-        system = body.get("system") or ""
-        prompt_tokens = count_tokens(str(system)) + sum(
-            count_tokens(str(m.get("content", ""))) for m in messages
-        )
+        if wrong_role(messages, ("user", "assistant")):
+            return self.error_reply(
+                400, "messages: Unexpected role. Allowed roles are 'user' or 'assistant'"
+            )
+        prompt = prompt_tokens(messages, str(body.get("system") or ""))
         deltas = pieces(self.answer)
         message = {
             "id": "msg_fake0001",
@@ -114,14 +111,14 @@ class FakeAnthropic(FakeServer):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": prompt_tokens, "output_tokens": 1},
+            "usage": {"input_tokens": prompt, "output_tokens": 1},
         }
         if not body.get("stream"):
             whole = {
                 **message,
                 "content": [{"type": "text", "text": self.answer}],
                 "stop_reason": "end_turn",
-                "usage": {"input_tokens": prompt_tokens, "output_tokens": len(deltas)},
+                "usage": {"input_tokens": prompt, "output_tokens": len(deltas)},
             }
             return Reply(200, whole)
         events = [

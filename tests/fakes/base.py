@@ -72,6 +72,16 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+def wrong_role(messages: list[Any], roles: tuple[str, ...]) -> bool:
+    """Whether any of a chat request's messages is not an object with one of `roles`."""
+    return any(not isinstance(m, dict) or m.get("role") not in roles for m in messages)
+
+
+def prompt_tokens(messages: list[dict[str, Any]], system: str = "") -> int:
+    """The fakes' count of a chat request's prompt: its system text and every message's content."""
+    return count_tokens(system) + sum(count_tokens(str(m.get("content", ""))) for m in messages)
+
+
 def fake_vector(text: str, dim: int) -> list[float]:
     """A deterministic unit vector for `text` (float32 values, so JSON, base64 and float lists
     carry exactly the same numbers)."""

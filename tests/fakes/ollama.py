@@ -22,6 +22,8 @@ from tests.fakes.base import (
     count_tokens,
     fake_vector,
     pieces,
+    prompt_tokens,
+    wrong_role,
 )
 
 MODEL_DIMS = {"nomic-embed-text": 768, "mxbai-embed-large": 1024, "all-minilm": 384}
@@ -107,15 +109,9 @@ class FakeOllama(FakeServer):
         messages = body.get("messages")
         if not isinstance(messages, list):
             return self.error_reply(400, "messages must be a list")
-        for message in messages:
-            if not isinstance(message, dict) or message.get("role") not in (
-                "system",
-                "user",
-                "assistant",
-                "tool",
-            ):
-                return self.error_reply(400, "invalid message role")
-        prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
+        if wrong_role(messages, ("system", "user", "assistant", "tool")):
+            return self.error_reply(400, "invalid message role")
+        prompt = prompt_tokens(messages)
         deltas = pieces(self.answer)
         final = {
             "model": body["model"],
@@ -124,7 +120,7 @@ class FakeOllama(FakeServer):
             "done": True,
             "total_duration": 5000,
             "load_duration": 100,
-            "prompt_eval_count": prompt_tokens,
+            "prompt_eval_count": prompt,
             "prompt_eval_duration": 1000,
             "eval_count": len(deltas),
             "eval_duration": 3000,

@@ -21,7 +21,9 @@ from tests.fakes.base import (
     count_tokens,
     fake_vector,
     pieces,
+    prompt_tokens,
     sse,
+    wrong_role,
 )
 
 MAX_EMBED_INPUTS = 2048
@@ -162,20 +164,14 @@ class FakeOpenAI(FakeServer):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self.error_reply(400, "'messages' must contain at least one message.")
-        for message in messages:
-            if not isinstance(message, dict) or message.get("role") not in (
-                "system",
-                "developer",
-                "user",
-                "assistant",
-            ):
-                return self.error_reply(400, "Invalid value for 'messages[].role'.")
-        prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
+        if wrong_role(messages, ("system", "developer", "user", "assistant")):
+            return self.error_reply(400, "Invalid value for 'messages[].role'.")
+        prompt = prompt_tokens(messages)
         deltas = pieces(self.answer)
         usage = {
-            "prompt_tokens": prompt_tokens,
+            "prompt_tokens": prompt,
             "completion_tokens": len(deltas),
-            "total_tokens": prompt_tokens + len(deltas),
+            "total_tokens": prompt + len(deltas),
         }
         base = {
             "id": "chatcmpl-fake0001",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
 
 from projections.providers import (
     NO_RETRY,
@@ -113,6 +115,26 @@ class Case:
         embedder = make_embedder(cfg, timeouts=timeouts, retry=retry, dimensions=dimensions)
         assert isinstance(embedder, RemoteEmbedder)
         return embedder
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+async def raised(
+    error: type[E] | tuple[type[E], ...],
+    client: RemoteLLM | RemoteEmbedder,
+    call: Awaitable[Any],
+    *,
+    match: str | None = None,
+) -> pytest.ExceptionInfo[E]:
+    """What `call` (a request through `client`) raised, which must be an `error` (whose text
+    `match` searches, when given); the client is closed either way."""
+    try:
+        with pytest.raises(error, match=match) as caught:
+            await call
+    finally:
+        await client.aclose()
+    return caught
 
 
 def start_fake(kind: str) -> FakeServer:

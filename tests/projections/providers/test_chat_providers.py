@@ -24,6 +24,7 @@ from tests.projections.providers.provider_cases import (
     FAST_RETRY,
     Case,
     prompt_text,
+    raised,
 )
 
 QUESTION = [
@@ -89,11 +90,7 @@ async def test_a_wrong_key_is_an_auth_error_that_names_the_provider_and_hides_th
 ):
     wrong = "wrong-key-for-this-test-987654321"
     llm = chat_case.llm(api_key=wrong)
-    try:
-        with pytest.raises(ProviderAuthError) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderAuthError, llm, llm.complete(QUESTION))
     error = caught.value
     assert error.provider == chat_case.kind
     assert error.status in (400, 401, 403)  # Gemini answers a bad key with 400
@@ -107,11 +104,7 @@ async def test_the_right_key_never_shows_in_errors_or_reprs(chat_case: Case):
     assert key is not None
     chat_case.fake.fail_next(500, times=1)
     llm = chat_case.llm()
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderUnavailable, llm, llm.complete(QUESTION))
     assert_secret_hidden(caught.value, key)
     assert key not in repr(llm)
     assert key not in repr(chat_case.config(model="m"))
@@ -139,11 +132,7 @@ async def test_a_server_that_stalls_mid_stream_times_out(chat_case: Case):
     chat_case.fake.stall_after_chunks = CHUNKS_BEFORE_TEXT[chat_case.kind] + 1
     llm = chat_case.llm()
     started = time.monotonic()
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderUnavailable, llm, llm.complete(QUESTION))
     # The read timeout is 0.5 s; the server would stay silent for 10 s.
     assert time.monotonic() - started < 5
     assert "did not answer in time" in caught.value.message
@@ -152,11 +141,7 @@ async def test_a_server_that_stalls_mid_stream_times_out(chat_case: Case):
 async def test_429_is_rate_limited_with_the_servers_retry_after(chat_case: Case):
     chat_case.fake.fail_next(429, retry_after=7)
     llm = chat_case.llm()
-    try:
-        with pytest.raises(ProviderRateLimited) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderRateLimited, llm, llm.complete(QUESTION))
     assert caught.value.status == 429
     assert caught.value.provider == chat_case.kind
     if chat_case.kind == "ollama":
@@ -169,11 +154,7 @@ async def test_429_is_rate_limited_with_the_servers_retry_after(chat_case: Case)
 async def test_a_5xx_is_unavailable(chat_case: Case):
     chat_case.fake.fail_next(500)
     llm = chat_case.llm()
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderUnavailable, llm, llm.complete(QUESTION))
     assert caught.value.status == 500
 
 
@@ -192,33 +173,21 @@ async def test_a_failure_before_the_first_token_is_retried(chat_case: Case):
 async def test_retries_are_bounded(chat_case: Case):
     chat_case.fake.fail_next(503, times=10)
     llm = chat_case.llm(retry=FAST_RETRY)
-    try:
-        with pytest.raises(ProviderUnavailable):
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    await raised(ProviderUnavailable, llm, llm.complete(QUESTION))
     assert len(chat_case.fake.requests_to(CHAT_PATHS[chat_case.kind])) == 1 + FAST_RETRY.retries
 
 
 async def test_an_unreachable_server_is_unavailable(chat_case: Case, free_port_url: str):
     base = free_port_url + ("/v1" if chat_case.kind == "openai" else "")
     llm = chat_case.llm(base_url=base)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderUnavailable, llm, llm.complete(QUESTION))
     assert "could not connect" in caught.value.message
 
 
 async def test_an_unknown_model_is_a_bad_request(chat_case: Case):
     chat_case.fake.models = {"some-other-model"}  # type: ignore[attr-defined]
     llm = chat_case.llm()
-    try:
-        with pytest.raises(ProviderBadRequest) as caught:
-            await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderBadRequest, llm, llm.complete(QUESTION))
     assert caught.value.status == 404
 
 
@@ -252,10 +221,6 @@ async def test_bad_input_is_refused_before_any_request(
     chat_case: Case, messages, options, complaint
 ):
     llm = chat_case.llm()
-    try:
-        with pytest.raises(ProviderBadRequest) as caught:
-            await llm.complete(messages, **options)
-    finally:
-        await llm.aclose()
+    caught = await raised(ProviderBadRequest, llm, llm.complete(messages, **options))
     assert complaint in caught.value.message
     assert chat_case.fake.requests == []

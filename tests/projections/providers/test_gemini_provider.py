@@ -13,7 +13,7 @@ from projections.providers import (
     ProviderConfigError,
 )
 from tests.fakes import FakeGemini
-from tests.projections.providers.provider_cases import FAST_TIMEOUTS
+from tests.projections.providers.provider_cases import FAST_TIMEOUTS, raised
 
 CONVERSATION = [
     ChatMessage(role="system", content="Cite passages."),
@@ -64,11 +64,7 @@ async def test_a_refused_prompt_is_a_bad_request():
         llm = GeminiChat(
             "gemini-2.5-flash", api_key=fake.api_key, base_url=fake.base_url, retry=NO_RETRY
         )
-        try:
-            with pytest.raises(ProviderBadRequest, match="SAFETY"):
-                await llm.complete(CONVERSATION)
-        finally:
-            await llm.aclose()
+        await raised(ProviderBadRequest, llm, llm.complete(CONVERSATION), match="SAFETY")
 
 
 def test_gemini_needs_a_key(monkeypatch):

@@ -19,7 +19,7 @@ from projections.providers import (
     ollama_url,
 )
 from tests.fakes import FakeOllama, FakeOpenAI, pieces
-from tests.projections.providers.provider_cases import FAST_TIMEOUTS
+from tests.projections.providers.provider_cases import FAST_TIMEOUTS, raised
 
 HELLO = [ChatMessage(role="user", content="hello")]
 
@@ -86,11 +86,7 @@ async def test_a_model_not_pulled_says_how_to_get_it():
     with FakeOllama() as fake:
         fake.models = {"llama3.2"}
         llm = OllamaChat("mistral", base_url=fake.base_url, retry=NO_RETRY)
-        try:
-            with pytest.raises(ProviderBadRequest, match="ollama pull"):
-                await llm.complete(HELLO)
-        finally:
-            await llm.aclose()
+        await raised(ProviderBadRequest, llm, llm.complete(HELLO), match="ollama pull")
 
 
 async def test_the_latest_tag_is_one_cache_key_with_the_bare_name():

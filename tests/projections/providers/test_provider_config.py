@@ -3,6 +3,10 @@ config that can be logged without its key."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import msgspec
 import pytest
 
@@ -19,6 +23,7 @@ from projections.providers import (
     OpenAIEmbedder,
     ProviderConfig,
     ProviderConfigError,
+    ProviderUnavailable,
     make_embedder,
     make_llm,
 )
@@ -93,3 +98,38 @@ def test_the_package_loads_provider_classes_on_first_use():
     assert providers.OpenAIChat is OpenAIChat
     with pytest.raises(AttributeError):
         _ = providers.NoSuchProvider
+
+
+@pytest.mark.parametrize(
+    ("kind", "sdk", "chat"),
+    [
+        ("openai", "openai", "OpenAIChat"),
+        ("gemini", "google.genai", "GeminiChat"),
+        ("ollama", "ollama", "OllamaChat"),
+        ("anthropic", "anthropic", "AnthropicChat"),
+    ],
+)
+def test_a_missing_sdk_names_the_extra_to_install(monkeypatch, kind, sdk, chat):
+    # A slim install without this provider's extra: its SDK cannot be imported, and neither can
+    # the provider's module, which has to be imported afresh to notice.
+    monkeypatch.setitem(sys.modules, sdk, None)
+    monkeypatch.delitem(sys.modules, f"projections.providers.{kind}_provider")
+    cfg = ProviderConfig(kind=kind, model="some-model", api_key=KEY)
+    extra = f"the {kind} provider needs the '{kind}' extra: pip install 'ragstack[{kind}]'"
+    with pytest.raises(ProviderUnavailable) as caught:
+        make_llm(cfg)
+    assert caught.value.message == extra
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    with pytest.raises(ProviderUnavailable, match=re.escape(extra)):
+        getattr(providers, chat)
+
+
+def test_importing_the_package_imports_no_provider_sdk():
+    # The SDKs are extras: the package, the factories and ollama_reachable must load without them.
+    code = (
+        "import sys, projections.providers as p; p.ollama_reachable; "
+        "print(sorted(m for m in ('openai', 'anthropic', 'ollama', 'google.genai') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

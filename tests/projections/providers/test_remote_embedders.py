@@ -19,6 +19,7 @@ from tests.projections.providers.provider_cases import (
     FAST_RETRY,
     Case,
     embedded_texts,
+    raised,
 )
 
 # Each provider's real default model, with the vector size the real API gives it.
@@ -115,22 +116,14 @@ async def test_nothing_to_embed_sends_nothing(embed_case: Case):
 )
 async def test_bad_input_is_refused_before_any_request(embed_case: Case, texts, complaint):
     embedder = embed_case.embedder(SMALL_MODEL)
-    try:
-        with pytest.raises(ProviderBadRequest, match=complaint):
-            await embedder.embed(texts)
-    finally:
-        await embedder.aclose()
+    await raised(ProviderBadRequest, embedder, embedder.embed(texts), match=complaint)
     assert embed_case.fake.requests == []
 
 
 async def test_a_wrong_key_is_an_auth_error_that_hides_the_key(embed_case: Case):
     wrong = "wrong-embedding-key-555666777"
     embedder = embed_case.embedder(SMALL_MODEL, api_key=wrong)
-    try:
-        with pytest.raises(ProviderAuthError) as caught:
-            await embedder.embed(TEXTS)
-    finally:
-        await embedder.aclose()
+    caught = await raised(ProviderAuthError, embedder, embedder.embed(TEXTS))
     assert caught.value.provider == embed_case.kind
     assert_secret_hidden(caught.value, wrong)
     assert wrong not in repr(embedder)
@@ -139,11 +132,7 @@ async def test_a_wrong_key_is_an_auth_error_that_hides_the_key(embed_case: Case)
 async def test_429_is_rate_limited(embed_case: Case):
     embed_case.fake.fail_next(429, retry_after=3)
     embedder = embed_case.embedder(SMALL_MODEL)
-    try:
-        with pytest.raises(ProviderRateLimited) as caught:
-            await embedder.embed(TEXTS)
-    finally:
-        await embedder.aclose()
+    caught = await raised(ProviderRateLimited, embedder, embedder.embed(TEXTS))
     assert caught.value.status == 429
 
 
@@ -163,30 +152,20 @@ async def test_a_failed_batch_fails_the_whole_call(embed_case: Case):
     limit = BATCH_LIMITS[embed_case.kind]
     embed_case.fake.fail_next(500, times=50)
     embedder = embed_case.embedder(SMALL_MODEL)
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await embedder.embed([f"t{i}" for i in range(limit + 1)])
-    finally:
-        await embedder.aclose()
+    caught = await raised(
+        ProviderUnavailable, embedder, embedder.embed([f"t{i}" for i in range(limit + 1)])
+    )
     assert caught.value.status == 500
 
 
 async def test_an_unreachable_server_is_unavailable(embed_case: Case, free_port_url: str):
     base = free_port_url + ("/v1" if embed_case.kind == "openai" else "")
     embedder = embed_case.embedder(SMALL_MODEL, base_url=base)
-    try:
-        with pytest.raises(ProviderUnavailable, match="could not connect"):
-            await embedder.embed(TEXTS)
-    finally:
-        await embedder.aclose()
+    await raised(ProviderUnavailable, embedder, embedder.embed(TEXTS), match="could not connect")
 
 
 async def test_an_unknown_model_is_a_bad_request(embed_case: Case):
     embed_case.fake.models = {"another-model"}  # type: ignore[attr-defined]
     embedder = embed_case.embedder(SMALL_MODEL)
-    try:
-        with pytest.raises(ProviderBadRequest) as caught:
-            await embedder.embed(TEXTS)
-    finally:
-        await embedder.aclose()
+    caught = await raised(ProviderBadRequest, embedder, embedder.embed(TEXTS))
     assert caught.value.status == 404
