@@ -170,8 +170,7 @@ async def _run(
         return
     services = opening.result()
     try:
-        nats = services.logs.nc.connected_url
-        nats_url = f"nats://{nats.hostname}:{nats.port}" if nats is not None else "?"
+        nats_url = services.logs.server_url() or "?"
         if role == "worker":
             if on_ready is not None:
                 on_ready(Serving(url=None, data=str(settings.data), role=role, nats=nats_url))

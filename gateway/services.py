@@ -95,7 +95,7 @@ def log_readiness(logs: Logs) -> ReadinessCheck:
 
     async def check() -> tuple[str, bool, str]:
         try:
-            await logs.nc.jetstream().account_info()
+            await logs.ping()
         except Exception as exc:
             return "nats", False, f"JetStream does not answer ({type(exc).__name__})"
         return "nats", True, "connected"

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from engine.blobs import BlobStore
-from engine.books import stream_names
 from engine.log import Logs
 from engine.settings import ProviderSettings, Settings, VectorSettings
 from events import Body, RecordedEvent
@@ -62,8 +61,7 @@ class LogSource:
 
     async def books(self) -> list[str]:
         """Every book with a log."""
-        names = await stream_names(self.logs.nc, "rs.bk.>")
-        return [n.removeprefix("RS_BK_") for n in names if n.startswith("RS_BK_")]
+        return await self.logs.book_ids()
 
 
 def embedder_from(settings: ProviderSettings, settings_dir: Settings) -> Embedder:
