@@ -23,7 +23,7 @@ from engine.errors import (
     LogUnavailable,
     RevisionConflict,
 )
-from engine.jetstream.appends import BATCH_SIZE, publish_at, publish_batches
+from engine.jetstream.appends import BATCH_SIZE, publish_at, publish_batches, publish_singly
 from engine.jetstream.feed import Batch, Hole
 from engine.jetstream.reads import stream_batches
 from engine.jetstream.streams import (
@@ -258,11 +258,12 @@ class Log:
                             for i in range(len(bodies) - n)
                         ]
                     before = len(done)
-                    batches_allowed = await publish_batches(self, head, ids, payloads, done)
+                    if not await publish_batches(self, head, ids, payloads, done):
+                        # a stream made elsewhere, without atomic batches
+                        tip = done[-1] if len(done) > before else head
+                        await publish_singly(self, tip, ids, payloads, done)
                     if len(done) > before:
                         head = Head(rev=done[-1].rev, hash=done[-1].hash)
-                    if not batches_allowed:  # a stream made elsewhere, without atomic batches
-                        head = await self._publish_singly(head, ids, payloads, done)
                     stale = len(done) < len(bodies)  # another writer got in between
                     deadline = time.monotonic() + self.unavailable_after
                 except LogUnavailable:
@@ -273,19 +274,6 @@ class Log:
                     await asyncio.sleep(0.2)
             self._head = head
             return done
-
-    async def _publish_singly(
-        self, head: Head, ids: list[str], payloads: list[bytes], done: list[RecordedEvent]
-    ) -> Head:
-        """For a stream without atomic batches (made elsewhere): one conditional append each."""
-        for i in range(len(done), len(payloads)):
-            link = chain_link(head.hash, payloads[i])
-            stored = await publish_at(self, ids[i], head.rev + 1, payloads[i], link)
-            if stored is None:
-                break
-            done.append(stored)
-            head = Head(rev=stored.rev, hash=stored.hash)
-        return head
 
     # --- reads ---
 

@@ -36,6 +36,7 @@ __all__ = [
     "ERR_STREAM_NOT_FOUND",
     "ERR_WRONG_LAST_SEQUENCE",
     "EXPECTED_LAST_SEQUENCE_HEADER",
+    "GUEST_INBOX_PREFIX",
     "HASH_HEADER",
     "HASH_HEADER_LINE",
     "JS_ACK_PREFIX",
@@ -86,6 +87,8 @@ JS_ACK_PREFIX = b"$JS.ACK."
 """The reply subject of a JetStream delivery starts so; its tokens carry the sequences."""
 JS_FLOW_CONTROL_PREFIX = "$JS.FC"
 """Prefix of the flow-control replies of push consumers."""
+GUEST_INBOX_PREFIX = "_RS_INBOX"
+"""Inboxes of restricted (guest) users live under `_RS_INBOX.<user>` (engine/server.py)."""
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

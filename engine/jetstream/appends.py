@@ -37,9 +37,16 @@ from engine.nats import (
     JetStreamContext,
 )
 from events import RecordedEvent, new_id
-from rust_core import chain_fold
+from rust_core import chain_fold, chain_link
 
-__all__ = ["BATCH_SIZE", "AppendTarget", "Tip", "publish_at", "publish_batches"]
+__all__ = [
+    "BATCH_SIZE",
+    "AppendTarget",
+    "Tip",
+    "publish_at",
+    "publish_batches",
+    "publish_singly",
+]
 
 BATCH_SIZE = 500
 """Events per atomic batch (the server allows up to 1,000)."""
@@ -119,6 +126,22 @@ async def publish_at(
         if time.monotonic() > deadline:
             raise LogUnavailable(f"appending to {log.stream} failed: {problem!r}")
         await asyncio.sleep(0.1)
+
+
+async def publish_singly(
+    log: AppendTarget, head: Tip, ids: list[str], payloads: list[bytes], done: list[RecordedEvent]
+) -> None:
+    """For a stream without atomic batches (made elsewhere): `payloads[len(done):]`, encoded for
+    the revisions after `head`, one conditional append each, appended to `done`; stops at a
+    conflict."""
+    tip = head
+    for i in range(len(done), len(payloads)):
+        link = chain_link(tip.hash, payloads[i])
+        stored = await publish_at(log, ids[i], tip.rev + 1, payloads[i], link)
+        if stored is None:
+            return
+        done.append(stored)
+        tip = stored
 
 
 class _Prepared:

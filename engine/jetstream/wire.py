@@ -92,14 +92,17 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        err = LogUnavailable(f"the engine's fast NATS connection was lost: {exc!r}")
+        self._fail_waiters(LogUnavailable(f"the engine's fast NATS connection was lost: {exc!r}"))
+        self.wire._lost(self)
+
+    def _fail_waiters(self, err: LogUnavailable) -> None:
+        """Whoever waits for the server's INFO or a PONG gets `err` instead."""
         if not self.info.done():
             self.info.set_exception(err)
         while self.pongs:
             fut = self.pongs.popleft()
             if not fut.done():
                 fut.set_exception(err)
-        self.wire._lost(self)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
@@ -184,15 +187,9 @@ class _Protocol(asyncio.Protocol):
             if not self.info.done():
                 self.info.set_result(line[5:])
         elif line.startswith(b"-ERR"):
-            err = LogUnavailable(
-                f"NATS refused the read connection: {line.decode(errors='replace')}"
+            self._fail_waiters(
+                LogUnavailable(f"NATS refused the read connection: {line.decode(errors='replace')}")
             )
-            if not self.info.done():
-                self.info.set_exception(err)
-            while self.pongs:
-                fut = self.pongs.popleft()
-                if not fut.done():
-                    fut.set_exception(err)
 
     def _status(self, feed: Feed, reply: bytes | None, header: bytes) -> None:
         code = header[9:12]
