@@ -44,8 +44,9 @@ from bench.common import (
     say,
 )
 from bench.log_core import ACTOR, bench_chain, bench_diff, bodies, check, envelopes
+from engine.jetstream.streams import ensure_stream
 from engine.log import Log
-from engine.nats import NATS, ensure_stream, open_nats
+from engine.nats import NATS, open_nats
 from events import new_id
 from rust_core import GENESIS
 

@@ -8,15 +8,14 @@ with `expected_rev=N`; if another writer got there first it refolds, re-checks a
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from engine.errors import ChapterNotFound, RevisionConflict
 from engine.log import Logs
+from engine.nats import ALL_BOOK_SUBJECTS, book_id_of_subject
 from engine.rules import BookState, ChapterEntry, Conflict, Forbidden, Invalid, NotFound
 from events import (
     Body,
@@ -48,18 +47,6 @@ def invite_key(email: str) -> str:
     return INVITE_PREFIX + email.strip().lower()
 
 
-async def stream_names(nc: NATS, subject: str) -> list[str]:
-    """Names of every stream whose subjects overlap `subject`, all pages."""
-    names: list[str] = []
-    while True:
-        request = json.dumps({"offset": len(names), "subject": subject}).encode()
-        reply = json.loads((await nc.request("$JS.API.STREAM.NAMES", request, timeout=10)).data)
-        page = reply.get("streams") or []
-        names.extend(page)
-        if not page or len(names) >= reply.get("total", 0):
-            return names
-
-
 class Books:
     """Every book this process knows, and the commands that change books and chapters."""
 
@@ -75,13 +62,12 @@ class Books:
         """Load every book and watch all book subjects for appends by anyone."""
 
         async def on_append(msg: Msg) -> None:
-            self._stale.add(msg.subject.rsplit(".", 1)[-1])
+            self._stale.add(book_id_of_subject(msg.subject))
 
-        self._subscription = await self.logs.nc.subscribe("rs.bk.*", cb=on_append)
-        for stream in await stream_names(self.logs.nc, "rs.bk.>"):
-            if stream.startswith("RS_BK_"):
-                with contextlib.suppress(NotFound):
-                    await self.state(stream.removeprefix("RS_BK_"))
+        self._subscription = await self.logs.nc.subscribe(ALL_BOOK_SUBJECTS, cb=on_append)
+        for book in await self.logs.book_ids():
+            with contextlib.suppress(NotFound):
+                await self.state(book)
 
     async def stop(self) -> None:
         """Stop watching."""

@@ -12,7 +12,7 @@ RagstackError = EngineError
 """The same base under the name other packages use."""
 
 
-# --- blob store (engine/blobs.py) ---
+# --- blob store (engine/blobs/) ---
 
 
 class BlobError(EngineError):

@@ -15,34 +15,37 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Literal
 
 import msgspec
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client as NATS
 
-from engine.bulk import BATCH_SIZE, publish_batches
 from engine.errors import (
     ChainBroken,
     ChapterNotFound,
     EventTooLarge,
-    LogError,
     LogUnavailable,
     RevisionConflict,
 )
-from engine.nats import (
-    ERR_WRONG_LAST_SEQUENCE,
-    HASH_HEADER,
-    Header,
-    book_stream,
-    book_subject,
-    chapter_stream,
-    chapter_subject,
+from engine.jetstream.appends import BATCH_SIZE, publish_at, publish_batches, publish_singly
+from engine.jetstream.feed import Batch, Hole
+from engine.jetstream.reads import stream_batches
+from engine.jetstream.streams import (
+    account_ping,
     create_stream,
     direct_get,
     ensure_stream,
     stream_info,
+    stream_names,
 )
-from engine.reads import Batch, Hole, stream_batches
-from engine.wire import Wire
+from engine.jetstream.wire import Wire
+from engine.nats import (
+    BOOK_STREAMS_FILTER,
+    NATS,
+    book_id_of_stream,
+    book_stream,
+    book_subject,
+    chapter_stream,
+    chapter_subject,
+    hash_of_headers,
+    sequence_of_headers,
+)
 from events import Body, Envelope, RecordedEvent, encode, new_id
 from rust_core import GENESIS, chain_link, verify_chain
 
@@ -58,9 +61,6 @@ __all__ = [
 
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 """Largest encoded event; far below the server's max_payload (1 MiB). Bytes go to the blob store."""
-
-_EXPECTED_LAST_SEQ = Header.EXPECTED_LAST_SEQUENCE.value
-_MSG_ID = Header.MSG_ID.value
 
 LogKind = Literal["chapter", "book"]
 
@@ -155,12 +155,8 @@ class Log:
             # have landed since; a writer then meets it as a conflict). Or there is no log.
             await stream_info(self.js, self.stream)
             return EMPTY_HEAD
-        headers = msg.headers or {}
-        rev = int(headers["Nats-Sequence"])
-        try:
-            digest = bytes.fromhex(headers.get(HASH_HEADER, ""))
-        except ValueError:
-            digest = b""
+        rev = sequence_of_headers(msg.headers)
+        digest = hash_of_headers(msg.headers)
         if len(digest) != 32:
             raise ChainBroken(self.id, rev, "the last message has no valid Rs-Hash header")
         return Head(rev=rev, hash=digest)
@@ -172,12 +168,11 @@ class Log:
         msg = await direct_get(self.nc, self.stream, seq=rev)
         if msg is None:
             return None
-        headers = msg.headers or {}
-        try:
-            digest = bytes.fromhex(headers.get(HASH_HEADER, ""))
-        except ValueError:
-            digest = b""
-        return RecordedEvent(rev=int(headers["Nats-Sequence"]), hash=digest, payload=msg.data)
+        return RecordedEvent(
+            rev=sequence_of_headers(msg.headers),
+            hash=hash_of_headers(msg.headers),
+            payload=msg.data,
+        )
 
     # --- appends ---
 
@@ -209,7 +204,7 @@ class Log:
             while True:
                 payload = self._encode(event_id, head.rev + 1, at, actor, body)
                 link = chain_link(head.hash, payload)
-                stored = await self._publish_one(event_id, head.rev + 1, payload, link)
+                stored = await publish_at(self, event_id, head.rev + 1, payload, link)
                 if stored is not None:
                     self._head = Head(rev=stored.rev, hash=stored.hash)
                     return stored
@@ -220,46 +215,6 @@ class Log:
                 conflicts += 1
                 await asyncio.sleep(random.uniform(0, 0.001 * min(conflicts, 10)))
                 head = await self.head()
-
-    async def _publish_one(
-        self, event_id: str, rev: int, payload: bytes, link: bytes
-    ) -> RecordedEvent | None:
-        """Publish at `rev`; None if another writer got there first. Retries while the outcome is
-        unknown (timeouts, a restarting server) with the same bytes and `Nats-Msg-Id`."""
-        headers = {HASH_HEADER: link.hex(), _EXPECTED_LAST_SEQ: str(rev - 1), _MSG_ID: event_id}
-        deadline = time.monotonic() + self.unavailable_after
-        maybe_stored = False
-        while True:
-            try:
-                # js.publish, not publish_async: a rejected publish_async never resolves (nats-py 2.16).
-                ack = await self.js.publish(
-                    self.subject, payload, timeout=self.publish_timeout, headers=dict(headers)
-                )
-            except nats.js.errors.APIError as exc:
-                if exc.err_code == ERR_WRONG_LAST_SEQUENCE:
-                    if maybe_stored and await self.stored_id(rev) == event_id:
-                        return RecordedEvent(rev=rev, hash=link, payload=payload)
-                    return None
-                if not isinstance(exc, nats.js.errors.ServiceUnavailableError):
-                    raise LogError(f"JetStream refused an append to {self.stream}: {exc}") from None
-                problem: BaseException = exc
-            except nats.js.errors.NoStreamResponseError as exc:
-                await stream_info(self.js, self.stream)  # ChapterNotFound, or JetStream restarting
-                problem = exc
-            except nats.errors.MaxPayloadError:
-                raise EventTooLarge(len(payload), self.max_event_bytes) from None
-            except nats.errors.ConnectionClosedError:
-                raise LogUnavailable("the NATS connection is closed") from None
-            except (nats.errors.TimeoutError, nats.errors.OutboundBufferLimitError) as exc:
-                maybe_stored = True  # the ack may be lost while the append was stored
-                problem = exc
-            else:
-                if ack.seq != rev:
-                    raise LogError(f"{self.stream} stored event {event_id} at {ack.seq}, not {rev}")
-                return RecordedEvent(rev=rev, hash=link, payload=payload)
-            if time.monotonic() > deadline:
-                raise LogUnavailable(f"appending to {self.stream} failed: {problem!r}")
-            await asyncio.sleep(0.1)
 
     async def stored_id(self, rev: int) -> str | None:
         """The event id stored at `rev`, if any."""
@@ -272,7 +227,8 @@ class Log:
             return None
 
     async def append_many(self, bodies: Iterable[Body], *, actor: str) -> list[RecordedEvent]:
-        """Append many events fast and durably, as atomic batches of `BATCH_SIZE` (engine/bulk.py).
+        """Append many events fast and durably, as atomic batches of `BATCH_SIZE`
+        (engine/jetstream/appends.py).
 
         Every event is encoded and size-checked before anything is published, so an oversized
         event (`EventTooLarge`) appends nothing. Each batch is all-or-nothing. When another
@@ -301,9 +257,13 @@ class Log:
                             self._encode(ids[n + i], head.rev + 1 + i, at, actor, bodies[n + i])
                             for i in range(len(bodies) - n)
                         ]
-                    head, batches_allowed = await publish_batches(self, head, ids, payloads, done)
-                    if not batches_allowed:  # a stream made elsewhere, without atomic batches
-                        head = await self._publish_singly(head, ids, payloads, done)
+                    before = len(done)
+                    if not await publish_batches(self, head, ids, payloads, done):
+                        # a stream made elsewhere, without atomic batches
+                        tip = done[-1] if len(done) > before else head
+                        await publish_singly(self, tip, ids, payloads, done)
+                    if len(done) > before:
+                        head = Head(rev=done[-1].rev, hash=done[-1].hash)
                     stale = len(done) < len(bodies)  # another writer got in between
                     deadline = time.monotonic() + self.unavailable_after
                 except LogUnavailable:
@@ -314,19 +274,6 @@ class Log:
                     await asyncio.sleep(0.2)
             self._head = head
             return done
-
-    async def _publish_singly(
-        self, head: Head, ids: list[str], payloads: list[bytes], done: list[RecordedEvent]
-    ) -> Head:
-        """For a stream without atomic batches (made elsewhere): one conditional append each."""
-        for i in range(len(done), len(payloads)):
-            link = chain_link(head.hash, payloads[i])
-            stored = await self._publish_one(ids[i], head.rev + 1, payloads[i], link)
-            if stored is None:
-                break
-            done.append(stored)
-            head = Head(rev=stored.rev, hash=stored.hash)
-        return head
 
     # --- reads ---
 
@@ -434,20 +381,18 @@ class Logs:
         return self._get(book_id, "book")
 
     async def book_ids(self) -> list[str]:
-        """Every book that has a log."""
-        from engine.books import stream_names
-
-        names = await stream_names(self.nc, "rs.bk.>")
-        return [n.removeprefix("RS_BK_") for n in names if n.startswith("RS_BK_")]
+        """Every book that has a log on the server."""
+        names = await stream_names(self.nc, BOOK_STREAMS_FILTER)
+        return [book for name in names if (book := book_id_of_stream(name)) is not None]
 
     async def ping(self) -> None:
-        """Return once JetStream answers a request (a readiness probe); raises when it does not."""
-        await self.nc.jetstream().account_info()
+        """Return once JetStream answers; `LogUnavailable` when it does not."""
+        await account_ping(self.nc)
 
     def server_url(self) -> str | None:
-        """The NATS server this process is connected to, as `nats://host:port`."""
+        """`nats://host:port` of the server connected to now (no credentials); None if none."""
         url = self.nc.connected_url
-        return f"nats://{url.hostname}:{url.port}" if url is not None else None
+        return None if url is None else f"nats://{url.hostname}:{url.port}"
 
     async def close(self) -> None:
         """Close the shared read connection."""

@@ -1,72 +1,94 @@
-"""NATS in one place: connections, stream and subject naming, and JetStream administration.
+"""NATS in one place: every name (streams, subjects, headers) and the engine's connections.
 
-Everything else in the engine asks this module for a stream's name and for the stream itself;
-no other module spells `RS_CH_…` or builds a `StreamConfig`.
+No other module spells `RS_CH_…`, `rs.bk.…` or a header name: they ask this module. The JetStream
+calls themselves (streams, reads, appends) live in `engine/jetstream/`, the logs in `engine/log.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import nats
 import nats.errors
-import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import (
-    DiscardPolicy,
-    Header,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-    StreamInfo,
-)
+from nats.js.api import Header
 
-from engine.errors import ChapterExists, ChapterNotFound, LogUnavailable
-
-if TYPE_CHECKING:
-    from nats.aio.msg import Msg
+from engine.errors import LogUnavailable
 
 __all__ = [
+    "ALL_BOOK_SUBJECTS",
+    "BATCH_HEADERS",
+    "BOOK_STREAMS_FILTER",
+    "BOOK_STREAM_PREFIX",
+    "BOOK_SUBJECT_PREFIX",
+    "CHAPTER_STREAM_PREFIX",
+    "CHAPTER_SUBJECT_PREFIX",
+    "CONSUMER_STALLED_LINE",
+    "DESCRIPTION_HEADER",
+    "ERR_BATCH_DISABLED",
+    "ERR_STREAM_NAME_IN_USE",
     "ERR_STREAM_NOT_FOUND",
     "ERR_WRONG_LAST_SEQUENCE",
+    "EXPECTED_LAST_SEQUENCE_HEADER",
+    "GUEST_INBOX_PREFIX",
     "HASH_HEADER",
+    "HASH_HEADER_LINE",
+    "JS_ACK_PREFIX",
+    "JS_API",
+    "JS_FLOW_CONTROL_PREFIX",
+    "MSG_ID_HEADER",
     "NATS",
+    "SEQUENCE_HEADER",
+    "STATUS_HEADER",
+    "WIRE_INBOX_PREFIX",
     "Header",
     "JetStreamContext",
+    "book_id_of_stream",
+    "book_id_of_subject",
     "book_stream",
     "book_subject",
     "chapter_stream",
     "chapter_subject",
     "connect_engine",
-    "create_stream",
-    "direct_get",
-    "ensure_stream",
+    "hash_hex_in_block",
+    "hash_of_headers",
+    "log_id_of_stream",
     "open_nats",
-    "stream_info",
+    "sequence_of_headers",
 ]
 
 log = logging.getLogger(__name__)
 
-HASH_HEADER = "Rs-Hash"
-"""Our header: the hex chain hash h[rev] of the message it rides on."""
+# --- streams and subjects ---
 
-ERR_WRONG_LAST_SEQUENCE = 10071
-"""JetStream err_code: `Nats-Expected-Last-Sequence` did not match the stream's last sequence."""
-ERR_STREAM_NOT_FOUND = 10059
-"""JetStream err_code: no such stream."""
-ERR_STREAM_NAME_IN_USE = 10058
-"""JetStream err_code: a stream with this name but another configuration exists."""
-
-DUPLICATE_WINDOW_S = 120.0
-"""How long a `Nats-Msg-Id` is remembered: a retried publish within it is stored once."""
+CHAPTER_STREAM_PREFIX = "RS_CH_"
+"""A chapter's stream is `RS_CH_<chapter id>`."""
+CHAPTER_SUBJECT_PREFIX = "rs.ch."
+"""A chapter's events are published on `rs.ch.<chapter id>`."""
+BOOK_STREAM_PREFIX = "RS_BK_"
+"""A book's stream is `RS_BK_<book id>`."""
+BOOK_SUBJECT_PREFIX = "rs.bk."
+"""A book's events are published on `rs.bk.<book id>`."""
+ALL_BOOK_SUBJECTS = BOOK_SUBJECT_PREFIX + "*"
+"""Subscribing here sees every append to any book."""
+BOOK_STREAMS_FILTER = BOOK_SUBJECT_PREFIX + ">"
+"""The subject filter that finds every book's stream."""
+WIRE_INBOX_PREFIX = "_RS_WIRE"
+"""Inbox of the engine's own fast connection (engine/jetstream/wire.py)."""
+JS_API = "$JS.API"
+"""Prefix of every JetStream API subject."""
+JS_ACK_PREFIX = b"$JS.ACK."
+"""The reply subject of a JetStream delivery starts so; its tokens carry the sequences."""
+JS_FLOW_CONTROL_PREFIX = "$JS.FC"
+"""Prefix of the flow-control replies of push consumers."""
+GUEST_INBOX_PREFIX = "_RS_INBOX"
+"""Inboxes of restricted (guest) users live under `_RS_INBOX.<user>` (engine/server.py)."""
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -81,23 +103,102 @@ def _check_id(log_id: str) -> str:
 
 def chapter_stream(chapter_id: str) -> str:
     """The JetStream stream of a chapter's log."""
-    return f"RS_CH_{_check_id(chapter_id)}"
+    return CHAPTER_STREAM_PREFIX + _check_id(chapter_id)
 
 
 def chapter_subject(chapter_id: str) -> str:
     """The subject a chapter's events are published on."""
-    return f"rs.ch.{_check_id(chapter_id)}"
+    return CHAPTER_SUBJECT_PREFIX + _check_id(chapter_id)
 
 
 def book_stream(book_id: str) -> str:
     """The JetStream stream of a book's log."""
-    return f"RS_BK_{_check_id(book_id)}"
+    return BOOK_STREAM_PREFIX + _check_id(book_id)
 
 
 def book_subject(book_id: str) -> str:
     """The subject a book's events are published on."""
-    return f"rs.bk.{_check_id(book_id)}"
+    return BOOK_SUBJECT_PREFIX + _check_id(book_id)
 
+
+def book_id_of_stream(stream: str) -> str | None:
+    """The book whose log `stream` is, or None for any other stream."""
+    return (
+        stream.removeprefix(BOOK_STREAM_PREFIX) if stream.startswith(BOOK_STREAM_PREFIX) else None
+    )
+
+
+def book_id_of_subject(subject: str) -> str:
+    """The book a message on a book subject was appended to."""
+    return subject.removeprefix(BOOK_SUBJECT_PREFIX)
+
+
+def log_id_of_stream(stream: str) -> str:
+    """The chapter or book id of a log's stream (the name itself for any other stream)."""
+    for prefix in (CHAPTER_STREAM_PREFIX, BOOK_STREAM_PREFIX):
+        if stream.startswith(prefix):
+            return stream[len(prefix) :]
+    return stream
+
+
+# --- headers ---
+
+HASH_HEADER = "Rs-Hash"
+"""Our header: the hex chain hash h[rev] of the message it rides on."""
+HASH_HEADER_LINE = HASH_HEADER.encode() + b": "
+"""How the hash header starts in a raw header block; 64 hex digits follow."""
+SEQUENCE_HEADER = "Nats-Sequence"
+"""The stream sequence (our revision) of a message read by direct get."""
+EXPECTED_LAST_SEQUENCE_HEADER = Header.EXPECTED_LAST_SEQUENCE.value
+MSG_ID_HEADER = Header.MSG_ID.value
+STATUS_HEADER = Header.STATUS.value
+DESCRIPTION_HEADER = Header.DESCRIPTION.value
+CONSUMER_STALLED_LINE = Header.CONSUMER_STALLED.value.encode() + b": "
+"""In an idle heartbeat's header block: the flow-control subject the server waits on."""
+BATCH_HEADERS = (
+    Header.BATCH_ID.value.encode(),
+    Header.BATCH_SEQUENCE.value.encode(),
+    Header.BATCH_COMMIT.value.encode(),
+    EXPECTED_LAST_SEQUENCE_HEADER.encode(),
+)
+"""Header names of an atomic batch, as bytes: id, sequence, commit, expected last sequence."""
+
+_HASH_HEX_LEN = 64
+_ZERO_HEX = b"0" * _HASH_HEX_LEN
+
+
+def hash_of_headers(headers: dict[str, str] | None) -> bytes:
+    """The chain hash a message carries, as stored; b"" when it has none or not in hex."""
+    try:
+        return bytes.fromhex((headers or {}).get(HASH_HEADER, ""))
+    except ValueError:
+        return b""
+
+
+def sequence_of_headers(headers: dict[str, str] | None) -> int:
+    """The stream sequence of a message read by direct get."""
+    return int((headers or {})[SEQUENCE_HEADER])
+
+
+def hash_hex_in_block(buf: bytes, start: int, end: int) -> bytes:
+    """The hex hash in the raw header block `buf[start:end]`; zeros (matching nothing) if none."""
+    i = buf.find(HASH_HEADER_LINE, start, end)
+    if i < 0:
+        return _ZERO_HEX
+    i += len(HASH_HEADER_LINE)
+    return buf[i : i + _HASH_HEX_LEN]
+
+
+# --- JetStream error codes ---
+
+ERR_WRONG_LAST_SEQUENCE = 10071
+"""JetStream err_code: `Nats-Expected-Last-Sequence` did not match the stream's last sequence."""
+ERR_STREAM_NOT_FOUND = 10059
+"""JetStream err_code: no such stream."""
+ERR_STREAM_NAME_IN_USE = 10058
+"""JetStream err_code: a stream with this name but another configuration exists."""
+ERR_BATCH_DISABLED = 10174
+"""JetStream err_code: the stream does not allow atomic batches."""
 
 # --- connections ---
 
@@ -200,114 +301,3 @@ async def connect_engine(
     finally:
         if started:
             await server.stop()
-
-
-# --- streams ---
-
-
-def _log_stream_config(name: str, subject: str, replicas: int) -> StreamConfig:
-    return StreamConfig(
-        name=name,
-        subjects=[subject],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        num_replicas=replicas,
-        duplicate_window=DUPLICATE_WINDOW_S,
-        # The stream sequence is the revision: nothing may ever be removed from a log.
-        deny_delete=True,
-        deny_purge=True,
-        allow_direct=True,  # fast batched reads ($JS.API.DIRECT.GET with `batch`)
-        allow_atomic=True,  # bulk appends as atomic batches (nats-server >= 2.12)
-    )
-
-
-async def create_stream(
-    js: JetStreamContext, name: str, subject: str, *, replicas: int = 1
-) -> StreamInfo:
-    """Create a log's stream; `ChapterExists` if it is already there."""
-    try:
-        await js.stream_info(name)
-    except nats.js.errors.NotFoundError:
-        pass
-    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-        raise LogUnavailable(f"NATS did not answer while creating {name}: {exc!r}") from None
-    else:
-        raise ChapterExists(_log_id(name))
-    return await ensure_stream(js, name, subject, replicas=replicas)
-
-
-async def ensure_stream(
-    js: JetStreamContext, name: str, subject: str, *, replicas: int = 1
-) -> StreamInfo:
-    """Create a log's stream, or return it if it exists with the same configuration."""
-    try:
-        return await js.add_stream(_log_stream_config(name, subject, replicas))
-    except nats.js.errors.BadRequestError as exc:
-        if exc.err_code != ERR_STREAM_NAME_IN_USE:
-            raise
-    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-        raise LogUnavailable(f"NATS did not answer while creating {name}: {exc!r}") from None
-    # Same name, other settings (e.g. created by an older version): keep it if it is a log.
-    info = await stream_info(js, name)
-    if info.config.subjects != [subject] or not info.config.deny_delete:
-        raise ChapterExists(_log_id(name))
-    return info
-
-
-async def stream_info(js: JetStreamContext, name: str) -> StreamInfo:
-    """A stream's info; `ChapterNotFound` if it does not exist, `LogUnavailable` if NATS is away."""
-    try:
-        return await js.stream_info(name)
-    except nats.js.errors.NotFoundError:
-        raise ChapterNotFound(_log_id(name)) from None
-    except (
-        nats.errors.TimeoutError,
-        nats.errors.ConnectionClosedError,
-        nats.errors.NoRespondersError,
-    ) as exc:
-        raise LogUnavailable(f"NATS did not answer for stream {name}: {exc!r}") from None
-
-
-def _log_id(stream: str) -> str:
-    for prefix in ("RS_CH_", "RS_BK_"):
-        if stream.startswith(prefix):
-            return stream[len(prefix) :]
-    return stream
-
-
-async def direct_get(
-    nc: NATS,
-    stream: str,
-    *,
-    seq: int | None = None,
-    last_by_subject: str | None = None,
-    wait: float = 5.0,
-) -> Msg | None:
-    """One stored message by sequence or the last on a subject (`$JS.API.DIRECT.GET`), with its
-    headers (`Nats-Sequence`, ours); None when there is no such message.
-
-    `ChapterNotFound` when the stream does not exist, `LogUnavailable` when NATS is away.
-    """
-    request: dict[str, Any] = {}
-    if seq is not None:
-        request["seq"] = seq
-    if last_by_subject is not None:
-        request["last_by_subj"] = last_by_subject
-    try:
-        msg = await nc.request(
-            f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), timeout=wait
-        )
-    except nats.errors.NoRespondersError:
-        # No direct-get responder: the stream is missing, or JetStream is still starting.
-        await stream_info(nc.jetstream(), stream)
-        raise LogUnavailable(f"JetStream does not serve reads of {stream} yet") from None
-    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-        raise LogUnavailable(f"NATS did not answer a read of {stream}: {exc!r}") from None
-    if not msg.data and msg.headers and msg.headers.get("Status"):
-        if msg.headers["Status"] == "404":
-            return None
-        raise LogUnavailable(
-            f"reading {stream}: {msg.headers['Status']} {msg.headers.get('Description', '')}"
-        )
-    return msg

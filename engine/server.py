@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from engine.errors import EngineError
+from engine.nats import GUEST_INBOX_PREFIX, JS_API, JS_FLOW_CONTROL_PREFIX
 
 ENGINE_USER = "ragstack"
 """The engine's own, privileged NATS user."""
@@ -72,7 +73,7 @@ def guest_inbox_prefix(user: str) -> str:
     consumer deliveries. Each guest gets an inbox namespace of its own instead.
     """
     _check_name(user, "user")
-    return f"_RS_INBOX.{user.replace('.', '_')}"
+    return f"{GUEST_INBOX_PREFIX}.{user.replace('.', '_')}"
 
 
 def read_only_stream_permissions(stream: str, subject: str, *, inbox_prefix: str) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def read_only_stream_permissions(stream: str, subject: str, *, inbox_prefix: str
     stream subject, no other stream, no stream administration. The user must connect with
     `inbox_prefix` (see `guest_inbox_prefix`) since replies and deliveries go there.
     """
-    api = "$JS.API"
+    api = JS_API
     return {
         "publish": {
             "allow": [
@@ -95,7 +96,7 @@ def read_only_stream_permissions(stream: str, subject: str, *, inbox_prefix: str
                 f"{api}.STREAM.INFO.{stream}",
                 f"{api}.DIRECT.GET.{stream}",
                 f"{api}.DIRECT.GET.{stream}.{subject}",
-                f"$JS.FC.{stream}.>",  # flow-control replies of push consumers
+                f"{JS_FLOW_CONTROL_PREFIX}.{stream}.>",  # flow-control replies of push consumers
             ]
         },
         "subscribe": {"allow": [f"{inbox_prefix}.>"]},

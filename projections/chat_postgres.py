@@ -6,24 +6,20 @@ transaction. A transaction-scoped advisory lock per chapter serialises batches o
 across processes, so that while a chapter is handed from one worker to another a late batch from
 the old worker finds the checkpoint already past it and changes nothing.
 
-`schema` puts the tables in a schema of their own (created if missing) through the connections'
-search_path; tests use it to run in parallel against one database.
+Opening, the optional `schema` and the translation of connection errors are
+`engine.pg.PgDatabase`'s.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from engine.pg import setup_transaction
+from engine.pg import PgDatabase, pg_query
 from events import Envelope
 from projections.chat import (
     CHAT_VERSION,
@@ -44,23 +40,6 @@ CREATE TABLE IF NOT EXISTS chat_checkpoints (
     chapter TEXT COLLATE "C" PRIMARY KEY, rev BIGINT NOT NULL, version INTEGER NOT NULL
 )
 """
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_SQL_CACHE: dict[str, str] = {}
-
-
-def _pg(query: str) -> str:
-    # The shared statements use `?`; psycopg wants `%s`. None of them holds a literal ? or %.
-    converted = _SQL_CACHE.get(query)
-    if converted is None:
-        converted = _SQL_CACHE[query] = query.replace("?", "%s")
-    return converted
-
-
-def _describe(url: str) -> str:
-    """host:port/db of a conninfo, without the password, for messages."""
-    params = conninfo_to_dict(url)
-    host = params.get("host") or "localhost"
-    return f"{host}:{params.get('port') or '5432'}/{params.get('dbname') or ''}"
 
 
 class PostgresChatView(ChatReads):
@@ -69,13 +48,12 @@ class PostgresChatView(ChatReads):
     name: ClassVar[str] = "chat"
     version: int = CHAT_VERSION
 
-    def __init__(self, pool: AsyncConnectionPool, where: str) -> None:
-        """Use `open`; this takes an open pool over a database with the tables made."""
-        self._pool = pool
-        self._where = where
+    def __init__(self, db: PgDatabase) -> None:
+        """Use `open`; this takes an open database with the tables made."""
+        self._db = db
 
     def __repr__(self) -> str:
-        return f"PostgresChatView({self._where!r})"
+        return f"PostgresChatView({self._db.where!r})"
 
     @classmethod
     async def open(
@@ -94,60 +72,30 @@ class PostgresChatView(ChatReads):
         cannot be reached or used. `pool_timeout` bounds how long an operation waits for a
         working connection (e.g. while the server is down) before ChatViewUnavailable.
         """
-        if schema is not None and _SCHEMA_NAME.fullmatch(schema) is None:
-            raise ChatViewConfigError(
-                f"invalid schema name {schema!r}: use lower-case letters, digits and _"
-            )
-        try:
-            where = _describe(url) + (f" (schema {schema})" if schema else "")
-        except psycopg.ProgrammingError as exc:
-            raise ChatViewConfigError(f"invalid PostgreSQL URL: {exc}") from None
-        # libpq counts connect_timeout in whole seconds and treats less than 2 as 2.
-        kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(2, math.ceil(connect_timeout)),
-        }
-        if schema is not None:
-            kwargs["options"] = f"-c search_path={schema}"
-        await _create_tables(url, kwargs, schema, where, connect_timeout)
-        pool = AsyncConnectionPool(
+        db = await PgDatabase.open(
             url,
-            kwargs=kwargs,
+            label="chat",
+            lock="ragstack.chat.schema",
+            prepare=_create_tables,
+            config_error=ChatViewConfigError,
+            unavailable=ChatViewUnavailable,
+            schema=schema,
             min_size=min_size,
-            max_size=max(min_size, max_size),
-            open=False,
-            timeout=pool_timeout,
-            check=AsyncConnectionPool.check_connection,
-            name="ragstack-chat",
+            max_size=max_size,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
         )
-        try:
-            await pool.open(wait=True, timeout=max(2.0, connect_timeout) * 2)
-        except PoolTimeout:
-            await pool.close()
-            raise ChatViewUnavailable(
-                f"the chat database at {where} stopped answering while the pool started"
-            ) from None
-        return cls(pool, where)
+        return cls(db)
 
     async def close(self) -> None:
         """Close the pool."""
-        await self._pool.close()
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise ChatViewUnavailable(
-                f"the chat database at {self._where} is unavailable: {exc}"
-            ) from None
+        await self._db.close()
 
     @asynccontextmanager
     async def _chapter_transaction(
         self, chapter: str
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        async with self._connection() as conn, conn.transaction():
+        async with self._db.connection() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (f"ragstack.chat:{chapter}",),
@@ -185,7 +133,7 @@ class PostgresChatView(ChatReads):
             async with conn.pipeline():
                 for e in pending(chapter, events, done):
                     for query, args in statements_for(e):
-                        await conn.execute(_pg(query), args)
+                        await conn.execute(pg_query(query), args)
                     last = e.rev
                 if last is not None:
                     await conn.execute(
@@ -201,30 +149,12 @@ class PostgresChatView(ChatReads):
     # -- reads (ChatReads runs them) ----------------------------------------------------------
 
     async def _rows(self, query: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
-        async with self._connection() as conn:
-            cursor = await conn.execute(_pg(query), args)
+        async with self._db.connection() as conn:
+            cursor = await conn.execute(pg_query(query), args)
             return list(await cursor.fetchall())
 
 
-async def _create_tables(
-    url: str, kwargs: dict[str, Any], schema: str | None, where: str, wait_s: float
-) -> None:
-    def unavailable(reason: str) -> Exception:
-        return ChatViewUnavailable(f"cannot connect to the chat database at {where}: {reason}")
-
-    try:
-        async with setup_transaction(
-            url,
-            kwargs,
-            schema=schema,
-            lock=f"ragstack.chat.schema:{schema or ''}",
-            wait_s=wait_s,
-            unavailable=unavailable,
-        ) as conn:
-            for statement in (*schema_sql('TEXT COLLATE "C"').split(";"), _CHECKPOINTS):
-                if statement.strip():
-                    await conn.execute(statement)
-    except psycopg.Error as exc:
-        raise ChatViewUnavailable(
-            f"the chat database at {where} cannot be prepared: {exc}"
-        ) from None
+async def _create_tables(conn: psycopg.AsyncConnection[Any], where: str) -> None:
+    for statement in (*schema_sql('TEXT COLLATE "C"').split(";"), _CHECKPOINTS):
+        if statement.strip():
+            await conn.execute(statement)

@@ -1,31 +1,23 @@
 """The accounts store on PostgreSQL (psycopg 3, async, with a psycopg_pool connection pool).
 
 Connections are autocommit: like the SQLite backend, every statement is its own transaction.
-`open` makes one direct connection first, so that a wrong host, port, password or database is
-reported at once with the server's reason (a pool would retry quietly until its timeout), runs
-the migrations on it under an advisory lock, and only then starts the pool.
-
-`schema` puts the tables in their own schema (created if missing) through the connections'
-search_path; tests use it to run in parallel against one database.
+Opening, migrations (under an advisory lock, before the pool starts), the optional `schema` and
+the translation of connection errors are `engine.pg.PgDatabase`'s.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from engine.accounts import AccountStoreConfigError, AccountStoreUnavailable
 from engine.accounts.passwords import Passwords
 from engine.accounts.secrets import SecretBox
 from engine.accounts.store import Clock, Conflict, SqlAccountStore
-from engine.pg import setup_transaction
+from engine.pg import PgDatabase, pg_query
 
 __all__ = ["MIGRATIONS", "PostgresAccountStore"]
 
@@ -67,48 +59,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 """Schema steps in PostgreSQL's dialect, in step with sqlite.MIGRATIONS. Append, never edit."""
 
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_SQL_CACHE: dict[str, str] = {}
-
-
-def _pg(query: str) -> str:
-    # The shared queries use `?`; psycopg wants `%s`. None of them contains a literal ? or %.
-    converted = _SQL_CACHE.get(query)
-    if converted is None:
-        converted = _SQL_CACHE[query] = query.replace("?", "%s")
-    return converted
-
-
-def _describe(url: str) -> str:
-    """host:port/db of a conninfo, without the password, for messages."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "the configured URL"
-    host = params.get("host") or "localhost"
-    port = params.get("port") or "5432"
-    return f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"
-
 
 class PostgresAccountStore(SqlAccountStore):
     """AccountStore on a PostgreSQL database."""
 
     def __init__(
         self,
-        pool: AsyncConnectionPool,
-        where: str,
+        db: PgDatabase,
         secret_box: SecretBox,
         *,
         passwords: Passwords | None = None,
         clock: Clock | None = None,
     ) -> None:
-        """Use `open`; this takes an open pool over a migrated database."""
+        """Use `open`; this takes an open database, migrated."""
         super().__init__(secret_box, passwords=passwords, clock=clock)
-        self._pool = pool
-        self._where = where
+        self._db = db
 
     def __repr__(self) -> str:
-        return f"PostgresAccountStore({self._where!r})"
+        return f"PostgresAccountStore({self._db.where!r})"
 
     @classmethod
     async def open(
@@ -130,46 +98,25 @@ class PostgresAccountStore(SqlAccountStore):
         operation waits for a working connection (e.g. while the server is down) before it
         raises AccountStoreUnavailable.
         """
-        if schema is not None and _SCHEMA_NAME.fullmatch(schema) is None:
-            raise AccountStoreConfigError(
-                f"invalid schema name {schema!r}: use lower-case letters, digits and _"
-            )
-        try:
-            conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
-            raise AccountStoreConfigError(f"invalid PostgreSQL URL: {exc}") from None
-        where = _describe(url) + (f" (schema {schema})" if schema else "")
-        # libpq counts connect_timeout in whole seconds and treats less than 2 as 2.
-        kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(2, math.ceil(connect_timeout)),
-        }
-        if schema is not None:
-            kwargs["options"] = f"-c search_path={schema}"
-        await _migrate(url, kwargs, schema, where, connect_timeout)
-        pool = AsyncConnectionPool(
+        db = await PgDatabase.open(
             url,
-            kwargs=kwargs,
+            label="accounts",
+            lock="ragstack.accounts.migrate",
+            prepare=_migrate,
+            config_error=AccountStoreConfigError,
+            unavailable=AccountStoreUnavailable,
+            schema=schema,
             min_size=min_size,
-            max_size=max(min_size, max_size),
-            open=False,
-            timeout=pool_timeout,
-            check=AsyncConnectionPool.check_connection,
-            name="ragstack-accounts",
+            max_size=max_size,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
         )
-        try:
-            await pool.open(wait=True, timeout=max(2.0, connect_timeout) * 2)
-        except PoolTimeout:
-            await pool.close()
-            raise AccountStoreUnavailable(
-                f"the accounts database at {where} stopped answering while the pool started"
-            ) from None
-        return cls(pool, where, secret_box, passwords=passwords, clock=clock)
+        return cls(db, secret_box, passwords=passwords, clock=clock)
 
     async def _run(self, query: str, params: Sequence[Any], fetch: str) -> Any:
         try:
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(_pg(query), params)
+            async with self._db.connection() as conn:
+                cursor = await conn.execute(pg_query(query), params)
                 if fetch == "one":
                     return await cursor.fetchone()
                 if fetch == "all":
@@ -177,10 +124,6 @@ class PostgresAccountStore(SqlAccountStore):
                 return cursor.rowcount
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict(str(exc)) from None
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise AccountStoreUnavailable(
-                f"the accounts database at {self._where} is unavailable: {exc}"
-            ) from None
 
     async def _execute(self, query: str, params: Sequence[Any] = ()) -> int:
         return int(await self._run(query, params, "none"))
@@ -192,46 +135,22 @@ class PostgresAccountStore(SqlAccountStore):
         return list(await self._run(query, params, "all"))
 
     async def _close(self) -> None:
-        await self._pool.close()
+        await self._db.close()
 
 
-async def _migrate(
-    url: str, kwargs: dict[str, Any], schema: str | None, where: str, wait_s: float
-) -> None:
-    def unavailable(reason: str) -> Exception:
-        return AccountStoreUnavailable(
-            f"cannot connect to the accounts database at {where}: {reason}"
-        )
-
-    try:
-        async with setup_transaction(
-            url,
-            kwargs,
-            schema=schema,
-            lock=f"ragstack.accounts.migrate:{schema or ''}",
-            wait_s=wait_s,
-            unavailable=unavailable,
-        ) as conn:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-            )
-            row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > len(MIGRATIONS):
-                raise AccountStoreUnavailable(
-                    f"the accounts database at {where} is at schema version {version}, newer"
-                    f" than this RagStack knows ({len(MIGRATIONS)}); upgrade RagStack"
-                )
-            for step in MIGRATIONS[version:]:
-                for statement in step:
-                    await conn.execute(statement)
-            if row is None:
-                await conn.execute(
-                    "INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),)
-                )
-            else:
-                await conn.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS),))
-    except psycopg.Error as exc:
+async def _migrate(conn: psycopg.AsyncConnection[Any], where: str) -> None:
+    await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
+    version = 0 if row is None else int(row[0])
+    if version > len(MIGRATIONS):
         raise AccountStoreUnavailable(
-            f"the accounts database at {where} cannot be prepared: {exc}"
-        ) from None
+            f"the accounts database at {where} is at schema version {version}, newer"
+            f" than this RagStack knows ({len(MIGRATIONS)}); upgrade RagStack"
+        )
+    for step in MIGRATIONS[version:]:
+        for statement in step:
+            await conn.execute(statement)
+    if row is None:
+        await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),))
+    else:
+        await conn.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS),))

@@ -421,7 +421,7 @@ class TestS3BlobStore(BlobStoreContract):
         code = """
 import asyncio, json, sys, tracemalloc
 import rust_core
-from engine.blobs_s3 import S3BlobStore
+from engine.blobs.s3 import S3BlobStore
 
 async def main(endpoint, bucket, digest, spool):
     store = S3BlobStore(bucket, endpoint_url=endpoint, region="us-east-1", spool_dir=spool,

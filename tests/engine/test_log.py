@@ -6,15 +6,14 @@ import signal
 
 import pytest
 
-import engine.wire
-from engine.bulk import BATCH_SIZE
+import engine.jetstream.wire
 from engine.errors import (
     ChapterExists,
     ChapterNotFound,
     EventTooLarge,
     RevisionConflict,
 )
-from engine.log import EMPTY_HEAD, Log, Logs
+from engine.log import BATCH_SIZE, EMPTY_HEAD, Log, Logs
 from engine.nats import (
     HASH_HEADER,
     Header,
@@ -272,7 +271,7 @@ async def test_a_slow_reader_holds_the_server_back_and_still_reads_everything(
 ):
     # A reader that lags holds back its flow-control answers: the server pauses instead of
     # filling our memory. Shrink the allowance so that a few MB of events exercise it.
-    monkeypatch.setattr(engine.wire, "MAX_QUEUED_BYTES", 32 * 1024)
+    monkeypatch.setattr(engine.jetstream.wire, "MAX_QUEUED_BYTES", 32 * 1024)
     log = await new_log(shared_nc)
     bodies = [ChapterRenamed(title=f"{i:06d}" + "x" * 1500) for i in range(3000)]
     await log.append_many(bodies, actor="u1")

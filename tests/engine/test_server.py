@@ -174,7 +174,9 @@ async def test_direct_share_guest_reads_one_stream_and_nothing_else(nats_server,
             cb=on_msg,
         )
     with pytest.raises((nats.errors.TimeoutError, nats.errors.Error)):
-        await gjs.add_stream(name="RS_CH_guestmade", subjects=["rs.ch.guestmade"])
+        await gjs.add_stream(
+            name=chapter_stream("guestmade"), subjects=[chapter_subject("guestmade")]
+        )
 
     # Revocation takes the credentials away at once: the live connection is closed...
     closed = asyncio.Event()
@@ -203,7 +205,9 @@ async def test_guest_cannot_overhear_the_engine_inbox(nats_server, nc):
     guest = "eavesdropper"
     inbox = guest_inbox_prefix(guest)
     await nats_server.add_user(
-        guest, "pw", read_only_stream_permissions("RS_CH_x", "rs.ch.x", inbox_prefix=inbox)
+        guest,
+        "pw",
+        read_only_stream_permissions(chapter_stream("x"), chapter_subject("x"), inbox_prefix=inbox),
     )
     gc = await open_nats(nats_server.url, guest, "pw", inbox_prefix=inbox)
     overheard: list[bytes] = []

@@ -1,6 +1,6 @@
 """The S3 backend of the blob store: S3, R2 and MinIO through boto3.
 
-Kept apart from engine/blobs.py so that a local-only install never pays for importing boto3.
+Kept apart from the rest of engine/blobs/ so that a local-only install never pays for importing boto3.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 import rust_core
-from engine.blobs import (
+from engine.blobs.base import (
     CHUNK_SIZE,
     BlobInfo,
     BlobStore,
-    _discard,
-    _hash,
-    _hash_file,
-    _spool,
-    _verified,
     check_hash,
+    discard,
+    hash_file,
+    hash_in_thread,
+    spool,
+    verified,
 )
 from engine.errors import BlobCorrupt, BlobNotFound, BlobStoreConfigError, BlobStoreUnavailable
 
@@ -99,7 +99,7 @@ class S3BlobStore(BlobStore):
         return self.prefix + check_hash(hash)
 
     async def put(self, data: bytes) -> str:
-        digest = await _hash(data)
+        digest = await hash_in_thread(data)
         if await self._stored_size(digest) != len(data):
             await self._call(
                 self._client.put_object, Bucket=self.bucket, Key=self.key(digest), Body=data
@@ -109,14 +109,14 @@ class S3BlobStore(BlobStore):
     async def put_stream(
         self, chunks: AsyncIterable[bytes], *, max_size: int | None = None
     ) -> BlobInfo:
-        temp, size = await _spool(chunks, self._spool_path(), max_size)
+        temp, size = await spool(chunks, self._spool_path(), max_size)
         try:
-            digest = await asyncio.to_thread(_hash_file, temp)
+            digest = await asyncio.to_thread(hash_file, temp)
             if await self._stored_size(digest) != size:
                 # upload_file switches to a multipart upload for large files by itself.
                 await self._call(self._client.upload_file, str(temp), self.bucket, self.key(digest))
         finally:
-            _discard(temp)
+            discard(temp)
         return BlobInfo(hash=digest, size=size)
 
     async def get(self, hash: str) -> bytes:
@@ -189,7 +189,7 @@ class S3BlobStore(BlobStore):
     def _read(self, hash: str, key: str) -> bytes:
         body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
         with contextlib.closing(body):
-            return _verified(hash, body.read(), f"s3://{self.bucket}/{key}")
+            return verified(hash, body.read(), f"s3://{self.bucket}/{key}")
 
     async def _stored_size(self, hash: str) -> int | None:
         try:

@@ -18,7 +18,9 @@ import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from engine.errors import ChapterNotFound, LogUnavailable
-from engine.wire import HEARTBEAT_S, Batch, Feed, Hole, Reset, Wire
+from engine.jetstream.feed import HEARTBEAT_S, Batch, Feed, Hole, Reset
+from engine.jetstream.wire import Wire
+from engine.nats import log_id_of_stream
 
 __all__ = ["Batch", "Hole", "stream_batches"]
 
@@ -82,7 +84,7 @@ async def _open(wire: Wire, stream: str, start: int) -> tuple[Feed, int]:
         info = await wire.nc.jsm().add_consumer(stream, config=config, timeout=10)
     except nats.js.errors.NotFoundError:
         wire.close_feed(feed)
-        raise ChapterNotFound(stream.split("_", 2)[-1]) from None
+        raise ChapterNotFound(log_id_of_stream(stream)) from None
     except (
         nats.errors.TimeoutError,
         nats.errors.ConnectionClosedError,

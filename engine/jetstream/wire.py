@@ -6,7 +6,7 @@ events/s and a bulk import near 10,000. Replays (every projection rebuild, every
 imports are the engine's hot paths, so they go over a second connection: deliveries are parsed
 with one regex match per message, payloads and `Rs-Hash` headers sliced out of the receive buffer
 a batch at a time; an atomic batch goes out as one write. JetStream administration (creating and
-deleting consumers) stays on nats-py with its typed errors; see `engine/reads.py` for the feeds.
+deleting consumers) stays on nats-py with its typed errors; see `engine/jetstream/reads.py`.
 """
 
 from __future__ import annotations
@@ -24,19 +24,16 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from engine.errors import EventTooLarge, LogUnavailable
+from engine.jetstream.feed import Feed, Hole, Reset
+from engine.nats import CONSUMER_STALLED_LINE, JS_ACK_PREFIX, WIRE_INBOX_PREFIX, hash_hex_in_block
 
 # HMSG <subject> <sid> [reply] <header bytes> <total bytes>; MSG <subject> <sid> [reply] <bytes>
 _HMSG = re.compile(rb"HMSG ([^ ]+) (\d+) (?:([^ ]+) )?(\d+) (\d+)\r\n")
 _MSG = re.compile(rb"MSG ([^ ]+) (\d+) (?:([^ ]+) )?(\d+)\r\n")
-_HASH_PREFIX = b"Rs-Hash: "
-_STALLED = b"Nats-Consumer-Stalled: "
 _REPLY_SID = 1
 """The subscription that receives the replies to our requests (batch commits)."""
-HEARTBEAT_S = 2.0
-"""Idle heartbeat of read consumers; three missed ones mean the feed must start over."""
 MAX_QUEUED_BYTES = 8 * 1024 * 1024
 """Past this much undelivered data a feed holds its flow-control answer, pausing the server."""
-_ZERO_HEX = b"0" * 64
 
 
 @dataclass(frozen=True)
@@ -80,80 +77,6 @@ class Endpoint:
         )
 
 
-class Reset(Exception):
-    """The feed must re-create its consumer from its next revision."""
-
-
-@dataclass
-class Batch:
-    """Contiguous deliveries: `payloads[i]` is revision `first + i`, `hashes[i]` its Rs-Hash."""
-
-    first: int
-    payloads: list[bytes]
-    hashes: list[bytes]
-
-
-@dataclass
-class Hole:
-    """The stream has no message between `expected` and `found` (the stream was tampered with)."""
-
-    expected: int
-    found: int
-
-
-class Feed:
-    """The deliveries of one push consumer, filled by the protocol, drained by `engine.reads`."""
-
-    def __init__(self, sid: int, next_seq: int) -> None:
-        self.sid = sid
-        self.next_seq = next_seq
-        self.next_dseq = 1
-        self.queue: deque[Batch | Hole] = deque()
-        self.queued_bytes = 0
-        self.waiter: asyncio.Future[None] | None = None
-        self.held_fc: bytes | None = None
-        self.failed: BaseException | None = None
-        self.consumer: str | None = None
-        self.last_seen = time.monotonic()
-        # the batch being filled by the current `data_received` call
-        self.cur_first = 0
-        self.cur_payloads: list[bytes] = []
-        self.cur_hashes: list[bytes] = []
-
-    def flush(self) -> None:
-        if self.cur_payloads:
-            self.queue.append(Batch(self.cur_first, self.cur_payloads, _unhex(self.cur_hashes)))
-            self.cur_payloads, self.cur_hashes = [], []
-
-    def wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    def fail(self, exc: BaseException) -> None:
-        if self.failed is None:
-            self.failed = exc
-        self.wake()
-
-
-def _unhex(hexes: list[bytes]) -> list[bytes]:
-    try:
-        raw = bytes.fromhex(b"".join(hexes).decode())
-    except (ValueError, UnicodeDecodeError):
-        return [_one_unhex(h) for h in hexes]
-    if len(raw) != 32 * len(hexes):
-        return [_one_unhex(h) for h in hexes]
-    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
-
-
-def _one_unhex(h: bytes) -> bytes:
-    # A missing or malformed Rs-Hash never matches a recomputed hash: verification names its rev.
-    try:
-        value = bytes.fromhex(h.decode())
-    except (ValueError, UnicodeDecodeError):
-        return b""
-    return value if len(value) == 32 else b""
-
-
 class _Protocol(asyncio.Protocol):
     def __init__(self, wire: Wire) -> None:
         self.wire = wire
@@ -169,14 +92,17 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        err = LogUnavailable(f"the engine's fast NATS connection was lost: {exc!r}")
+        self._fail_waiters(LogUnavailable(f"the engine's fast NATS connection was lost: {exc!r}"))
+        self.wire._lost(self)
+
+    def _fail_waiters(self, err: LogUnavailable) -> None:
+        """Whoever waits for the server's INFO or a PONG gets `err` instead."""
         if not self.info.done():
             self.info.set_exception(err)
         while self.pongs:
             fut = self.pongs.popleft()
             if not fut.done():
                 fut.set_exception(err)
-        self.wire._lost(self)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
@@ -215,7 +141,7 @@ class _Protocol(asyncio.Protocol):
                     self.wire._reply(m[1], buf[start:end])
                 continue
             feed.last_seen = now
-            if not (reply and reply.startswith(b"$JS.ACK.")):
+            if not (reply and reply.startswith(JS_ACK_PREFIX)):
                 self._status(feed, reply, buf[start:end])  # flow control, heartbeat, 409...
                 continue
             parts = reply.split(b".")
@@ -239,8 +165,7 @@ class _Protocol(asyncio.Protocol):
             if not feed.cur_payloads:
                 feed.cur_first = sseq
             hstart = start + hlen
-            i = buf.find(_HASH_PREFIX, start, hstart) if hlen else -1
-            feed.cur_hashes.append(buf[i + 9 : i + 73] if i >= 0 else _ZERO_HEX)
+            feed.cur_hashes.append(hash_hex_in_block(buf, start, hstart))
             feed.cur_payloads.append(buf[hstart:end])
             feed.queued_bytes += end - hstart
             feed.next_seq = sseq + 1
@@ -262,15 +187,9 @@ class _Protocol(asyncio.Protocol):
             if not self.info.done():
                 self.info.set_result(line[5:])
         elif line.startswith(b"-ERR"):
-            err = LogUnavailable(
-                f"NATS refused the read connection: {line.decode(errors='replace')}"
+            self._fail_waiters(
+                LogUnavailable(f"NATS refused the read connection: {line.decode(errors='replace')}")
             )
-            if not self.info.done():
-                self.info.set_exception(err)
-            while self.pongs:
-                fut = self.pongs.popleft()
-                if not fut.done():
-                    fut.set_exception(err)
 
     def _status(self, feed: Feed, reply: bytes | None, header: bytes) -> None:
         code = header[9:12]
@@ -281,9 +200,9 @@ class _Protocol(asyncio.Protocol):
                 else:
                     self.write(b"PUB %s 0\r\n\r\n" % reply)
             else:  # idle heartbeat; it names a flow-control request we may have missed
-                i = header.find(_STALLED)
+                i = header.find(CONSUMER_STALLED_LINE)
                 if i >= 0 and feed.queued_bytes <= MAX_QUEUED_BYTES:
-                    subject = header[i + len(_STALLED) : header.find(b"\r\n", i)]
+                    subject = header[i + len(CONSUMER_STALLED_LINE) : header.find(b"\r\n", i)]
                     self.write(b"PUB %s 0\r\n\r\n" % subject)
         else:  # 409 consumer deleted, leadership change, ...: start over
             feed.fail(Reset(header.decode(errors="replace").strip()))
@@ -299,7 +218,7 @@ class Wire:
         self._connecting = asyncio.Lock()
         self._feeds: dict[int, Feed] = {}
         self._next_sid = _REPLY_SID
-        self._inbox = f"_RS_WIRE.{nc._nuid.next().decode()}"
+        self._inbox = f"{WIRE_INBOX_PREFIX}.{nc._nuid.next().decode()}"
         self._replies: dict[bytes, asyncio.Future[bytes]] = {}
         self._next_reply = 0
         self.max_payload = 1024 * 1024
@@ -383,7 +302,7 @@ class Wire:
         except TimeoutError:
             raise LogUnavailable("the engine's fast NATS connection does not answer") from None
 
-    # --- feeds (see engine/reads.py) ---
+    # --- feeds (see engine/jetstream/reads.py) ---
 
     async def open_feed(self, next_seq: int) -> tuple[Feed, str]:
         """A new feed and the subject its consumer must deliver to; the server knows our
