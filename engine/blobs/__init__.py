@@ -77,7 +77,12 @@ def open_blob_store(
             f"unknown option(s) {', '.join(unknown)} in {text!r}; known: endpoint, region"
         )
     prefix = url.path.strip("/")
-    from engine.blobs.s3 import S3BlobStore  # deferred: boto3 is slow to import
+    try:
+        from engine.blobs.s3 import S3BlobStore  # deferred: boto3 is slow to import
+    except ImportError:
+        raise BlobStoreConfigError(
+            "an S3 blob store needs the 's3' extra: pip install 'ragstack[s3]'"
+        ) from None
 
     return S3BlobStore(
         url.netloc,

@@ -582,6 +582,13 @@ def test_half_a_credential_pair_is_rejected():
         S3BlobStore("bucket", access_key="only-the-key")
 
 
+def test_an_s3_store_without_its_extra_names_the_extra(monkeypatch):
+    # boto3 absent, as on an install without the extra: its import fails.
+    monkeypatch.setitem(sys.modules, "engine.blobs.s3", None)
+    with pytest.raises(BlobStoreConfigError, match=r"ragstack\[s3\]"):
+        open_blob_store("s3://bucket/prefix")
+
+
 def test_local_store_does_not_import_boto3():
     code = "import sys, engine.blobs; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
