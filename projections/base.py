@@ -89,3 +89,9 @@ class SqliteProjection:
     async def execute(db: aiosqlite.Connection, sql: str, *params: Any) -> None:
         """Shorthand for a write inside a handler."""
         await db.execute(sql, params)
+
+    @staticmethod
+    async def fetchone(db: aiosqlite.Connection, sql: str, *params: Any) -> Any | None:
+        """Shorthand for a read inside a handler: it sees the transaction's writes so far."""
+        rows = list(await db.execute_fetchall(sql, params))  # one trip to the connection's thread
+        return rows[0] if rows else None

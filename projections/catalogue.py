@@ -98,10 +98,9 @@ class Catalogue(SqliteProjection):
 
     @handles(ChapterRenamed)
     async def on_renamed(self, db: aiosqlite.Connection, e: Envelope, body: ChapterRenamed) -> None:
-        cursor = await db.execute(
-            f"SELECT {_CHAPTER_COLUMNS} FROM catalogue_chapters WHERE chapter = ?", (e.chapter,)
+        row = await self.fetchone(
+            db, f"SELECT {_CHAPTER_COLUMNS} FROM catalogue_chapters WHERE chapter = ?", e.chapter
         )
-        row = await cursor.fetchone()
         renamed = chapter_renamed(None if row is None else _chapter_view(row), e, body)
         if renamed is not None:
             await self._store_chapter(db, renamed)
@@ -123,11 +122,11 @@ class Catalogue(SqliteProjection):
         e: Envelope,
         body: SourceExtracted | SourceRejected | SourceEdited | SourceRetagged | SourceRemoved,
     ) -> None:
-        cursor = await db.execute(
+        row = await self.fetchone(
+            db,
             f"SELECT {_COLUMNS} FROM catalogue_sources WHERE chapter = ? AND source = ?",
-            (e.chapter, body.source),
-        )
-        row = await cursor.fetchone()
+            e.chapter, body.source,
+        )  # fmt: skip
         changed = SOURCE_CHANGES[type(body)](None if row is None else _view(row), e, body)
         if changed is not None:
             await self.execute(
