@@ -19,8 +19,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 class Span(msgspec.Struct, frozen=True, kw_only=True):
     """Where a passage sits in its source's extracted text.
 
-    Not itself a field of any event (`ChunkRef` and `Citation` carry these fields flat, and their
-    `span` gathers them): it is the one shape search hits, answers and clients share.
+    Not itself a field of any event (`ChunkRef` and `Citation` carry these fields flat, and
+    `Citation.span` gathers them): it is the one shape search hits, answers and clients share.
     """
 
     start: int
@@ -46,11 +46,6 @@ class ChunkRef(msgspec.Struct, frozen=True, kw_only=True):
     """1-based page the chunk starts on, where the format has pages."""
     heading: str | None = None
     """The nearest heading above the chunk, where the format has headings."""
-
-    @property
-    def span(self) -> Span:
-        """Where the chunk sits."""
-        return Span(start=self.start, end=self.end, page=self.page, heading=self.heading)
 
 
 class Citation(msgspec.Struct, frozen=True, kw_only=True):

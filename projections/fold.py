@@ -344,7 +344,7 @@ class ChapterFold:
                 | SourceRejected()
                 | SourceEdited()
                 | SourceRetagged()
-                | (SourceRemoved())
+                | SourceRemoved()
             ):
                 changed = SOURCE_CHANGES[type(body)](self.sources.get(body.source), e, body)
                 if changed is not None:
