@@ -2,7 +2,8 @@
 
 Decoding ignores keys a Struct does not name, so a newer server that adds keys never breaks an
 older client; fields a server may leave out have defaults. The keys DESIGN.md promises to
-scripts (a source, a search hit, an answer) are spelled exactly as there.
+scripts (a source, a search hit, an answer) are spelled exactly as there. A passage's `Span` and
+an answer's `Usage` are the log's own `events.Span` and `events.TokenUsage`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from events import Envelope, RecordedEvent, decode
+from events import Envelope, RecordedEvent, Span, decode
+from events import TokenUsage as Usage
 from rust_core import merkle_verify
 
 __all__ = [
@@ -157,15 +159,6 @@ class LLMSettings(_Shape):
     has_api_key: bool = False
 
 
-class Span(_Shape):
-    """Where a passage sits in its source's extracted text."""
-
-    start: int = 0
-    end: int = 0
-    page: int | None = None
-    heading: str | None = None
-
-
 class Source(_Shape):
     """A source: `{id, name, media_type, size, status, reason, tags, rev}`."""
 
@@ -195,7 +188,7 @@ class SearchHit(_Shape):
 
     source: str
     source_name: str = ""
-    span: Span = Span()
+    span: Span = Span(start=0, end=0)
     text: str = ""
     score: float = 0.0
     chunk: str = ""
@@ -207,15 +200,8 @@ class Citation(_Shape):
     source: str
     source_name: str = ""
     chunk: str = ""
-    span: Span = Span()
+    span: Span = Span(start=0, end=0)
     text: str = ""
-
-
-class Usage(_Shape):
-    """Tokens an answer cost, as the provider counted them."""
-
-    prompt: int = 0
-    completion: int = 0
 
 
 class Answer(_Shape):

@@ -32,6 +32,7 @@ from events.chapter import (
     SourceRejected,
     SourceRemoved,
     SourceRetagged,
+    Span,
     ThreadStarted,
     TokenUsage,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "SourceRejected",
     "SourceRemoved",
     "SourceRetagged",
+    "Span",
     "ThreadStarted",
     "TokenUsage",
     "UnknownEvent",

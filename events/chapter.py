@@ -16,6 +16,23 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every event body; the class name is the tag on the wire."""
 
 
+class Span(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a passage sits in its source's extracted text.
+
+    Not itself a field of any event (`ChunkRef` and `Citation` carry these fields flat, and
+    `Citation.span` gathers them): it is the one shape search hits, answers and clients share.
+    """
+
+    start: int
+    """Offset of the first character in the extracted text (code points)."""
+    end: int
+    """Offset one past the last character (code points)."""
+    page: int | None = None
+    """1-based page the passage starts on, where the format has pages."""
+    heading: str | None = None
+    """The nearest heading above the passage, where the format has headings."""
+
+
 class ChunkRef(msgspec.Struct, frozen=True, kw_only=True):
     """One retrievable span of a source's extracted text."""
 
@@ -46,6 +63,11 @@ class Citation(msgspec.Struct, frozen=True, kw_only=True):
     """Page, where known."""
     heading: str | None = None
     """Heading, where known."""
+
+    @property
+    def span(self) -> Span:
+        """Where the cited passage sits."""
+        return Span(start=self.start, end=self.end, page=self.page, heading=self.heading)
 
 
 class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
+
 __all__ = [
     "CitationPublic",
     "EventPage",
@@ -66,31 +68,8 @@ class EventPage(_Public):
     """Pass as `after` for the next page; null when the page reaches the head."""
 
 
-class SpanPublic(_Public):
-    """Where a passage sits in its source's extracted text."""
-
-    start: int
-    end: int
-    page: int | None = None
-    heading: str | None = None
-
-
-class CitationPublic(_Public):
-    """A passage an answer cited."""
-
-    source: str
-    source_name: str
-    """The source's name ("" when the log never named it)."""
-    chunk: str
-    """Chunk hash."""
-    span: SpanPublic
-
-
-class UsagePublic(_Public):
-    """Tokens an answer cost."""
-
-    prompt: int
-    completion: int
+CitationPublic = MessageCitationPublic
+"""A passage an answer cited (the shape the chat routes give a recorded answer's citations)."""
 
 
 class MessagePublic(_Public):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.sources import MAX_TAG_CHARS, MAX_TAGS
 from engine.webpages import MAX_URL_CHARS
+from gateway.schemas import SpanPublic
 from projections.formats import Limits as ExtractLimits
 
 __all__ = [
@@ -113,21 +114,6 @@ class SearchRequest(_Model):
     """How many passages to return."""
     tags: _Tags | None = None
     """Only passages of sources with at least one of these tags."""
-
-
-class SpanPublic(BaseModel):
-    """Where a passage sits in its source's extracted text."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
-
-    start: int
-    """Offset of its first character (code points)."""
-    end: int
-    """Offset one past its last character."""
-    page: int | None = None
-    """The page it starts on, where the format has pages."""
-    heading: str | None = None
-    """The nearest heading above it, where the format has headings."""
 
 
 class HitPublic(BaseModel):

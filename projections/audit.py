@@ -2,9 +2,9 @@
 
 Unlike the other read models this one keeps nothing: each question folds a prefix of the log in
 memory (`ChapterFold`), so the answer comes from the verified log itself and never depends on a
-projection's lag or on a store that could have been edited. The fold follows the catalogue's and
-the chat view's rules event for event (tests compare them at the head), and returns their shapes
-(`SourceView`, `ThreadView`, `MessageView`), so a source "as it was" reads like a source now.
+projection's lag or on a store that could have been edited. The fold is the chapter fold the
+catalogue and the chat view drive (`projections.fold`: the same rules, the same records), so a
+source "as it was" reads like a source now.
 
 A prefix is read with the chain checked, and each envelope must name this chapter and its own
 rev (as `engine.verify` demands); anything else is `ChainBroken` naming the rev.
@@ -16,9 +16,7 @@ rev - 1, size, proof)` without fetching the others.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import msgspec
 
@@ -46,8 +44,8 @@ from events import (
     UnknownEvent,
     decode,
 )
-from projections.catalogue import SourceView
-from projections.chat import CitationView, MessageView, ThreadView, UsageView
+from projections import fold as rules
+from projections.fold import MessageView, ShareView, SourceView, ThreadView
 
 __all__ = [
     "AuditRangeError",
@@ -69,21 +67,6 @@ __all__ = [
 
 class AuditRangeError(ValueError):
     """A rev or size outside the log as it stands (the caller should have checked the head)."""
-
-
-class ShareView(msgspec.Struct, frozen=True, kw_only=True):
-    """A share in force at the snapshot's rev (credentials never enter the log)."""
-
-    id: str
-    mode: str
-    grantee: str
-    permissions: list[str]
-    interval_s: int | None
-    scope: list[str]
-    rev: int
-    """Rev of the grant."""
-    actor: str
-    """Who granted it."""
 
 
 class ChapterSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,33 +92,16 @@ class ChapterSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """Shares granted and not revoked, in order granted."""
 
 
-@dataclass
-class _Thread:
-    view: ThreadView
-    message_ids: set[str] = field(default_factory=set)
-    latest: int | None = None
-    """Latest `at` of a message stamped after the thread's creation (the chat view's last_at)."""
+class ChapterFold(rules.ChapterFold):
+    """The chapter fold over a verified prefix: each event must be this chapter's next rev.
 
-
-class ChapterFold:
-    """An in-memory fold of one chapter's log, one handler per event type.
-
-    Feed envelopes in log order with `apply`; `snapshot` gives the state so far. Unknown and
-    unhandled events still move the rev (they are part of the prefix).
+    Feed envelopes in log order with `apply`; `snapshot` gives the state so far, pinned by the
+    chain hash of the last event (when `apply` was given it).
     """
 
     def __init__(self, chapter: str) -> None:
-        self.chapter = chapter
-        self.rev = 0
+        super().__init__(chapter)
         self.hash = GENESIS
-        self.at: int | None = None
-        self.book: str | None = None
-        self.title = ""
-        self.forked_from: str | None = None
-        self.sources: dict[str, SourceView] = {}
-        self.threads: dict[str, _Thread] = {}
-        self.messages: dict[str, MessageView] = {}
-        self.shares: dict[str, ShareView] = {}
 
     def apply(self, e: Envelope, hash: bytes | None = None) -> None:
         """Fold the next event; `hash` is its chain hash, when known (kept for the snapshot)."""
@@ -145,172 +111,25 @@ class ChapterFold:
             raise ChainBroken(
                 self.chapter, self.rev + 1, f"the fold expected rev {self.rev + 1}, got {e.rev}"
             )
-        handler = _HANDLERS.get(type(e.body))
-        if handler is not None:
-            handler(self, e)
-        self.rev, self.at = e.rev, e.at
+        super().apply(e)
         self.hash = hash if hash is not None else self.hash
 
     def snapshot(self) -> ChapterSnapshot:
         """The state after the last event applied."""
+        identity = self.identity
         return ChapterSnapshot(
             chapter=self.chapter,
             rev=self.rev,
             hash=self.hash,
             at=self.at,
-            book=self.book,
-            title=self.title,
-            forked_from=self.forked_from,
+            book=None if identity is None else identity.book,
+            title="" if identity is None else identity.title,
+            forked_from=None if identity is None else identity.forked_from,
             sources=list(self.sources.values()),
-            threads=[t.view for t in self.threads.values()],
+            threads=list(self.threads.values()),
             messages=list(self.messages.values()),
             shares=list(self.shares.values()),
         )
-
-    # -- the chapter ----------------------------------------------------------------------------
-
-    def _created(self, e: Envelope) -> None:
-        body = e.body
-        assert isinstance(body, ChapterCreated | ChapterForked)
-        self.book, self.title = body.book, body.title
-        self.forked_from = body.from_chapter if isinstance(body, ChapterForked) else None
-
-    def _renamed(self, e: Envelope) -> None:
-        assert isinstance(e.body, ChapterRenamed)
-        self.title = e.body.title
-
-    # -- sources (the catalogue's rules) --------------------------------------------------------
-
-    def _update(self, source: str, e: Envelope, *, removed_too: bool, **changes: Any) -> None:
-        view = self.sources.get(source)
-        if view is None or (view.status == "removed" and not removed_too):
-            return
-        self.sources[source] = msgspec.structs.replace(view, rev=e.rev, **changes)
-
-    def _added(self, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceAdded)
-        self.sources.pop(b.source, None)  # a re-added id moves to the end, as in the catalogue
-        self.sources[b.source] = SourceView(
-            id=b.source, name=b.name, media_type=b.media_type, size=b.size, status="pending",
-            reason=None, tags=sorted(set(b.tags)), rev=e.rev, blob=b.blob, origin=b.origin,
-            url=b.url,
-        )  # fmt: skip
-
-    def _extracted(self, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceExtracted)
-        view = self.sources.get(b.source)
-        media_type = b.media_type or (view.media_type if view else "")
-        self._update(
-            b.source, e, removed_too=False, status="extracted", code=None, reason=None,
-            text_blob=b.text_blob, extractor=f"{b.extractor} {b.extractor_version}",
-            chunks=b.chunk_total, media_type=media_type,
-        )  # fmt: skip
-
-    def _rejected(self, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceRejected)
-        self._update(
-            b.source, e, removed_too=False, status="rejected", code=b.code, reason=b.message
-        )
-
-    def _edited(self, e: Envelope) -> None:
-        assert isinstance(e.body, SourceEdited)
-        self._update(e.body.source, e, removed_too=False, status="pending")
-
-    def _retagged(self, e: Envelope) -> None:
-        assert isinstance(e.body, SourceRetagged)
-        self._update(e.body.source, e, removed_too=True, tags=sorted(set(e.body.tags)))
-
-    def _removed(self, e: Envelope) -> None:
-        assert isinstance(e.body, SourceRemoved)
-        self._update(e.body.source, e, removed_too=True, status="removed")
-
-    # -- chat (the chat view's rules) -----------------------------------------------------------
-
-    def _thread_started(self, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, ThreadStarted)
-        known = self.threads.get(b.thread)
-        if known is None:
-            self.threads[b.thread] = _Thread(
-                ThreadView(
-                    id=b.thread, title=b.title, actor=e.actor, created_rev=e.rev,
-                    created_at=e.at, message_count=0, last_at=e.at,
-                )
-            )  # fmt: skip
-        else:  # a message opened it first: it keeps that start, and takes this title
-            known.view = msgspec.structs.replace(known.view, title=b.title)
-
-    def _message_posted(self, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, MessagePosted)
-        thread = self.threads.get(b.thread)
-        if thread is None:
-            thread = self.threads[b.thread] = _Thread(
-                ThreadView(
-                    id=b.thread, title="", actor=e.actor, created_rev=e.rev, created_at=e.at,
-                    message_count=0, last_at=e.at,
-                )
-            )  # fmt: skip
-        if b.message in self.messages:
-            return  # a retried post that reached the log twice counts once
-        usage = b.usage
-        self.messages[b.message] = MessageView(
-            id=b.message, thread=b.thread, role=b.role, text=b.text,
-            citations=[
-                CitationView(
-                    source=c.source, chunk=c.chunk, start=c.start, end=c.end, page=c.page,
-                    heading=c.heading,
-                )
-                for c in b.citations
-            ],
-            rev=e.rev, answered_at_rev=b.answered_at_rev, model=b.model,
-            usage=None if usage is None else UsageView(
-                prompt=usage.prompt, completion=usage.completion
-            ),
-            actor=e.actor, at=e.at,
-        )  # fmt: skip
-        thread.message_ids.add(b.message)
-        if e.at > thread.view.created_at:
-            thread.latest = e.at if thread.latest is None else max(thread.latest, e.at)
-        thread.view = msgspec.structs.replace(
-            thread.view,
-            message_count=len(thread.message_ids),
-            last_at=thread.latest if thread.latest is not None else thread.view.created_at,
-        )
-
-    # -- shares ---------------------------------------------------------------------------------
-
-    def _share_granted(self, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, ShareGranted)
-        self.shares[b.share] = ShareView(
-            id=b.share, mode=b.mode, grantee=b.grantee, permissions=list(b.permissions),
-            interval_s=b.interval_s, scope=list(b.scope), rev=e.rev, actor=e.actor,
-        )  # fmt: skip
-
-    def _share_revoked(self, e: Envelope) -> None:
-        assert isinstance(e.body, ShareRevoked)
-        self.shares.pop(e.body.share, None)
-
-
-_HANDLERS: dict[type, Callable[[ChapterFold, Envelope], None]] = {
-    ChapterCreated: ChapterFold._created,
-    ChapterForked: ChapterFold._created,
-    ChapterRenamed: ChapterFold._renamed,
-    SourceAdded: ChapterFold._added,
-    SourceExtracted: ChapterFold._extracted,
-    SourceRejected: ChapterFold._rejected,
-    SourceEdited: ChapterFold._edited,
-    SourceRetagged: ChapterFold._retagged,
-    SourceRemoved: ChapterFold._removed,
-    ThreadStarted: ChapterFold._thread_started,
-    MessagePosted: ChapterFold._message_posted,
-    ShareGranted: ChapterFold._share_granted,
-    ShareRevoked: ChapterFold._share_revoked,
-}
 
 
 def fold(chapter: str, envelopes: Iterable[Envelope]) -> ChapterSnapshot:

@@ -12,7 +12,11 @@ H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 
 
 def handles(*event_types: type[Event]) -> Callable[[H], H]:
-    """Mark a method `async def on_x(self, db, envelope)` as the handler of `event_types`."""
+    """Mark a method as the handler of `event_types`.
+
+    The method is `async def on_x(self, db, e: Envelope, body: X)`: `body` is `e.body`, handed
+    over already known to be one of `event_types` (type the parameter with them).
+    """
 
     def mark(method: H) -> H:
         method.__dict__.setdefault("_handles", []).extend(event_types)
@@ -75,7 +79,7 @@ class SqliteProjection:
             for envelope in events:
                 handler = self._handlers.get(type(envelope.body))
                 if handler is not None:
-                    await getattr(self, handler)(db, envelope)
+                    await getattr(self, handler)(db, envelope, envelope.body)
             await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
 
     async def idle(self, chapter: str) -> None:
@@ -85,3 +89,9 @@ class SqliteProjection:
     async def execute(db: aiosqlite.Connection, sql: str, *params: Any) -> None:
         """Shorthand for a write inside a handler."""
         await db.execute(sql, params)
+
+    @staticmethod
+    async def fetchone(db: aiosqlite.Connection, sql: str, *params: Any) -> Any | None:
+        """Shorthand for a read inside a handler: it sees the transaction's writes so far."""
+        rows = list(await db.execute_fetchall(sql, params))  # one trip to the connection's thread
+        return rows[0] if rows else None

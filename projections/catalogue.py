@@ -1,7 +1,6 @@
 """The catalogue: chapters and their sources with status (pending, extracted, rejected, removed)."""
 
 import json
-from typing import Literal
 
 import aiosqlite
 import msgspec
@@ -20,41 +19,17 @@ from events import (
     SourceRetagged,
 )
 from projections.base import SqliteProjection, handles
+from projections.fold import (
+    SOURCE_CHANGES,
+    ChapterView,
+    SourceView,
+    Status,
+    chapter_created,
+    chapter_renamed,
+    source_added,
+)
 
-Status = Literal["pending", "extracted", "rejected", "removed"]
-
-
-class SourceView(msgspec.Struct, frozen=True, kw_only=True):
-    """A source as people and scripts see it (the public shape of DESIGN.md, plus details)."""
-
-    id: str
-    name: str
-    media_type: str
-    size: int
-    status: Status
-    reason: str | None
-    tags: list[str]
-    rev: int
-    """Rev of the source's latest change."""
-    blob: str
-    origin: str
-    url: str | None = None
-    text_blob: str | None = None
-    extractor: str | None = None
-    chunks: int = 0
-    code: str | None = None
-    """Rejection code, when rejected."""
-
-
-class ChapterView(msgspec.Struct, frozen=True, kw_only=True):
-    """A chapter's identity as the catalogue knows it."""
-
-    id: str
-    book: str
-    title: str
-    rev: int
-    forked_from: str | None = None
-
+__all__ = ["Catalogue", "ChapterView", "SourceView", "Status"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS catalogue_chapters (
@@ -74,6 +49,8 @@ _COLUMNS = (
     "source, name, media_type, size, status, reason, tags, rev, blob, origin, url, text_blob, "
     "extractor, chunks, code"
 )
+_SET_COLUMNS = ", ".join(f"{column} = ?" for column in _COLUMNS.split(", ")[1:])
+_CHAPTER_COLUMNS = "chapter, book, title, rev, forked_from"
 
 
 def _view(row: tuple) -> SourceView:
@@ -86,8 +63,25 @@ def _view(row: tuple) -> SourceView:
     )  # fmt: skip
 
 
+def _row(v: SourceView) -> tuple:
+    """The view as the columns of `_COLUMNS`, in that order (`_view` reversed)."""
+    return (
+        v.id, v.name, v.media_type, v.size, v.status, v.reason, json.dumps(v.tags), v.rev,
+        v.blob, v.origin, v.url, v.text_blob, v.extractor, v.chunks, v.code,
+    )  # fmt: skip
+
+
+def _chapter_view(row: tuple) -> ChapterView:
+    chapter, book, title, rev, forked_from = row
+    return ChapterView(id=chapter, book=book, title=title, rev=rev, forked_from=forked_from)
+
+
 class Catalogue(SqliteProjection):
-    """Folds source lifecycle events into one row per source."""
+    """Folds source lifecycle events into one row per source.
+
+    Each handler applies the chapter fold's rule (`projections.fold`) to the row as it stands in
+    the transaction, and writes the result back.
+    """
 
     name = "catalogue"
     version = 1
@@ -97,94 +91,56 @@ class Catalogue(SqliteProjection):
     # -- folding ------------------------------------------------------------------------------
 
     @handles(ChapterCreated, ChapterForked)
-    async def on_created(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        body = e.body
-        assert isinstance(body, ChapterCreated | ChapterForked)
-        forked = body.from_chapter if isinstance(body, ChapterForked) else None
-        await self.execute(
-            db,
-            "INSERT OR REPLACE INTO catalogue_chapters VALUES (?, ?, ?, ?, ?)",
-            e.chapter, body.book, body.title, e.rev, forked,
-        )  # fmt: skip
+    async def on_created(
+        self, db: aiosqlite.Connection, e: Envelope, body: ChapterCreated | ChapterForked
+    ) -> None:
+        await self._store_chapter(db, chapter_created(e, body))
 
     @handles(ChapterRenamed)
-    async def on_renamed(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        assert isinstance(e.body, ChapterRenamed)
-        await self.execute(
-            db,
-            "UPDATE catalogue_chapters SET title = ?, rev = ? WHERE chapter = ?",
-            e.body.title, e.rev, e.chapter,
-        )  # fmt: skip
+    async def on_renamed(self, db: aiosqlite.Connection, e: Envelope, body: ChapterRenamed) -> None:
+        row = await self.fetchone(
+            db, f"SELECT {_CHAPTER_COLUMNS} FROM catalogue_chapters WHERE chapter = ?", e.chapter
+        )
+        renamed = chapter_renamed(None if row is None else _chapter_view(row), e, body)
+        if renamed is not None:
+            await self._store_chapter(db, renamed)
 
     @handles(SourceAdded)
-    async def on_added(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceAdded)
+    async def on_added(self, db: aiosqlite.Connection, e: Envelope, body: SourceAdded) -> None:
+        # added_rev moves too: a re-added id lists last.
         await self.execute(
             db,
-            "INSERT OR REPLACE INTO catalogue_sources (chapter, source, name, media_type, size, "
-            "blob, origin, url, status, tags, rev, added_rev) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            e.chapter, b.source, b.name, b.media_type, b.size, b.blob, b.origin, b.url,
-            json.dumps(sorted(set(b.tags))), e.rev, e.rev,
+            f"INSERT OR REPLACE INTO catalogue_sources (chapter, {_COLUMNS}, added_rev) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            e.chapter, *_row(source_added(e, body)), e.rev,
         )  # fmt: skip
 
-    @handles(SourceExtracted)
-    async def on_extracted(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceExtracted)
-        await self.execute(
+    @handles(*SOURCE_CHANGES)
+    async def on_changed(
+        self,
+        db: aiosqlite.Connection,
+        e: Envelope,
+        body: SourceExtracted | SourceRejected | SourceEdited | SourceRetagged | SourceRemoved,
+    ) -> None:
+        row = await self.fetchone(
             db,
-            "UPDATE catalogue_sources SET status = 'extracted', code = NULL, reason = NULL, "
-            "text_blob = ?, extractor = ?, chunks = ?, rev = ?, "
-            "media_type = CASE WHEN ? != '' THEN ? ELSE media_type END "
-            "WHERE chapter = ? AND source = ? AND status != 'removed'",
-            b.text_blob, f"{b.extractor} {b.extractor_version}", b.chunk_total, e.rev,
-            b.media_type, b.media_type, e.chapter, b.source,
+            f"SELECT {_COLUMNS} FROM catalogue_sources WHERE chapter = ? AND source = ?",
+            e.chapter, body.source,
         )  # fmt: skip
+        changed = SOURCE_CHANGES[type(body)](None if row is None else _view(row), e, body)
+        if changed is not None:
+            await self.execute(
+                db,
+                f"UPDATE catalogue_sources SET {_SET_COLUMNS} WHERE chapter = ? AND source = ?",
+                *_row(changed)[1:], e.chapter, body.source,
+            )  # fmt: skip
 
-    @handles(SourceRejected)
-    async def on_rejected(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceRejected)
-        await self.execute(
-            db,
-            "UPDATE catalogue_sources SET status = 'rejected', code = ?, reason = ?, rev = ? "
-            "WHERE chapter = ? AND source = ? AND status != 'removed'",
-            b.code, b.message, e.rev, e.chapter, b.source,
-        )  # fmt: skip
-
-    @handles(SourceEdited)
-    async def on_edited(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceEdited)
-        await self.execute(
-            db,
-            "UPDATE catalogue_sources SET status = 'pending', rev = ? "
-            "WHERE chapter = ? AND source = ? AND status != 'removed'",
-            e.rev, e.chapter, b.source,
-        )  # fmt: skip
-
-    @handles(SourceRetagged)
-    async def on_retagged(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceRetagged)
-        await self.execute(
-            db,
-            "UPDATE catalogue_sources SET tags = ?, rev = ? WHERE chapter = ? AND source = ?",
-            json.dumps(sorted(set(b.tags))), e.rev, e.chapter, b.source,
-        )  # fmt: skip
-
-    @handles(SourceRemoved)
-    async def on_removed(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceRemoved)
-        await self.execute(
-            db,
-            "UPDATE catalogue_sources SET status = 'removed', rev = ? "
-            "WHERE chapter = ? AND source = ?",
-            e.rev, e.chapter, b.source,
-        )  # fmt: skip
+    @staticmethod
+    async def _store_chapter(db: aiosqlite.Connection, view: ChapterView) -> None:
+        await db.execute(
+            f"INSERT OR REPLACE INTO catalogue_chapters ({_CHAPTER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (view.id, view.book, view.title, view.rev, view.forked_from),
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -215,13 +171,9 @@ class Catalogue(SqliteProjection):
     async def chapter(self, chapter: str) -> ChapterView | None:
         """The chapter's identity, or None if its creation has not been folded yet."""
         row = await self.views.fetchone(
-            "SELECT chapter, book, title, rev, forked_from FROM catalogue_chapters "
-            "WHERE chapter = ?",
-            (chapter,),
+            f"SELECT {_CHAPTER_COLUMNS} FROM catalogue_chapters WHERE chapter = ?", (chapter,)
         )
-        if row is None:
-            return None
-        return ChapterView(id=row[0], book=row[1], title=row[2], rev=row[3], forked_from=row[4])
+        return None if row is None else _chapter_view(row)
 
     async def digest(self, chapter: str) -> str:
         """A hash of the chapter's whole read model, to compare a rebuild with a live build."""

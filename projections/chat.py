@@ -5,23 +5,25 @@ PostgreSQL (`projections.chat_postgres.PostgresChatView`, for deployments). Both
 the row shaping of this module, so that one set of events gives byte-for-byte the same rows, and
 the same `digest`, on either.
 
-Folding is idempotent at two levels: `apply` skips events at or below the stored checkpoint (so an
-old batch delivered again cannot roll the view or its checkpoint back), and every statement is an
-upsert whose result does not depend on how often it runs (a message is kept once per id; counts
-are recomputed, never incremented).
+Folding drives the chapter fold's rules (`projections.fold`): a batch loads the rows of the
+threads it touches and which of its message ids are stored already, applies `thread_started` and
+`message_posted` in memory, and writes the touched threads back (upserts) and the new messages. It
+is idempotent at two levels: `apply` skips events at or below the stored checkpoint (so an old
+batch delivered again cannot roll the view or its checkpoint back), and a message id already
+stored is never counted again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 import msgspec
 
 import rust_core
-from events import Envelope, MessagePosted, ThreadStarted
-from projections.base import SqliteProjection, handles
+from events import Citation, Envelope, MessagePosted, ThreadStarted, TokenUsage
+from projections.base import SqliteProjection
+from projections.fold import MessageView, ThreadView, message_posted, thread_started
 from projections.store import Views
 
 if TYPE_CHECKING:  # chat_postgres imports this module; the factory imports it lazily
@@ -75,60 +77,12 @@ class InvalidChatQuery(ChatViewError, ValueError):
     """A read was asked with arguments out of range."""
 
 
-# -- the public shapes -----------------------------------------------------------------------
+# -- the public shapes: the chapter fold's records, the events' citation and usage ----------
 
-
-class CitationView(msgspec.Struct, frozen=True, kw_only=True):
-    """A passage an answer relied on."""
-
-    source: str
-    chunk: str
-    """Chunk hash."""
-    start: int
-    end: int
-    page: int | None = None
-    heading: str | None = None
-
-
-class UsageView(msgspec.Struct, frozen=True, kw_only=True):
-    """Tokens an answer cost."""
-
-    prompt: int
-    completion: int
-
-
-class ThreadView(msgspec.Struct, frozen=True, kw_only=True):
-    """A thread as listed by the HTTP API."""
-
-    id: str
-    title: str
-    """Empty when the thread was only ever seen through its messages."""
-    actor: str
-    """Who started it."""
-    created_rev: int
-    created_at: int
-    """Unix ms."""
-    message_count: int
-    last_at: int
-    """Unix ms of the latest message, or of the start when there is none."""
-
-
-class MessageView(msgspec.Struct, frozen=True, kw_only=True):
-    """A message as the HTTP API returns it."""
-
-    id: str
-    thread: str
-    role: Literal["user", "assistant"]
-    text: str
-    citations: list[CitationView]
-    rev: int
-    answered_at_rev: int | None
-    """The chapter rev the answer's retrieval saw."""
-    model: str | None
-    usage: UsageView | None
-    actor: str
-    at: int
-    """Unix ms."""
+CitationView = Citation
+"""The old name of a message's citation: the event's `Citation` itself."""
+UsageView = TokenUsage
+"""The old name of a message's usage: the event's `TokenUsage` itself."""
 
 
 # -- the schema ------------------------------------------------------------------------------
@@ -187,87 +141,105 @@ def _int64(what: str, value: int) -> int:
 
 
 _json = msgspec.json.Encoder()
+_IN_CHUNK = 500
+"""Ids per `IN (…)` list, well under every SQLite build's limit on parameters."""
+
+Query = Callable[[str, tuple[Any, ...]], Awaitable[Sequence[Sequence[Any]]]]
+"""Runs a `?`-style read inside the caller's transaction and returns its rows."""
+
+_UPSERT_THREAD = (
+    "INSERT INTO chat_threads (chapter, thread, title, actor, created_rev, created_at, "
+    "message_count, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (chapter, thread) DO UPDATE SET title = excluded.title, "
+    "actor = excluded.actor, created_rev = excluded.created_rev, "
+    "created_at = excluded.created_at, message_count = excluded.message_count, "
+    "last_at = excluded.last_at"
+)
+# Only messages the batch found new come here: a duplicate would be a bug, so it fails loudly.
+_INSERT_MESSAGE = (
+    "INSERT INTO chat_messages (chapter, thread, message, rev, at, actor, role, text, "
+    "citations, answered_at_rev, model, usage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _thread_started(e: Envelope) -> list[Statement]:
-    body = e.body
-    assert isinstance(body, ThreadStarted)
-    # The earliest event that mentions the thread fixes who started it and when; the title comes
-    # from ThreadStarted even when a message created the row first. last_at belongs to messages.
-    return [
-        (
-            "INSERT INTO chat_threads (chapter, thread, title, actor, created_rev, created_at, "
-            "message_count, last_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?) "
-            "ON CONFLICT (chapter, thread) DO UPDATE SET title = excluded.title, "
-            "actor = CASE WHEN excluded.created_rev < chat_threads.created_rev "
-            "THEN excluded.actor ELSE chat_threads.actor END, "
-            "created_at = CASE WHEN excluded.created_rev < chat_threads.created_rev "
-            "THEN excluded.created_at ELSE chat_threads.created_at END, "
-            "created_rev = CASE WHEN excluded.created_rev < chat_threads.created_rev "
-            "THEN excluded.created_rev ELSE chat_threads.created_rev END",
-            params(e.chapter, body.thread, body.title, e.actor, e.rev, e.at, e.at),
-        )
-    ]
+def _thread_row(chapter: str, t: ThreadView) -> tuple[Any, ...]:
+    return params(
+        chapter, t.id, t.title, t.actor, t.created_rev, t.created_at, t.message_count, t.last_at
+    )
 
 
-def _message_posted(e: Envelope) -> list[Statement]:
-    body = e.body
-    assert isinstance(body, MessagePosted)
-    if body.role not in ("user", "assistant"):
-        raise ChatInputError(f"rev {e.rev}: message role {body.role!r} is not user or assistant")
-    citations = [
-        CitationView(
-            source=c.source, chunk=c.chunk, start=c.start, end=c.end, page=c.page,
-            heading=c.heading,
-        )
-        for c in body.citations
-    ]  # fmt: skip
-    usage = body.usage
-    answered = body.answered_at_rev
-    message = params(
-        e.chapter, body.thread, body.message, e.rev, e.at, e.actor, body.role, body.text,
-        _json.encode(citations).decode(),
+def _message_row(chapter: str, m: MessageView) -> tuple[Any, ...]:
+    answered = m.answered_at_rev
+    return params(
+        chapter, m.thread, m.id, m.rev, m.at, m.actor, m.role, m.text,
+        _json.encode(m.citations).decode(),
         None if answered is None else _int64("answered_at_rev", answered),
-        body.model,
-        None if usage is None else _json.encode(
-            UsageView(prompt=usage.prompt, completion=usage.completion)
-        ).decode(),
+        m.model, None if m.usage is None else _json.encode(m.usage).decode(),
     )  # fmt: skip
-    key = params(e.chapter, body.thread)
-    return [
-        # A message for a thread never started still lands: the thread appears untitled.
-        (
-            "INSERT INTO chat_threads (chapter, thread, title, actor, created_rev, created_at, "
-            "message_count, last_at) VALUES (?, ?, '', ?, ?, ?, 0, ?) "
-            "ON CONFLICT (chapter, thread) DO NOTHING",
-            (*key, *params(e.actor, e.rev, e.at, e.at)),
-        ),
-        # A message id is kept once: a retried post that reached the log twice shows once.
-        (
-            "INSERT INTO chat_messages (chapter, thread, message, rev, at, actor, role, text, "
-            "citations, answered_at_rev, model, usage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (chapter, message) DO NOTHING",
-            message,
-        ),
-        # Recomputed rather than incremented, so that running this twice changes nothing.
-        (
-            "UPDATE chat_threads SET "
-            "message_count = (SELECT COUNT(*) FROM chat_messages WHERE chapter = ? AND thread = ?), "
-            "last_at = COALESCE((SELECT MAX(at) FROM chat_messages WHERE chapter = ? AND thread = ? "
-            "AND at > chat_threads.created_at), created_at) "
-            "WHERE chapter = ? AND thread = ?",
-            key * 3,
-        ),
-    ]
 
 
-_STATEMENTS = {ThreadStarted: _thread_started, MessagePosted: _message_posted}
+async def _select_in(query: Query, sql: str, chapter: str, ids: set[str]) -> list[Sequence[Any]]:
+    """Rows of `sql` (which ends in `IN`) for `chapter` and `ids`, a chunk of ids per query."""
+    ordered: list[str] = sorted(ids)
+    rows: list[Sequence[Any]] = []
+    for i in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[i : i + _IN_CHUNK]
+        rows.extend(await query(f"{sql} ({', '.join('?' * len(chunk))})", params(chapter, *chunk)))
+    return rows
 
 
-def statements_for(envelope: Envelope) -> list[Statement]:
-    """What folding `envelope` writes; nothing for events the chat view does not read."""
-    build = _STATEMENTS.get(type(envelope.body))
-    return build(envelope) if build is not None else []
+def _chat_events(todo: Sequence[Envelope]) -> list[tuple[Envelope, ThreadStarted | MessagePosted]]:
+    found: list[tuple[Envelope, ThreadStarted | MessagePosted]] = []
+    for e in todo:
+        body = e.body
+        if isinstance(body, MessagePosted) and body.role not in ("user", "assistant"):
+            raise ChatInputError(
+                f"rev {e.rev}: message role {body.role!r} is not user or assistant"
+            )
+        if isinstance(body, ThreadStarted | MessagePosted):
+            found.append((e, body))
+    return found
+
+
+async def fold_batch(
+    query: Query, chapter: str, events: Sequence[Envelope], done: int
+) -> tuple[list[Statement], int | None]:
+    """The writes that fold the events past `done`, and the last rev folded (None: none new).
+
+    Both backends run this inside their transaction, `query` reading through it; a bad event
+    raises `ChatInputError` before anything is written.
+    """
+    todo = list(pending(chapter, events, done))
+    chat = _chat_events(todo)
+    # Ids are compared as stored (see `_clean`), as the statements' WHERE clauses would.
+    touched = {_clean(body.thread) for _, body in chat}
+    threads = {
+        row[0]: _thread_view(row)
+        for row in await _select_in(
+            query, f"SELECT {_THREAD_COLUMNS} FROM chat_threads WHERE chapter = ? AND thread IN",
+            chapter, touched,
+        )
+    }  # fmt: skip
+    seen = {
+        row[0]
+        for row in await _select_in(
+            query, "SELECT message FROM chat_messages WHERE chapter = ? AND message IN", chapter,
+            {_clean(body.message) for _, body in chat if isinstance(body, MessagePosted)},
+        )
+    }  # fmt: skip
+    writes: list[Statement] = []
+    for e, body in chat:
+        key = _clean(body.thread)
+        if isinstance(body, ThreadStarted):
+            threads[key] = thread_started(threads.get(key), e, body)
+            continue
+        message_key = _clean(body.message)
+        threads[key], message = message_posted(threads.get(key), e, body, seen=message_key in seen)
+        if message is not None:
+            seen.add(message_key)
+            writes.append((_INSERT_MESSAGE, _message_row(chapter, message)))
+    writes.extend((_UPSERT_THREAD, _thread_row(chapter, threads[t])) for t in sorted(touched))
+    return writes, (todo[-1].rev if todo else None)
 
 
 def pending(chapter: str, events: Sequence[Envelope], done: int) -> Iterator[Envelope]:
@@ -306,8 +278,8 @@ _THREAD_COLUMNS = "thread, title, actor, created_rev, created_at, message_count,
 _MESSAGE_COLUMNS = (
     "message, thread, role, text, citations, rev, answered_at_rev, model, usage, actor, at"
 )
-_citations_decoder = msgspec.json.Decoder(list[CitationView])
-_usage_decoder = msgspec.json.Decoder(UsageView)
+_citations_decoder = msgspec.json.Decoder(list[Citation])
+_usage_decoder = msgspec.json.Decoder(TokenUsage)
 
 
 def _thread_view(row: Sequence[Any]) -> ThreadView:
@@ -399,22 +371,18 @@ class ChatView(ChatReads, SqliteProjection):
     schema = schema_sql("TEXT")
     tables = TABLES
 
-    @handles(ThreadStarted, MessagePosted)
-    async def on_chat_event(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        for sql, args in statements_for(e):
-            await db.execute(sql, args)
-
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
         """Fold the events past the checkpoint and move it, in one transaction."""
         async with self.views.transaction() as db:
             # The writer lock is held: no other batch of this chapter can commit meanwhile.
             done = applied_rev(await self.load_checkpoint(chapter), self.version)
-            last = None
-            for e in pending(chapter, events, done):
-                handler = self._handlers.get(type(e.body))
-                if handler is not None:
-                    await getattr(self, handler)(db, e)
-                last = e.rev
+
+            async def query(sql: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
+                return list(await (await db.execute(sql, args)).fetchall())
+
+            writes, last = await fold_batch(query, chapter, events, done)
+            for sql, args in writes:
+                await db.execute(sql, args)
             if last is not None:
                 await self._checkpoints.store(db, chapter, last, self.version)
 

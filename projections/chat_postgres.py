@@ -28,9 +28,8 @@ from projections.chat import (
     ChatViewConfigError,
     ChatViewUnavailable,
     applied_rev,
-    pending,
+    fold_batch,
     schema_sql,
-    statements_for,
 )
 
 __all__ = ["PostgresChatView"]
@@ -128,13 +127,15 @@ class PostgresChatView(ChatReads):
             )
             row = await cursor.fetchone()
             done = applied_rev(None if row is None else (row[0], row[1]), self.version)
-            last = None
-            # One round trip per batch rather than per statement; errors surface at the sync.
+
+            async def read(query: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
+                return list(await (await conn.execute(pg_query(query), args)).fetchall())
+
+            writes, last = await fold_batch(read, chapter, events, done)
+            # One round trip for all the writes rather than one each; errors surface at the sync.
             async with conn.pipeline():
-                for e in pending(chapter, events, done):
-                    for query, args in statements_for(e):
-                        await conn.execute(pg_query(query), args)
-                    last = e.rev
+                for query, args in writes:
+                    await conn.execute(pg_query(query), args)
                 if last is not None:
                     await conn.execute(
                         "INSERT INTO chat_checkpoints (chapter, rev, version) VALUES (%s, %s, %s) "

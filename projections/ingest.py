@@ -240,9 +240,7 @@ class Ingest(SqliteProjection):
     # -- folding: what is pending ------------------------------------------------------------
 
     @handles(SourceAdded)
-    async def on_added(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceAdded)
+    async def on_added(self, db: aiosqlite.Connection, e: Envelope, b: SourceAdded) -> None:
         await self.execute(
             db,
             "INSERT OR REPLACE INTO ingest_pending VALUES (?, ?, ?, 'added', ?, ?, ?, NULL)",
@@ -250,9 +248,7 @@ class Ingest(SqliteProjection):
         )  # fmt: skip
 
     @handles(SourceEdited)
-    async def on_edited(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceEdited)
+    async def on_edited(self, db: aiosqlite.Connection, e: Envelope, b: SourceEdited) -> None:
         await self.execute(
             db,
             "INSERT OR REPLACE INTO ingest_pending VALUES (?, ?, ?, 'edited', ?, '', '', ?)",
@@ -260,9 +256,7 @@ class Ingest(SqliteProjection):
         )  # fmt: skip
 
     @handles(SourceExtracted)
-    async def on_extracted(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceExtracted)
+    async def on_extracted(self, db: aiosqlite.Connection, e: Envelope, b: SourceExtracted) -> None:
         # An extraction of the text before an edit does not answer the edit.
         await self.execute(
             db,
@@ -278,9 +272,9 @@ class Ingest(SqliteProjection):
         )  # fmt: skip
 
     @handles(SourceRejected, SourceRemoved)
-    async def on_settled(self, db: aiosqlite.Connection, e: Envelope) -> None:
-        b = e.body
-        assert isinstance(b, SourceRejected | SourceRemoved)
+    async def on_settled(
+        self, db: aiosqlite.Connection, e: Envelope, b: SourceRejected | SourceRemoved
+    ) -> None:
         await self.execute(
             db, "DELETE FROM ingest_pending WHERE chapter = ? AND source = ?", e.chapter, b.source
         )

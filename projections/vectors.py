@@ -26,6 +26,7 @@ from events import (
     SourceExtracted,
     SourceRemoved,
     SourceRetagged,
+    Span,
 )
 from projections.base import SqliteProjection
 from projections.embedding_cache import CachedEmbedder
@@ -39,15 +40,6 @@ from projections.vectorstores import (
     VectorRecord,
     chunk_metadata,
 )
-
-
-class Span(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a passage sits in its source's extracted text."""
-
-    start: int
-    end: int
-    page: int | None = None
-    heading: str | None = None
 
 
 class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
