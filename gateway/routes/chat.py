@@ -5,7 +5,8 @@ server-sent events: `event: token` with `{"text": …}` per piece of the answer 
 it, then `event: answer` with the whole answer (the JSON answer's shape). A provider that fails
 after the stream has begun sends `event: error` with `{"error": {code, message}}` and ends the
 stream; a failure before the first piece (a wrong API key, a rate limit) is an ordinary HTTP
-error, whichever was asked for. The orchestration lives in projections/asking.py.
+error, whichever was asked for. The orchestration lives in app/asking.py, the shapes in
+gateway/schemas_chat.py.
 """
 
 from __future__ import annotations
@@ -20,13 +21,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.asking import (
-    DEFAULT_K,
-    MAX_K,
-    MAX_QUESTION_CHARS,
-    MAX_TITLE_CHARS,
     Asked,
     ask,
     auto_title,
@@ -40,164 +36,28 @@ from engine.rules import ChapterEntry
 from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
 from gateway.errors import classify, error_responses
 from gateway.routes.llm_settings import BookLLMsDep
+from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
+from gateway.schemas_chat import (
+    AnswerPublic,
+    AskRequest,
+    CitationPublic,
+    MessageCreate,
+    MessageList,
+    MessagePublic,
+    ThreadCreate,
+    ThreadList,
+    ThreadPublic,
+)
 from projections.chat import MAX_PAGE, MessageView, ThreadView
 
-__all__ = [
-    "AnswerPublic",
-    "AskRequest",
-    "MessageCreate",
-    "MessageList",
-    "MessagePublic",
-    "ThreadCreate",
-    "ThreadList",
-    "ThreadPublic",
-    "router",
-]
+__all__ = ["answer_public", "router"]
 
 log = logging.getLogger("ragstack.gateway")
 
 EVENT_STREAM = "text/event-stream"
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
-
-
-class _Public(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-
-_Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
-_K = Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
 _Id = Annotated[str, Path(max_length=64)]
-
-
-class SpanPublic(_Public):
-    """Where a passage sits in its source's extracted text."""
-
-    start: int
-    end: int
-    page: int | None = None
-    heading: str | None = None
-
-
-class CitationPublic(_Public):
-    """A passage an answer cites."""
-
-    source: str
-    """Source id."""
-    source_name: str
-    chunk: str
-    """Chunk hash: with the source and the answer's rev, enough to rebuild the exact context."""
-    span: SpanPublic
-    text: str
-    """The passage."""
-
-
-class UsagePublic(_Public):
-    """Tokens an answer cost, as the provider counted them."""
-
-    prompt: int
-    completion: int
-
-
-class AnswerPublic(_Public):
-    """An answer (DESIGN.md's shape, plus thread, question, message_rev and usage)."""
-
-    id: str
-    """The answer's message id."""
-    thread: str
-    question: str
-    """The id of the question's message."""
-    text: str
-    citations: list[CitationPublic]
-    rev: int
-    """The chapter rev the answer's retrieval saw."""
-    message_rev: int
-    """The rev of the answer's own event."""
-    model: str
-    """Provider and model, e.g. `openai:gpt-4o-mini`, or `extractive`."""
-    usage: UsagePublic | None = None
-
-
-class ThreadCreate(_Request):
-    """A new thread."""
-
-    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS)] = ""
-
-
-class ThreadPublic(_Public):
-    """A thread."""
-
-    id: str
-    title: str
-    actor: str
-    """Who started it."""
-    created_rev: int
-    created_at: int
-    """Unix ms."""
-    message_count: int
-    last_at: int
-    """Unix ms of the latest message."""
-
-
-class ThreadList(_Public):
-    """Threads, newest first."""
-
-    threads: list[ThreadPublic]
-    next_before: str | None = None
-    """Pass as `before` for the next page; null on the last page."""
-
-
-class MessageCitationPublic(_Public):
-    """A passage a recorded answer cited."""
-
-    source: str
-    source_name: str
-    chunk: str
-    span: SpanPublic
-
-
-class MessagePublic(_Public):
-    """A question or an answer."""
-
-    id: str
-    thread: str
-    role: str
-    """user or assistant."""
-    text: str
-    citations: list[MessageCitationPublic]
-    rev: int
-    answered_at_rev: int | None
-    model: str | None
-    usage: UsagePublic | None
-    actor: str
-    at: int
-    """Unix ms."""
-
-
-class MessageList(_Public):
-    """A thread's messages, oldest first."""
-
-    messages: list[MessagePublic]
-    next_after_rev: int | None = None
-    """Pass as `after_rev` for the next page; null on the last page."""
-
-
-class MessageCreate(_Request):
-    """A question in a thread."""
-
-    text: _Question
-    k: _K = DEFAULT_K
-
-
-class AskRequest(_Request):
-    """A question, in a new thread unless one is named."""
-
-    question: _Question
-    thread: Annotated[str | None, Field(max_length=64)] = None
-    """An existing thread; null starts a new one titled after the question."""
-    k: _K = DEFAULT_K
 
 
 # --- shaping ---

@@ -1,0 +1,144 @@
+"""Public shapes of the chat routes (gateway/routes/chat.py): threads, messages, answers.
+
+The span, usage and recorded-citation shapes are the shared ones of gateway/schemas.py, held in
+step with `events.Span`, `events.TokenUsage` and `events.Citation` by a test.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.asking import DEFAULT_K, MAX_K, MAX_QUESTION_CHARS, MAX_TITLE_CHARS
+from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
+
+__all__ = [
+    "AnswerPublic",
+    "AskRequest",
+    "CitationPublic",
+    "MessageCitationPublic",
+    "MessageCreate",
+    "MessageList",
+    "MessagePublic",
+    "SpanPublic",
+    "ThreadCreate",
+    "ThreadList",
+    "ThreadPublic",
+    "UsagePublic",
+]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+_Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
+_K = Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
+
+
+class CitationPublic(_Public):
+    """A passage an answer cites."""
+
+    source: str
+    """Source id."""
+    source_name: str
+    chunk: str
+    """Chunk hash: with the source and the answer's rev, enough to rebuild the exact context."""
+    span: SpanPublic
+    text: str
+    """The passage."""
+
+
+class AnswerPublic(_Public):
+    """An answer (DESIGN.md's shape, plus thread, question, message_rev and usage)."""
+
+    id: str
+    """The answer's message id."""
+    thread: str
+    question: str
+    """The id of the question's message."""
+    text: str
+    citations: list[CitationPublic]
+    rev: int
+    """The chapter rev the answer's retrieval saw."""
+    message_rev: int
+    """The rev of the answer's own event."""
+    model: str
+    """Provider and model, e.g. `openai:gpt-4o-mini`, or `extractive`."""
+    usage: UsagePublic | None = None
+
+
+class ThreadCreate(_Request):
+    """A new thread."""
+
+    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS)] = ""
+
+
+class ThreadPublic(_Public):
+    """A thread."""
+
+    id: str
+    title: str
+    actor: str
+    """Who started it."""
+    created_rev: int
+    created_at: int
+    """Unix ms."""
+    message_count: int
+    last_at: int
+    """Unix ms of the latest message."""
+
+
+class ThreadList(_Public):
+    """Threads, newest first."""
+
+    threads: list[ThreadPublic]
+    next_before: str | None = None
+    """Pass as `before` for the next page; null on the last page."""
+
+
+class MessagePublic(_Public):
+    """A question or an answer."""
+
+    id: str
+    thread: str
+    role: str
+    """user or assistant."""
+    text: str
+    citations: list[MessageCitationPublic]
+    rev: int
+    answered_at_rev: int | None
+    model: str | None
+    usage: UsagePublic | None
+    actor: str
+    at: int
+    """Unix ms."""
+
+
+class MessageList(_Public):
+    """A thread's messages, oldest first."""
+
+    messages: list[MessagePublic]
+    next_after_rev: int | None = None
+    """Pass as `after_rev` for the next page; null on the last page."""
+
+
+class MessageCreate(_Request):
+    """A question in a thread."""
+
+    text: _Question
+    k: _K = DEFAULT_K
+
+
+class AskRequest(_Request):
+    """A question, in a new thread unless one is named."""
+
+    question: _Question
+    thread: Annotated[str | None, Field(max_length=64)] = None
+    """An existing thread; null starts a new one titled after the question."""
+    k: _K = DEFAULT_K
