@@ -1,6 +1,6 @@
 """Asking a chapter: threads and the orchestration of one question.
 
-    llm = await llms.for_book(book)      # projections/book_llms.py: the book's, else the server's
+    llm = await llms.for_book(book)      # app/book_llms.py: the book's, else the server's
     async for item in ask(read, chapter=ch, thread=t, question=q, actor=user.id, llm=llm):
         ...                                               # str deltas, then one `Asked`
 
@@ -93,7 +93,7 @@ class CitedPassage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Asked(msgspec.Struct, frozen=True, kw_only=True):
-    """A finished answer, as recorded in the log (the public answer shape of DESIGN.md)."""
+    """A finished answer, as recorded in the log (the answer shape of docs/architecture.md)."""
 
     id: str
     """The assistant message's id."""

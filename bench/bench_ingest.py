@@ -6,8 +6,8 @@ searchable, the embedding cache on a re-ingest, an edit of a 300-page PDF, and s
     uv run python bench/bench_ingest.py --quick    # tiny sizes: checks that the script works
 
 Progress goes to stderr; the last line of stdout is one JSON object with the figures. The system
-parts are the real ones: an embedded nats-server (bench/common.py), a local blob store, the worker
-of projections/worker.py (SQLite views, embedded Chroma, the local MiniLM embedder behind the
+parts are the real ones: an embedded nats-server (bench/common.py), a local blob store, the read side
+of app/readside.py (SQLite views, embedded Chroma, the local MiniLM embedder behind the
 embedding cache). Baselines run in the same process: pypdf's own text extraction for PDF pages,
 python-docx's paragraph texts for DOCX.
 

@@ -2,7 +2,7 @@
 
 An auditor should not have to take the server's word (GET …/verify) for it: GET …/events serves
 each event's stored payload and its `Rs-Hash`, and `events.chain.ChainCheck` recomputes the chain
-over them with rust_core, with the same rules as the engine (DESIGN.md, "The log"): at every rev n
+over them with rust_core, with the same rules as the engine (docs/architecture.md, "The log in one page"): at every rev n
 the recomputed h[n] equals the stored hash, the envelope says rev n, and it names this chapter.
 """
 

@@ -1,4 +1,4 @@
-"""The `ragstack` command line (DESIGN.md "Surfaces": its command names are a contract).
+"""The `ragstack` command line (its command names are a contract: docs/architecture.md).
 
     ragstack serve [--data DIR] [--host H] [--port 8000] [--role all|gateway|worker]
     ragstack login URL [--email E] [--password P] [--signup]    ragstack logout    ragstack whoami

@@ -1,7 +1,7 @@
 """The SDK's typed results: one msgspec Struct per shape the HTTP API answers with.
 
 Decoding ignores keys a Struct does not name, so a newer server that adds keys never breaks an
-older client; fields a server may leave out have defaults. The keys DESIGN.md promises to
+older client; fields a server may leave out have defaults. The keys docs/architecture.md promises to
 scripts (a source, a search hit, an answer) are spelled exactly as there. A passage's `Span` and
 an answer's `Usage` are the log's own `events.Span` and `events.TokenUsage`.
 """

@@ -1,7 +1,7 @@
 """Chapter and book logs on JetStream: create, append (one or many), read, follow, head.
 
 The stream sequence is the revision. Every message carries `Rs-Hash: <hex h[rev]>`, the hash
-chain over the stored payloads (DESIGN.md, "The log"). One `Log` object is one writer: it holds
+chain over the stored payloads (docs/architecture.md, "The log in one page"). One `Log` object is one writer: it holds
 the head and serialises its appends with a lock; writers in other objects or processes are kept
 honest by `Nats-Expected-Last-Sequence`, and a retried publish is de-duplicated by `Nats-Msg-Id`.
 """

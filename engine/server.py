@@ -7,6 +7,9 @@ restricted users that may only read one chapter stream (`read_only_stream_permis
 
 The child never outlives us: on Linux it gets PR_SET_PDEATHSIG=SIGKILL (so even a SIGKILL of the
 engine takes it down), and an atexit hook stops any server still running at interpreter exit.
+
+It is one module (about 490 lines) because the configuration it writes, the reloads that change
+it and the child process's life share one lock and one set of files.
 """
 
 from __future__ import annotations

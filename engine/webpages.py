@@ -18,6 +18,9 @@ proxies. Unless `FetchLimits.allow_private_addresses`, every connection (the pag
 each image) is checked at connect time against the address actually dialled, so neither a
 redirect nor a DNS answer that changes between a check and its use (rebinding) reaches loopback,
 private, link-local or other non-public addresses from a server that fetches for its users.
+
+It is one module (about 450 lines): the address guard, the bounded reads and the page's images
+are one fetch, and each of them is only safe together with the others.
 """
 
 from __future__ import annotations

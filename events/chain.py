@@ -1,6 +1,6 @@
 """Checking a chapter's hash chain: recompute it from the stored payloads, name the first bad rev.
 
-Three things must hold at every revision n (DESIGN.md, "The log"): the hash recomputed from the
+Three things must hold at every revision n (docs/architecture.md, "The log in one page"): the hash recomputed from the
 payloads, h[n] = BLAKE3("ragstack.chain.v1" || h[n-1] || payload[n]), equals the stored one
 (nothing altered, dropped, reordered or inserted); the envelope says rev n (it was written for
 this position); and it names this chapter (it was not spliced in from another). The engine

@@ -146,7 +146,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "event_too_large": 413,
     "log_unavailable": 503,
     "chain_broken": 409,  # a stored event does not verify: the log's state, not a server bug
-    # projections/asking.py: the index has not caught up with a question in time
+    # app/asking.py: the index has not caught up with a question in time
     "index_behind": 503,
 }
 """Status for an error's own `code` (a class attribute, or an attribute set on the instance)."""

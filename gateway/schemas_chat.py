@@ -55,7 +55,7 @@ class CitationPublic(_Public):
 
 
 class AnswerPublic(_Public):
-    """An answer (DESIGN.md's shape, plus thread, question, message_rev and usage)."""
+    """An answer (the answer shape of docs/architecture.md, plus thread, question, message_rev and usage)."""
 
     id: str
     """The answer's message id."""

@@ -84,7 +84,7 @@ class ChapterView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SourceView(msgspec.Struct, frozen=True, kw_only=True):
-    """A source as people and scripts see it (the public shape of DESIGN.md, plus details)."""
+    """A source as people and scripts see it (the source shape of docs/architecture.md, plus details)."""
 
     id: str
     name: str

@@ -43,7 +43,7 @@ from projections.vectorstores import (
 
 
 class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
-    """A retrieved passage: the public shape of DESIGN.md plus the chunk hash."""
+    """A retrieved passage: the search hit shape of docs/architecture.md plus the chunk hash."""
 
     source: str
     source_name: str

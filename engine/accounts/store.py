@@ -3,6 +3,8 @@
 The backends differ only in their driver and DDL; every query here is portable SQL with `?`
 placeholders (the PostgreSQL backend rewrites them to `%s`). A backend implements `_execute`,
 `_fetchone`, `_fetchall` and `_close`, and turns a unique-constraint violation into `Conflict`.
+
+It is one module (about 420 lines) on purpose: it is the whole contract both backends share.
 """
 
 from __future__ import annotations

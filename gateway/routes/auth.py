@@ -164,7 +164,7 @@ async def create_user(body: SignupRequest, services: ServicesDep) -> SessionPubl
 
 
 async def _first_book(services: Services, user: User) -> None:
-    # Solo users get a book of one (DESIGN.md), so their first chapter needs no set-up; someone
+    # Solo users get a book of one (docs/architecture.md), so their first chapter needs no set-up; someone
     # invited by e-mail joins the inviting book here instead.
     try:
         if not await services.books.books_of(user.id, user.email):

@@ -2,7 +2,7 @@
 
 Any member may see what answers (GET); the owner and admins change it (PUT) or go back to the
 server's default (DELETE). The API key is write-only: it is stored encrypted in the accounts store
-(projections/book_llms.py, `BookLLMs`) and answers only say `has_api_key`.
+(app/book_llms.py, `BookLLMs`) and answers only say `has_api_key`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ import it or torch. On first use we write the BERT encoder, mean pooling and L2 
 ONNX graph from the packaged weights, keep the graph in a cache directory (its file name carries a
 digest of the weights, so a changed package builds a new one) and run it with onnxruntime. Nothing
 here touches the network.
+
+It is one module (about 410 lines): building the graph from the weights and running it share
+the model's configuration, and nothing else uses either.
 """
 
 from __future__ import annotations

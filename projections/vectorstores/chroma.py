@@ -8,6 +8,10 @@ Chroma's own `upsert` merges metadata into an existing record and keeps its old 
 the new one is None; our contract is replace, so `upsert` reads the existing records of the batch
 first, sets the keys that disappeared to None (Chroma's "remove this key"), and deletes records
 whose document must go before writing them again.
+
+It is one module (about 490 lines) because everything in it is one adapter over one client and
+its collection handles: the replace-on-upsert contract, the coalesced queries and the
+one-writer guard of the embedded store each need the others' state.
 """
 
 import asyncio

@@ -1,6 +1,6 @@
-"""The client's import rule (DESIGN.md, "Layout"): `client` imports `events` and `rust_core` only;
-serve and the local-data modes reach the server packages inside their functions, so the SDK and
-the CLI load without them."""
+"""The client's import rule (docs/architecture.md, "The layers"): `client` imports `events` and
+`rust_core` only; serve and the local-data modes reach the server packages inside their
+functions, so the SDK and the CLI load without them."""
 
 from __future__ import annotations
 

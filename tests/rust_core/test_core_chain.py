@@ -1,4 +1,4 @@
-"""rust_core's hash chain against a pure-Python restatement of DESIGN.md's definition."""
+"""rust_core's hash chain against a pure-Python restatement of the definition in docs/architecture.md."""
 
 import pytest
 from hypothesis import given
