@@ -1,10 +1,10 @@
 """rust_core.hash and rust_core.Hasher: BLAKE3 against the official test vectors."""
 
 import array
-import importlib.util
 import json
 from pathlib import Path
 
+import blake3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -79,11 +79,6 @@ def test_hasher_equals_one_shot_hash(pieces):
     assert hasher.digest() == rust_core.hash(b"".join(pieces))
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("blake3") is None, reason="blake3 package not installed"
-)
 @given(st.binary(max_size=5000))
 def test_hash_agrees_with_the_blake3_package(data):
-    import blake3  # type: ignore[import-not-found]
-
     assert rust_core.hash(data) == blake3.blake3(data).digest()
