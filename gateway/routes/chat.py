@@ -26,6 +26,7 @@ from engine.rules import ChapterEntry
 from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
 from gateway.errors import classify, error_responses
 from gateway.routes.llm_settings import BookLLMsDep
+from gateway.schemas import JsonInt
 from gateway.services import Services
 from projections.asking import (
     DEFAULT_K,
@@ -60,7 +61,7 @@ EVENT_STREAM = "text/event-stream"
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
 
 class _Public(BaseModel):
@@ -68,7 +69,7 @@ class _Public(BaseModel):
 
 
 _Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
-_K = Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
+_K = Annotated[JsonInt, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
 _Id = Annotated[str, Path(max_length=64)]
 
 
