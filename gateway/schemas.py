@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-__all__ = ["EMAIL_PATTERN", "MAX_EMAIL_LENGTH", "Email", "JsonInt", "UserPublic"]
+__all__ = ["EMAIL_PATTERN", "MAX_EMAIL_LENGTH", "Email", "UserPublic", "WholeFloatsAsInt"]
 
 _NAME = r"[!-?A-~]{1,64}"  # printable ASCII but space and @, as many as RFC 5321 allows
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
@@ -54,9 +54,11 @@ def _whole_number(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-JsonInt = Annotated[int, BeforeValidator(_whole_number)]
-"""An integer in a strict request model: JSON Schema counts 3.0 as the integer 3, so it is taken;
-3.5, "3" and true are still refused."""
+WholeFloatsAsInt = BeforeValidator(_whole_number)
+"""For an integer of a strict request model, after its constraints
+(`Annotated[int, Field(ge=1), WholeFloatsAsInt]`): JSON Schema counts 3.0 as the integer 3, so
+it is taken; 3.5, "3" and true are still refused. (Before the constraints it would hide them from
+the document.)"""
 
 
 class UserPublic(BaseModel):

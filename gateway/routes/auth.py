@@ -18,7 +18,7 @@ from engine.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.errors import EngineError
 from gateway.deps import AuthDep, CurrentUser, ServicesDep
 from gateway.errors import error_responses
-from gateway.schemas import Email, JsonInt, UserPublic
+from gateway.schemas import Email, UserPublic, WholeFloatsAsInt
 from gateway.services import Services
 
 __all__ = [
@@ -49,7 +49,9 @@ _Password = Annotated[
     ),
 ]
 _Label = Annotated[str, Field(max_length=200)]
-_Ttl = Annotated[JsonInt, Field(ge=1, le=MAX_TTL_S, description="Lifetime in seconds.")]
+_Ttl = Annotated[
+    int, Field(ge=1, le=MAX_TTL_S, description="Lifetime in seconds."), WholeFloatsAsInt
+]
 
 
 class _Model(BaseModel):

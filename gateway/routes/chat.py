@@ -26,7 +26,7 @@ from engine.rules import ChapterEntry
 from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
 from gateway.errors import classify, error_responses
 from gateway.routes.llm_settings import BookLLMsDep
-from gateway.schemas import JsonInt
+from gateway.schemas import WholeFloatsAsInt
 from gateway.services import Services
 from projections.asking import (
     DEFAULT_K,
@@ -69,7 +69,9 @@ class _Public(BaseModel):
 
 
 _Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
-_K = Annotated[JsonInt, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
+_K = Annotated[
+    int, Field(ge=1, le=MAX_K, description="How many passages to retrieve."), WholeFloatsAsInt
+]
 _Id = Annotated[str, Path(max_length=64)]
 
 
