@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import (
@@ -60,6 +61,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "UnsupportedMediaType",
+    "allowed_methods",
     "classify",
     "error_response",
     "error_responses",
@@ -333,7 +335,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if len(details) > 5:
         parts.append(f"and {len(details) - 5} more")
     message = "invalid request: " + ("; ".join(parts) or "the request does not match the schema")
-    return error_response(422, "validation_error", message, details=details)
+    # A field check that names its error by one of our codes (the e-mail's `invalid_email`)
+    # answers with that code, as the store would have.
+    types = {d["type"] for d in details}
+    own = types.pop() if len(types) == 1 else None
+    code = own if own is not None and STATUS_BY_CODE.get(own) == 422 else "validation_error"
+    return error_response(422, code, message, details=details)
 
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -343,9 +350,31 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     if message is None and exc.status_code == 404:
         message = f"no route matches {request.method} {request.url.path}"
-    elif message is None and exc.status_code == 405:
-        message = f"{request.method} is not allowed here"
-    return error_response(exc.status_code, code, message or phrase, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        message = message or f"{request.method} is not allowed here"
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(exc.status_code, code, message or phrase, headers=headers)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+"""The methods a 405's `Allow` may name, in the order it names them."""
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path.
+
+    Starlette's own 405 names only the methods of the first route whose path matched, and FastAPI
+    makes one route per method, so `Allow: GET` would hide the POST beside it.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 class CatchAllMiddleware:

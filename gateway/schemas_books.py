@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from events import Role
+from gateway.schemas import Email
 
 __all__ = [
     "BookCreate",
@@ -32,7 +33,8 @@ _UserId = Annotated[str, Field(min_length=1, max_length=400)]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    # strict: a JSON value of the wrong type is refused, never coerced (the document's types hold)
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
 
 class _Public(BaseModel):
@@ -86,7 +88,7 @@ class BookList(_Public):
 class MemberCreate(_Request):
     """Add someone to the book by e-mail (owner and admins)."""
 
-    email: Annotated[str, Field(min_length=1, max_length=320)]
+    email: Email
     """Their e-mail address. Someone without an account yet is invited: they join when they
     sign up or sign in with this address."""
     role: Role = "member"

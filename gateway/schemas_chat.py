@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.asking import DEFAULT_K, MAX_K, MAX_QUESTION_CHARS, MAX_TITLE_CHARS
-from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
+from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic, WholeFloatsAsInt
 
 __all__ = [
     "AnswerPublic",
@@ -30,7 +30,7 @@ __all__ = [
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
 
 class _Public(BaseModel):
@@ -38,7 +38,9 @@ class _Public(BaseModel):
 
 
 _Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
-_K = Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to retrieve.")]
+_K = Annotated[
+    int, Field(ge=1, le=MAX_K, description="How many passages to retrieve."), WholeFloatsAsInt
+]
 
 
 class CitationPublic(_Public):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.sources import MAX_TAG_CHARS, MAX_TAGS
 from engine.webpages import MAX_URL_CHARS
-from gateway.schemas import SpanPublic
+from gateway.schemas import SpanPublic, WholeFloatsAsInt
 from projections.formats import Limits as ExtractLimits
 
 __all__ = [
@@ -37,7 +37,8 @@ _Tags = Annotated[list[_Tag], Field(max_length=MAX_TAGS)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    # strict: a JSON value of the wrong type is refused, never coerced (the document's types hold)
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
 
 class SourcePublic(BaseModel):
@@ -110,7 +111,7 @@ class SearchRequest(_Model):
 
     query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
     """What to look for, in plain words."""
-    k: Annotated[int, Field(ge=1, le=50)] = 8
+    k: Annotated[int, Field(ge=1, le=50), WholeFloatsAsInt] = 8
     """How many passages to return."""
     tags: _Tags | None = None
     """Only passages of sources with at least one of these tags."""

@@ -19,7 +19,7 @@ from engine.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from engine.errors import EngineError
 from gateway.deps import AuthDep, CurrentUser, ServicesDep
 from gateway.errors import error_responses
-from gateway.schemas import UserPublic
+from gateway.schemas import Email, UserPublic, WholeFloatsAsInt
 
 __all__ = [
     "LoginRequest",
@@ -39,7 +39,6 @@ SESSION_TTL_S = 30 * 24 * 3600
 MAX_TTL_S = 10 * 365 * 24 * 3600
 """Longest token lifetime the accounts store accepts."""
 
-_Email = Annotated[str, Field(max_length=320, description="An e-mail address (any case).")]
 _Password = Annotated[
     SecretStr,
     Field(
@@ -50,17 +49,20 @@ _Password = Annotated[
     ),
 ]
 _Label = Annotated[str, Field(max_length=200)]
-_Ttl = Annotated[int, Field(ge=1, le=MAX_TTL_S, description="Lifetime in seconds.")]
+_Ttl = Annotated[
+    int, Field(ge=1, le=MAX_TTL_S, description="Lifetime in seconds."), WholeFloatsAsInt
+]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    # strict: a JSON value of the wrong type is refused, never coerced (the document's types hold)
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
 
 class SignupRequest(_Model):
     """A new account."""
 
-    email: _Email
+    email: Email
     password: _Password
     name: _Label = ""
     """Display name."""
@@ -69,7 +71,7 @@ class SignupRequest(_Model):
 class LoginRequest(_Model):
     """Credentials, for a new API token."""
 
-    email: _Email
+    email: Email
     password: _Password
     token_name: _Label = "login"
     """Label of the token this login creates (shown in GET /v1/auth/tokens)."""

@@ -7,52 +7,17 @@ server's default (DELETE). The API key is write-only: it is stored encrypted in 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMChoice
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.routes.books import MemberBook
+from gateway.schemas_llm import LLMSettingsPublic, LLMSettingsUpdate
 
 __all__ = ["BookLLMsDep", "LLMSettingsPublic", "LLMSettingsUpdate", "get_book_llms", "router"]
-
-
-class LLMSettingsUpdate(BaseModel):
-    """The LLM a book's questions go to."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
-
-    kind: Literal["openai", "gemini", "ollama", "anthropic", "extractive"]
-    """The API spoken: openai (also any OpenAI-compatible server), gemini, ollama, anthropic; or
-    extractive (no LLM: answers are the best passages, cited)."""
-    model: Annotated[str, Field(max_length=200)] = ""
-    """The provider's model name; empty picks the provider's default."""
-    base_url: Annotated[str | None, Field(max_length=2000)] = None
-    """Where the API is (an OpenAI-compatible server's URL ends in /v1); null for the provider's
-    public endpoint. No credentials or query in it: the key goes in `api_key`."""
-    api_key: Annotated[SecretStr | None, Field(max_length=4096)] = None
-    """The key, stored encrypted and never shown again. Leave it out to keep the stored key (kept
-    only while kind and base_url stay the same); null or "" for no key."""
-
-
-class LLMSettingsPublic(BaseModel):
-    """What answers a book's questions (never the key)."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
-
-    source: Literal["book", "server", "none"]
-    """book: the book's own settings; server: the server's default; none: extractive answers."""
-    kind: str
-    """openai, gemini, ollama, anthropic or extractive."""
-    model: str
-    """The model name (empty for extractive)."""
-    base_url: str | None = None
-    """The book's API URL; null for a public endpoint or the server's default."""
-    has_api_key: bool = False
-    """Whether the book has a key stored."""
 
 
 def get_book_llms(request: Request, services: ServicesDep) -> BookLLMs:

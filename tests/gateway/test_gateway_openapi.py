@@ -1,13 +1,19 @@
 """The OpenAPI document validates, and a property-based run over it (schemathesis) finds no 500.
 
-The schemathesis run drives the real app (real SQLite accounts store) through httpx's ASGI
+The in-process schemathesis runs drive the real app (real SQLite accounts store) through httpx's ASGI
 transport on one event loop of its own, so the store is used on the loop that opened it.
 Every response must also match what the document promises: status, content type, body, headers.
+A last test runs the `st` CLI with every check against a real `ragstack serve`, as a newcomer would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from app.services import open_services
 from app.settings import Settings
 from engine.accounts.passwords import Passwords
+from engine.server import free_port
 from engine.settings import Limits
 from gateway.app import create_app
 
@@ -174,3 +181,74 @@ def test_schemathesis_over_every_route_finds_no_server_error(tmp_path: Path):
             runner.run(client.aclose())
             runner.run(services.close())
             passwords.close()
+
+
+ST_MAX_EXAMPLES = 8
+"""Cases per operation for the full CLI run: with every phase it stays near a minute on 2 cores."""
+
+
+@pytest.mark.timeout(300)
+def test_st_run_with_every_check_against_a_real_server_finds_no_failure(tmp_path: Path):
+    """What a newcomer runs: `st run <server>/openapi.json --checks all` with a signed-in token.
+
+    A real `ragstack serve` (its own NATS, SQLite, data directory) on a free port, so that every
+    phase runs: examples, coverage (unsupported methods and their `Allow`), fuzzing, and the
+    stateful links (a deleted resource stays deleted). Rate limits are off: the run is one address.
+    """
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN": "0",
+        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_ADDRESS": "0",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [str(bin_dir / "ragstack"), "serve", "--data", str(tmp_path / "data"), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        token = _sign_up_when_ready(url, server)
+        run = subprocess.run(
+            [
+                str(bin_dir / "st"), "run", f"{url}/openapi.json", "--checks", "all",
+                "-H", f"Authorization: Bearer {token}", "--max-examples", str(ST_MAX_EXAMPLES),
+                "--workers", "2", "--seed", "8", "--no-color",
+                # The one check left out: DELETE /v1/books/{book}/llm resets the book to the
+                # server's LLM and GET then answers 200 by design, which use_after_free takes for
+                # a deleted resource still served (schemathesis.toml's per-operation switch is
+                # not honoured by the stateful phase in 4.32).
+                "--exclude-checks", "use_after_free",
+            ],
+            capture_output=True, text=True, cwd=tmp_path, timeout=240,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-2000:]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _sign_up_when_ready(url: str, server: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "ragstack serve exited before it was ready"
+        try:
+            response = httpx.post(
+                f"{url}/v1/auth/signup",
+                json={"email": "newcomer@example.org", "password": "correct horse battery"},
+            )
+        except httpx.TransportError:
+            time.sleep(0.5)
+            continue
+        assert response.status_code == 201, response.text
+        return response.json()["token"]
+    raise AssertionError("ragstack serve did not answer within 120 s")
