@@ -32,6 +32,7 @@ from engine.books import Books
 from engine.errors import EngineError
 from engine.log import Logs
 from engine.nats import connect_engine
+from engine.shares import Shares
 from projections.embedding_cache import Embedder
 from projections.providers import LLM
 from projections.vectorstores import VectorIndex
@@ -69,6 +70,8 @@ class Services:
     """Chapter and book logs (the write side)."""
     books: Books
     """Books, members and chapters, with the rules of who may do what."""
+    shares: Shares
+    """Chapters' shares: grants, revocations, tokens."""
     blobs: BlobStore
     """File bytes and extracted texts, by BLAKE3 hash."""
     read: ReadSide
@@ -205,6 +208,7 @@ async def open_services(
             accounts=accounts,
             logs=logs,
             books=books,
+            shares=Shares(logs, books, accounts),
             blobs=blobs,
             read=read,
             role=role,

@@ -23,11 +23,14 @@ from events import (
     ChapterCreated,
     ChapterDeleted,
     ChapterForked,
+    ChapterMirrored,
     ChapterReassigned,
     ChapterRegistered,
     ChapterRenamed,
     MemberAdded,
     MemberRemoved,
+    Plan,
+    PlanChanged,
     PolicyChanged,
     Role,
     RoleChanged,
@@ -128,7 +131,7 @@ class Books:
             if first is None:
                 raise NotFound("no such chapter")
             body = first.envelope.body
-            if not isinstance(body, ChapterCreated | ChapterForked):
+            if not isinstance(body, ChapterCreated | ChapterForked | ChapterMirrored):
                 raise NotFound("no such chapter")
             book = self._chapter_books[chapter] = body.book
         return book
@@ -272,16 +275,43 @@ class Books:
         state = await self._decide(book, actor, decide)
         return state.chapters[chapter]
 
-    async def register_copy(self, actor: str, book: str, chapter: str, title: str) -> ChapterEntry:
-        """Register a chapter that was created as a copy (its log starts with ChapterForked)."""
+    async def start_chapter(
+        self, book: str, first: ChapterForked | ChapterMirrored, *, actor: str
+    ) -> str:
+        """A new chapter log whose first event is `first` (a copy or a mirror of a shared
+        chapter), not yet in the book: `register_shared` shows it once it is complete."""
+        if first.book != book:
+            raise Invalid("the chapter's first event must name its book")
+        chapter = new_id()
+        chapter_log = self.logs.chapter(chapter)
+        await chapter_log.create()
+        await chapter_log.append(first, actor=actor, expected_rev=0)
+        self._chapter_books[chapter] = book
+        return chapter
+
+    async def register_shared(
+        self, actor: str, book: str, chapter: str, title: str, *, share: str
+    ) -> ChapterEntry:
+        """Put a copy or a mirror of a shared chapter into `book`, assigned to `actor`."""
 
         def decide(state: BookState) -> list[Body]:
             state.require_member(actor)
-            return [ChapterRegistered(chapter=chapter, assignee=actor, title=title)]
+            return [ChapterRegistered(chapter=chapter, assignee=actor, title=title, share=share)]
 
         self._chapter_books[chapter] = book
         state = await self._decide(book, actor, decide)
         return state.chapters[chapter]
+
+    async def set_plan(self, operator: str, book: str, plan: Plan) -> BookState:
+        """Put the book on `plan`. Only the server's operator decides this: the caller (the
+        operator API, `ragstack admin plan`) has checked who `operator` is."""
+        if plan not in ("free", "paid"):
+            raise Invalid(f"unknown plan {plan!r}: use free or paid")
+
+        def decide(state: BookState) -> list[Body]:
+            return [] if state.plan == plan else [PlanChanged(plan=plan)]
+
+        return await self._decide(book, operator, decide)
 
     async def rename_chapter(self, actor: str, chapter: str, title: str) -> int:
         """Rename a chapter (assignee or admins); returns the rev of the rename in its log."""

@@ -18,6 +18,8 @@ from events import (
     Envelope,
     MemberAdded,
     MemberRemoved,
+    Plan,
+    PlanChanged,
     PolicyChanged,
     Role,
     RoleChanged,
@@ -59,6 +61,8 @@ class ChapterEntry:
     id: str
     assignee: str
     title: str
+    share: str | None = None
+    """For a mirror or copy of someone else's chapter: the share it came from."""
 
 
 @dataclass
@@ -70,6 +74,7 @@ class BookState:
     owner: str = ""
     rev: int = 0
     external_sharing: bool = True
+    plan: Plan = "free"
     members: dict[str, Member] = field(default_factory=dict)
     chapters: dict[str, ChapterEntry] = field(default_factory=dict)
 
@@ -88,7 +93,9 @@ class BookState:
             if body.role == "owner":
                 self.owner = body.user
         elif isinstance(body, ChapterRegistered):
-            self.chapters[body.chapter] = ChapterEntry(body.chapter, body.assignee, body.title)
+            self.chapters[body.chapter] = ChapterEntry(
+                body.chapter, body.assignee, body.title, body.share
+            )
         elif isinstance(body, ChapterReassigned):
             if body.chapter in self.chapters:
                 self.chapters[body.chapter].assignee = body.assignee
@@ -96,6 +103,8 @@ class BookState:
             self.chapters.pop(body.chapter, None)
         elif isinstance(body, PolicyChanged):
             self.external_sharing = body.external_sharing
+        elif isinstance(body, PlanChanged):
+            self.plan = body.plan
         self.rev = envelope.rev
 
     # -- queries ------------------------------------------------------------------------------
@@ -150,6 +159,22 @@ class BookState:
         if role in ("owner", "admin") or entry.assignee == user:
             return entry
         raise NotFound("no such chapter")
+
+    def check_share(self, actor: str, actor_email: str, chapter: str, grantee: str) -> bool:
+        """Rules for sharing `chapter` with the address `grantee`; True when it is someone
+        outside the book. Sharing is managing: the assignee, the owner and admins may."""
+        self.check_chapter(actor, chapter, "manage")
+        if "@" not in grantee or grantee.startswith("@") or grantee.endswith("@"):
+            raise Invalid(f"a share goes to an e-mail address, not {grantee!r}")
+        if grantee == actor_email.strip().lower():
+            raise Invalid("a chapter cannot be shared with yourself")
+        external = self.member_by_email(grantee) is None
+        if external and not self.external_sharing:
+            raise Forbidden(
+                "this book does not allow sharing outside it; its owner or an admin can allow it "
+                "(PATCH /v1/books/{book} with external_sharing: true)"
+            )
+        return external
 
     def check_new_member(self, actor: str, email: str, role: Role) -> None:
         """Rules for inviting `email` as `role`."""

@@ -54,6 +54,8 @@ class ChapterRegistered(Event, frozen=True, kw_only=True, tag=True):
     """User id of the member the chapter belongs to."""
     title: str = ""
     """Title at creation."""
+    share: str | None = None
+    """For a mirror or a copy of a shared chapter: the share it came from."""
 
 
 class ChapterReassigned(Event, frozen=True, kw_only=True, tag=True):
@@ -79,6 +81,16 @@ class PolicyChanged(Event, frozen=True, kw_only=True, tag=True):
     """Whether chapters may be shared outside the book."""
 
 
+Plan = Literal["free", "paid"]
+
+
+class PlanChanged(Event, frozen=True, kw_only=True, tag=True):
+    """The server's operator put the book on another plan (free by default)."""
+
+    plan: Plan
+    """free or paid: a paid book's proxied shares tick every minute, a free one's every ten."""
+
+
 BookEvent = (
     BookCreated
     | MemberAdded
@@ -88,4 +100,5 @@ BookEvent = (
     | ChapterReassigned
     | ChapterDeleted
     | PolicyChanged
+    | PlanChanged
 )

@@ -108,6 +108,42 @@ class ChapterForked(Event, frozen=True, kw_only=True, tag=True):
     """The original's rev the snapshot was taken at."""
     from_head: str
     """Hex chain hash of the original at `from_rev`."""
+    share: str | None = None
+    """The share this copy was accepted from (None for a fork made by the owner)."""
+    from_root: str | None = None
+    """Hex Merkle root over the original's chain hashes h[1..from_rev] (RFC 9162 tree)."""
+    manifest: str | None = None
+    """BLAKE3 hex of the copy manifest in the blob store: what ties each copied event to the
+    original (its original bytes and the original's chain hashes); see engine/copies.py."""
+
+
+class ChapterMirrored(Event, frozen=True, kw_only=True, tag=True):
+    """Rev 1 of a live mirror: the chapter follows a chapter shared live with its book."""
+
+    book: str
+    """The guest's book the mirror belongs to."""
+    title: str
+    """Title of the mirror (the original's title when accepted)."""
+    share: str
+    """The share it follows."""
+    mode: ShareMode
+    """proxied or direct."""
+    from_chapter: str
+    """The owner's chapter."""
+    from_server: str | None = None
+    """The owner's server (its public URL), or None when it is this server."""
+
+
+class MirrorSynced(Event, frozen=True, kw_only=True, tag=True):
+    """The mirror holds the owner's chapter as it was at the owner's `rev` (chain hash `head`)."""
+
+    rev: int
+    """The owner's rev the mirror has caught up to."""
+    head: str
+    """Hex chain hash of the owner's log at `rev`."""
+    compacted: bool = False
+    """Whether the events since the last sync were compacted (proxied shares) rather than
+    copied one by one (direct shares)."""
 
 
 class SourceAdded(Event, frozen=True, kw_only=True, tag=True):
@@ -244,6 +280,8 @@ class ShareGranted(Event, frozen=True, kw_only=True, tag=True):
     """Relay tick for proxied shares: 60 or 600."""
     scope: list[str] = msgspec.field(default_factory=lambda: ["sources", "notes"])
     """What is shared: sources, notes, threads."""
+    expires_at: int | None = None
+    """Unix ms after which the share opens nothing (None: until revoked)."""
 
 
 class ShareRevoked(Event, frozen=True, kw_only=True, tag=True):
@@ -270,6 +308,8 @@ ChapterEvent = (
     ChapterCreated
     | ChapterRenamed
     | ChapterForked
+    | ChapterMirrored
+    | MirrorSynced
     | SourceAdded
     | SourceExtracted
     | SourceRejected

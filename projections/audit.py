@@ -26,11 +26,13 @@ from engine.log import GENESIS, Log
 from events import (
     ChapterCreated,
     ChapterForked,
+    ChapterMirrored,
     ChapterRenamed,
     DecodeError,
     Envelope,
     HeadSigned,
     MessagePosted,
+    MirrorSynced,
     RecordedEvent,
     ShareGranted,
     ShareRevoked,
@@ -284,6 +286,10 @@ def summarize(e: Envelope, names: Mapping[str, str] | None = None) -> str:
             return f'created the chapter "{b.title}"'
         case ChapterForked():
             return f'copied chapter {b.from_chapter} at rev {b.from_rev} as "{b.title}"'
+        case ChapterMirrored():
+            return f"started following chapter {b.from_chapter} ({b.mode} share {b.share})"
+        case MirrorSynced():
+            return f"caught up with the original at its rev {b.rev}"
         case ChapterRenamed():
             return f'renamed the chapter to "{b.title}"'
         case SourceAdded():

@@ -9,6 +9,7 @@ import rust_core
 from events import (
     ChapterCreated,
     ChapterForked,
+    ChapterMirrored,
     ChapterRenamed,
     Envelope,
     SourceAdded,
@@ -90,9 +91,12 @@ class Catalogue(SqliteProjection):
 
     # -- folding ------------------------------------------------------------------------------
 
-    @handles(ChapterCreated, ChapterForked)
+    @handles(ChapterCreated, ChapterForked, ChapterMirrored)
     async def on_created(
-        self, db: aiosqlite.Connection, e: Envelope, body: ChapterCreated | ChapterForked
+        self,
+        db: aiosqlite.Connection,
+        e: Envelope,
+        body: ChapterCreated | ChapterForked | ChapterMirrored,
     ) -> None:
         await self._store_chapter(db, chapter_created(e, body))
 

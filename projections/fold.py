@@ -28,6 +28,7 @@ import msgspec
 from events import (
     ChapterCreated,
     ChapterForked,
+    ChapterMirrored,
     ChapterRenamed,
     Citation,
     Envelope,
@@ -157,8 +158,10 @@ class ShareView(msgspec.Struct, frozen=True, kw_only=True):
 # -- the chapter -------------------------------------------------------------------------------
 
 
-def chapter_created(e: Envelope, body: ChapterCreated | ChapterForked) -> ChapterView:
-    """The chapter as its first event (a creation or a fork) makes it."""
+def chapter_created(
+    e: Envelope, body: ChapterCreated | ChapterForked | ChapterMirrored
+) -> ChapterView:
+    """The chapter as its first event (a creation, a copy or a live mirror) makes it."""
     forked = body.from_chapter if isinstance(body, ChapterForked) else None
     return ChapterView(
         id=e.chapter, book=body.book, title=body.title, rev=e.rev, forked_from=forked
@@ -332,7 +335,7 @@ class ChapterFold:
         """Fold the next event."""
         body = e.body
         match body:
-            case ChapterCreated() | ChapterForked():
+            case ChapterCreated() | ChapterForked() | ChapterMirrored():
                 self.identity = chapter_created(e, body)
             case ChapterRenamed():
                 self.identity = chapter_renamed(self.identity, e, body)

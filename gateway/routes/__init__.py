@@ -22,6 +22,7 @@ from gateway.routes import (
     home,
     info,
     llm_settings,
+    shares,
     sources,
 )
 
@@ -35,6 +36,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     chat.router,
     llm_settings.router,
     sources.router,
+    shares.router,
     audit.router,
 )
 """Routers served under /v1."""

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
+from app import shares as app_shares
 from engine.accounts.store import normalise_email
 from engine.books import INVITE_PREFIX
 from engine.rules import BookState, Member, NotFound
@@ -115,11 +116,12 @@ async def read_book(user: CurrentUser, book: MemberBook) -> BookPublic:
 async def update_book(
     body: BookUpdate, services: ServicesDep, user: CurrentUser, book: MemberBook
 ) -> BookPublic:
-    """Change the book's sharing policy (owner and admins)."""
+    """Change the book's sharing policy (owner and admins); turning external sharing off stops
+    every share to someone outside the book at once."""
     state = book
     if body.external_sharing is not None:
-        state = await services.books.set_policy(
-            user.id, book.id, external_sharing=body.external_sharing
+        state = await app_shares.set_external_sharing(
+            services, user, book.id, body.external_sharing
         )
     else:
         book.require_admin(user.id)  # an empty change is still an admin's request
