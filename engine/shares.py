@@ -45,6 +45,7 @@ __all__ = [
     "NatsGrant",
     "ShareAccess",
     "ShareEnded",
+    "ShareForbidden",
     "Shares",
     "interval_for",
 ]
@@ -67,6 +68,20 @@ class ShareEnded(Forbidden):
     """The share was revoked, expired, or stopped by its book's policy (HTTP 403)."""
 
     code = "share_ended"
+
+
+class ShareForbidden(Forbidden):
+    """The share does not include the permission a guest's request needs (HTTP 403)."""
+
+    code = "share_forbidden"
+
+
+_DOING: dict[str, str] = {
+    "add": "adding sources",
+    "remove": "removing sources",
+    "edit": "editing or retagging sources",
+    "prompt_passthrough": "asking through the owner's model",
+}
 
 
 class DirectUnavailable(Conflict):
@@ -118,6 +133,14 @@ class ShareAccess(msgspec.Struct, frozen=True, kw_only=True):
     def allows(self, permission: Permission) -> bool:
         """Whether the grant includes `permission`."""
         return permission in self.permissions
+
+    def require(self, permission: Permission) -> None:
+        """ShareForbidden unless the grant includes `permission`."""
+        if permission not in self.permissions:
+            raise ShareForbidden(
+                f"this share does not allow {_DOING[permission]}; the chapter's owner can grant "
+                f"'{permission}'"
+            )
 
 
 class Granted(msgspec.Struct, frozen=True, kw_only=True):

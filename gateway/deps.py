@@ -15,25 +15,29 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.services import Services
 from engine.accounts import AccountError, TokenInfo, User
 from engine.rules import Action, ChapterEntry
+from engine.shares import ShareAccess
 from gateway.errors import NotAuthenticated
 from gateway.ratelimit import RateLimits, client_address
 
 __all__ = [
+    "SHARE_TOKEN_HEADER",
     "Auth",
     "AuthDep",
     "CurrentUser",
     "ManagedChapter",
     "ReadableChapter",
     "ServicesDep",
+    "ShareDep",
     "TokenInfoDep",
     "WritableChapter",
     "get_auth",
     "get_services",
+    "get_share",
 ]
 
 _bearer = HTTPBearer(
@@ -139,3 +143,29 @@ WritableChapter = Annotated[ChapterEntry, Depends(get_writable_chapter)]
 """A chapter the caller may add to, edit and ask (path parameter `chapter`)."""
 ManagedChapter = Annotated[ChapterEntry, Depends(get_managed_chapter)]
 """A chapter the caller may manage (path parameter `chapter`)."""
+
+SHARE_TOKEN_HEADER = "X-Share-Token"
+"""Where a guest's routes take a share's token (never the query string: it must not be logged)."""
+
+_share_token = APIKeyHeader(
+    name=SHARE_TOKEN_HEADER,
+    auto_error=False,
+    scheme_name="share",
+    description="A share's token, from the share's grant (`POST /v1/chapters/{chapter}/shares`).",
+)
+
+
+async def get_share(
+    services: ServicesDep, token: Annotated[str | None, Depends(_share_token)]
+) -> ShareAccess:
+    """The share the request's `X-Share-Token` opens: 401 without one, 404 for an unknown one,
+    403 for one revoked, expired or stopped by its book's policy."""
+    if not token:
+        raise NotAuthenticated(
+            f"this route needs a share's token in the {SHARE_TOKEN_HEADER} header"
+        )
+    return await services.shares.resolve(token)
+
+
+ShareDep = Annotated[ShareAccess, Depends(get_share)]
+"""The share a guest's request is made under (header `X-Share-Token`)."""

@@ -50,7 +50,7 @@ from gateway.schemas_chat import (
 )
 from projections.chat import MAX_PAGE, MessageView, ThreadView
 
-__all__ = ["answer_public", "router"]
+__all__ = ["ANSWER_RESPONSES", "answer_public", "respond", "router"]
 
 log = logging.getLogger("ragstack.gateway")
 
@@ -148,7 +148,8 @@ class _Failed:
         self.error = error
 
 
-async def _respond(request: Request, stream: AsyncIterator[str | Asked]) -> Response:
+async def respond(request: Request, stream: AsyncIterator[str | Asked]) -> Response:
+    """The answer `stream` makes, as JSON, or as server-sent events when the request asks."""
     if not _wants_events(request):
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
             async for item in stream:
@@ -217,14 +218,14 @@ async def _asked(
         services.read, chapter=chapter.id, thread=thread, question=question, actor=user.id,
         llm=llm, k=k,
     )  # fmt: skip
-    return await _respond(request, stream)
+    return await respond(request, stream)
 
 
 # --- routes ---
 
 router = APIRouter(tags=["chat"], responses=error_responses(401, 403, 404))
 
-_ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
+ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The answer; with `Accept: text/event-stream`, server-sent events "
         "(`token` {text}, then `answer` or `error`).",
@@ -278,7 +279,7 @@ async def read_messages(
 @router.post(
     "/chapters/{chapter}/threads/{thread}/messages",
     response_model=AnswerPublic,
-    responses=_ANSWER_RESPONSES,
+    responses=ANSWER_RESPONSES,
 )
 async def create_message(
     request: Request,
@@ -293,7 +294,7 @@ async def create_message(
     return await _asked(request, services, llms, user, chapter, thread, body.text, body.k)
 
 
-@router.post("/chapters/{chapter}/ask", response_model=AnswerPublic, responses=_ANSWER_RESPONSES)
+@router.post("/chapters/{chapter}/ask", response_model=AnswerPublic, responses=ANSWER_RESPONSES)
 async def ask_chapter(
     request: Request,
     body: AskRequest,

@@ -27,6 +27,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from app import sources as app_sources
+from app.services import Services
 from app.sources import SETTLE_WAIT_S, Added, NewFile
 from engine.rules import Invalid
 from engine.sources import MAX_TAG_CHARS, MAX_TAGS
@@ -47,14 +48,23 @@ from gateway.schemas_sources import (
 from gateway.uploads import read_small_body, read_upload_form, upload_chunks, upload_media_type
 from projections.catalogue import SourceView
 
-__all__ = ["get_web_fetcher", "router"]
+__all__ = [
+    "CREATE_BODY",
+    "WebFetcherDep",
+    "add_from_request",
+    "add_uploads",
+    "get_web_fetcher",
+    "router",
+    "source_public",
+    "sources_added",
+]
 
 JSON_BODY_BYTES = 64 * 1024
 """Largest JSON body POST …/sources takes (a URL and tags)."""
 _SourceId = Annotated[str, Path(max_length=64, description="A source id.")]
 
 
-_CREATE_BODY: dict[str, Any] = {
+CREATE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -103,12 +113,12 @@ WebFetcherDep = Annotated[WebFetcher, Depends(get_web_fetcher)]
 # --- helpers ---
 
 
-def _public(view: SourceView) -> SourcePublic:
+def source_public(view: SourceView) -> SourcePublic:
     return SourcePublic.model_validate(view)
 
 
-def _sources_added(added: Added) -> SourcesAdded:
-    return SourcesAdded(sources=[_public(v) for v in added.sources], rev=added.rev)
+def sources_added(added: Added) -> SourcesAdded:
+    return SourcesAdded(sources=[source_public(v) for v in added.sources], rev=added.rev)
 
 
 def _parse_json(model: type[BaseModel], raw: bytes) -> Any:
@@ -127,8 +137,8 @@ def _attachment(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def _add_uploads(
-    request: Request, services: ServicesDep, actor: str, chapter: str, wait: bool
+async def add_uploads(
+    request: Request, services: Services, actor: str, chapter: str, wait: bool
 ) -> Added:
     limit = services.settings.limits.upload_bytes
     form = await read_upload_form(request, limit=limit, file_field="file", fields=["tags"])
@@ -152,6 +162,36 @@ async def _add_uploads(
         )
     finally:
         await form.close()
+
+
+async def add_from_request(
+    request: Request,
+    services: Services,
+    actor: str,
+    chapter: str,
+    fetcher: WebFetcher,
+    *,
+    wait: bool,
+) -> Added:
+    """Add the files (multipart) or the web page (JSON `{url, tags}`) a request carries."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "multipart/form-data":
+        added = await add_uploads(request, services, actor, chapter, wait)
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        page: WebPageCreate = _parse_json(
+            WebPageCreate, await read_small_body(request, JSON_BODY_BYTES)
+        )
+        added = await app_sources.add_page(
+            services, chapter, actor=actor, fetcher=fetcher, url=page.url, tags=page.tags,
+            wait=wait,
+        )  # fmt: skip
+    else:
+        shown = content_type or "no Content-Type"
+        raise UnsupportedMediaType(
+            f"sources are added as multipart/form-data (files) or application/json "
+            f'({{"url": …}}), not {shown}'
+        )
+    return added
 
 
 # --- routes ---
@@ -181,14 +221,14 @@ async def read_sources(
     views = await app_sources.list_sources(
         services, chapter.id, tags=wanted, statuses=status_ or ()
     )
-    return SourceList(sources=[_public(v) for v in views])
+    return SourceList(sources=[source_public(v) for v in views])
 
 
 @router.post(
     "/chapters/{chapter}/sources",
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(413, 415),
-    openapi_extra=_CREATE_BODY,
+    openapi_extra=CREATE_BODY,
 )
 async def create_sources(
     request: Request,
@@ -208,24 +248,8 @@ async def create_sources(
     New sources are `pending` until ingest extracts them; files RagStack cannot read are
     accepted and then `rejected` with a reason.
     """
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type == "multipart/form-data":
-        added = await _add_uploads(request, services, user.id, chapter.id, wait)
-    elif content_type == "application/json" or content_type.endswith("+json"):
-        page: WebPageCreate = _parse_json(
-            WebPageCreate, await read_small_body(request, JSON_BODY_BYTES)
-        )
-        added = await app_sources.add_page(
-            services, chapter.id, actor=user.id, fetcher=fetcher, url=page.url, tags=page.tags,
-            wait=wait,
-        )  # fmt: skip
-    else:
-        shown = content_type or "no Content-Type"
-        raise UnsupportedMediaType(
-            f"sources are added as multipart/form-data (files) or application/json "
-            f'({{"url": …}}), not {shown}'
-        )
-    return _sources_added(added)
+    added = await add_from_request(request, services, user.id, chapter.id, fetcher, wait=wait)
+    return sources_added(added)
 
 
 @router.get("/chapters/{chapter}/sources/{source}")
@@ -233,7 +257,7 @@ async def read_source(
     services: ServicesDep, chapter: ReadableChapter, source: _SourceId
 ) -> SourcePublic:
     """One source of the chapter (removed ones too, with status `removed`)."""
-    return _public(await app_sources.read_source(services, chapter.id, source))
+    return source_public(await app_sources.read_source(services, chapter.id, source))
 
 
 @router.get(
@@ -284,7 +308,7 @@ async def update_source(
     view = await app_sources.update(
         services, chapter.id, source, actor=user.id, tags=body.tags, text=body.text
     )
-    return _public(view)
+    return source_public(view)
 
 
 @router.delete(

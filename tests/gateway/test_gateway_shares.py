@@ -163,3 +163,62 @@ async def test_direct_shares_are_refused_where_the_server_cannot_issue_credentia
     refused = await client.post(f"/v1/chapters/{chapter}/shares", json=body, headers=owner.headers)
     error = assert_error(refused, 409, "direct_shares_unavailable")
     assert "proxied" in error["message"]
+
+
+async def test_a_guest_acts_only_within_the_share_s_permissions(client, services):
+    owner, _, chapter = await _owner_with_chapter(client)
+    reader = await _grant(client, owner, chapter)
+    adder = await _grant(client, owner, chapter, grantee="add@example.org", permissions=["add"])
+
+    def as_guest(share: dict) -> dict:
+        return {"X-Share-Token": share["token"]}
+
+    upload = {"file": ("notes.txt", b"Snowy owls nest on the tundra.", "text/plain")}
+    refused = await client.post("/v1/shares/sources", files=upload, headers=as_guest(reader))
+    assert_error(refused, 403, "share_forbidden")
+    added = await client.post("/v1/shares/sources", files=upload, headers=as_guest(adder))
+    assert added.status_code == 201, added.text
+    source = added.json()["sources"][0]["id"]
+
+    # The upload is in the owner's chapter, recorded as the share.
+    history = (await client.get(f"/v1/chapters/{chapter}/history", headers=owner.headers)).json()
+    added_by = [h["actor"] for h in history["history"] if h["type"] == "SourceAdded"]
+    assert added_by == [f"share:{adder['id']}"]
+    listed = await client.get("/v1/shares/sources", headers=as_guest(reader))
+    assert [s["id"] for s in listed.json()["sources"]] == [source]
+
+    # Without `edit` or `remove`, neither is allowed; without `prompt_passthrough`, no asking.
+    patch = await client.patch(
+        f"/v1/shares/sources/{source}", json={"tags": ["x"]}, headers=as_guest(adder)
+    )
+    assert_error(patch, 403, "share_forbidden")
+    gone = await client.delete(f"/v1/shares/sources/{source}", headers=as_guest(adder))
+    assert_error(gone, 403, "share_forbidden")
+    asked = await client.post("/v1/shares/ask", json={"question": "Owls?"}, headers=as_guest(adder))
+    assert_error(asked, 403, "share_forbidden")
+    # No token at all is a 401; a revoked share a 403.
+    assert_error(await client.get("/v1/shares/sources"), 401, "not_authenticated")
+    await client.delete(f"/v1/chapters/{chapter}/shares/{adder['id']}", headers=owner.headers)
+    again = await client.post("/v1/shares/sources", files=upload, headers=as_guest(adder))
+    assert_error(again, 403, "share_ended")
+
+
+async def test_prompt_passthrough_answers_with_the_owner_s_model_in_the_owner_s_log(client):
+    owner, _, chapter = await _owner_with_chapter(client)
+    share = await _grant(client, owner, chapter, permissions=["prompt_passthrough"])
+    upload = {"file": ("owls.txt", b"Snowy owls nest on the open tundra.", "text/plain")}
+    made = await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=upload, headers=owner.headers
+    )
+    assert made.status_code == 201 and made.json()["sources"][0]["status"] == "extracted"
+    asked = await client.post(
+        "/v1/shares/ask",
+        json={"question": "Where do snowy owls nest?"},
+        headers={"X-Share-Token": share["token"]},
+    )
+    assert asked.status_code == 200, asked.text
+    answer = asked.json()
+    assert answer["citations"] and "tundra" in answer["citations"][0]["text"]
+    history = (await client.get(f"/v1/chapters/{chapter}/history", headers=owner.headers)).json()
+    asked_by = [h["actor"] for h in history["history"] if h["type"] == "MessagePosted"]
+    assert asked_by[0] == f"share:{share['id']}"
