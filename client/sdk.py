@@ -15,66 +15,19 @@ Every error the server answers with becomes `ApiError(status, code, message)` fr
 (client/models.py) that ignore keys they do not know, so a newer server never breaks this client.
 """
 
+from client import models
 from client.aio import DEFAULT_TIMEOUT, AsyncClient, Progress, StreamItem
 from client.errors import ApiError, ServerUnreachable
-from client.models import (
-    Answer,
-    Book,
-    Chapter,
-    ChapterState,
-    Citation,
-    EventPage,
-    Head,
-    HistoryEntry,
-    HistoryPage,
-    LLMSettings,
-    LogEvent,
-    Member,
-    Message,
-    Proof,
-    SearchHit,
-    ServerInfo,
-    Session,
-    Share,
-    Source,
-    Span,
-    Thread,
-    Token,
-    User,
-    VerifyResult,
-)
+from client.models import *  # noqa: F403 - every result type is part of the SDK's face
 from client.sync import Client
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "Answer",
     "ApiError",
     "AsyncClient",
-    "Book",
-    "Chapter",
-    "ChapterState",
-    "Citation",
     "Client",
-    "EventPage",
-    "Head",
-    "HistoryEntry",
-    "HistoryPage",
-    "LLMSettings",
-    "LogEvent",
-    "Member",
-    "Message",
     "Progress",
-    "Proof",
-    "SearchHit",
-    "ServerInfo",
     "ServerUnreachable",
-    "Session",
-    "Share",
-    "Source",
-    "Span",
     "StreamItem",
-    "Thread",
-    "Token",
-    "User",
-    "VerifyResult",
 ]
+__all__ += models.__all__

@@ -1,41 +1,49 @@
-"""`Client`: the blocking face of `AsyncClient` (the public face is client/sdk.py)."""
+"""`Client`: the blocking face of `AsyncClient` (the public face is client/sdk.py).
+
+Each call is the async one run to completion on a private event loop, made by `_blocking` (or
+`_iterating`, for the calls that stream) from the async method itself: one definition per call,
+so the two faces cannot drift, and a type checker sees the async method's parameters on both.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from client.aio import DEFAULT_TIMEOUT, AsyncClient, Progress, StreamItem
-from client.models import (
-    Answer,
-    Book,
-    Chapter,
-    ChapterState,
-    EventPage,
-    HistoryEntry,
-    HistoryPage,
-    LLMSettings,
-    LogEvent,
-    Member,
-    Message,
-    Proof,
-    SearchHit,
-    ServerInfo,
-    Session,
-    Source,
-    Thread,
-    Token,
-    User,
-    VerifyResult,
-)
+from client.aio import DEFAULT_TIMEOUT, AsyncClient
 
 __all__ = ["Client"]
 
+P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def _blocking(
+    call: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """`Client.<name>` from `AsyncClient.<name>`: same parameters and docstring, blocking."""
+
+    @functools.wraps(call)
+    def run(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._runner.run(call(self.aio, *args, **kwargs))
+
+    return run
+
+
+def _iterating(
+    call: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
+) -> Callable[Concatenate[Client, P], Iterator[T]]:
+    """`Client.<name>` from an async generator `AsyncClient.<name>`: a plain iterator."""
+
+    @functools.wraps(call)
+    def run(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        return self._iterate(call(self.aio, *args, **kwargs))
+
+    return run
 
 
 class Client:
@@ -75,9 +83,6 @@ class Client:
         finally:
             self._runner.close()
 
-    def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        return self._runner.run(call)
-
     def _iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
         while True:
             try:
@@ -85,206 +90,62 @@ class Client:
             except StopAsyncIteration:
                 return
 
-    def health(self) -> dict[str, Any]:
-        return self._run(self.aio.health())
+    # --- server and accounts ---
+    health = _blocking(AsyncClient.health)
+    info = _blocking(AsyncClient.info)
+    signup = _blocking(AsyncClient.signup)
+    login = _blocking(AsyncClient.login)
+    me = _blocking(AsyncClient.me)
+    create_token = _blocking(AsyncClient.create_token)
+    tokens = _blocking(AsyncClient.tokens)
+    revoke_token = _blocking(AsyncClient.revoke_token)
 
-    def info(self) -> ServerInfo:
-        return self._run(self.aio.info())
+    # --- books and members ---
+    books = _blocking(AsyncClient.books)
+    create_book = _blocking(AsyncClient.create_book)
+    book = _blocking(AsyncClient.book)
+    update_book = _blocking(AsyncClient.update_book)
+    book_llm = _blocking(AsyncClient.book_llm)
+    set_book_llm = _blocking(AsyncClient.set_book_llm)
+    clear_book_llm = _blocking(AsyncClient.clear_book_llm)
+    members = _blocking(AsyncClient.members)
+    invite = _blocking(AsyncClient.invite)
+    change_role = _blocking(AsyncClient.change_role)
+    remove_member = _blocking(AsyncClient.remove_member)
 
-    def signup(self, email: str, password: str, name: str = "") -> Session:
-        return self._run(self.aio.signup(email, password, name))
+    # --- chapters ---
+    chapters = _blocking(AsyncClient.chapters)
+    create_chapter = _blocking(AsyncClient.create_chapter)
+    chapter = _blocking(AsyncClient.chapter)
+    rename_chapter = _blocking(AsyncClient.rename_chapter)
+    reassign_chapter = _blocking(AsyncClient.reassign_chapter)
+    delete_chapter = _blocking(AsyncClient.delete_chapter)
 
-    def login(self, email: str, password: str, *, token_name: str = "cli") -> Session:
-        return self._run(self.aio.login(email, password, token_name=token_name))
+    # --- sources ---
+    sources = _blocking(AsyncClient.sources)
+    source = _blocking(AsyncClient.source)
+    source_text = _blocking(AsyncClient.source_text)
+    upload = _blocking(AsyncClient.upload)
+    add_url = _blocking(AsyncClient.add_url)
+    wait_for_source = _blocking(AsyncClient.wait_for_source)
+    retag_source = _blocking(AsyncClient.retag_source)
+    remove_source = _blocking(AsyncClient.remove_source)
+    search = _blocking(AsyncClient.search)
 
-    def me(self) -> User:
-        return self._run(self.aio.me())
+    # --- chat ---
+    ask = _blocking(AsyncClient.ask)
+    ask_stream = _iterating(AsyncClient.ask_stream)
+    threads = _blocking(AsyncClient.threads)
+    create_thread = _blocking(AsyncClient.create_thread)
+    messages = _blocking(AsyncClient.messages)
+    post_message = _blocking(AsyncClient.post_message)
 
-    def create_token(self, name: str = "", *, ttl_s: int | None = None) -> Token:
-        return self._run(self.aio.create_token(name, ttl_s=ttl_s))
-
-    def tokens(self) -> list[Token]:
-        return self._run(self.aio.tokens())
-
-    def revoke_token(self, token_id: str) -> None:
-        self._run(self.aio.revoke_token(token_id))
-
-    def books(self) -> list[Book]:
-        return self._run(self.aio.books())
-
-    def create_book(self, name: str) -> Book:
-        return self._run(self.aio.create_book(name))
-
-    def book(self, book: str) -> Book:
-        return self._run(self.aio.book(book))
-
-    def update_book(self, book: str, *, external_sharing: bool | None = None) -> Book:
-        return self._run(self.aio.update_book(book, external_sharing=external_sharing))
-
-    def book_llm(self, book: str) -> LLMSettings:
-        return self._run(self.aio.book_llm(book))
-
-    def set_book_llm(
-        self,
-        book: str,
-        kind: str,
-        *,
-        model: str = "",
-        base_url: str | None = None,
-        api_key: str | None = None,
-    ) -> LLMSettings:
-        call = self.aio.set_book_llm(book, kind, model=model, base_url=base_url, api_key=api_key)
-        return self._run(call)
-
-    def clear_book_llm(self, book: str) -> LLMSettings:
-        return self._run(self.aio.clear_book_llm(book))
-
-    def members(self, book: str) -> list[Member]:
-        return self._run(self.aio.members(book))
-
-    def invite(self, book: str, email: str, *, role: str = "member") -> Member:
-        return self._run(self.aio.invite(book, email, role=role))
-
-    def change_role(self, book: str, user: str, role: str) -> Member:
-        return self._run(self.aio.change_role(book, user, role))
-
-    def remove_member(self, book: str, user: str) -> None:
-        self._run(self.aio.remove_member(book, user))
-
-    def chapters(self, book: str) -> list[Chapter]:
-        return self._run(self.aio.chapters(book))
-
-    def create_chapter(self, book: str, title: str, *, assignee: str | None = None) -> Chapter:
-        return self._run(self.aio.create_chapter(book, title, assignee=assignee))
-
-    def chapter(self, chapter: str) -> Chapter:
-        return self._run(self.aio.chapter(chapter))
-
-    def rename_chapter(self, chapter: str, title: str) -> Chapter:
-        return self._run(self.aio.rename_chapter(chapter, title))
-
-    def reassign_chapter(self, chapter: str, assignee: str) -> Chapter:
-        return self._run(self.aio.reassign_chapter(chapter, assignee))
-
-    def delete_chapter(self, chapter: str) -> None:
-        self._run(self.aio.delete_chapter(chapter))
-
-    def sources(self, chapter: str, *, tags: list[str] | None = None) -> list[Source]:
-        return self._run(self.aio.sources(chapter, tags=tags))
-
-    def source(self, chapter: str, source: str) -> Source:
-        return self._run(self.aio.source(chapter, source))
-
-    def source_text(self, chapter: str, source: str) -> str:
-        return self._run(self.aio.source_text(chapter, source))
-
-    def upload(
-        self,
-        chapter: str,
-        file: Path | bytes,
-        *,
-        name: str | None = None,
-        media_type: str | None = None,
-        tags: list[str] | None = None,
-        progress: Progress | None = None,
-        wait: bool = False,
-        wait_timeout: float = 300.0,
-    ) -> Source:
-        call = self.aio.upload(
-            chapter,
-            file,
-            name=name,
-            media_type=media_type,
-            tags=tags,
-            progress=progress,
-            wait=wait,
-            wait_timeout=wait_timeout,
-        )
-        return self._run(call)
-
-    def add_url(
-        self,
-        chapter: str,
-        url: str,
-        *,
-        tags: list[str] | None = None,
-        wait: bool = False,
-        wait_timeout: float = 300.0,
-    ) -> Source:
-        call = self.aio.add_url(chapter, url, tags=tags, wait=wait, wait_timeout=wait_timeout)
-        return self._run(call)
-
-    def wait_for_source(self, chapter: str, source: str, *, within: float = 300.0) -> Source:
-        return self._run(self.aio.wait_for_source(chapter, source, within=within))
-
-    def retag_source(self, chapter: str, source: str, tags: list[str]) -> Source:
-        return self._run(self.aio.retag_source(chapter, source, tags))
-
-    def remove_source(self, chapter: str, source: str) -> None:
-        self._run(self.aio.remove_source(chapter, source))
-
-    def search(
-        self, chapter: str, query: str, *, k: int = 8, tags: list[str] | None = None
-    ) -> list[SearchHit]:
-        return self._run(self.aio.search(chapter, query, k=k, tags=tags))
-
-    def ask(
-        self, chapter: str, question: str, *, thread: str | None = None, k: int | None = None
-    ) -> Answer:
-        return self._run(self.aio.ask(chapter, question, thread=thread, k=k))
-
-    def ask_stream(
-        self, chapter: str, question: str, *, thread: str | None = None, k: int | None = None
-    ) -> Iterator[StreamItem]:
-        return self._iterate(self.aio.ask_stream(chapter, question, thread=thread, k=k))
-
-    def threads(self, chapter: str) -> list[Thread]:
-        return self._run(self.aio.threads(chapter))
-
-    def create_thread(self, chapter: str, title: str = "") -> Thread:
-        return self._run(self.aio.create_thread(chapter, title))
-
-    def messages(self, chapter: str, thread: str) -> list[Message]:
-        return self._run(self.aio.messages(chapter, thread))
-
-    def post_message(self, chapter: str, thread: str, text: str, *, k: int | None = None) -> Answer:
-        return self._run(self.aio.post_message(chapter, thread, text, k=k))
-
-    def events(self, chapter: str, *, after: int = 0, limit: int | None = None) -> EventPage:
-        return self._run(self.aio.events(chapter, after=after, limit=limit))
-
-    def iter_events(
-        self, chapter: str, *, after: int = 0, until: int | None = None
-    ) -> Iterator[LogEvent]:
-        return self._iterate(self.aio.iter_events(chapter, after=after, until=until))
-
-    def verify_here(self, chapter: str) -> VerifyResult:
-        return self._run(self.aio.verify_here(chapter))
-
-    def history(self, chapter: str, *, after: int = 0, limit: int | None = None) -> HistoryPage:
-        return self._run(self.aio.history(chapter, after=after, limit=limit))
-
-    def iter_history(
-        self, chapter: str, *, after: int = 0, limit: int | None = None
-    ) -> Iterator[HistoryEntry]:
-        return self._iterate(self.aio.iter_history(chapter, after=after, limit=limit))
-
-    def verify(self, chapter: str) -> VerifyResult:
-        return self._run(self.aio.verify(chapter))
-
-    def state(
-        self,
-        chapter: str,
-        *,
-        rev: int | None = None,
-        at: int | None = None,
-        include_removed: bool = False,
-        messages: bool = False,
-    ) -> ChapterState:
-        call = self.aio.state(
-            chapter, rev=rev, at=at, include_removed=include_removed, messages=messages
-        )
-        return self._run(call)
-
-    def proof(self, chapter: str, rev: int, *, size: int | None = None) -> Proof:
-        return self._run(self.aio.proof(chapter, rev, size=size))
+    # --- audit ---
+    events = _blocking(AsyncClient.events)
+    iter_events = _iterating(AsyncClient.iter_events)
+    verify_here = _blocking(AsyncClient.verify_here)
+    history = _blocking(AsyncClient.history)
+    iter_history = _iterating(AsyncClient.iter_history)
+    verify = _blocking(AsyncClient.verify)
+    state = _blocking(AsyncClient.state)
+    proof = _blocking(AsyncClient.proof)

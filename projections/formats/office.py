@@ -295,6 +295,29 @@ def _paragraphs(text: str) -> str:
     return "\n\n".join(line for line in lines if line)
 
 
+def _tool_text(
+    done: subprocess.CompletedProcess[bytes],
+    version_args: tuple[str, ...],
+    package: str,
+    kind: str,
+    name: str,
+    media_type: str,
+    limits: Limits,
+) -> Extracted:
+    """What a converter printed, as paragraphs: the text of a `kind` ("Word document"), unless
+    it has none. The version names the converter's `package` and its version."""
+    text = _paragraphs(done.stdout.decode("utf-8", errors="replace"))
+    if not text:
+        raise Rejected("empty", f"{name} is an empty {kind}: it has no text")
+    check_text_size(text, name, limits)
+    return Extracted(
+        text=text,
+        media_type=media_type,
+        extractor=version_args[0],
+        version=f"{FORMATS_VERSION}+{package}-{_tool_version(version_args)}",
+    )
+
+
 def extract_doc(data: bytes, *, name: str, media_type: str, limits: Limits) -> Extracted:
     """Word 97-2003 (and Word 6/95) documents through catdoc."""
     try:
@@ -311,17 +334,7 @@ def extract_doc(data: bytes, *, name: str, media_type: str, limits: Limits) -> E
     if done.returncode != 0:
         reason = done.stderr.decode("utf-8", "replace").strip() or "catdoc could not read it"
         raise Rejected("corrupt", f"{name} is a damaged Word 97-2003 document: {reason}")
-    text = _paragraphs(done.stdout.decode("utf-8", errors="replace"))
-    if not text:
-        raise Rejected("empty", f"{name} is an empty Word document: it has no text")
-    check_text_size(text, name, limits)
-    version = _tool_version(("catdoc", "-V"))
-    return Extracted(
-        text=text,
-        media_type=media_type,
-        extractor="catdoc",
-        version=f"{FORMATS_VERSION}+catdoc-{version}",
-    )
+    return _tool_text(done, ("catdoc", "-V"), "catdoc", "Word document", name, media_type, limits)
 
 
 def extract_wpd(data: bytes, *, name: str, media_type: str, limits: Limits) -> Extracted:
@@ -346,17 +359,8 @@ def extract_wpd(data: bytes, *, name: str, media_type: str, limits: Limits) -> E
             "corrupt",
             f"{name} is a damaged WordPerfect document: {reason or 'wpd2text could not read it'}",
         )
-    text = _paragraphs(done.stdout.decode("utf-8", errors="replace"))
-    if not text:
-        raise Rejected("empty", f"{name} is an empty WordPerfect document: it has no text")
-    check_text_size(text, name, limits)
-    version = _tool_version(("wpd2text", "--version"))
-    return Extracted(
-        text=text,
-        media_type=media_type,
-        extractor="wpd2text",
-        version=f"{FORMATS_VERSION}+libwpd-{version}",
-    )
+    version = ("wpd2text", "--version")
+    return _tool_text(done, version, "libwpd", "WordPerfect document", name, media_type, limits)
 
 
 # --- .rtf ---

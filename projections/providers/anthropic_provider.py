@@ -8,17 +8,8 @@ from typing import Any
 
 import anthropic
 
-from projections.providers._common import (
-    Connection,
-    Timeouts,
-    env_key,
-    parse_retry_after,
-    status_error,
-    stream_cut_short,
-    transport_failure,
-    wrapped_transport_failure,
-)
-from projections.providers.errors import ProviderConfigError, ProviderError, ProviderUnavailable
+from projections.providers._common import stream_cut_short
+from projections.providers._stainless import StainlessConnection
 from projections.providers.llm import ChatMessage, RemoteLLM, Usage
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -50,50 +41,20 @@ def _error_of(body: object) -> tuple[str | None, str | None]:
     return None, None
 
 
-class _AnthropicConnection(Connection):
-    def __init__(
-        self, provider: str, *, api_key: str | None, base_url: str | None, timeouts: Timeouts
-    ) -> None:
-        self.provider = provider
-        self.where = (base_url or ANTHROPIC_URL).rstrip("/")
-        self.secret = api_key or env_key("ANTHROPIC_API_KEY")
-        if self.secret is None and base_url is None:
-            raise ProviderConfigError(
-                provider,
-                "no API key is configured for Anthropic: set one in the book's LLM settings "
-                "or in the ANTHROPIC_API_KEY environment variable",
-            )
-        self.client = anthropic.AsyncAnthropic(
-            api_key=self.secret or "no-key",
-            base_url=self.where,
-            timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
-            max_retries=0,  # RetryPolicy decides, the same way for every provider
-        )
+class _AnthropicConnection(StainlessConnection):
+    sdk = anthropic
+    client_class = anthropic.AsyncAnthropic
+    default_url = ANTHROPIC_URL
+    label = "Anthropic"
+    key_variable = "ANTHROPIC_API_KEY"
+    client: anthropic.AsyncAnthropic
 
-    async def aclose(self) -> None:
-        await self.client.close()
-
-    def translate(self, exc: Exception) -> ProviderError | None:
-        provider, where, secret = self.provider, self.where, self.secret
-        if isinstance(exc, anthropic.APITimeoutError):
-            return ProviderUnavailable(provider, f"{where} did not answer in time")
-        if isinstance(exc, anthropic.APIConnectionError):
-            return wrapped_transport_failure(provider, exc, where)
-        if isinstance(exc, anthropic.APIStatusError):
-            kind, message = _error_of(exc.body)
-            status = exc.status_code
-            if status < 400:  # an `error` event mid-stream
-                status = _ERROR_STATUS.get(kind or "", 500)
-            return status_error(
-                provider,
-                status,
-                message or exc.message,
-                secret=secret,
-                retry_after=parse_retry_after(exc.response.headers),
-            )
-        if isinstance(exc, anthropic.APIError):
-            return ProviderError(provider, exc.message, secret=secret)
-        return transport_failure(provider, exc, where)
+    def status_of(self, exc: Any) -> tuple[int, str]:
+        kind, message = _error_of(exc.body)
+        status = exc.status_code
+        if status < 400:  # an `error` event mid-stream
+            status = _ERROR_STATUS.get(kind or "", 500)
+        return status, message or exc.message
 
 
 class AnthropicChat(RemoteLLM):

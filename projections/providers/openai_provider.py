@@ -10,18 +10,9 @@ from typing import Any
 
 import openai
 
-from projections.providers._common import (
-    Connection,
-    Timeouts,
-    env_key,
-    parse_retry_after,
-    status_error,
-    stream_cut_short,
-    transport_failure,
-    wrapped_transport_failure,
-)
+from projections.providers._common import stream_cut_short
+from projections.providers._stainless import StainlessConnection
 from projections.providers.embeddings import RemoteEmbedder
-from projections.providers.errors import ProviderConfigError, ProviderError, ProviderUnavailable
 from projections.providers.llm import ChatMessage, RemoteLLM, Usage
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -36,48 +27,20 @@ KNOWN_DIMS = {
 _FIXED_TEMPERATURE = re.compile(r"^(o\d|gpt-5)")
 
 
-class _OpenAIConnection(Connection):
-    def __init__(
-        self, provider: str, *, api_key: str | None, base_url: str | None, timeouts: Timeouts
-    ) -> None:
-        self.provider = provider
-        self.where = (base_url or OPENAI_URL).rstrip("/")
-        self.secret = api_key or (env_key("OPENAI_API_KEY") if base_url is None else None)
-        if self.secret is None and base_url is None:
-            raise ProviderConfigError(
-                provider,
-                "no API key is configured for OpenAI: set one in the book's LLM settings "
-                "or in the OPENAI_API_KEY environment variable",
-            )
-        self.client = openai.AsyncOpenAI(
-            # A self-hosted server without authentication ignores the header; the SDK insists.
-            api_key=self.secret or "no-key",
-            base_url=self.where,
-            timeout=openai.Timeout(timeouts.read, connect=timeouts.connect),
-            max_retries=0,  # RetryPolicy decides, the same way for every provider
-        )
+class _OpenAIConnection(StainlessConnection):
+    sdk = openai
+    client_class = openai.AsyncOpenAI
+    default_url = OPENAI_URL
+    label = "OpenAI"
+    key_variable = "OPENAI_API_KEY"
+    env_key_with_base_url = False
+    client: openai.AsyncOpenAI
 
-    async def aclose(self) -> None:
-        await self.client.close()
+    def status_of(self, exc: Any) -> tuple[int, str]:
+        return exc.status_code, _error_message(exc.body, exc.message)
 
-    def translate(self, exc: Exception) -> ProviderError | None:
-        provider, where, secret = self.provider, self.where, self.secret
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderUnavailable(provider, f"{where} did not answer in time")
-        if isinstance(exc, openai.APIConnectionError):
-            return wrapped_transport_failure(provider, exc, where)
-        if isinstance(exc, openai.APIStatusError):
-            return status_error(
-                provider,
-                exc.status_code,
-                _error_message(exc.body, exc.message),
-                secret=secret,
-                retry_after=parse_retry_after(exc.response.headers),
-            )
-        if isinstance(exc, openai.APIError):
-            # An error event inside a stream, or an answer the SDK could not read.
-            return ProviderError(provider, _error_message(exc.body, exc.message), secret=secret)
-        return transport_failure(provider, exc, where)
+    def message_of(self, exc: Any) -> str:
+        return _error_message(exc.body, exc.message)
 
 
 def _error_message(body: object, fallback: str) -> str:

@@ -2,6 +2,6 @@
 services the way the gateway's tests do."""
 
 from tests.gateway.conftest import passwords
-from tests.projections.conftest import blobs, books, logs
+from tests.projections.conftest import blobs, books, logs, worker
 
-__all__ = ["blobs", "books", "logs", "passwords"]
+__all__ = ["blobs", "books", "logs", "passwords", "worker"]

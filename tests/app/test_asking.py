@@ -22,20 +22,12 @@ from engine.rules import Invalid
 from events import MessagePosted, ThreadStarted
 from projections.providers import ChatMessage, ProviderConfig, ProviderUnavailable, make_llm
 from tests.fakes import FakeOpenAI
-from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle
+from tests.projections.pipeline_support import add_text, new_chapter, settle
 
 OWL_TEXT = (
     "# Owls\n\nThe snowy owl nests on the open tundra of the Arctic and hunts lemmings.\n\n"
     "# Bees\n\nHoney bees dance to tell their sisters where the flowers are.\n"
 )
-
-
-@pytest.fixture
-async def worker(tmp_path, logs, blobs, local_embedder):
-    worker = await open_test_worker(tmp_path / "live", logs, blobs, local_embedder)
-    await worker.runner.start()
-    yield worker
-    await worker.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import argon2
 import httpx
 import pytest
 from serve_support import ServeProcess, start_serve
@@ -18,13 +17,13 @@ from serve_support import ServeProcess, start_serve
 from app.services import Services, open_services
 from app.settings import Settings
 from client.sdk import AsyncClient
-from engine.accounts.passwords import Passwords
 from gateway.app import create_app
+from tests.accounts_support import fast_passwords
 
 
 @pytest.fixture
 async def services(tmp_path: Path, local_embedder) -> AsyncIterator[Services]:
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    passwords = fast_passwords()
     opened = await open_services(
         Settings(data_dir=tmp_path / "data"),
         passwords=passwords,

@@ -6,7 +6,14 @@ import socket
 from pathlib import Path
 
 import pytest
-from website_support import ARTICLE_TEXT, PNG_BLUE, PNG_RED, LocalSite, article_html
+from website_support import (
+    ARTICLE_TEXT,
+    PNG_BLUE,
+    PNG_RED,
+    LocalSite,
+    article_html,
+    serve_article,
+)
 
 from engine.blobs import LocalBlobStore, blob_hash
 from engine.log import Logs
@@ -32,9 +39,7 @@ LOCAL = FetchLimits(allow_private_addresses=True)
 @pytest.fixture
 def site():
     with LocalSite() as s:
-        s.page("/article", article_html())
-        s.route("/img/red.png", PNG_RED, "image/png")
-        s.route("/img/blue.png", PNG_BLUE, "image/png")
+        serve_article(s)
         yield s
 
 

@@ -153,3 +153,10 @@ def article_html(image_paths: tuple[str, ...] = ("/img/red.png", "img/blue.png")
         f"<main><h1>Northern lighthouses</h1><p>{ARTICLE_TEXT}</p>{images}</main>"
         "</body></html>"
     )
+
+
+def serve_article(site: LocalSite) -> None:
+    """Put the article (ARTICLE_TEXT) at /article on `site`, with its red and blue images."""
+    site.page("/article", article_html())
+    site.route("/img/red.png", PNG_RED, "image/png")
+    site.route("/img/blue.png", PNG_BLUE, "image/png")

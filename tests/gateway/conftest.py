@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import argon2
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -19,24 +18,12 @@ from app.settings import Settings
 from engine.accounts.passwords import Passwords
 from engine.settings import Limits
 from gateway.app import create_app
-
-
-class ManualClock:
-    """A clock the test moves by hand (unix ms)."""
-
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
+from tests.accounts_support import ManualClock, fast_passwords
 
 
 @pytest.fixture
 def passwords() -> Iterator[Passwords]:
-    made = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    made = fast_passwords()
     yield made
     made.close()
 

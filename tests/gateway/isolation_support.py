@@ -27,7 +27,6 @@ __all__ = [
     "ACTORS",
     "PARAMS",
     "PASSWORD",
-    "Clock",
     "Person",
     "Row",
     "World",
@@ -114,19 +113,6 @@ def member_owned(ok: int) -> dict[str, int]:
 
 
 # --- the world ---
-
-
-class Clock:
-    """The accounts store's clock (unix ms), moved by hand to expire tokens without sleeping."""
-
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import argon2
 import httpx
 import pytest
 import pytest_asyncio
@@ -23,7 +22,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from isolation_support import (
     ACTORS,
     PASSWORD,
-    Clock,
     Row,
     World,
     book_admin,
@@ -41,9 +39,9 @@ from isolation_support import (
 from app.asking import start_thread
 from app.services import open_services
 from app.settings import Settings
-from engine.accounts.passwords import Passwords
 from engine.settings import Limits
 from gateway.app import create_app
+from tests.accounts_support import ManualClock, fast_passwords
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -145,8 +143,8 @@ ROWS: list[Row] = [
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory, local_embedder) -> AsyncIterator[World]:
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
-    clock = Clock()
+    passwords = fast_passwords()
+    clock = ManualClock()
     # Rate limits off: the matrix sends hundreds of requests from one address.
     settings = Settings(
         data_dir=Path(tmp_path_factory.mktemp("isolation")) / "data",

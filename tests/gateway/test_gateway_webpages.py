@@ -24,6 +24,7 @@ from tests.engine.website_support import (
     PNG_RED,
     LocalSite,
     article_html,
+    serve_article,
 )
 
 PAGE_LIMIT = 50_000
@@ -48,9 +49,7 @@ def settings(settings: Settings, web: WebSettings) -> Settings:
 @pytest.fixture
 def site():
     with LocalSite() as s:
-        s.page("/article", article_html())
-        s.route("/img/red.png", PNG_RED, "image/png")
-        s.route("/img/blue.png", PNG_BLUE, "image/png")
+        serve_article(s)
         s.page("/huge", "<html><body>" + "<p>words</p>" * 10_000 + "</body></html>")
         s.route("/data.json", b'{"not": "a page"}', "application/json")
         yield s

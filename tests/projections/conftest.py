@@ -1,4 +1,4 @@
-"""Fixtures for the read side: logs on the session's nats-server, blobs."""
+"""Fixtures for the read side: logs on the session's nats-server, blobs, a running worker."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,6 +9,7 @@ from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Logs
 from engine.nats import NATS
+from tests.projections.pipeline_support import open_test_worker
 
 
 @pytest.fixture
@@ -28,3 +29,12 @@ async def books(logs: Logs) -> AsyncIterator[Books]:
 @pytest.fixture
 def blobs(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+async def worker(tmp_path: Path, logs: Logs, blobs: LocalBlobStore, local_embedder: object):
+    """A running worker (runner, read models, ingest) over `logs`, its data under tmp_path."""
+    worker = await open_test_worker(tmp_path / "live", logs, blobs, local_embedder)
+    await worker.runner.start()
+    yield worker
+    await worker.close()

@@ -1,14 +1,16 @@
 """Fixtures and helpers for tests that run the read side over real logs (importable helpers)."""
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 from app.readside import ReadSide, open_read_side
 from app.settings import Settings, load_settings
 from engine.blobs import LocalBlobStore
 from engine.books import Books
-from engine.log import Logs
+from engine.log import Log, Logs
 from engine.sources import add_source
+from events import SourceAdded, SourceExtracted, SourceRejected, new_id
 
 
 def settings_for(data: Path) -> Settings:
@@ -54,3 +56,49 @@ async def settle(worker: ReadSide, chapter: str, timeout: float = 120.0) -> None
             if idle and (await worker.logs.chapter(chapter).head()).rev == head:
                 return
             await asyncio.sleep(0.05)
+
+
+async def add_texts_at_once(
+    log: Log, blobs: LocalBlobStore, texts: dict[str, str]
+) -> list[SourceAdded]:
+    """Text sources (name: text) in bulk: the bytes first, then one batch of SourceAdded."""
+    added = []
+    for name, text in texts.items():
+        data = text.encode()
+        blob = await blobs.put(data)
+        added.append(
+            SourceAdded(
+                source=new_id(), name=name, media_type="text/plain", blob=blob, size=len(data)
+            )
+        )
+    await log.append_many(added, actor="u-owner")
+    return added
+
+
+async def results(log: Log) -> Counter[str]:
+    """How many results (SourceExtracted or SourceRejected) each source has in the log."""
+    found: Counter[str] = Counter()
+    async for recorded in log.read():
+        body = recorded.envelope.body
+        if isinstance(body, SourceExtracted | SourceRejected):
+            found[body.source] += 1
+    return found
+
+
+async def digests(worker: ReadSide, chapter: str) -> tuple[str, str]:
+    """The chapter's catalogue and vectors digests: equal digests, equal read models."""
+    return await worker.catalogue.digest(chapter), await worker.vectors.digest(chapter)
+
+
+async def rebuilt_digests(
+    data: Path, logs: Logs, blobs: LocalBlobStore, embedder: object, chapter: str, timeout: float
+) -> tuple[str, str]:
+    """`digests` of a clean build of the chapter from its log, by a fresh worker under `data`."""
+    rebuilt = await open_test_worker(data, logs, blobs, embedder)
+    try:
+        await rebuilt.runner.start(discover=False)
+        rebuilt.runner.watch(chapter)
+        await settle(rebuilt, chapter, timeout=timeout)
+        return await digests(rebuilt, chapter)
+    finally:
+        await rebuilt.close()

@@ -3,13 +3,11 @@ so only the chunks around the edit are re-embedded and citations keep their page
 
 import random
 
-import pytest
-
 from engine.sources import add_source, edit_source
 from projections.formats import Section
 from projections.ingest import ChunkSizes, carry_sections, chunk_manifest, sections_of
 from tests.projections.formats.corpus import make_pdf
-from tests.projections.pipeline_support import new_chapter, open_test_worker, settle
+from tests.projections.pipeline_support import new_chapter, settle
 
 WORDS = [
     "river", "stone", "lantern", "harvest", "meadow", "copper", "signal", "orchard", "harbour",
@@ -58,14 +56,6 @@ def test_sections_are_read_back_from_a_manifest():
     manifest = chunk_manifest(text, sections, ChunkSizes())
     assert sections_of(manifest) == sections
     assert sections_of([]) == []
-
-
-@pytest.fixture
-async def worker(tmp_path, logs, blobs, local_embedder):
-    worker = await open_test_worker(tmp_path / "live", logs, blobs, local_embedder)
-    await worker.runner.start()
-    yield worker
-    await worker.close()
 
 
 async def test_editing_one_paragraph_of_a_long_pdf_reembeds_at_most_three_chunks(worker, books):

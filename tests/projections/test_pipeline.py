@@ -18,14 +18,6 @@ from tests.projections.formats.corpus import (
 from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle
 
 
-@pytest.fixture
-async def worker(tmp_path, logs, blobs, local_embedder):
-    worker = await open_test_worker(tmp_path / "live", logs, blobs, local_embedder)
-    await worker.runner.start()
-    yield worker
-    await worker.close()
-
-
 async def test_every_high_format_is_ingested_and_its_sentence_found_by_search(worker, books):
     chapter = await new_chapter(books)
     # Add one real file of every format, each carrying a known sentence.

@@ -17,9 +17,15 @@ from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Log, Logs
 from engine.server import EmbeddedServer
-from events import SourceAdded, SourceExtracted, SourceRejected, new_id
 from projections.ingest import ChunkSizes, chunk_manifest
-from tests.projections.pipeline_support import new_chapter, open_test_worker, settle
+from tests.projections.pipeline_support import (
+    add_texts_at_once,
+    digests,
+    new_chapter,
+    open_test_worker,
+    rebuilt_digests,
+    results,
+)
 from tests.reliability.runner_child import READY, read_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,16 +120,6 @@ class Child:
             await self.kill()
 
 
-async def results(log: Log) -> Counter[str]:
-    """How many results (SourceExtracted or SourceRejected) each source has in the log."""
-    found: Counter[str] = Counter()
-    async for recorded in log.read():
-        body = recorded.envelope.body
-        if isinstance(body, SourceExtracted | SourceRejected):
-            found[body.source] += 1
-    return found
-
-
 def cached_chunks(data: Path) -> set[str]:
     """The chunk hashes in a (dead) child's embedding cache."""
     with sqlite3.connect(data / "embeddings.sqlite3") as db:
@@ -175,19 +171,7 @@ async def test_a_worker_killed_twice_mid_ingest_ends_equal_to_a_clean_build(
     expected_chunks = chunk_hashes(texts)
 
     # 200 sources added in bulk: bytes first, then one batch of SourceAdded.
-    added = []
-    for i, text in enumerate(texts):
-        data = text.encode()
-        added.append(
-            SourceAdded(
-                source=new_id(),
-                name=f"doc-{i:03}.txt",
-                media_type="text/plain",
-                blob=await blobs.put(data),
-                size=len(data),
-            )
-        )
-    await log.append_many(added, actor="u-owner")
+    added = await add_texts_at_once(log, blobs, {f"doc-{i:03}.txt": t for i, t in enumerate(texts)})
 
     data, record = tmp_path / "child", tmp_path / "embedded.txt"
 
@@ -235,26 +219,16 @@ async def test_a_worker_killed_twice_mid_ingest_ends_equal_to_a_clean_build(
     # The survivor's read models equal a clean build's, made from the same log and blobs.
     survivor = await open_test_worker(data, logs, blobs, local_embedder)
     try:
-        survivor_digests = (
-            await survivor.catalogue.digest(chapter),
-            await survivor.vectors.digest(chapter),
-        )
+        survivor_digests = await digests(survivor, chapter)
         assert await survivor.index.count(chapter) == len(
             {(a.source, h) for a, t in zip(added, texts, strict=True) for h in chunk_hashes([t])}
         )
     finally:
         await survivor.close()
-    clean = await open_test_worker(tmp_path / "clean", logs, blobs, local_embedder)
-    try:
-        await clean.runner.start(discover=False)
-        clean.runner.watch(chapter)
-        await settle(clean, chapter, timeout=300)
-        assert (
-            await clean.catalogue.digest(chapter),
-            await clean.vectors.digest(chapter),
-        ) == survivor_digests
-    finally:
-        await clean.close()
+    clean = tmp_path / "clean"
+    assert (
+        await rebuilt_digests(clean, logs, blobs, local_embedder, chapter, 300) == survivor_digests
+    )
     assert await results(log) == final  # the clean build appended nothing
 
 

@@ -2,16 +2,23 @@
 with one result each, and the read models equal a clean rebuild."""
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 
 from engine.blobs import LocalBlobStore
 from engine.books import Books
-from engine.log import Log, Logs
-from events import SourceAdded, SourceExtracted, SourceRejected, new_id
-from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle
+from engine.log import Logs
+from tests.projections.pipeline_support import (
+    add_text,
+    add_texts_at_once,
+    digests,
+    new_chapter,
+    open_test_worker,
+    rebuilt_digests,
+    results,
+    settle,
+)
 
 BEFORE = 60
 """Sources added before the crash."""
@@ -34,16 +41,6 @@ def note(i: int) -> str:
     return f"Field note {i}: the heron number {i} waded along the reed bank at dawn, twice."
 
 
-async def results(log: Log) -> Counter[str]:
-    """How many results (SourceExtracted or SourceRejected) each source has in the log."""
-    found: Counter[str] = Counter()
-    async for recorded in log.read():
-        body = recorded.envelope.body
-        if isinstance(body, SourceExtracted | SourceRejected):
-            found[body.source] += 1
-    return found
-
-
 async def test_the_worker_survives_a_nats_crash_mid_ingest(
     nats_server, logs, blobs, tmp_path, local_embedder
 ):
@@ -56,19 +53,8 @@ async def test_the_worker_survives_a_nats_crash_mid_ingest(
     await worker.runner.start()
     try:
         # A bulk of sources, and the server crashes once about a third have their result.
-        added = []
-        for i in range(BEFORE):
-            data = note(i).encode()
-            added.append(
-                SourceAdded(
-                    source=new_id(),
-                    name=f"note-{i:03}.txt",
-                    media_type="text/plain",
-                    blob=await blobs.put(data),
-                    size=len(data),
-                )
-            )
-        await log.append_many(added, actor="u-owner")
+        notes = {f"note-{i:03}.txt": note(i) for i in range(BEFORE)}
+        added = await add_texts_at_once(log, blobs, notes)
         async with asyncio.timeout(120):
             while (done := sum((await results(log)).values())) < BEFORE // 3:
                 await asyncio.sleep(0.02)
@@ -95,20 +81,11 @@ async def test_the_worker_survives_a_nats_crash_mid_ingest(
         assert await worker.index.count(chapter) == len(sources)  # one chunk each
         hits = await worker.vectors.search(chapter, note(BEFORE + 3), k=1)
         assert hits[0].source == later[3]
-        live = (await worker.catalogue.digest(chapter), await worker.vectors.digest(chapter))
+        live = await digests(worker, chapter)
     finally:
         await worker.close()
 
     # A clean rebuild of the same log equals the read models that lived through the crash.
-    rebuilt = await open_test_worker(tmp_path / "rebuilt", logs, blobs, local_embedder)
-    try:
-        await rebuilt.runner.start(discover=False)
-        rebuilt.runner.watch(chapter)
-        await settle(rebuilt, chapter, timeout=180)
-        assert (
-            await rebuilt.catalogue.digest(chapter),
-            await rebuilt.vectors.digest(chapter),
-        ) == live
-    finally:
-        await rebuilt.close()
+    rebuilt = tmp_path / "rebuilt"
+    assert await rebuilt_digests(rebuilt, logs, blobs, local_embedder, chapter, 180) == live
     assert await results(log) == final

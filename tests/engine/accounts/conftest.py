@@ -7,24 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import argon2
 import pytest
 
 from engine.accounts.passwords import Passwords
 from engine.accounts.secrets import SecretBox
-
-
-class ManualClock:
-    """A clock the test moves by hand (unix ms)."""
-
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
+from tests.accounts_support import ManualClock, fast_passwords
 
 
 @pytest.fixture
@@ -33,9 +20,7 @@ def make_passwords() -> Iterator[Callable[..., Passwords]]:
     made: list[Passwords] = []
 
     def make(memory_kib: int = 8192) -> Passwords:
-        made.append(
-            Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=memory_kib, parallelism=1))
-        )
+        made.append(fast_passwords(memory_kib))
         return made[-1]
 
     yield make

@@ -7,6 +7,7 @@ import pytest
 
 from engine.accounts import WeakPassword
 from engine.accounts.passwords import MAX_PASSWORD_LENGTH, Passwords, check_password
+from tests.accounts_support import fast_passwords
 
 
 async def test_default_parameters_are_memory_hard_argon2id():
@@ -24,7 +25,7 @@ async def test_default_parameters_are_memory_hard_argon2id():
 
 
 async def test_a_malformed_stored_hash_does_not_match_and_needs_rehash():
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    passwords = fast_passwords()
     try:
         assert not await passwords.verify("not a hash", "whatever1")
         assert passwords.needs_rehash("not a hash")

@@ -10,22 +10,22 @@ import pytest
 from tests.projections.providers.provider_cases import CHAT_KINDS, EMBED_KINDS, Case, start_fake
 
 
-@pytest.fixture(params=CHAT_KINDS)
-def chat_case(request: pytest.FixtureRequest) -> Iterator[Case]:
-    fake = start_fake(request.param)
+def _running(kind: str) -> Iterator[Case]:
+    fake = start_fake(kind)
     try:
-        yield Case(request.param, fake)
+        yield Case(kind, fake)
     finally:
         fake.stop()
+
+
+@pytest.fixture(params=CHAT_KINDS)
+def chat_case(request: pytest.FixtureRequest) -> Iterator[Case]:
+    yield from _running(request.param)
 
 
 @pytest.fixture(params=EMBED_KINDS)
 def embed_case(request: pytest.FixtureRequest) -> Iterator[Case]:
-    fake = start_fake(request.param)
-    try:
-        yield Case(request.param, fake)
-    finally:
-        fake.stop()
+    yield from _running(request.param)
 
 
 @pytest.fixture

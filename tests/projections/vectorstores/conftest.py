@@ -24,6 +24,11 @@ DIM = 8
 BACKENDS = ["chroma-embedded", "chroma-http", "pinecone"]
 
 
+def vec(*values: float) -> list[float]:
+    """A DIM-long vector starting with `values`."""
+    return [*values, *([0.0] * (DIM - len(values)))]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,11 +18,7 @@ from projections.vectorstores import (
     chunk_metadata,
 )
 from projections.vectorstores.chroma import COLLECTION_PREFIX, ChromaIndex
-from tests.projections.vectorstores.conftest import DIM, free_port
-
-
-def vec(*values: float) -> list[float]:
-    return [*values, *([0.0] * (DIM - len(values)))]
+from tests.projections.vectorstores.conftest import DIM, free_port, vec
 
 
 def rec(record_id: str, x: float = 1.0) -> VectorRecord:

@@ -10,11 +10,7 @@ from projections.vectorstores import (
     chunk_metadata,
 )
 from projections.vectorstores.pinecone import DOCUMENT_KEY, PineconeIndex
-from tests.projections.vectorstores.conftest import DIM, free_port
-
-
-def vec(*values: float) -> list[float]:
-    return [*values, *([0.0] * (DIM - len(values)))]
+from tests.projections.vectorstores.conftest import free_port, vec
 
 
 def rec(record_id: str, *, rev: int = 1, document: str | None = None, tags=()) -> VectorRecord:

@@ -18,12 +18,7 @@ from projections.vectorstores import (
     chunk_metadata,
     tags_of,
 )
-from tests.projections.vectorstores.conftest import DIM
-
-
-def vec(*values: float) -> list[float]:
-    """A DIM-long vector starting with `values`."""
-    return [*values, *([0.0] * (DIM - len(values)))]
+from tests.projections.vectorstores.conftest import vec
 
 
 def rec(
