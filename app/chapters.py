@@ -30,6 +30,8 @@ class ChapterSummary(msgspec.Struct, kw_only=True):
     """Its log's head revision (with `detail`)."""
     sources: int | None = None
     """How many sources it holds, removed ones not counted (with `detail`)."""
+    share: str | None = None
+    """For a copy or a mirror of a chapter shared with the book: the share."""
 
 
 async def summary(
@@ -44,6 +46,7 @@ async def summary(
         title=view.title if view is not None else entry.title,
         assignee=entry.assignee,
         forked_from=view.forked_from if view is not None else None,
+        share=entry.share,
     )
     if detail:
         found.rev = (await services.logs.chapter(entry.id).head()).rev

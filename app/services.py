@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CollectorRegistry
 
@@ -36,6 +36,9 @@ from engine.shares import Shares
 from projections.embedding_cache import Embedder
 from projections.providers import LLM
 from projections.vectorstores import VectorIndex
+
+if TYPE_CHECKING:  # app/mirrors.py builds on the services; it is imported where they open
+    from app.mirrors import Mirrors
 
 __all__ = ["ReadinessCheck", "Role", "Services", "accounts_readiness", "open_services"]
 
@@ -78,6 +81,8 @@ class Services:
     """The read models (catalogue, vectors, chat), their runner, the default answerer."""
     role: Role = "all"
     """Which parts this process runs."""
+    mirrors: Mirrors | None = None
+    """The followers of live mirrors (shares accepted from others): roles all and worker."""
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
     """Checks /health/ready runs, all of them, concurrently; append one per part."""
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -214,6 +219,12 @@ async def open_services(
             role=role,
             readiness_checks=checks,
         )
+        if role != "gateway":
+            from app.mirrors import Mirrors
+
+            services.mirrors = Mirrors(services)
+            await services.mirrors.start()
+            stack.push_async_callback(services.mirrors.stop)
         # Every part is open: the services own them now.
         services.stack.push_async_exit(stack.pop_all())
     return services

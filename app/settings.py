@@ -28,6 +28,7 @@ __all__ = [
     "NatsSettings",
     "ProviderSettings",
     "Settings",
+    "SharingSettings",
     "VectorSettings",
     "WebSettings",
     "load_settings",
@@ -35,6 +36,18 @@ __all__ = [
 
 ENV_PREFIX = "RAGSTACK_"
 CONFIG_NAME = "ragstack.toml"
+
+
+class SharingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Sharing between servers (`[sharing]`)."""
+
+    allow_private_peers: bool = False
+    """Let guests accept shares from servers on loopback or private networks (and owners'
+    servers be reached there). Off by default, as `[web] allow_private_addresses` is: a server
+    that calls the URLs its users give must not become their way into its own network."""
+    tick_s: float | None = None
+    """Override the proxied relay's tick (60 s on paid plans, 600 s on free), at least 1 s: for
+    tests and demos."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,6 +79,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Request and event limits."""
     web: WebSettings = WebSettings()
     """Web page fetching."""
+    sharing: SharingSettings = SharingSettings()
+    """Sharing between servers."""
+    operators: list[str] = []
+    """E-mail addresses of the server's operators: they alone set a book's plan
+    (`RAGSTACK_OPERATORS=a@example.org,b@example.org`)."""
 
     @property
     def data(self) -> Path:
@@ -88,12 +106,16 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct)
     }
     scalars = {f.name for f in msgspec.structs.fields(Settings)} - sections.keys()
+    lists = {f.name for f in msgspec.structs.fields(Settings) if f.type == list[str]}
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX) or key == "RAGSTACK_DATA":
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name in scalars:
-            overrides[name] = value
+            listed = name in lists  # a list in one variable: comma-separated
+            overrides[name] = (
+                [v.strip() for v in value.split(",") if v.strip()] if listed else value
+            )
             continue
         for section, section_type in sections.items():
             prefix = section + "_"

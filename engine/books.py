@@ -302,6 +302,20 @@ class Books:
         state = await self._decide(book, actor, decide)
         return state.chapters[chapter]
 
+    async def drop_shared(self, book: str, chapter: str, *, actor: str) -> None:
+        """Take a mirror out of its book because its share ended (the share's rules decided,
+        not a member: `actor` is the process that noticed). Only chapters of a share go."""
+
+        def decide(state: BookState) -> list[Body]:
+            entry = state.chapters.get(chapter)
+            if entry is None:
+                return []
+            if entry.share is None:
+                raise Conflict("only a shared chapter leaves its book when its share ends")
+            return [ChapterDeleted(chapter=chapter)]
+
+        await self._decide(book, actor, decide)
+
     async def set_plan(self, operator: str, book: str, plan: Plan) -> BookState:
         """Put the book on `plan`. Only the server's operator decides this: the caller (the
         operator API, `ragstack admin plan`) has checked who `operator` is."""

@@ -184,8 +184,9 @@ def _public(address: str) -> bool:
 class _GuardedBackend(httpcore.AnyIOBackend):
     """Resolves names itself and dials only the addresses it checked."""
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, refusal: str) -> None:
         self.allow_private = allow_private
+        self.refusal = refusal
 
     async def connect_tcp(
         self,
@@ -210,7 +211,7 @@ class _GuardedBackend(httpcore.AnyIOBackend):
             if refused:
                 raise AddressRefused(
                     f"{host} is at {refused[0]}, a loopback, private or otherwise non-public "
-                    "address; only public web pages can be added"
+                    f"address; {self.refusal}"
                 )
         error: Exception = httpcore.ConnectError(f"no address found for {host}")
         for address in addresses:
@@ -227,7 +228,11 @@ class _GuardedBackend(httpcore.AnyIOBackend):
         raise error
 
 
-def _transport(allow_private: bool) -> httpx.AsyncHTTPTransport:
+def guarded_transport(
+    allow_private: bool, *, refusal: str = "only public web pages can be added"
+) -> httpx.AsyncHTTPTransport:
+    """An httpx transport that dials public addresses only (unless `allow_private`), checked
+    at connect time against the address actually dialled; `refusal` ends the error's message."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx takes no network backend of its own; its connection pool (httpcore) does, so the
     # pool is replaced by one that dials through the guard. tests/engine/test_webpages.py
@@ -236,7 +241,7 @@ def _transport(allow_private: bool) -> httpx.AsyncHTTPTransport:
         ssl_context=httpx.create_ssl_context(trust_env=False),
         max_connections=8,
         keepalive_expiry=5.0,
-        network_backend=_GuardedBackend(allow_private=allow_private),
+        network_backend=_GuardedBackend(allow_private=allow_private, refusal=refusal),
     )
     return transport
 
@@ -295,7 +300,7 @@ class WebFetcher:
         """An HTTP client for one page and its images."""
         limits = self.limits
         async with httpx.AsyncClient(
-            transport=_transport(limits.allow_private_addresses),
+            transport=guarded_transport(limits.allow_private_addresses),
             follow_redirects=True,
             max_redirects=limits.max_redirects,
             timeout=httpx.Timeout(limits.timeout_s, connect=limits.connect_timeout_s),

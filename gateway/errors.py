@@ -150,6 +150,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "chain_broken": 409,  # a stored event does not verify: the log's state, not a server bug
     # app/asking.py: the index has not caught up with a question in time
     "index_behind": 503,
+    # app/peers.py: another server, reached for a share, did not answer as one should
+    "peer_unavailable": 502,
 }
 """Status for an error's own `code` (a class attribute, or an attribute set on the instance)."""
 

@@ -5,7 +5,7 @@ Requests forbid unknown fields, so a misspelt key is a 422 rather than a silentl
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +74,9 @@ class BookPublic(_Public):
     """How many chapters the caller sees (all of them for the owner and admins)."""
     members: int
     """How many members the book has, pending invitations included."""
+    plan: Literal["free", "paid"] = "free"
+    """The book's plan, set by the server's operator: a paid book's proxied shares tick every
+    minute, a free one's every ten."""
 
 
 class BookList(_Public):
@@ -162,6 +165,8 @@ class ChapterPublic(_Public):
     """How many sources it holds, removed ones not counted (single-chapter answers)."""
     forked_from: str | None = None
     """The chapter this one was copied from, if it is a copy."""
+    share: str | None = None
+    """For a chapter someone shared with its book (a copy or a live mirror): the share."""
 
 
 class ChapterList(_Public):

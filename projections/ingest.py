@@ -26,6 +26,7 @@ import rust_core
 from engine.blobs import BlobStore
 from engine.errors import BlobNotFound, EngineError
 from events import (
+    ChapterMirrored,
     ChunkRef,
     Envelope,
     Event,
@@ -213,12 +214,13 @@ class Ingest(SqliteProjection):
         blob TEXT NOT NULL, name TEXT NOT NULL, media_type TEXT NOT NULL, new_text TEXT,
         PRIMARY KEY (chapter, source)
     );
+    CREATE TABLE IF NOT EXISTS ingest_mirrors (chapter TEXT PRIMARY KEY);
     CREATE TABLE IF NOT EXISTS ingest_texts (
         chapter TEXT NOT NULL, source TEXT NOT NULL, text_blob TEXT NOT NULL, chunks BLOB,
         chunks_blob TEXT, PRIMARY KEY (chapter, source)
     );
     """
-    tables = ("ingest_pending", "ingest_texts")
+    tables = ("ingest_pending", "ingest_texts", "ingest_mirrors")
 
     def __init__(
         self,
@@ -239,8 +241,21 @@ class Ingest(SqliteProjection):
 
     # -- folding: what is pending ------------------------------------------------------------
 
+    @handles(ChapterMirrored)
+    async def on_mirrored(self, db: aiosqlite.Connection, e: Envelope, b: ChapterMirrored) -> None:
+        # A live mirror's extractions come from the owner's log: nothing here is ingest's work.
+        await self.execute(db, "INSERT OR IGNORE INTO ingest_mirrors VALUES (?)", e.chapter)
+
+    async def _mirror(self, db: aiosqlite.Connection, chapter: str) -> bool:
+        return (
+            await self.fetchone(db, "SELECT 1 FROM ingest_mirrors WHERE chapter = ?", chapter)
+            is not None
+        )
+
     @handles(SourceAdded)
     async def on_added(self, db: aiosqlite.Connection, e: Envelope, b: SourceAdded) -> None:
+        if await self._mirror(db, e.chapter):
+            return
         await self.execute(
             db,
             "INSERT OR REPLACE INTO ingest_pending VALUES (?, ?, ?, 'added', ?, ?, ?, NULL)",
@@ -249,6 +264,8 @@ class Ingest(SqliteProjection):
 
     @handles(SourceEdited)
     async def on_edited(self, db: aiosqlite.Connection, e: Envelope, b: SourceEdited) -> None:
+        if await self._mirror(db, e.chapter):
+            return
         await self.execute(
             db,
             "INSERT OR REPLACE INTO ingest_pending VALUES (?, ?, ?, 'edited', ?, '', '', ?)",

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 
 from gateway.errors import error_responses
 from gateway.routes import (
+    admin,
     audit,
     auth,
     books,
@@ -40,6 +41,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     shares.router,
     share_guests.router,
     audit.router,
+    admin.router,
 )
 """Routers served under /v1."""
 

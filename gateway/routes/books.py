@@ -76,6 +76,7 @@ def book_public(state: BookState, user: str) -> BookPublic:
         external_sharing=state.external_sharing,
         chapters=len(state.visible_chapters(user)),
         members=len(state.members),
+        plan=state.plan,
     )
 
 

@@ -5,6 +5,7 @@ and what a guest's server calls with a share's token.
     GET    /v1/chapters/{chapter}/shares          the shares in force
     DELETE /v1/chapters/{chapter}/shares/{share}  revoke, at once
     POST   /v1/shares/{token}/connect             the guest's server: what the share opens
+    POST   /v1/shares/{token}/accept              a guest: into one of their books
 
 A share's token is a bearer secret of its own, unrelated to API tokens: routes that take it
 need no account. The rules are engine/shares.py's; the commands app/shares.py's.
@@ -17,10 +18,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from app import shares as app_shares
+from app.mirrors import accept
 from engine.shares import ShareAccess
 from gateway.deps import CurrentUser, ReadableChapter, ServicesDep
 from gateway.errors import error_responses
+from gateway.routes.chapters import chapter_public
+from gateway.schemas_books import ChapterPublic
 from gateway.schemas_shares import (
+    ShareAccept,
     ShareConnection,
     ShareCreate,
     ShareCreated,
@@ -82,3 +87,18 @@ async def connect_share(token: ShareToken, services: ServicesDep) -> ShareConnec
     """What a share opens, for the guest's server (or `ragstack follow`): the chapter, the
     mode, the head now, and for a direct share NATS credentials issued to the guest."""
     return ShareConnection.model_validate(await app_shares.connect(services, token))
+
+
+@router.post(
+    "/shares/{token}/accept",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(409, 502),
+)
+async def accept_share(
+    token: ShareToken, body: ShareAccept, services: ServicesDep, user: CurrentUser
+) -> ChapterPublic:
+    """Accept a share into one of your books (default: your first): a copy becomes a chapter
+    of your own; a live share a mirror that follows the owner's chapter. `from` names the
+    owner's server when it is not this one."""
+    accepted = await accept(services, user, token, book=body.book, from_url=body.from_)
+    return await chapter_public(services, accepted.entry, accepted.book, detail=True)

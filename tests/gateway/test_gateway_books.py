@@ -50,6 +50,7 @@ async def test_a_solo_user_gets_a_book_of_one_and_fills_it(client):
         "external_sharing": True,
         "chapters": 0,
         "members": 1,
+        "plan": "free",
     }
     chapter = await _new_chapter(client, ada, book["id"], "  Reading list ")
     assert chapter["title"] == "Reading list" and chapter["assignee"] == ada.id

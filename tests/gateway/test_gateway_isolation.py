@@ -85,6 +85,29 @@ async def _extracted_source(world: World, actor: str, values: dict[str, str], fr
     return world.cache[key]
 
 
+async def _share(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    granted = await world.services.shares.grant(
+        world.owner.id, world.owner.email, values["chapter"], mode="proxied",
+        grantee="guest@example.org",
+    )  # fmt: skip
+    return granted.access.id
+
+
+async def _no_source(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    return "01hzzzzzzzzzzzzzzzzzzzzzzz"  # without a share's token, no source is looked up
+
+
+async def _share_token(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    key = ("share_token",)
+    if key not in world.cache:
+        granted = await world.services.shares.grant(
+            world.member.id, world.member.email, world.member_chapter, mode="proxied",
+            grantee="guest@example.org",
+        )  # fmt: skip
+        world.cache[key] = granted.token
+    return world.cache[key]
+
+
 # A table: one line per row, aligned by hand.
 # fmt: off
 ROWS: list[Row] = [
@@ -136,6 +159,19 @@ ROWS: list[Row] = [
     Row("PATCH",  "/v1/chapters/{chapter}/sources/{source}",       chapter(200), {"json": {"tags": ["matrix"]}}),
     Row("DELETE", "/v1/chapters/{chapter}/sources/{source}",       chapter(204), fresh=True),
     Row("POST",   "/v1/chapters/{chapter}/search",                 chapter(200), {"json": {"query": "who may see what"}}),
+    # shares: granted by those who manage the chapter; a token's routes take the token, not a person
+    Row("GET",    "/v1/chapters/{chapter}/shares",                 chapter(200)),
+    Row("POST",   "/v1/chapters/{chapter}/shares",                 chapter(201), {"json": {"mode": "proxied", "grantee": "guest@example.org"}}),
+    Row("DELETE", "/v1/chapters/{chapter}/shares/{share}",         chapter(204), fresh=True, params={"share": _share}),
+    Row("POST",   "/v1/shares/{token}/connect",                    public(200),  params={"token": _share_token}),
+    Row("POST",   "/v1/shares/{token}/accept",                     signed_in(403), {"json": {}}, params={"token": _share_token}),
+    Row("GET",    "/v1/shares/sources",                            public(401)),
+    Row("POST",   "/v1/shares/sources",                            public(401)),
+    Row("PATCH",  "/v1/shares/sources/{source}",                   public(401), {"json": {"tags": ["x"]}}, params={"source": _no_source}),
+    Row("DELETE", "/v1/shares/sources/{source}",                   public(401), params={"source": _no_source}),
+    Row("POST",   "/v1/shares/ask",                                public(401),  {"json": {"question": "Who sees this?"}}),
+    # the operator's routes: no operator is configured here, so they exist for no one
+    Row("PUT",    "/v1/admin/books/{book}/plan",                   signed_in(404), {"json": {"plan": "paid"}}),
 ]
 # fmt: on
 """One row per route (several where a route's body decides who may call it)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 from gateway_support import assert_error
 from isolation_support import Person, sign_up_person
 
@@ -222,3 +223,23 @@ async def test_prompt_passthrough_answers_with_the_owner_s_model_in_the_owner_s_
     history = (await client.get(f"/v1/chapters/{chapter}/history", headers=owner.headers)).json()
     asked_by = [h["actor"] for h in history["history"] if h["type"] == "MessagePosted"]
     assert asked_by[0] == f"share:{share['id']}"
+
+
+async def test_only_an_operator_sets_a_plan_and_a_paid_book_ticks_every_minute(client, services):
+    owner, book, chapter = await _owner_with_chapter(client)
+    body = {"plan": "paid"}
+    # The owner is no operator: the route does not exist for them.
+    refused = await client.put(f"/v1/admin/books/{book}/plan", json=body, headers=owner.headers)
+    assert_error(refused, 404, "not_found")
+    operator = await sign_up_person(client, "ops@example.org", "Ops")
+    services.settings = msgspec.structs.replace(services.settings, operators=["OPS@example.org"])
+    made = await client.put(f"/v1/admin/books/{book}/plan", json=body, headers=operator.headers)
+    assert made.status_code == 200, made.text
+    assert made.json() == {"book": book, "plan": "paid"}
+    seen = (await client.get(f"/v1/books/{book}", headers=owner.headers)).json()
+    assert seen["plan"] == "paid"
+    assert (await _grant(client, owner, chapter))["interval_s"] == 60
+    bad = await client.put(
+        f"/v1/admin/books/{book}/plan", json={"plan": "gold"}, headers=operator.headers
+    )
+    assert_error(bad, 422, "validation_error")

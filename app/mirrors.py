@@ -1,0 +1,246 @@
+"""Sharing, the guest's side: accepting a share into one of the guest's books, and keeping live
+mirrors in step with the owner's chapter.
+
+Every accepted share becomes a chapter of the guest's book, marked with its share:
+
+- **copy**: a chapter of its own whose log starts with `ChapterForked` and re-issues the
+  original's in-scope events (engine/copies.py); nothing crosses afterwards.
+- **proxied** and **direct**: a *mirror*, whose log starts with `ChapterMirrored`. A follower
+  (`Mirrors`, run where projections are folded) appends what the owner's chapter gained:
+  compacted batches once per tick for proxied shares, each event as it is stored for direct
+  ones, each batch closed by `MirrorSynced(rev, head)` naming the owner's rev and chain hash it
+  caught up to. Blobs the events name are fetched from the owner first, so the guest's own read
+  models (catalogue, search) work on the mirror as on any chapter; ingest leaves mirrors alone,
+  since their extractions come from the owner.
+
+A live mirror whose share ends (revoked, expired, stopped by the owner's book) leaves the
+guest's book; a copy stays, it was a copy. The share's token is kept encrypted in the guest's
+accounts store, never in a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import msgspec
+
+from app.peers import FeedBatch, Peer, open_peer
+from app.services import Services
+from engine.accounts import InvalidShareToken, User
+from engine.rules import ChapterEntry, Conflict, Forbidden, Invalid, NotFound
+from engine.shares import ShareEnded
+from events import Body, ChapterMirrored, MirrorSynced
+
+__all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "accept"]
+
+log = logging.getLogger(__name__)
+
+MIRROR_ACTOR = "proc:mirror"
+"""The actor of what a follower appends to a mirror: the owner's facts, relayed."""
+_TOKEN = "share.token"
+_PEER = "share.peer"
+RETRY_S = 5.0
+"""Pause after a follower's failure that is not the share's end."""
+
+
+class _PeerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    share: str
+    mode: str
+    from_chapter: str
+    from_server: str | None
+    interval_s: int | None = None
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    """A share accepted into a book."""
+
+    book: str
+    entry: ChapterEntry
+    mode: str
+
+
+def _scope(chapter: str) -> str:
+    return f"mirror:{chapter}"
+
+
+async def _target_book(services: Services, user: User, book: str | None) -> str:
+    if book is not None:
+        state = await services.books.state(book, fresh=True)
+        state.require_member(user.id)
+        return book
+    mine = await services.books.books_of(user.id, user.email)
+    if not mine:
+        raise Conflict("you have no book to accept the share into; create one first")
+    return mine[0].id
+
+
+async def accept(
+    services: Services,
+    user: User,
+    token: str,
+    *,
+    book: str | None = None,
+    from_url: str | None = None,
+) -> Accepted:
+    """Accept the share `token` opens (on this server, or on `from_url`'s) into `book` (default:
+    the caller's first book); the new chapter. A share is accepted once per book."""
+    if from_url is None:
+        access = await services.shares.resolve(token)
+        if access.grantee != user.email.strip().lower():
+            raise Forbidden("this share was granted to another address; only they can accept it")
+    target = await _target_book(services, user, book)
+    peer = open_peer(services, token, from_url)
+    try:
+        connection = await peer.connect()
+        state = await services.books.state(target, fresh=True)
+        taken = [e for e in state.chapters.values() if e.share == connection.share]
+        if taken:
+            raise Conflict(f"this share is already in the book, as chapter {taken[0].id}")
+        if connection.mode == "copy":
+            from app.copying import accept_copy
+
+            chapter = await accept_copy(services, user, target, connection, peer)
+        else:
+            first = ChapterMirrored(
+                book=target, title=connection.title, share=connection.share,
+                mode=connection.mode,  # type: ignore[arg-type]
+                from_chapter=connection.chapter, from_server=from_url,
+            )  # fmt: skip
+            chapter = await services.books.start_chapter(target, first, actor=user.id)
+            record = _PeerRecord(
+                share=connection.share, mode=connection.mode, from_chapter=connection.chapter,
+                from_server=from_url, interval_s=connection.interval_s,
+            )  # fmt: skip
+            await services.accounts.put_secret(_scope(chapter), _TOKEN, token)
+            await services.accounts.put_secret(
+                _scope(chapter), _PEER, msgspec.json.encode(record).decode()
+            )
+            if connection.mode == "proxied":  # a new guest gets a snapshot at once
+                await apply_batch(services, chapter, await peer.feed(0), peer)
+        entry = await services.books.register_shared(
+            user.id, target, chapter, connection.title, share=connection.share
+        )
+    finally:
+        await peer.aclose()
+    if connection.mode != "copy" and services.mirrors is not None:
+        services.mirrors.follow(chapter)  # a gateway-only process leaves it to the workers
+    return Accepted(book=target, entry=entry, mode=connection.mode)
+
+
+async def apply_batch(services: Services, chapter: str, batch: FeedBatch, peer: Peer) -> int:
+    """Append a proxied batch to the mirror (its blobs fetched first); the mirror's new rev."""
+    await _fetch_blobs(services, peer, batch.blobs)
+    bodies: list[Body] = [
+        *batch.events,
+        MirrorSynced(rev=batch.rev, head=batch.head, compacted=True),
+    ]
+    recorded = await services.logs.chapter(chapter).append_many(bodies, actor=MIRROR_ACTOR)
+    return recorded[-1].rev
+
+
+async def _fetch_blobs(services: Services, peer: Peer, hashes: list[str]) -> None:
+    for hash in dict.fromkeys(hashes):
+        if not await services.blobs.exists(hash):
+            stored = await services.blobs.put(await peer.blob(hash))
+            if stored != hash:
+                raise Invalid(f"blob {hash[:12]}… arrived with other bytes")
+
+
+async def _synced_rev(services: Services, chapter: str) -> int:
+    """The owner's rev the mirror last caught up to (0 before the first batch)."""
+    synced = 0
+    async for recorded in services.logs.chapter(chapter).read():
+        body = recorded.envelope.body
+        if isinstance(body, MirrorSynced):
+            synced = body.rev
+    return synced
+
+
+class Mirrors:
+    """The followers of this process's live mirrors (roles all and worker)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Follow every live mirror of every book."""
+        for book in await self.services.logs.book_ids():
+            with contextlib.suppress(NotFound):
+                state = await self.services.books.state(book)
+                for entry in state.chapters.values():
+                    if entry.share is not None and await self._is_mirror(entry.id):
+                        self.follow(entry.id)
+
+    async def _is_mirror(self, chapter: str) -> bool:
+        first = await self.services.logs.chapter(chapter).get(1)
+        return first is not None and isinstance(first.envelope.body, ChapterMirrored)
+
+    def follow(self, chapter: str) -> None:
+        """Keep `chapter` (a live mirror) in step (idempotent)."""
+        if chapter not in self._tasks and not self._stopping:
+            self._tasks[chapter] = asyncio.create_task(self._run(chapter), name=f"mirror-{chapter}")
+
+    async def stop(self) -> None:
+        """Stop every follower."""
+        self._stopping = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def _run(self, chapter: str) -> None:
+        services = self.services
+        while not self._stopping:
+            try:
+                token = await services.accounts.get_secret(_scope(chapter), _TOKEN)
+                raw = await services.accounts.get_secret(_scope(chapter), _PEER)
+                if token is None or raw is None:
+                    log.warning("mirror %s has no share token; it is not followed", chapter)
+                    return
+                record = msgspec.json.decode(raw, type=_PeerRecord)
+                peer = open_peer(services, token, record.from_server)
+                try:
+                    if record.mode == "proxied":
+                        await self._follow_proxied(chapter, peer)
+                    else:
+                        await self._follow_direct(chapter, peer, record)
+                finally:
+                    await peer.aclose()
+            except (ShareEnded, InvalidShareToken) as exc:
+                await self._leave(chapter, str(exc))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("mirror %s: %s; retrying", chapter, exc)
+                await asyncio.sleep(RETRY_S)
+
+    async def _follow_proxied(self, chapter: str, peer: Peer) -> None:
+        after = await _synced_rev(self.services, chapter)
+        while not self._stopping:
+            batch = await peer.feed(after)
+            if batch.rev != after or batch.events:
+                await apply_batch(self.services, chapter, batch, peer)
+                after = batch.rev
+            now = int(time.time() * 1000)
+            wait_ms = (batch.next_tick_at or now + 1000) - now
+            await asyncio.sleep(min(max(wait_ms / 1000, 0.2), 600.0))
+
+    async def _follow_direct(self, chapter: str, peer: Peer, record: _PeerRecord) -> None:
+        raise NotImplementedError("direct mirrors follow the owner's stream (engine/guests)")
+
+    async def _leave(self, chapter: str, why: str) -> None:
+        """The share ended: the mirror leaves the guest's book (its log stays for audit)."""
+        log.info("mirror %s: the share ended (%s); it leaves its book", chapter, why)
+        book = await self.services.books.book_of(chapter)
+        await self.services.books.drop_shared(book, chapter, actor=MIRROR_ACTOR)
+        await self.services.accounts.delete_secret(_scope(chapter), _TOKEN)
+        self._tasks.pop(chapter, None)

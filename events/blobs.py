@@ -1,0 +1,19 @@
+"""Which blobs an event names: what a copy, a mirror or a guest must hold to use the event."""
+
+from events.chapter import Event, SourceAdded, SourceEdited, SourceExtracted
+
+__all__ = ["blobs_of"]
+
+
+def blobs_of(body: Event) -> list[str]:
+    """The BLAKE3 hex of every blob `body` references, in a stable order (none for most events):
+    a source's original bytes and assets, an extraction's text and chunk manifest, an edit's
+    base and new texts."""
+    match body:
+        case SourceAdded():
+            return [body.blob, *body.assets]
+        case SourceExtracted():
+            return [body.text_blob, *([body.chunks_blob] if body.chunks_blob else [])]
+        case SourceEdited():
+            return [body.base_text, body.new_text]
+    return []
