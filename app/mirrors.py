@@ -42,6 +42,8 @@ MIRROR_ACTOR = "proc:mirror"
 """The actor of what a follower appends to a mirror: the owner's facts, relayed."""
 _TOKEN = "share.token"
 _PEER = "share.peer"
+DISCOVER_S = 5.0
+"""How often a follower process looks for mirrors accepted elsewhere."""
 RETRY_S = 5.0
 """Pause after a follower's failure that is not the share's end."""
 
@@ -162,23 +164,48 @@ async def _synced_rev(services: Services, chapter: str) -> int:
 class Mirrors:
     """The followers of this process's live mirrors (roles all and worker)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, discover_every: float = DISCOVER_S) -> None:
         self.services = services
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        self._discover_every = discover_every
+        self._discovery: asyncio.Task[None] | None = None
+        self._copies: set[str] = set()
 
     async def start(self) -> None:
-        """Follow every live mirror of every book."""
+        """Follow every live mirror of every book, now and as they are accepted (by this
+        process or by a gateway-only one)."""
+        await self._discover()
+        self._discovery = asyncio.create_task(self._keep_discovering(), name="mirror-discovery")
+
+    async def _keep_discovering(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self._discover_every)
+            try:
+                await self._discover()
+            except Exception as exc:  # NATS restarting: the next round finds them
+                log.warning("looking for mirrors failed, retrying: %s", exc)
+
+    async def _discover(self) -> None:
         for book in await self.services.logs.book_ids():
             with contextlib.suppress(NotFound):
                 state = await self.services.books.state(book)
                 for entry in state.chapters.values():
-                    if entry.share is not None and await self._is_mirror(entry.id):
+                    if (
+                        entry.share is not None
+                        and entry.id not in self._tasks
+                        and await self._is_mirror(entry.id)
+                    ):
                         self.follow(entry.id)
 
     async def _is_mirror(self, chapter: str) -> bool:
+        if chapter in self._copies:
+            return False
         first = await self.services.logs.chapter(chapter).get(1)
-        return first is not None and isinstance(first.envelope.body, ChapterMirrored)
+        if first is not None and isinstance(first.envelope.body, ChapterMirrored):
+            return True
+        self._copies.add(chapter)  # a copy stays a copy: never read its first event again
+        return False
 
     def follow(self, chapter: str) -> None:
         """Keep `chapter` (a live mirror) in step (idempotent)."""
@@ -189,6 +216,8 @@ class Mirrors:
         """Stop every follower."""
         self._stopping = True
         tasks = list(self._tasks.values())
+        if self._discovery is not None:
+            tasks.append(self._discovery)
         for task in tasks:
             task.cancel()
         for task in tasks:
