@@ -7,7 +7,7 @@ from events.chapter import Event
 Role = Literal["owner", "admin", "member"]
 
 
-class BookCreated(Event, frozen=True, kw_only=True, tag=True):
+class BookCreated(Event, frozen=True, kw_only=True, tag="BookCreated"):
     """The book exists; the creator is its owner."""
 
     name: str
@@ -18,7 +18,7 @@ class BookCreated(Event, frozen=True, kw_only=True, tag=True):
     """The owner's e-mail at creation."""
 
 
-class MemberAdded(Event, frozen=True, kw_only=True, tag=True):
+class MemberAdded(Event, frozen=True, kw_only=True, tag="MemberAdded"):
     """Someone joined the book."""
 
     user: str
@@ -29,14 +29,14 @@ class MemberAdded(Event, frozen=True, kw_only=True, tag=True):
     """Role in the book."""
 
 
-class MemberRemoved(Event, frozen=True, kw_only=True, tag=True):
+class MemberRemoved(Event, frozen=True, kw_only=True, tag="MemberRemoved"):
     """Someone left the book."""
 
     user: str
     """User id."""
 
 
-class RoleChanged(Event, frozen=True, kw_only=True, tag=True):
+class RoleChanged(Event, frozen=True, kw_only=True, tag="RoleChanged"):
     """A member's role changed."""
 
     user: str
@@ -45,7 +45,7 @@ class RoleChanged(Event, frozen=True, kw_only=True, tag=True):
     """New role."""
 
 
-class ChapterRegistered(Event, frozen=True, kw_only=True, tag=True):
+class ChapterRegistered(Event, frozen=True, kw_only=True, tag="ChapterRegistered"):
     """A chapter was created in (or copied into) the book."""
 
     chapter: str
@@ -58,7 +58,7 @@ class ChapterRegistered(Event, frozen=True, kw_only=True, tag=True):
     """For a mirror or a copy of a shared chapter: the share it came from."""
 
 
-class ChapterReassigned(Event, frozen=True, kw_only=True, tag=True):
+class ChapterReassigned(Event, frozen=True, kw_only=True, tag="ChapterReassigned"):
     """A chapter moved to another member."""
 
     chapter: str
@@ -67,14 +67,14 @@ class ChapterReassigned(Event, frozen=True, kw_only=True, tag=True):
     """New assignee's user id."""
 
 
-class ChapterDeleted(Event, frozen=True, kw_only=True, tag=True):
+class ChapterDeleted(Event, frozen=True, kw_only=True, tag="ChapterDeleted"):
     """A chapter left the book (its stream is kept for audit)."""
 
     chapter: str
     """Chapter id."""
 
 
-class PolicyChanged(Event, frozen=True, kw_only=True, tag=True):
+class PolicyChanged(Event, frozen=True, kw_only=True, tag="PolicyChanged"):
     """The book's sharing policy changed."""
 
     external_sharing: bool
@@ -84,7 +84,7 @@ class PolicyChanged(Event, frozen=True, kw_only=True, tag=True):
 Plan = Literal["free", "paid"]
 
 
-class PlanChanged(Event, frozen=True, kw_only=True, tag=True):
+class PlanChanged(Event, frozen=True, kw_only=True, tag="PlanChanged"):
     """The server's operator put the book on another plan (free by default)."""
 
     plan: Plan

@@ -1,7 +1,7 @@
 """Events of a chapter log (stream `RS_CH_<chapter>`).
 
-Schema rules: a tag is never renamed, a field is never removed or re-purposed, a new field always
-has a default. Hashes are lower-case hex BLAKE3 digests of blob-store content.
+Schema rules: a tag is written out on each class and never renamed, a field is never removed or
+re-purposed, a new field always has a default. Hashes are lower-case hex BLAKE3 digests of blob-store content.
 """
 
 from typing import Literal
@@ -13,7 +13,9 @@ Permission = Literal["add", "remove", "edit", "prompt_passthrough"]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    """Base of every event body; the class name is the tag on the wire."""
+    """Base of every event body. Each event names its tag on the wire explicitly (`tag="…"`,
+    its class name when it was introduced), so renaming a class can never change the log's
+    format; a tag is permanent."""
 
 
 class Span(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,7 +81,7 @@ class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
     """Tokens received."""
 
 
-class ChapterCreated(Event, frozen=True, kw_only=True, tag=True):
+class ChapterCreated(Event, frozen=True, kw_only=True, tag="ChapterCreated"):
     """The chapter exists; always rev 1 of a new (not forked) chapter."""
 
     book: str
@@ -88,14 +90,14 @@ class ChapterCreated(Event, frozen=True, kw_only=True, tag=True):
     """Human title."""
 
 
-class ChapterRenamed(Event, frozen=True, kw_only=True, tag=True):
+class ChapterRenamed(Event, frozen=True, kw_only=True, tag="ChapterRenamed"):
     """The chapter's title changed."""
 
     title: str
     """New title."""
 
 
-class ChapterForked(Event, frozen=True, kw_only=True, tag=True):
+class ChapterForked(Event, frozen=True, kw_only=True, tag="ChapterForked"):
     """Rev 1 of a copy: the chapter starts as a snapshot of another."""
 
     book: str
@@ -117,7 +119,7 @@ class ChapterForked(Event, frozen=True, kw_only=True, tag=True):
     original (its original bytes and the original's chain hashes); see engine/copies.py."""
 
 
-class ChapterMirrored(Event, frozen=True, kw_only=True, tag=True):
+class ChapterMirrored(Event, frozen=True, kw_only=True, tag="ChapterMirrored"):
     """Rev 1 of a live mirror: the chapter follows a chapter shared live with its book."""
 
     book: str
@@ -134,7 +136,7 @@ class ChapterMirrored(Event, frozen=True, kw_only=True, tag=True):
     """The owner's server (its public URL), or None when it is this server."""
 
 
-class MirrorSynced(Event, frozen=True, kw_only=True, tag=True):
+class MirrorSynced(Event, frozen=True, kw_only=True, tag="MirrorSynced"):
     """The mirror holds the owner's chapter as it was at the owner's `rev` (chain hash `head`)."""
 
     rev: int
@@ -146,7 +148,7 @@ class MirrorSynced(Event, frozen=True, kw_only=True, tag=True):
     copied one by one (direct shares)."""
 
 
-class SourceAdded(Event, frozen=True, kw_only=True, tag=True):
+class SourceAdded(Event, frozen=True, kw_only=True, tag="SourceAdded"):
     """A document joined the chapter; its bytes are in the blob store."""
 
     source: str
@@ -169,7 +171,7 @@ class SourceAdded(Event, frozen=True, kw_only=True, tag=True):
     """BLAKE3 hex of related blobs kept with the source, e.g. a web page's images."""
 
 
-class SourceExtracted(Event, frozen=True, kw_only=True, tag=True):
+class SourceExtracted(Event, frozen=True, kw_only=True, tag="SourceExtracted"):
     """Ingest extracted the text and chunked it."""
 
     source: str
@@ -195,7 +197,7 @@ class SourceExtracted(Event, frozen=True, kw_only=True, tag=True):
         return self.chunk_count or len(self.chunks)
 
 
-class SourceRejected(Event, frozen=True, kw_only=True, tag=True):
+class SourceRejected(Event, frozen=True, kw_only=True, tag="SourceRejected"):
     """Ingest could not use the source; the blob stays."""
 
     source: str
@@ -206,7 +208,7 @@ class SourceRejected(Event, frozen=True, kw_only=True, tag=True):
     """What a person should read."""
 
 
-class SourceEdited(Event, frozen=True, kw_only=True, tag=True):
+class SourceEdited(Event, frozen=True, kw_only=True, tag="SourceEdited"):
     """The extracted text of a source was edited; ingest re-chunks it."""
 
     source: str
@@ -219,7 +221,7 @@ class SourceEdited(Event, frozen=True, kw_only=True, tag=True):
     """BLAKE3 hex of the text after the edit (in the blob store)."""
 
 
-class SourceRetagged(Event, frozen=True, kw_only=True, tag=True):
+class SourceRetagged(Event, frozen=True, kw_only=True, tag="SourceRetagged"):
     """A source's tags were replaced."""
 
     source: str
@@ -228,14 +230,14 @@ class SourceRetagged(Event, frozen=True, kw_only=True, tag=True):
     """The new tag set."""
 
 
-class SourceRemoved(Event, frozen=True, kw_only=True, tag=True):
+class SourceRemoved(Event, frozen=True, kw_only=True, tag="SourceRemoved"):
     """A source left the chapter (its blob may stay for history)."""
 
     source: str
     """Source id."""
 
 
-class ThreadStarted(Event, frozen=True, kw_only=True, tag=True):
+class ThreadStarted(Event, frozen=True, kw_only=True, tag="ThreadStarted"):
     """A chat thread was opened."""
 
     thread: str
@@ -244,7 +246,7 @@ class ThreadStarted(Event, frozen=True, kw_only=True, tag=True):
     """Human title."""
 
 
-class MessagePosted(Event, frozen=True, kw_only=True, tag=True):
+class MessagePosted(Event, frozen=True, kw_only=True, tag="MessagePosted"):
     """A question or an answer in a thread."""
 
     thread: str
@@ -265,7 +267,7 @@ class MessagePosted(Event, frozen=True, kw_only=True, tag=True):
     """Token usage as reported by the provider."""
 
 
-class ShareGranted(Event, frozen=True, kw_only=True, tag=True):
+class ShareGranted(Event, frozen=True, kw_only=True, tag="ShareGranted"):
     """The chapter was shared (credentials live in the accounts store, never here)."""
 
     share: str
@@ -284,14 +286,14 @@ class ShareGranted(Event, frozen=True, kw_only=True, tag=True):
     """Unix ms after which the share opens nothing (None: until revoked)."""
 
 
-class ShareRevoked(Event, frozen=True, kw_only=True, tag=True):
+class ShareRevoked(Event, frozen=True, kw_only=True, tag="ShareRevoked"):
     """A share ended."""
 
     share: str
     """Share id."""
 
 
-class HeadSigned(Event, frozen=True, kw_only=True, tag=True):
+class HeadSigned(Event, frozen=True, kw_only=True, tag="HeadSigned"):
     """The book's key signed the chapter head at `rev`."""
 
     rev: int

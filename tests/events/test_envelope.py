@@ -124,3 +124,22 @@ def test_ids_are_lower_case_ulids():
     assert len(set(ids)) == 100
     assert not events.is_id("ABC")
     assert not events.is_id(ids[0].upper())
+
+
+def test_every_event_names_its_permanent_tag_explicitly():
+    # The tag on the wire is written on each class: a rename of the class must not change it.
+    import ast
+    from pathlib import Path
+
+    import events.book
+    import events.chapter
+
+    for module in (events.chapter, events.book):
+        tree = ast.parse(Path(module.__file__).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id == "Event" for b in node.bases
+            ):
+                tags = [k.value for k in node.keywords if k.arg == "tag"]
+                assert tags and isinstance(tags[0], ast.Constant), node.name
+                assert tags[0].value == node.name, node.name
