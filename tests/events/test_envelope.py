@@ -126,14 +126,25 @@ def test_ids_are_lower_case_ulids():
     assert not events.is_id(ids[0].upper())
 
 
+# The tags on the wire today; a tag is never renamed or removed (a class may be).
+KNOWN_TAGS = {
+    "ChapterCreated", "ChapterRenamed", "ChapterForked", "ChapterMirrored", "MirrorSynced",
+    "SourceAdded", "SourceExtracted", "SourceRejected", "SourceEdited", "SourceRetagged",
+    "SourceRemoved", "ThreadStarted", "MessagePosted", "ShareGranted", "ShareRevoked",
+    "HeadSigned", "BookCreated", "MemberAdded", "MemberRemoved", "RoleChanged",
+    "ChapterRegistered", "ChapterReassigned", "ChapterDeleted", "PolicyChanged", "PlanChanged",
+}  # fmt: skip
+
+
 def test_every_event_names_its_permanent_tag_explicitly():
-    # The tag on the wire is written on each class: a rename of the class must not change it.
+    # Written on each class as a constant, so that renaming a class cannot change the format.
     import ast
     from pathlib import Path
 
     import events.book
     import events.chapter
 
+    written = set()
     for module in (events.chapter, events.book):
         tree = ast.parse(Path(module.__file__).read_text())
         for node in tree.body:
@@ -142,4 +153,5 @@ def test_every_event_names_its_permanent_tag_explicitly():
             ):
                 tags = [k.value for k in node.keywords if k.arg == "tag"]
                 assert tags and isinstance(tags[0], ast.Constant), node.name
-                assert tags[0].value == node.name, node.name
+                written.add(tags[0].value)
+    assert written >= KNOWN_TAGS, f"tags gone from the format: {KNOWN_TAGS - written}"
