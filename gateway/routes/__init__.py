@@ -22,6 +22,7 @@ from gateway.routes import (
     home,
     info,
     llm_settings,
+    share_copies,
     shares,
     sources,
 )
@@ -37,6 +38,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     llm_settings.router,
     sources.router,
     shares.router,
+    share_copies.router,
     audit.router,
 )
 """Routers served under /v1."""
