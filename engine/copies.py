@@ -30,7 +30,6 @@ from engine.shares import Shares
 from events import (
     Body,
     ChapterForked,
-    Envelope,
     SourceAdded,
     SourceEdited,
     SourceExtracted,
@@ -254,7 +253,7 @@ async def verify_copy_chapter(logs: Logs, blobs: BlobStore, chapter: str) -> Cop
         return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
     data = await blobs.get(body.manifest)
     count = 1 + len(_decoded(data).events)
-    envelopes: list[Envelope] = []
+    payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
-        envelopes.extend(e.envelope for e in batch)
-    return verify_copy(data, envelopes)
+        payloads.extend(e.payload for e in batch)
+    return verify_copy(data, payloads)

@@ -38,7 +38,7 @@ from events.chapter import (
     SourceRetagged,
     ThreadStarted,
 )
-from events.envelope import DecodeError, Envelope, decode_body, encode_body
+from events.envelope import DecodeError, Envelope, decode, decode_body, encode_body
 from rust_core import GENESIS, chain_link, merkle_root
 from rust_core import hash as blake3
 
@@ -144,7 +144,12 @@ class _Stamp(msgspec.Struct):
     body: msgspec.Raw
 
 
+class _Tag(msgspec.Struct):
+    type: str
+
+
 _stamp_decoder = msgspec.msgpack.Decoder(_Stamp)
+_tag_decoder = msgspec.msgpack.Decoder(_Tag)
 
 
 def encode_manifest(manifest: CopyManifest) -> bytes:
@@ -190,9 +195,9 @@ def _check_hashes(m: CopyManifest) -> CopyReport | None:
 
 
 def _check_event(
-    m: CopyManifest, i: int, event: CopiedEvent, prev_rev: int, kinds: tuple[type, ...]
-) -> str | None:
-    """Why the i-th copied event does not tie to the original, or None when it does."""
+    m: CopyManifest, i: int, event: CopiedEvent, prev_rev: int, tags: frozenset[str]
+) -> str | bytes:
+    """Why the i-th copied event does not tie to the original; its raw body when it does."""
     if not prev_rev < event.rev <= m.from_rev:
         return (
             f"copied event {i} claims original rev {event.rev}, out of order or outside "
@@ -200,8 +205,8 @@ def _check_event(
         )
     try:
         stamp = _stamp_decoder.decode(event.payload)
-        body = decode_body(bytes(stamp.body))
-    except (msgspec.DecodeError, msgspec.ValidationError, DecodeError):
+        tag = _tag_decoder.decode(stamp.body).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return f"copied event {i} (original rev {event.rev}) is not an event envelope"
     if stamp.chapter != m.from_chapter:
         return (
@@ -214,38 +219,44 @@ def _check_event(
         )
     if chain_link(m.hash_at(event.rev - 1), event.payload) != m.hash_at(event.rev):
         return (
-            f"copied event {i} (original rev {event.rev}) does not chain: BLAKE3 over h[{event.rev - 1}] "
-            f"and its payload is not h[{event.rev}] (altered bytes or hashes)"
+            f"copied event {i} (original rev {event.rev}) does not chain: BLAKE3 over "
+            f"h[{event.rev - 1}] and its payload is not h[{event.rev}] (altered bytes or hashes)"
         )
-    if not isinstance(body, kinds):
+    if tag not in tags:
         return (
-            f"copied event {i} (original rev {event.rev}) is a {type(body).__name__}, "
-            f"outside the share's scope {m.scope}"
+            f"copied event {i} (original rev {event.rev}) is a {tag}, outside the share's "
+            f"scope {m.scope}"
         )
-    return None
+    return bytes(stamp.body)
+
+
+def _check(m: CopyManifest) -> tuple[CopyReport, list[bytes]]:
+    """`check_manifest`, and the copied events' raw bodies (what the copy must re-issue)."""
+    bad = _check_hashes(m)
+    if bad is not None:
+        return bad, []
+    tags = frozenset(t.__struct_config__.tag for t in copied_types(m.scope))
+    bodies: list[bytes] = []
+    prev_rev = 0
+    for i, event in enumerate(m.events):
+        checked = _check_event(m, i, event, prev_rev, tags)
+        if isinstance(checked, str):
+            return _fault(i, checked, index=i, rev=event.rev, copy_rev=i + 2), bodies
+        bodies.append(checked)
+        prev_rev = event.rev
+    n = len(m.events)
+    if m.hash_at(m.from_rev).hex() != m.from_head:
+        return _fault(n, f"h[{m.from_rev}] in the manifest is not from_head {m.from_head}"), bodies
+    if merkle_root_hex(m.hashes) != m.from_root:
+        return _fault(n, "the manifest's chain hashes do not give its from_root"), bodies
+    return CopyReport(ok=True, checked=n), bodies
 
 
 def check_manifest(manifest: CopyManifest) -> CopyReport:
     """Check the manifest on its own: every copied event chains to the original's hashes, names
     the original chapter and its own rev, is in scope, and the hashes give `from_head` and
     `from_root`. Event faults are reported first, so that a fault names its event when it can."""
-    m = manifest
-    bad = _check_hashes(m)
-    if bad is not None:
-        return bad
-    kinds = copied_types(m.scope)
-    prev_rev = 0
-    for i, event in enumerate(m.events):
-        reason = _check_event(m, i, event, prev_rev, kinds)
-        if reason is not None:
-            return _fault(i, reason, index=i, rev=event.rev, copy_rev=i + 2)
-        prev_rev = event.rev
-    n = len(m.events)
-    if m.hash_at(m.from_rev).hex() != m.from_head:
-        return _fault(n, f"h[{m.from_rev}] in the manifest is not from_head {m.from_head}")
-    if merkle_root_hex(m.hashes) != m.from_root:
-        return _fault(n, "the manifest's chain hashes do not give its from_root")
-    return CopyReport(ok=True, checked=n)
+    return _check(manifest)[0]
 
 
 def _check_fork(m: CopyManifest, digest: str, first: Envelope) -> str | None:
@@ -260,11 +271,45 @@ def _check_fork(m: CopyManifest, digest: str, first: Envelope) -> str | None:
     return None
 
 
-def verify_copy(manifest: CopyManifest | bytes, copy_events: Sequence[Envelope]) -> CopyReport:
+def _stamp_of(event: Envelope | bytes) -> _Stamp:
+    if isinstance(event, Envelope):
+        return _Stamp(
+            chapter=event.chapter, rev=event.rev, body=msgspec.Raw(encode_body(event.body))
+        )
+    try:
+        return _stamp_decoder.decode(event)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _Stamp(chapter="", rev=0, body=msgspec.Raw(b""))
+
+
+def _same_body(copied: bytes, original: bytes) -> bool:
+    """Whether two raw bodies are the same event: the same bytes, or (when either was written by
+    another version, which may encode defaults differently) the same canonical encoding."""
+    if copied == original:
+        return True
+    try:
+        return encode_body(decode_body(copied)) == encode_body(decode_body(original))
+    except DecodeError:
+        return False
+
+
+def _name(raw: bytes) -> str:
+    try:
+        return _tag_decoder.decode(raw).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return "not an event"
+
+
+def verify_copy(
+    manifest: CopyManifest | bytes, copy_events: Sequence[Envelope | bytes]
+) -> CopyReport:
     """Check a copy against its manifest: `check_manifest`, then the copy's own events from rev 1
     (`ChapterForked` naming this manifest) re-issue the manifest's bodies, encoded identically, at
-    revs 2, 3, …; later events are the copy's own and are not checked. Pass the manifest's blob
-    bytes when you have them (the fork names their hash); a `CopyManifest` is hashed re-encoded."""
+    revs 2, 3, …; later events are the copy's own and are not checked.
+
+    Give the copy's events as envelopes or as their stored payloads (faster: bodies are compared
+    as bytes). Pass the manifest's blob bytes when you have them (the fork names their hash); a
+    `CopyManifest` is hashed re-encoded."""
     if isinstance(manifest, bytes):
         data = manifest
         try:
@@ -275,30 +320,33 @@ def verify_copy(manifest: CopyManifest | bytes, copy_events: Sequence[Envelope])
         data, m = encode_manifest(manifest), manifest
     if not copy_events:
         return _fault(0, "the copy has no events")
-    reason = _check_fork(m, manifest_hash(data), copy_events[0])
+    first = copy_events[0]
+    try:
+        first = first if isinstance(first, Envelope) else decode(first)
+    except DecodeError:
+        return _fault(0, "the copy's first event is not an event envelope", copy_rev=1)
+    reason = _check_fork(m, manifest_hash(data), first)
     if reason is not None:
         return _fault(0, reason, copy_rev=1)
-    report = check_manifest(m)
+    report, originals = _check(m)
     if not report.ok:
         return report
-    chapter = copy_events[0].chapter
     for i, event in enumerate(m.events):
         where = {"index": i, "rev": event.rev, "copy_rev": i + 2}
         if i + 1 >= len(copy_events):
             return _fault(i, f"the copy lacks copied event {i} (original rev {event.rev})", **where)
-        mine = copy_events[i + 1]
-        if mine.chapter != chapter or mine.rev != i + 2:
+        mine = _stamp_of(copy_events[i + 1])
+        if mine.chapter != first.chapter or mine.rev != i + 2:
             return _fault(
                 i,
                 f"the copy's event at position {i + 2} is {mine.chapter!r} rev {mine.rev}",
                 **where,
             )
-        original = decode_body(bytes(_stamp_decoder.decode(event.payload).body))
-        if encode_body(mine.body) != encode_body(original):
+        if not _same_body(bytes(mine.body), originals[i]):
             return _fault(
                 i,
-                f"the copy's rev {i + 2} ({type(mine.body).__name__}) differs from the original's "
-                f"rev {event.rev} ({type(original).__name__})",
+                f"the copy's rev {i + 2} ({_name(mine.body)}) differs from the original's "
+                f"rev {event.rev} ({_name(originals[i])})",
                 **where,
             )
     return CopyReport(ok=True, checked=len(m.events))

@@ -260,3 +260,18 @@ def test_a_copy_that_names_another_manifest_or_no_fork_is_refused(manifest):
     assert not report.ok and "ChapterForked" in report.reason
     assert not verify_copy(manifest, []).ok
     assert not verify_copy(b"not a manifest", copy).ok
+
+
+def test_a_copy_given_as_stored_payloads_is_checked_as_bytes(manifest):
+    payloads = [encode(e) for e in _copy(manifest)]
+    report = verify_copy(encode_manifest(manifest), payloads)
+    assert report.ok and report.checked == 6
+    # A flipped byte inside a copied body (the retag's tag): named, as with envelopes.
+    at = payloads[4].rindex(b"birds")
+    tampered = [*payloads[:4], _flip(payloads[4], at), *payloads[5:]]
+    report = verify_copy(manifest, tampered)
+    assert not report.ok and (report.index, report.copy_rev) == (3, 5)
+    assert "SourceRetagged" in report.reason
+    # Bytes that are no envelope at all.
+    report = verify_copy(manifest, [*payloads[:2], b"\xc1", *payloads[3:]])
+    assert not report.ok and report.copy_rev == 3
