@@ -36,6 +36,7 @@ from events import (
     SourceRetagged,
     ThreadStarted,
     decode,
+    new_id,
 )
 from events.copies import decode_manifest, encode_manifest, verify_copy
 from projections.audit import ChapterSnapshot, chapter_at_rev
@@ -300,8 +301,18 @@ async def test_a_failed_blob_copy_leaves_nothing_in_the_book(books, logs, owner_
             books, logs, guest_blobs, actor="bob", book=guest_book, title="Owls",
             share="sh1", manifest=manifest, fetch_blob=corrupt,
         )  # fmt: skip
-    assert (await books.state(guest_book, fresh=True)).chapters == {}
     assert not await guest_blobs.exists(rust_core.hash(b"not what was asked for").hex())
+
+    async def corrupt_stream(digest: str):
+        yield b"not what "
+        yield b"was asked for"
+
+    with pytest.raises(BlobCorrupt):
+        await import_copy(
+            books, logs, guest_blobs, actor="bob", book=guest_book, title="Owls",
+            share="sh1", manifest=manifest, fetch_blob=corrupt_stream,
+        )  # fmt: skip
+    assert (await books.state(guest_book, fresh=True)).chapters == {}
     # Someone outside the book cannot import into it.
     with pytest.raises(NotFound):
         await import_copy(
@@ -325,3 +336,14 @@ async def test_a_manifest_is_taken_only_up_to_the_head(books, logs, owner_blobs)
     ]  # fmt: skip
     assert decode_manifest(encode_manifest(manifest)) == manifest
     assert not verify_copy(manifest, []).ok
+
+
+async def test_a_bulk_append_keeps_one_actor_per_event(logs):
+    log = logs.chapter(new_id())
+    await log.create()
+    bodies = [SourceRemoved(source=f"s{i}") for i in range(3)]
+    with pytest.raises(ValueError, match="2 actors for 3 events"):
+        await log.append_many(bodies, actor=["ann", "bob"])
+    assert (await log.head()).rev == 0
+    stored = await log.append_many(bodies, actor=["ann", "proc:ingest", "bob"])
+    assert [decode(e.payload).actor for e in stored] == ["ann", "proc:ingest", "bob"]
