@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -226,9 +226,12 @@ class Log:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
 
-    async def append_many(self, bodies: Iterable[Body], *, actor: str) -> list[RecordedEvent]:
+    async def append_many(
+        self, bodies: Iterable[Body], *, actor: str | Sequence[str]
+    ) -> list[RecordedEvent]:
         """Append many events fast and durably, as atomic batches of `BATCH_SIZE`
-        (engine/jetstream/appends.py).
+        (engine/jetstream/appends.py). `actor` is everyone's, or one per body (a copy keeps
+        each original event's actor).
 
         Every event is encoded and size-checked before anything is published, so an oversized
         event (`EventTooLarge`) appends nothing. Each batch is all-or-nothing. When another
@@ -237,13 +240,17 @@ class Log:
         returned so far are on `head()`).
         """
         bodies = list(bodies)
+        actors = [actor] * len(bodies) if isinstance(actor, str) else list(actor)
+        if len(actors) != len(bodies):
+            raise ValueError(f"{len(actors)} actors for {len(bodies)} events")
         if not bodies:
             return []
         async with self._lock:
             head = self._head or await self.head()
             ids, at = [new_id() for _ in bodies], _now_ms()
             payloads = [
-                self._encode(ids[i], head.rev + 1 + i, at, actor, b) for i, b in enumerate(bodies)
+                self._encode(ids[i], head.rev + 1 + i, at, actors[i], b)
+                for i, b in enumerate(bodies)
             ]
             done: list[RecordedEvent] = []
             deadline = time.monotonic() + self.unavailable_after
@@ -254,7 +261,9 @@ class Log:
                         head = await self.head()
                         n = len(done)
                         payloads[n:] = [
-                            self._encode(ids[n + i], head.rev + 1 + i, at, actor, bodies[n + i])
+                            self._encode(
+                                ids[n + i], head.rev + 1 + i, at, actors[n + i], bodies[n + i]
+                            )
                             for i in range(len(bodies) - n)
                         ]
                     before = len(done)

@@ -1,0 +1,263 @@
+"""Copy shares: the owner's snapshot manifest, and importing it as a chapter of the guest's book.
+
+The owner's side reads the chapter once, verified, up to a rev and keeps the in-scope events'
+exact payloads with every chain hash h[0..rev] and the Merkle root over h[1..rev]
+(`build_manifest`; the format is events/copies.py's). `share_snapshot` is what a copy share's
+token opens: the chapter as it is at the request. A copy is a snapshot taken when the guest
+accepts (as the issue asks of a new guest's first look), not when the share was granted: the
+grant says "you may take a copy", and the owner's later work up to the accept is part of it.
+
+The guest's side (`import_copy`) checks the manifest, copies the blobs its events name, then
+writes a new chapter: `ChapterForked` naming the manifest blob, then the copied bodies unchanged
+(bulk atomic batches, each with its original actor), and only then registers the chapter in the
+book. Later changes on either side do not cross: the copy is a chapter of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+
+import msgspec
+
+from engine.blobs import BlobStore, blob_hash
+from engine.books import Books
+from engine.errors import BlobCorrupt, ChainBroken
+from engine.log import Log, Logs
+from engine.rules import Conflict, Invalid
+from engine.shares import Shares
+from events import (
+    Body,
+    ChapterForked,
+    SourceAdded,
+    SourceEdited,
+    SourceExtracted,
+    decode,
+)
+from events.copies import (
+    CopiedEvent,
+    CopyManifest,
+    CopyReport,
+    check_manifest,
+    copied_types,
+    decode_manifest,
+    encode_manifest,
+    merkle_root_hex,
+    verify_copy,
+)
+from rust_core import GENESIS
+
+__all__ = [
+    "BLOB_COPIES_AT_ONCE",
+    "CopyRejected",
+    "FetchBlob",
+    "NotACopyShare",
+    "blobs_of",
+    "build_manifest",
+    "import_copy",
+    "share_snapshot",
+    "verify_copy_chapter",
+]
+
+BLOB_COPIES_AT_ONCE = 8
+"""Blobs fetched from the owner at the same time during an import."""
+
+FetchBlob = Callable[[str], Awaitable[bytes | AsyncIterator[bytes]] | AsyncIterator[bytes]]
+"""Fetches a blob from the owner's server by hash: an async function giving its bytes (or an
+iterator over them), or an async generator of them."""
+
+
+class NotACopyShare(Conflict):
+    """A snapshot was asked of a live share (HTTP 409)."""
+
+    code = "not_a_copy_share"
+
+
+class CopyRejected(Invalid):
+    """A manifest that does not check out against itself: nothing was imported (HTTP 422)."""
+
+    code = "copy_rejected"
+
+
+class _Tag(msgspec.Struct):
+    type: str
+
+
+class _Stamp(msgspec.Struct):
+    """What the manifest builder reads of each envelope (the body's other fields are skipped)."""
+
+    chapter: str
+    rev: int
+    body: _Tag
+
+
+_stamp_decoder = msgspec.msgpack.Decoder(_Stamp)
+
+
+# -- the owner's side ----------------------------------------------------------------------------
+
+
+async def build_manifest(log: Log, *, upto: int, scope: Iterable[str]) -> CopyManifest:
+    """The manifest of a copy of `log` at rev `upto` (<= its head) for a share with `scope`,
+    read in batches with the chain verified (`ChainBroken` names a bad rev)."""
+    head = await log.head()
+    if not 1 <= upto <= head.rev:
+        raise Invalid(f"a copy is taken at a rev between 1 and the head ({head.rev}), not {upto}")
+    scope = list(dict.fromkeys(scope))
+    tags = {t.__struct_config__.tag for t in copied_types(scope)}
+    hashes = bytearray(GENESIS)
+    events: list[CopiedEvent] = []
+    async for batch in log.read_batches(0, upto, verify=True):
+        for recorded in batch:
+            try:
+                stamp = _stamp_decoder.decode(recorded.payload)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                raise ChainBroken(log.id, recorded.rev, "the payload is not an event") from None
+            if stamp.chapter != log.id or stamp.rev != recorded.rev:
+                raise ChainBroken(log.id, recorded.rev, "the event was written for another place")
+            hashes += recorded.hash
+            if stamp.body.type in tags:
+                events.append(CopiedEvent(recorded.rev, recorded.payload))
+    data = bytes(hashes)
+    return CopyManifest(
+        from_chapter=log.id,
+        from_rev=upto,
+        from_head=data[-32:].hex(),
+        from_root=merkle_root_hex(data),
+        scope=scope,
+        hashes=data,
+        events=events,
+    )
+
+
+async def share_snapshot(shares: Shares, logs: Logs, token: str) -> bytes:
+    """The manifest bytes a copy share's `token` opens, at the chapter's head now.
+    `InvalidShareToken` / `ShareEnded` as `Shares.resolve`; `NotACopyShare` for a live share."""
+    access = await shares.resolve(token)
+    if access.mode != "copy":
+        raise NotACopyShare(
+            f"this is a {access.mode} share: only a copy share has a snapshot; follow a "
+            "live share through POST /v1/shares/{token}/connect"
+        )
+    log = logs.chapter(access.chapter)
+    manifest = await build_manifest(log, upto=(await log.head()).rev, scope=access.scope)
+    return encode_manifest(manifest)
+
+
+# -- the guest's side ----------------------------------------------------------------------------
+
+
+def blobs_of(bodies: Iterable[Body]) -> list[str]:
+    """Every blob the bodies name (originals, assets, texts, chunk manifests), once each."""
+    found: dict[str, None] = {}
+    for body in bodies:
+        if isinstance(body, SourceAdded):
+            found.update(dict.fromkeys([body.blob, *body.assets]))
+        elif isinstance(body, SourceExtracted):
+            found[body.text_blob] = None
+            if body.chunks_blob:
+                found[body.chunks_blob] = None
+        elif isinstance(body, SourceEdited):
+            found.update(dict.fromkeys([body.base_text, body.new_text]))
+    return list(found)
+
+
+async def _copy_blob(blobs: BlobStore, digest: str, fetch_blob: FetchBlob) -> None:
+    if await blobs.exists(digest):
+        return  # the same server, or copied before: content-addressed, so it is the same
+    got = fetch_blob(digest)
+    if inspect.isawaitable(got):
+        got = await got
+    if isinstance(got, bytes | bytearray | memoryview):
+        data = bytes(got)
+        if (actual := blob_hash(data)) != digest:
+            raise BlobCorrupt(digest, actual, "a blob fetched for a copy")
+        await blobs.put(data)
+        return
+    # A stream is stored as it arrives: wrong bytes land under their own address, which no event
+    # names (never deleted here: the same bytes may be another chapter's blob).
+    stored = (await blobs.put_stream(got)).hash
+    if stored != digest:
+        raise BlobCorrupt(digest, stored, "a blob fetched for a copy")
+
+
+async def _copy_blobs(blobs: BlobStore, digests: Sequence[str], fetch_blob: FetchBlob) -> None:
+    gate = asyncio.Semaphore(BLOB_COPIES_AT_ONCE)
+
+    async def one(digest: str) -> None:
+        async with gate:
+            await _copy_blob(blobs, digest, fetch_blob)
+
+    await asyncio.gather(*(one(d) for d in digests))
+
+
+async def import_copy(
+    books: Books,
+    logs: Logs,
+    blobs: BlobStore,
+    *,
+    actor: str,
+    book: str,
+    title: str,
+    share: str,
+    manifest: CopyManifest | bytes,
+    fetch_blob: FetchBlob,
+) -> str:
+    """Import a copy into `book` for `actor` (a member); the new chapter's id.
+
+    The manifest is checked first (`CopyRejected`, nothing written), then the blobs its events
+    name are copied where the guest's store lacks them, then the manifest is stored, the chapter
+    started with `ChapterForked` and the bodies re-issued, and last the chapter is registered in
+    the book. Pass the manifest's bytes as received, so that the fork names the blob the owner
+    served.
+
+    Nothing is half-visible: a chapter is in a book only once registered. A failure before that
+    leaves blobs (content-addressed, so harmless and reused by a retry) and, if it came after
+    `start_chapter`, an unregistered chapter stream that no book lists, so no route shows it or
+    lets anyone write to it; it costs only its storage. A retry imports afresh under a new id.
+    """
+    if isinstance(manifest, bytes):
+        data, m = manifest, _decoded(manifest)
+    else:
+        data, m = encode_manifest(manifest), manifest
+    report = check_manifest(m)
+    if not report.ok:
+        raise CopyRejected(f"the copy's manifest does not check out: {report.reason}")
+    (await books.state(book, fresh=True)).require_member(actor)
+    envelopes = [decode(event.payload) for event in m.events]
+    bodies = [e.body for e in envelopes]
+    await _copy_blobs(blobs, blobs_of(bodies), fetch_blob)
+    digest = await blobs.put(data)
+    title = title.strip() or "Untitled"
+    first = ChapterForked(
+        book=book, title=title, from_chapter=m.from_chapter, from_rev=m.from_rev,
+        from_head=m.from_head, share=share, from_root=m.from_root, manifest=digest,
+    )  # fmt: skip
+    chapter = await books.start_chapter(book, first, actor=actor)
+    await logs.chapter(chapter).append_many(bodies, actor=[e.actor for e in envelopes])
+    await books.register_shared(actor, book, chapter, title, share=share)
+    return chapter
+
+
+def _decoded(data: bytes) -> CopyManifest:
+    try:
+        return decode_manifest(data)
+    except ValueError as exc:
+        raise CopyRejected(str(exc)) from None
+
+
+async def verify_copy_chapter(logs: Logs, blobs: BlobStore, chapter: str) -> CopyReport:
+    """Check a copy chapter against the manifest its `ChapterForked` names (events/copies.py's
+    `verify_copy`), reading the copy's log with its own chain verified."""
+    log = logs.chapter(chapter)
+    first = await log.get(1)
+    body = None if first is None else first.envelope.body
+    if not isinstance(body, ChapterForked) or body.manifest is None:
+        return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
+    data = await blobs.get(body.manifest)
+    count = 1 + len(_decoded(data).events)
+    payloads: list[bytes] = []
+    async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
+        payloads.extend(e.payload for e in batch)
+    return verify_copy(data, payloads)

@@ -1,0 +1,352 @@
+"""A copy share's manifest, and the pure check that ties every copied event to the original.
+
+A copy is a new chapter whose rev 1 is `ChapterForked` and whose next events re-issue, bodies
+unchanged, the original's in-scope events up to `from_rev` (engine/copies.py builds and imports
+it). The manifest keeps what a stranger needs to check each copied fact against the original:
+
+- `hashes`: the original's chain hashes h[0..from_rev], 32 raw bytes each, concatenated;
+- `events`: for each copied event its original rev and its exact original payload (the
+  envelope bytes the original's chain hashed);
+- `from_head` = h[from_rev] and `from_root`, the RFC 9162 Merkle root over h[1..from_rev]
+  (`rust_core.merkle_root`, BLAKE3), which is what a signed tree head of the original vouches for.
+
+`verify_copy` checks that the hashes give that root and head; that each payload chains,
+h[rev] = BLAKE3("ragstack.chain.v1" || h[rev-1] || payload), decodes to an envelope of the
+original chapter at its rev, and is in the share's scope; and that the copy re-issues exactly those
+bodies, in order, after a `ChapterForked` that names the manifest. It proves the copy's facts are
+the original's (soundness); it cannot prove that no in-scope event was left out, because the
+payloads outside the scope (kept from the guest on purpose) are needed to tell their types.
+
+Wire format: the manifest is MessagePack of `CopyManifest` (a map; `events` items are
+`[rev, payload]` arrays), stored as a blob whose BLAKE3 hex is `ChapterForked.manifest`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from events.chapter import (
+    ChapterForked,
+    MessagePosted,
+    SourceAdded,
+    SourceEdited,
+    SourceExtracted,
+    SourceRejected,
+    SourceRemoved,
+    SourceRetagged,
+    ThreadStarted,
+)
+from events.envelope import DecodeError, Envelope, decode, decode_body, encode_body
+from rust_core import GENESIS, chain_link, merkle_root
+from rust_core import hash as blake3
+
+__all__ = [
+    "MANIFEST_VERSION",
+    "SCOPE_EVENTS",
+    "CopiedEvent",
+    "CopyManifest",
+    "CopyReport",
+    "check_manifest",
+    "copied_types",
+    "decode_manifest",
+    "encode_manifest",
+    "manifest_hash",
+    "merkle_root_hex",
+    "split_hashes",
+    "verify_copy",
+]
+
+MANIFEST_VERSION = 1
+
+SCOPE_EVENTS: dict[str, tuple[type, ...]] = {
+    "sources": (
+        SourceAdded,
+        SourceExtracted,
+        SourceRejected,
+        SourceEdited,
+        SourceRetagged,
+        SourceRemoved,
+    ),
+    "notes": (),  # notes have no events yet
+    "threads": (ThreadStarted, MessagePosted),
+}
+"""The event types each scope word copies. Never copied: the chapter's identity (the copy has
+its own title, set by `ChapterForked`), shares, signed heads and mirror bookkeeping."""
+
+_HASH_SIZE = 32
+
+
+def copied_types(scope: Iterable[str]) -> tuple[type, ...]:
+    """The event types a share with `scope` copies (unknown scope words copy nothing)."""
+    return tuple(t for word in dict.fromkeys(scope) for t in SCOPE_EVENTS.get(word, ()))
+
+
+class CopiedEvent(msgspec.Struct, frozen=True, array_like=True):
+    """One copied event as the original stored it."""
+
+    rev: int
+    """Its rev in the original."""
+    payload: bytes
+    """The original's exact stored bytes (`encode(envelope)`), which its chain hashed."""
+
+
+class CopyManifest(msgspec.Struct, frozen=True, kw_only=True):
+    """What ties a copy to its original (stored as a blob; see the module docstring)."""
+
+    v: int = MANIFEST_VERSION
+    """Manifest format version."""
+    from_chapter: str
+    """The original chapter."""
+    from_rev: int
+    """The original's rev the copy was taken at."""
+    from_head: str
+    """Hex h[from_rev]."""
+    from_root: str
+    """Hex RFC 9162 Merkle root over h[1..from_rev] (BLAKE3 leaves and nodes)."""
+    scope: list[str]
+    """The share's scope: which event types were copied (`SCOPE_EVENTS`)."""
+    hashes: bytes
+    """h[0..from_rev], 32 raw bytes each, concatenated (h[0] is GENESIS)."""
+    events: list[CopiedEvent]
+    """The copied events in the original's order; the copy re-issues event i at rev i + 2."""
+
+    def hash_at(self, rev: int) -> bytes:
+        """h[rev] of the original (0 <= rev <= from_rev)."""
+        return self.hashes[rev * _HASH_SIZE : (rev + 1) * _HASH_SIZE]
+
+
+class CopyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of a check; on failure, the first fault and where it is."""
+
+    ok: bool
+    checked: int
+    """Copied events that verified before the first fault (all of them when ok)."""
+    index: int | None = None
+    """0-based position of the faulty copied event (None: a fault of the whole manifest)."""
+    rev: int | None = None
+    """The faulty event's rev in the original, where known."""
+    copy_rev: int | None = None
+    """The faulty event's rev in the copy, where one is concerned."""
+    reason: str | None = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(CopyManifest)
+
+
+class _Stamp(msgspec.Struct):
+    """The envelope fields the check needs, and the body still encoded."""
+
+    chapter: str
+    rev: int
+    body: msgspec.Raw
+
+
+class _Tag(msgspec.Struct):
+    type: str
+
+
+_stamp_decoder = msgspec.msgpack.Decoder(_Stamp)
+_tag_decoder = msgspec.msgpack.Decoder(_Tag)
+
+
+def encode_manifest(manifest: CopyManifest) -> bytes:
+    """The manifest's blob bytes."""
+    return _encoder.encode(manifest)
+
+
+def decode_manifest(data: bytes) -> CopyManifest:
+    """A manifest from its blob bytes; `DecodeError` when they are not one."""
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"not a copy manifest: {exc}") from None
+
+
+def manifest_hash(data: bytes) -> str:
+    """The blob address of a manifest's bytes (what `ChapterForked.manifest` names)."""
+    return blake3(data).hex()
+
+
+def split_hashes(hashes: bytes) -> list[bytes]:
+    """Concatenated 32-byte chain hashes, one item each."""
+    return [hashes[i : i + _HASH_SIZE] for i in range(0, len(hashes), _HASH_SIZE)]
+
+
+def merkle_root_hex(hashes: bytes) -> str:
+    """Hex Merkle root over h[1..] of concatenated hashes h[0..] (h[0], GENESIS, is no leaf)."""
+    return merkle_root(split_hashes(hashes)[1:]).hex()
+
+
+def _fault(checked: int, reason: str, **where: int | None) -> CopyReport:
+    return CopyReport(ok=False, checked=checked, reason=reason, **where)
+
+
+def _check_hashes(m: CopyManifest) -> CopyReport | None:
+    if m.v != MANIFEST_VERSION:
+        return _fault(0, f"unknown manifest version {m.v}")
+    if m.from_rev < 0 or len(m.hashes) != (m.from_rev + 1) * _HASH_SIZE:
+        return _fault(0, f"the manifest must hold {m.from_rev + 1} chain hashes h[0..from_rev]")
+    if m.hash_at(0) != GENESIS:
+        return _fault(0, "h[0] in the manifest is not the chain's genesis hash")
+    return None
+
+
+def _check_event(
+    m: CopyManifest, i: int, event: CopiedEvent, prev_rev: int, tags: frozenset[str]
+) -> str | bytes:
+    """Why the i-th copied event does not tie to the original; its raw body when it does."""
+    if not prev_rev < event.rev <= m.from_rev:
+        return (
+            f"copied event {i} claims original rev {event.rev}, out of order or outside "
+            f"1..{m.from_rev}"
+        )
+    try:
+        stamp = _stamp_decoder.decode(event.payload)
+        tag = _tag_decoder.decode(stamp.body).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return f"copied event {i} (original rev {event.rev}) is not an event envelope"
+    if stamp.chapter != m.from_chapter:
+        return (
+            f"copied event {i} (original rev {event.rev}) belongs to chapter {stamp.chapter!r}, "
+            f"not {m.from_chapter!r}"
+        )
+    if stamp.rev != event.rev:
+        return (
+            f"copied event {i} claims original rev {event.rev} but was written for rev {stamp.rev}"
+        )
+    if chain_link(m.hash_at(event.rev - 1), event.payload) != m.hash_at(event.rev):
+        return (
+            f"copied event {i} (original rev {event.rev}) does not chain: BLAKE3 over "
+            f"h[{event.rev - 1}] and its payload is not h[{event.rev}] (altered bytes or hashes)"
+        )
+    if tag not in tags:
+        return (
+            f"copied event {i} (original rev {event.rev}) is a {tag}, outside the share's "
+            f"scope {m.scope}"
+        )
+    return bytes(stamp.body)
+
+
+def _check(m: CopyManifest) -> tuple[CopyReport, list[bytes]]:
+    """`check_manifest`, and the copied events' raw bodies (what the copy must re-issue)."""
+    bad = _check_hashes(m)
+    if bad is not None:
+        return bad, []
+    tags = frozenset(t.__struct_config__.tag for t in copied_types(m.scope))
+    bodies: list[bytes] = []
+    prev_rev = 0
+    for i, event in enumerate(m.events):
+        checked = _check_event(m, i, event, prev_rev, tags)
+        if isinstance(checked, str):
+            return _fault(i, checked, index=i, rev=event.rev, copy_rev=i + 2), bodies
+        bodies.append(checked)
+        prev_rev = event.rev
+    n = len(m.events)
+    if m.hash_at(m.from_rev).hex() != m.from_head:
+        return _fault(n, f"h[{m.from_rev}] in the manifest is not from_head {m.from_head}"), bodies
+    if merkle_root_hex(m.hashes) != m.from_root:
+        return _fault(n, "the manifest's chain hashes do not give its from_root"), bodies
+    return CopyReport(ok=True, checked=n), bodies
+
+
+def check_manifest(manifest: CopyManifest) -> CopyReport:
+    """Check the manifest on its own: every copied event chains to the original's hashes, names
+    the original chapter and its own rev, is in scope, and the hashes give `from_head` and
+    `from_root`. Event faults are reported first, so that a fault names its event when it can."""
+    return _check(manifest)[0]
+
+
+def _check_fork(m: CopyManifest, digest: str, first: Envelope) -> str | None:
+    body = first.body
+    if first.rev != 1 or not isinstance(body, ChapterForked):
+        return "the copy does not start with ChapterForked at rev 1"
+    if body.manifest != digest:
+        return f"the copy's ChapterForked names manifest {body.manifest}, not {digest}"
+    claimed = (body.from_chapter, body.from_rev, body.from_head, body.from_root)
+    if claimed != (m.from_chapter, m.from_rev, m.from_head, m.from_root):
+        return "the copy's ChapterForked names another original than its manifest"
+    return None
+
+
+def _stamp_of(event: Envelope | bytes) -> _Stamp:
+    if isinstance(event, Envelope):
+        return _Stamp(
+            chapter=event.chapter, rev=event.rev, body=msgspec.Raw(encode_body(event.body))
+        )
+    try:
+        return _stamp_decoder.decode(event)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _Stamp(chapter="", rev=0, body=msgspec.Raw(b""))
+
+
+def _same_body(copied: bytes, original: bytes) -> bool:
+    """Whether two raw bodies are the same event: the same bytes, or (when either was written by
+    another version, which may encode defaults differently) the same canonical encoding."""
+    if copied == original:
+        return True
+    try:
+        return encode_body(decode_body(copied)) == encode_body(decode_body(original))
+    except DecodeError:
+        return False
+
+
+def _name(raw: bytes) -> str:
+    try:
+        return _tag_decoder.decode(raw).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return "not an event"
+
+
+def verify_copy(
+    manifest: CopyManifest | bytes, copy_events: Sequence[Envelope | bytes]
+) -> CopyReport:
+    """Check a copy against its manifest: `check_manifest`, then the copy's own events from rev 1
+    (`ChapterForked` naming this manifest) re-issue the manifest's bodies, encoded identically, at
+    revs 2, 3, …; later events are the copy's own and are not checked.
+
+    Give the copy's events as envelopes or as their stored payloads (faster: bodies are compared
+    as bytes). Pass the manifest's blob bytes when you have them (the fork names their hash); a
+    `CopyManifest` is hashed re-encoded."""
+    if isinstance(manifest, bytes):
+        data = manifest
+        try:
+            m = decode_manifest(data)
+        except DecodeError as exc:
+            return _fault(0, str(exc))
+    else:
+        data, m = encode_manifest(manifest), manifest
+    if not copy_events:
+        return _fault(0, "the copy has no events")
+    first = copy_events[0]
+    try:
+        first = first if isinstance(first, Envelope) else decode(first)
+    except DecodeError:
+        return _fault(0, "the copy's first event is not an event envelope", copy_rev=1)
+    reason = _check_fork(m, manifest_hash(data), first)
+    if reason is not None:
+        return _fault(0, reason, copy_rev=1)
+    report, originals = _check(m)
+    if not report.ok:
+        return report
+    for i, event in enumerate(m.events):
+        where = {"index": i, "rev": event.rev, "copy_rev": i + 2}
+        if i + 1 >= len(copy_events):
+            return _fault(i, f"the copy lacks copied event {i} (original rev {event.rev})", **where)
+        mine = _stamp_of(copy_events[i + 1])
+        if mine.chapter != first.chapter or mine.rev != i + 2:
+            return _fault(
+                i,
+                f"the copy's event at position {i + 2} is {mine.chapter!r} rev {mine.rev}",
+                **where,
+            )
+        if not _same_body(bytes(mine.body), originals[i]):
+            return _fault(
+                i,
+                f"the copy's rev {i + 2} ({_name(mine.body)}) differs from the original's "
+                f"rev {event.rev} ({_name(originals[i])})",
+                **where,
+            )
+    return CopyReport(ok=True, checked=len(m.events))

@@ -1,0 +1,46 @@
+"""Copy shares over HTTP: the snapshot a guest's server imports as a chapter of its own.
+
+    GET /v1/shares/snapshot    (header X-Share-Token) the copy's manifest, MessagePack
+
+The manifest (events/copies.py) holds the in-scope events' original bytes and the original's
+chain hashes, so the guest's server checks every copied event before importing it
+(engine/copies.py). It is taken at the chapter's head when asked, not at the grant: a copy is
+the chapter as it is when the guest accepts. The token travels in a header, never the path or
+a query string, so that it stays out of access logs; the route needs no account.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from engine.copies import share_snapshot
+from gateway.deps import ServicesDep
+from gateway.errors import error_responses
+
+__all__ = ["MANIFEST_MEDIA_TYPE", "ShareTokenHeader", "router"]
+
+MANIFEST_MEDIA_TYPE = "application/x-msgpack"
+
+ShareTokenHeader = Annotated[
+    str,
+    Header(alias="X-Share-Token", min_length=24, max_length=512, description="A share's token."),
+]
+
+router = APIRouter(tags=["shares"], responses=error_responses(403, 404))
+
+
+@router.get(
+    "/shares/snapshot",
+    response_class=Response,
+    responses={
+        200: {"content": {MANIFEST_MEDIA_TYPE: {}}, "description": "The copy's manifest."},
+        **error_responses(409),
+    },
+)
+async def read_share_snapshot(services: ServicesDep, token: ShareTokenHeader) -> Response:
+    """A copy share's manifest at the chapter's head now (409 for a live share): every in-scope
+    event's original bytes with the chain hashes and Merkle root that check them."""
+    data = await share_snapshot(services.shares, services.logs, token)
+    return Response(data, media_type=MANIFEST_MEDIA_TYPE)
