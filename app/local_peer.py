@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.peers import FeedBatch
 from app.services import Services
 from app.shares import Connection, connect
+from engine.copies import share_snapshot
 
 __all__ = ["LocalPeer"]
 
@@ -27,7 +28,9 @@ class LocalPeer:
         return await self.services.blobs.get(hash)
 
     async def snapshot(self) -> bytes:
-        raise NotImplementedError
+        return await share_snapshot(
+            self.services.logs, await self.services.shares.resolve(self.token)
+        )
 
     async def aclose(self) -> None:
         return None

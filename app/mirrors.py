@@ -27,8 +27,10 @@ import time
 
 import msgspec
 
+from app.copying import accept_copy
 from app.peers import FeedBatch, Peer, open_peer
 from app.services import Services
+from app.shares import Connection
 from engine.accounts import InvalidShareToken, User
 from engine.rules import ChapterEntry, Conflict, Forbidden, Invalid, NotFound
 from engine.shares import ShareEnded
@@ -102,34 +104,47 @@ async def accept(
         if taken:
             raise Conflict(f"this share is already in the book, as chapter {taken[0].id}")
         if connection.mode == "copy":
-            from app.copying import accept_copy
-
             chapter = await accept_copy(services, user, target, connection, peer)
+            entry = (await services.books.state(target, fresh=True)).chapters[chapter]
         else:
-            first = ChapterMirrored(
-                book=target, title=connection.title, share=connection.share,
-                mode=connection.mode,  # type: ignore[arg-type]
-                from_chapter=connection.chapter, from_server=from_url,
-            )  # fmt: skip
-            chapter = await services.books.start_chapter(target, first, actor=user.id)
-            record = _PeerRecord(
-                share=connection.share, mode=connection.mode, from_chapter=connection.chapter,
-                from_server=from_url, interval_s=connection.interval_s,
-            )  # fmt: skip
-            await services.accounts.put_secret(_scope(chapter), _TOKEN, token)
-            await services.accounts.put_secret(
-                _scope(chapter), _PEER, msgspec.json.encode(record).decode()
+            chapter = await _start_mirror(services, user, target, token, from_url, connection, peer)
+            entry = await services.books.register_shared(
+                user.id, target, chapter, connection.title, share=connection.share
             )
-            if connection.mode == "proxied":  # a new guest gets a snapshot at once
-                await apply_batch(services, chapter, await peer.feed(0), peer)
-        entry = await services.books.register_shared(
-            user.id, target, chapter, connection.title, share=connection.share
-        )
     finally:
         await peer.aclose()
     if connection.mode != "copy" and services.mirrors is not None:
         services.mirrors.follow(chapter)  # a gateway-only process leaves it to the workers
+    await services.settled(chapter)  # the new chapter reads as accepted at once
     return Accepted(book=target, entry=entry, mode=connection.mode)
+
+
+async def _start_mirror(
+    services: Services,
+    user: User,
+    book: str,
+    token: str,
+    from_url: str | None,
+    connection: Connection,
+    peer: Peer,
+) -> str:
+    """A new mirror chapter (not yet in the book), with the share's token kept for its
+    follower, and a proxied share's snapshot applied at once."""
+    first = ChapterMirrored(
+        book=book, title=connection.title, share=connection.share,
+        mode=connection.mode,  # type: ignore[arg-type]
+        from_chapter=connection.chapter, from_server=from_url,
+    )  # fmt: skip
+    chapter = await services.books.start_chapter(book, first, actor=user.id)
+    record = _PeerRecord(
+        share=connection.share, mode=connection.mode, from_chapter=connection.chapter,
+        from_server=from_url, interval_s=connection.interval_s,
+    )  # fmt: skip
+    await services.accounts.put_secret(_scope(chapter), _TOKEN, token)
+    await services.accounts.put_secret(_scope(chapter), _PEER, msgspec.json.encode(record).decode())
+    if connection.mode == "proxied":  # a new guest gets a snapshot at once
+        await apply_batch(services, chapter, await peer.feed(0), peer)
+    return chapter
 
 
 async def apply_batch(services: Services, chapter: str, batch: FeedBatch, peer: Peer) -> int:

@@ -26,15 +26,13 @@ from engine.books import Books
 from engine.errors import BlobCorrupt, ChainBroken
 from engine.log import Log, Logs
 from engine.rules import Conflict, Invalid
-from engine.shares import Shares
+from engine.shares import ShareAccess
 from events import (
     Body,
     ChapterForked,
-    SourceAdded,
-    SourceEdited,
-    SourceExtracted,
     decode,
 )
+from events.blobs import blobs_of as blobs_of_event
 from events.copies import (
     CopiedEvent,
     CopyManifest,
@@ -131,10 +129,9 @@ async def build_manifest(log: Log, *, upto: int, scope: Iterable[str]) -> CopyMa
     )
 
 
-async def share_snapshot(shares: Shares, logs: Logs, token: str) -> bytes:
-    """The manifest bytes a copy share's `token` opens, at the chapter's head now.
-    `InvalidShareToken` / `ShareEnded` as `Shares.resolve`; `NotACopyShare` for a live share."""
-    access = await shares.resolve(token)
+async def share_snapshot(logs: Logs, access: ShareAccess) -> bytes:
+    """The manifest bytes of the copy share `access` (resolved from its token), at the
+    chapter's head now; `NotACopyShare` for a live share."""
     if access.mode != "copy":
         raise NotACopyShare(
             f"this is a {access.mode} share: only a copy share has a snapshot; follow a "
@@ -150,17 +147,7 @@ async def share_snapshot(shares: Shares, logs: Logs, token: str) -> bytes:
 
 def blobs_of(bodies: Iterable[Body]) -> list[str]:
     """Every blob the bodies name (originals, assets, texts, chunk manifests), once each."""
-    found: dict[str, None] = {}
-    for body in bodies:
-        if isinstance(body, SourceAdded):
-            found.update(dict.fromkeys([body.blob, *body.assets]))
-        elif isinstance(body, SourceExtracted):
-            found[body.text_blob] = None
-            if body.chunks_blob:
-                found[body.chunks_blob] = None
-        elif isinstance(body, SourceEdited):
-            found.update(dict.fromkeys([body.base_text, body.new_text]))
-    return list(found)
+    return list(dict.fromkeys(h for body in bodies for h in blobs_of_event(body)))
 
 
 async def _copy_blob(blobs: BlobStore, digest: str, fetch_blob: FetchBlob) -> None:

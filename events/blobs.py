@@ -5,7 +5,7 @@ from events.chapter import Event, SourceAdded, SourceEdited, SourceExtracted
 __all__ = ["blobs_of"]
 
 
-def blobs_of(body: Event) -> list[str]:
+def blobs_of(body: Event | object) -> list[str]:
     """The BLAKE3 hex of every blob `body` references, in a stable order (none for most events):
     a source's original bytes and assets, an extraction's text and chunk manifest, an edit's
     base and new texts."""

@@ -11,24 +11,17 @@ a query string, so that it stays out of access logs; the route needs no account.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from engine.copies import share_snapshot
-from gateway.deps import ServicesDep
+from gateway.deps import ServicesDep, ShareDep
 from gateway.errors import error_responses
 
-__all__ = ["MANIFEST_MEDIA_TYPE", "ShareTokenHeader", "router"]
+__all__ = ["MANIFEST_MEDIA_TYPE", "router"]
 
 MANIFEST_MEDIA_TYPE = "application/x-msgpack"
 
-ShareTokenHeader = Annotated[
-    str,
-    Header(alias="X-Share-Token", min_length=24, max_length=512, description="A share's token."),
-]
-
-router = APIRouter(tags=["shares"], responses=error_responses(403, 404))
+router = APIRouter(tags=["shares"], responses=error_responses(401, 403, 404))
 
 
 @router.get(
@@ -39,8 +32,8 @@ router = APIRouter(tags=["shares"], responses=error_responses(403, 404))
         **error_responses(409),
     },
 )
-async def read_share_snapshot(services: ServicesDep, token: ShareTokenHeader) -> Response:
+async def read_share_snapshot(services: ServicesDep, share: ShareDep) -> Response:
     """A copy share's manifest at the chapter's head now (409 for a live share): every in-scope
     event's original bytes with the chain hashes and Merkle root that check them."""
-    data = await share_snapshot(services.shares, services.logs, token)
+    data = await share_snapshot(services.logs, share)
     return Response(data, media_type=MANIFEST_MEDIA_TYPE)

@@ -166,6 +166,7 @@ ROWS: list[Row] = [
     Row("POST",   "/v1/shares/{token}/connect",                    public(200),  params={"token": _share_token}),
     Row("POST",   "/v1/shares/{token}/accept",                     signed_in(403), {"json": {}}, params={"token": _share_token}),
     Row("GET",    "/v1/shares/sources",                            public(401)),
+    Row("GET",    "/v1/shares/snapshot",                           public(401)),
     Row("POST",   "/v1/shares/sources",                            public(401)),
     Row("PATCH",  "/v1/shares/sources/{source}",                   public(401), {"json": {"tags": ["x"]}}, params={"source": _no_source}),
     Row("DELETE", "/v1/shares/sources/{source}",                   public(401), params={"source": _no_source}),

@@ -243,3 +243,42 @@ async def test_only_an_operator_sets_a_plan_and_a_paid_book_ticks_every_minute(c
         f"/v1/admin/books/{book}/plan", json={"plan": "gold"}, headers=operator.headers
     )
     assert_error(bad, 422, "validation_error")
+
+
+async def test_a_copy_accepted_on_the_same_server_is_a_chapter_of_the_guest_s_own(client):
+    owner, _, chapter = await _owner_with_chapter(client)
+    upload = {"file": ("owls.txt", b"Snowy owls nest on the open tundra.", "text/plain")}
+    made = await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=upload, headers=owner.headers
+    )
+    assert made.status_code == 201, made.text
+    share = await _grant(client, owner, chapter, mode="copy", grantee="gus@example.org")
+    # Someone else cannot accept it: it was granted to Gus.
+    other = await sign_up_person(client, "oscar@example.org", "Oscar")
+    refused = await client.post(
+        f"/v1/shares/{share['token']}/accept", json={}, headers=other.headers
+    )
+    assert_error(refused, 403, "forbidden")
+
+    gus = await sign_up_person(client, "gus@example.org", "Gus")
+    accepted = await client.post(
+        f"/v1/shares/{share['token']}/accept", json={}, headers=gus.headers
+    )
+    assert accepted.status_code == 201, accepted.text
+    copy = accepted.json()
+    assert copy["share"] == share["id"] and copy["forked_from"] == chapter
+    assert copy["title"] == "Owls" and copy["assignee"] == gus.id
+    sources = (await client.get(f"/v1/chapters/{copy['id']}/sources", headers=gus.headers)).json()
+    assert [s["name"] for s in sources["sources"]] == ["owls.txt"]
+    assert sources["sources"][0]["status"] == "extracted"
+    # Accepting twice into the same book is refused; the copy verifies as any chapter does.
+    again = await client.post(f"/v1/shares/{share['token']}/accept", json={}, headers=gus.headers)
+    assert_error(again, 409, "conflict")
+    verified = (await client.get(f"/v1/chapters/{copy['id']}/verify", headers=gus.headers)).json()
+    assert verified["ok"] is True
+
+    # Later changes of the owner's do not cross.
+    more = {"file": ("bees.txt", b"Bees dance.", "text/plain")}
+    await client.post(f"/v1/chapters/{chapter}/sources", files=more, headers=owner.headers)
+    after = (await client.get(f"/v1/chapters/{copy['id']}/sources", headers=gus.headers)).json()
+    assert [s["name"] for s in after["sources"]] == ["owls.txt"]
