@@ -2,11 +2,10 @@
 
 A direct share's guest connects to the owner's embedded nats-server as the user
 `share_<share id>`, in an account of its own that imports only what it needs from the engine's
-(engine/server_config.py says why an account and not permissions alone), and may do exactly four
-things: Direct Get on the shared chapter's stream
-(by sequence, or the last message of its subject), ask for that stream's info, subscribe to the
-chapter's live republish subject `rs.live.<chapter>`, and receive replies under an inbox prefix
-of its own. Nothing else — in particular no consumer of any kind: whoever may create a consumer
+(engine/server_config.py says why an account and not permissions alone), and may do exactly three
+things: Direct Get on the shared chapter's stream (by sequence, or the last message of its
+subject), subscribe to the chapter's live republish subject `rs.live.<chapter>`, and receive
+replies under an inbox prefix of its own. Nothing else — in particular no consumer of any kind: whoever may create a consumer
 may create durables, and push consumers that deliver the chapter to ANY subject (another
 chapter's stream subject, a subject other services listen on). Catch-up by Direct Get and the
 republished live subject need no consumer (engine/jetstream/guest.py reads that way).
@@ -55,14 +54,12 @@ def guest_inbox_prefix(user: str) -> str:
 
 def direct_share_subjects(chapter: str) -> tuple[list[str], list[str]]:
     """What a direct guest's account imports from the engine's: the request subjects (Direct Get
-    on the chapter's stream by sequence or last-by-subject, its stream info) and the subject it
-    receives (the chapter's live subject)."""
+    on the chapter's stream, by sequence or last-by-subject) and the subject it receives (the
+    chapter's live subject)."""
     stream = chapter_stream(chapter)
-    services = [
-        f"{JS_API}.DIRECT.GET.{stream}",
-        f"{JS_API}.DIRECT.GET.{stream}.>",
-        f"{JS_API}.STREAM.INFO.{stream}",
-    ]
+    # Not `STREAM.INFO`: across accounts the JetStream API answers in the requester's account,
+    # which has no JetStream; Direct Get is the one request a stream answers for importers.
+    services = [f"{JS_API}.DIRECT.GET.{stream}", f"{JS_API}.DIRECT.GET.{stream}.>"]
     return services, [chapter_live_subject(chapter)]
 
 

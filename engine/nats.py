@@ -240,13 +240,14 @@ async def open_nats(
     reconnect_time_wait: float = 0.5,
     error_cb: Callable[[Exception], Awaitable[None]] | None = None,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
+    closed_cb: Callable[[], Awaitable[None]] | None = None,
 ) -> NATS:
     """Connect to NATS, reconnecting forever once connected.
 
     nats-py gives up after 60 attempts (about two minutes) by default; a log must survive a
     longer server restart, so reconnects never stop. The first connection, though, has to
     succeed within `connect_timeout`, else `LogUnavailable`. `error_cb` hears every error
-    nats-py reports (after ours), `reconnected_cb` every reconnection.
+    nats-py reports (after ours), `reconnected_cb` every reconnection, `closed_cb` the end.
     """
     nc = NATS()
     last_error: list[BaseException] = []
@@ -278,6 +279,8 @@ async def open_nats(
         options["inbox_prefix"] = inbox_prefix
     if reconnected_cb is not None:
         options["reconnected_cb"] = reconnected_cb
+    if closed_cb is not None:
+        options["closed_cb"] = closed_cb
     connecting = asyncio.ensure_future(nc.connect(**options))
     refusal = asyncio.ensure_future(refused.wait())
     await asyncio.wait(

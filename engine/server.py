@@ -296,6 +296,9 @@ class EmbeddedServer:
         if self._signal_target() is not None:
             self._write_config()
             await self.reload()
+            # nats-server (2.15) answers a service import that a reload added only from the
+            # next reload on (a guest's Direct Get met "no responders"): reload once more.
+            await self.reload()
 
     # --- configuration ---
 

@@ -32,6 +32,11 @@ DEFAULT_HOST = "127.0.0.1"
 """The embedded server listens on loopback unless `[nats] listen` says otherwise."""
 ENGINE_ACCOUNT = "RAGSTACK"
 """The account of the engine's user and of every stream."""
+EXPORTED_SERVICES = ("$JS.API.DIRECT.GET.>",)
+"""Requests a guest's account may import (narrowed to one stream per guest). Only Direct Get:
+the rest of the JetStream API answers in the requester's account, which has no JetStream."""
+EXPORTED_STREAMS = ("rs.live.>",)
+"""Subjects a guest's account may import (narrowed to one chapter per guest)."""
 LEGACY_ACCOUNT = "$G"
 """Where JetStream kept the streams before accounts were configured (moved on start)."""
 
@@ -71,25 +76,23 @@ def config_text(
 ) -> str:
     """The whole configuration file. `users`: name -> {"password", "permissions", "services",
     "streams"} (the subjects the user's account imports from the engine's)."""
-    exports: dict[tuple[str, str], list[str]] = {}  # (kind, subject) -> importing accounts
     accounts: dict[str, Any] = {}
     for name, spec in sorted(users.items()):
-        imports = []
-        for kind in ("service", "stream"):
-            for subject in spec.get(kind + "s", ()):
-                # One export per subject, naming every account that may import it: a second
-                # export of the same subject would replace the first.
-                exports.setdefault((kind, subject), []).append(name)
-                imports.append({kind: {"account": ENGINE_ACCOUNT, "subject": subject}})
+        imports = [
+            {kind: {"account": ENGINE_ACCOUNT, "subject": subject}}
+            for kind in ("service", "stream")
+            for subject in spec.get(kind + "s", ())
+        ]
         user = {"user": name, "password": spec["password"], "permissions": spec["permissions"]}
         accounts[name] = {"users": [user], "imports": imports}
     accounts[ENGINE_ACCOUNT] = {
         "jetstream": "enabled",
         "users": [{"user": engine_user, "password": engine_password}],
-        "exports": [
-            {kind: subject, "accounts": sorted(importers)}
-            for (kind, subject), importers in sorted(exports.items())
-        ],
+        # What guests' accounts may import, stated once and never changed: a reload that
+        # changes the engine's account leaves new imports unserved until a restart. Each
+        # guest's account imports only its own chapter's subjects (engine/guests.py).
+        "exports": [{"service": subject} for subject in EXPORTED_SERVICES]
+        + [{"stream": subject} for subject in EXPORTED_STREAMS],
     }
     # nats-server's config syntax accepts JSON values, so the accounts are JSON: no
     # hand-escaping of names, passwords or `$JS.API…` subjects.
