@@ -30,8 +30,9 @@ from engine.accounts.secrets import SecretBox
 from engine.blobs import BlobStore, open_blob_store
 from engine.books import Books
 from engine.errors import EngineError
+from engine.guests import GuestUsers
 from engine.log import Logs
-from engine.nats import connect_engine
+from engine.nats import engine_connection
 from engine.shares import Shares
 from projections.embedding_cache import Embedder
 from projections.providers import LLM
@@ -177,14 +178,19 @@ async def open_services(
         location = settings.accounts or settings.data / "accounts.sqlite3"
         accounts = await open_account_store(location, box, **account_options)
         stack.push_async_callback(accounts.close)
-        nc = await stack.enter_async_context(
-            connect_engine(
+        connection = await stack.enter_async_context(
+            engine_connection(
                 settings.data,
                 url=settings.nats.url,
                 user=settings.nats.user,
                 password=settings.nats.password,
+                listen=settings.nats.listen,
             )
         )
+        nc = connection.nc
+        # Direct shares need the embedded server (per-guest users); an external NATS has none.
+        server = connection.server
+        direct = GuestUsers(server, nc, url=settings.nats.guest_url) if server else None
         logs = Logs(
             nc, replicas=settings.nats.replicas, max_event_bytes=settings.limits.event_bytes
         )
@@ -213,7 +219,7 @@ async def open_services(
             accounts=accounts,
             logs=logs,
             books=books,
-            shares=Shares(logs, books, accounts),
+            shares=Shares(logs, books, accounts, direct=direct),
             blobs=blobs,
             read=read,
             role=role,

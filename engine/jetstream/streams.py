@@ -13,6 +13,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import (
     DiscardPolicy,
+    RePublish,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -38,6 +39,7 @@ __all__ = [
     "account_ping",
     "create_stream",
     "direct_get",
+    "ensure_live",
     "ensure_stream",
     "stream_info",
     "stream_names",
@@ -53,7 +55,9 @@ _UNANSWERED = (
 )
 
 
-def _log_stream_config(name: str, subject: str, replicas: int) -> StreamConfig:
+def _log_stream_config(
+    name: str, subject: str, replicas: int, live_subject: str | None = None
+) -> StreamConfig:
     return StreamConfig(
         name=name,
         subjects=[subject],
@@ -65,13 +69,21 @@ def _log_stream_config(name: str, subject: str, replicas: int) -> StreamConfig:
         # The stream sequence is the revision: nothing may ever be removed from a log.
         deny_delete=True,
         deny_purge=True,
-        allow_direct=True,  # fast batched reads ($JS.API.DIRECT.GET with `batch`)
+        allow_direct=True,  # fast batched reads ($JS.API.DIRECT.GET with `batch`); direct guests
         allow_atomic=True,  # bulk appends as atomic batches (nats-server >= 2.12)
+        # Each STORED message once more on the live subject, with `Nats-Sequence` (the rev) and
+        # its own headers (`Rs-Hash`): what a direct guest follows (engine/jetstream/guest.py).
+        republish=RePublish(src=subject, dest=live_subject) if live_subject else None,
     )
 
 
 async def create_stream(
-    js: JetStreamContext, name: str, subject: str, *, replicas: int = 1
+    js: JetStreamContext,
+    name: str,
+    subject: str,
+    *,
+    replicas: int = 1,
+    live_subject: str | None = None,
 ) -> StreamInfo:
     """Create a log's stream; `ChapterExists` if it is already there."""
     try:
@@ -82,15 +94,22 @@ async def create_stream(
         raise LogUnavailable(f"NATS did not answer while creating {name}: {exc!r}") from None
     else:
         raise ChapterExists(log_id_of_stream(name))
-    return await ensure_stream(js, name, subject, replicas=replicas)
+    return await ensure_stream(js, name, subject, replicas=replicas, live_subject=live_subject)
 
 
 async def ensure_stream(
-    js: JetStreamContext, name: str, subject: str, *, replicas: int = 1
+    js: JetStreamContext,
+    name: str,
+    subject: str,
+    *,
+    replicas: int = 1,
+    live_subject: str | None = None,
 ) -> StreamInfo:
-    """Create a log's stream, or return it if it exists with the same configuration."""
+    """Create a log's stream, or return it if it exists with the same configuration; a log's
+    stream from an older version gets the live republish (and direct gets) now."""
+    config = _log_stream_config(name, subject, replicas, live_subject)
     try:
-        return await js.add_stream(_log_stream_config(name, subject, replicas))
+        return await js.add_stream(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
             raise
@@ -100,7 +119,39 @@ async def ensure_stream(
     info = await stream_info(js, name)
     if info.config.subjects != [subject] or not info.config.deny_delete:
         raise ChapterExists(log_id_of_stream(name))
-    return info
+    return await _update_live(js, info, config)
+
+
+async def ensure_live(js: JetStreamContext, name: str, subject: str, live_subject: str) -> None:
+    """Make an existing log's stream republish to `live_subject` and serve direct gets, as
+    `ensure_stream` would; `ChapterNotFound` if there is no such stream."""
+    info = await stream_info(js, name)
+    if info.config.subjects != [subject] or not info.config.deny_delete:
+        raise ChapterExists(log_id_of_stream(name))
+    await _update_live(js, info, _log_stream_config(name, subject, 1, live_subject))
+
+
+async def _update_live(js: JetStreamContext, info: StreamInfo, wanted: StreamConfig) -> StreamInfo:
+    """Turn on what `wanted` adds for direct guests (republish, direct gets), keeping the rest
+    of the stream's configuration as it is."""
+    current = info.config
+    if current.allow_direct and _same_republish(current.republish, wanted.republish):
+        return info
+    current.allow_direct = True
+    if wanted.republish is not None:
+        current.republish = wanted.republish
+    try:
+        return await js.update_stream(current)
+    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
+        raise LogUnavailable(
+            f"NATS did not answer while updating {current.name}: {exc!r}"
+        ) from None
+
+
+def _same_republish(current: RePublish | None, wanted: RePublish | None) -> bool:
+    if wanted is None:
+        return True  # nothing to add (a book's stream)
+    return current is not None and (current.src, current.dest) == (wanted.src, wanted.dest)
 
 
 async def stream_info(js: JetStreamContext, name: str) -> StreamInfo:

@@ -8,20 +8,22 @@ import sys
 import textwrap
 
 import nats.errors
+import nats.js.errors
 import psutil
 import pytest
-from nats.js.api import DeliverPolicy
 
 from engine.errors import LogUnavailable
+from engine.guests import direct_share_permissions, direct_share_subjects, guest_inbox_prefix
+from engine.jetstream.streams import direct_get
 from engine.log import Log
-from engine.nats import chapter_stream, chapter_subject, connect_engine, open_nats
-from engine.server import (
-    EmbeddedServer,
-    ServerError,
-    find_running,
-    guest_inbox_prefix,
-    read_only_stream_permissions,
+from engine.nats import (
+    chapter_live_subject,
+    chapter_stream,
+    chapter_subject,
+    connect_engine,
+    open_nats,
 )
+from engine.server import EmbeddedServer, ServerError, find_running
 from events import ChapterRenamed, new_id
 
 
@@ -123,6 +125,19 @@ def test_a_bad_user_name_is_refused(nats_server):
         asyncio.run(nats_server.add_user("guest", 'p"w', {}))
 
 
+async def _add_guest(server: EmbeddedServer, guest: str, password: str, chapter: str) -> str:
+    inbox = guest_inbox_prefix(guest)
+    services, streams = direct_share_subjects(chapter)
+    await server.add_user(
+        guest,
+        password,
+        direct_share_permissions(chapter, inbox_prefix=inbox),
+        services=services,
+        streams=streams,
+    )
+    return inbox
+
+
 async def test_direct_share_guest_reads_one_stream_and_nothing_else(nats_server, nc):
     # The owner's chapter and another chapter the guest must not see.
     shared, private = Log(nc, new_id()), Log(nc, new_id())
@@ -131,50 +146,32 @@ async def test_direct_share_guest_reads_one_stream_and_nothing_else(nats_server,
         await log.append_many([ChapterRenamed(title=f"t{i}") for i in range(5)], actor="owner")
 
     guest = "guest-" + new_id()
-    inbox = guest_inbox_prefix(guest)
-    await nats_server.add_user(
-        guest,
-        "guest-password",
-        read_only_stream_permissions(
-            chapter_stream(shared.id), chapter_subject(shared.id), inbox_prefix=inbox
-        ),
-    )
+    inbox = await _add_guest(nats_server, guest, "guest-password", shared.id)
     gc = await open_nats(nats_server.url, guest, "guest-password", inbox_prefix=inbox)
-    gjs = gc.jetstream(timeout=1)
 
-    # It follows the shared chapter with an ordered consumer, as a direct-share client does.
+    # It follows the shared chapter: the live subject, and Direct Get for what was stored.
     received: list[bytes] = []
-    got_all = asyncio.Event()
+    got_live = asyncio.Event()
 
     async def on_msg(msg) -> None:
         received.append(msg.data)
-        if len(received) == 6:
-            got_all.set()
+        got_live.set()
 
-    sub = await gjs.subscribe(
-        chapter_subject(shared.id),
-        stream=chapter_stream(shared.id),
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
-        cb=on_msg,
-    )
+    await gc.subscribe(chapter_live_subject(shared.id), cb=on_msg)
+    await gc.flush()
+    stored = [await direct_get(gc, chapter_stream(shared.id), seq=rev) for rev in range(1, 6)]
     await shared.append(ChapterRenamed(title="live"), actor="owner")
-    await asyncio.wait_for(got_all.wait(), 10)
-    assert received == [e.payload async for e in shared.read()]
+    await asyncio.wait_for(got_live.wait(), 10)
+    assert [m.data for m in stored] + received == [e.payload async for e in shared.read()]
 
-    # It cannot write to the shared chapter, nor read the other one.
+    # It cannot write to the shared chapter, nor read the other one, nor make a stream.
     with pytest.raises((nats.errors.TimeoutError, nats.errors.Error)):
-        await gjs.publish(chapter_subject(shared.id), b"forged")
+        await gc.jetstream(timeout=1).publish(chapter_subject(shared.id), b"forged")
     assert (await shared.head()).rev == 6
-    with pytest.raises((nats.errors.TimeoutError, nats.errors.Error)):
-        await gjs.subscribe(
-            chapter_subject(private.id),
-            stream=chapter_stream(private.id),
-            ordered_consumer=True,
-            cb=on_msg,
-        )
-    with pytest.raises((nats.errors.TimeoutError, nats.errors.Error)):
-        await gjs.add_stream(
+    with pytest.raises((LogUnavailable, nats.js.errors.Error)):  # no responder, no JetStream
+        await direct_get(gc, chapter_stream(private.id), seq=1, wait=1)
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.Error, nats.js.errors.Error)):
+        await gc.jetstream(timeout=1).add_stream(
             name=chapter_stream("guestmade"), subjects=[chapter_subject("guestmade")]
         )
 
@@ -190,12 +187,11 @@ async def test_direct_share_guest_reads_one_stream_and_nothing_else(nats_server,
     # ...nothing more arrives, and the credentials no longer open a connection.
     await shared.append(ChapterRenamed(title="after revocation"), actor="owner")
     await asyncio.sleep(0.3)
-    assert len(received) == 6
+    assert len(received) == 1
     with pytest.raises(LogUnavailable):
         await open_nats(nats_server.url, guest, "guest-password", connect_timeout=3)
     assert not await nats_server.remove_user(guest)
 
-    del sub
     await gc.close()
     for log in (shared, private):
         await log.close()
@@ -203,12 +199,7 @@ async def test_direct_share_guest_reads_one_stream_and_nothing_else(nats_server,
 
 async def test_guest_cannot_overhear_the_engine_inbox(nats_server, nc):
     guest = "eavesdropper"
-    inbox = guest_inbox_prefix(guest)
-    await nats_server.add_user(
-        guest,
-        "pw",
-        read_only_stream_permissions(chapter_stream("x"), chapter_subject("x"), inbox_prefix=inbox),
-    )
+    inbox = await _add_guest(nats_server, guest, "pw", "x")
     gc = await open_nats(nats_server.url, guest, "pw", inbox_prefix=inbox)
     overheard: list[bytes] = []
 

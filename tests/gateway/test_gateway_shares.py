@@ -11,8 +11,11 @@ import asyncio
 import time
 
 import msgspec
+import pytest
 from gateway_support import assert_error
 from isolation_support import Person, sign_up_person
+
+from engine.shares import DirectUnavailable, Shares
 
 
 async def _owner_with_chapter(client, email: str = "olive@example.org") -> tuple[Person, str, str]:
@@ -158,12 +161,28 @@ async def test_external_sharing_off_refuses_grants_and_stops_existing_ones(clien
     assert "outside" in error["message"]
 
 
-async def test_direct_shares_are_refused_where_the_server_cannot_issue_credentials(client):
+async def test_a_direct_share_connects_with_nats_credentials_of_its_own(client):
     owner, _, chapter = await _owner_with_chapter(client)
-    body = {"mode": "direct", "grantee": "g@example.org"}
-    refused = await client.post(f"/v1/chapters/{chapter}/shares", json=body, headers=owner.headers)
-    error = assert_error(refused, 409, "direct_shares_unavailable")
-    assert "proxied" in error["message"]
+    share = await _grant(client, owner, chapter, mode="direct", grantee="g@example.org")
+    connected = await client.post(f"/v1/shares/{share['token']}/connect")
+    assert connected.status_code == 200, connected.text
+    info = connected.json()
+    assert info["stream"] == f"RS_CH_{chapter}" and info["subject"] == f"rs.ch.{chapter}"
+    nats = info["nats"]
+    assert nats["url"].startswith("nats://127.0.0.1:")
+    assert nats["user"] == f"share_{share['id']}"
+    assert nats["inbox_prefix"] == f"_RS_INBOX.share_{share['id']}"
+    assert len(nats["password"]) >= 32
+
+
+async def test_direct_shares_are_refused_where_the_server_cannot_issue_credentials(
+    client, services
+):
+    # An external NATS: the services have no DirectAccess to issue guests' credentials.
+    owner, _, chapter = await _owner_with_chapter(client)
+    shares = Shares(services.logs, services.books, services.accounts, direct=None)
+    with pytest.raises(DirectUnavailable, match="proxied"):
+        await shares.grant(owner.id, owner.email, chapter, mode="direct", grantee="g@example.org")
 
 
 async def test_a_guest_acts_only_within_the_share_s_permissions(client, services):

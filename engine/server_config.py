@@ -1,0 +1,114 @@
+"""The embedded nats-server's configuration file, as the engine writes it (engine/server.py).
+
+Two kinds of account. The engine's own, `RAGSTACK`, holds every stream (JetStream is enabled for
+it alone) and its privileged user. Each restricted user (a direct guest, engine/guests.py) gets
+an account of its own, named after it, without JetStream, which imports from `RAGSTACK` only the
+subjects granted to it: services (requests such as Direct Get on one stream) and streams (subjects
+it may receive, such as a chapter's live subject).
+
+Why accounts and not permissions alone: a request's reply subject is the requester's choice and
+nats-server checks no permission on it, so a user allowed to send Direct Get to a stream could
+name ANOTHER stream's subject as the reply and have the server store the answer there. Across an
+account boundary the reply is mapped to a private `_R_` subject that routes back to the guest's
+account only, where no stream listens; whatever reply it names stays in its own account.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_HOST",
+    "ENGINE_ACCOUNT",
+    "LEGACY_ACCOUNT",
+    "config_text",
+    "parse_listen",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+"""The embedded server listens on loopback unless `[nats] listen` says otherwise."""
+ENGINE_ACCOUNT = "RAGSTACK"
+"""The account of the engine's user and of every stream."""
+EXPORTED_SERVICES = ("$JS.API.DIRECT.GET.>",)
+"""Requests a guest's account may import (narrowed to one stream per guest). Only Direct Get:
+the rest of the JetStream API answers in the requester's account, which has no JetStream."""
+EXPORTED_STREAMS = ("rs.live.>",)
+"""Subjects a guest's account may import (narrowed to one chapter per guest)."""
+LEGACY_ACCOUNT = "$G"
+"""Where JetStream kept the streams before accounts were configured (moved on start)."""
+
+
+def parse_listen(listen: str | None) -> tuple[str, int | None]:
+    """The client listen address from a setting: "host:port", "host", ":port" or
+    "[v6 address]:port". None (the default): loopback, on a port the server picks."""
+    if listen is None or not listen.strip():
+        return DEFAULT_HOST, None
+    text = listen.strip()
+    if text.startswith("["):  # an IPv6 address
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    try:
+        port = int(port_text) if port_text else None
+    except ValueError:
+        raise ValueError(f"invalid listen address {listen!r}: use host:port") from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"invalid port in listen address {listen!r}")
+    return host or DEFAULT_HOST, port
+
+
+def config_text(
+    *,
+    host: str,
+    port: int | None,
+    max_payload: int,
+    data_dir: Path,
+    store_dir: Path,
+    engine_user: str,
+    engine_password: str,
+    users: Mapping[str, Mapping[str, Any]],
+) -> str:
+    """The whole configuration file. `users`: name -> {"password", "permissions", "services",
+    "streams"} (the subjects the user's account imports from the engine's)."""
+    accounts: dict[str, Any] = {}
+    for name, spec in sorted(users.items()):
+        imports = [
+            {kind: {"account": ENGINE_ACCOUNT, "subject": subject}}
+            for kind in ("service", "stream")
+            for subject in spec.get(kind + "s", ())
+        ]
+        user = {"user": name, "password": spec["password"], "permissions": spec["permissions"]}
+        accounts[name] = {"users": [user], "imports": imports}
+    accounts[ENGINE_ACCOUNT] = {
+        "jetstream": "enabled",
+        "users": [{"user": engine_user, "password": engine_password}],
+        # What guests' accounts may import, stated once and never changed: a reload that
+        # changes the engine's account leaves new imports unserved until a restart. Each
+        # guest's account imports only its own chapter's subjects (engine/guests.py).
+        "exports": [{"service": subject} for subject in EXPORTED_SERVICES]
+        + [{"stream": subject} for subject in EXPORTED_STREAMS],
+    }
+    # nats-server's config syntax accepts JSON values, so the accounts are JSON: no
+    # hand-escaping of names, passwords or `$JS.API…` subjects.
+    return "\n".join(
+        [
+            "# Written by ragstack (engine/server_config.py); edits are overwritten.",
+            f"host: {json.dumps(host)}",
+            f"port: {port if port is not None else -1}",  # -1: the server picks a free port
+            f"max_payload: {max_payload}",
+            f"ports_file_dir: {json.dumps(str(data_dir))}",
+            f"pid_file: {json.dumps(str(data_dir / 'nats-server.pid'))}",
+            "jetstream {",
+            f"  store_dir: {json.dumps(str(store_dir))}",
+            "  sync_interval: always",
+            "}",
+            f"accounts: {json.dumps(accounts, indent=2)}",
+            "",
+        ]
+    )
