@@ -28,13 +28,16 @@ import time
 import msgspec
 
 from app.copying import accept_copy
-from app.peers import FeedBatch, Peer, open_peer
+from app.peers import FeedBatch, Peer, PeerUnavailable, open_peer
 from app.services import Services
 from app.shares import Connection
 from engine.accounts import InvalidShareToken, User
+from engine.jetstream.guest import AccessRevoked, follow_direct
 from engine.rules import ChapterEntry, Conflict, Forbidden, Invalid, NotFound
 from engine.shares import ShareEnded
 from events import Body, ChapterMirrored, MirrorSynced
+from events.blobs import blobs_of
+from events.copies import copied_types
 
 __all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "accept"]
 
@@ -166,13 +169,13 @@ async def _fetch_blobs(services: Services, peer: Peer, hashes: list[str]) -> Non
                 raise Invalid(f"blob {hash[:12]}… arrived with other bytes")
 
 
-async def _synced_rev(services: Services, chapter: str) -> int:
-    """The owner's rev the mirror last caught up to (0 before the first batch)."""
-    synced = 0
+async def _synced(services: Services, chapter: str) -> tuple[int, str | None]:
+    """The owner's rev and chain hash the mirror last caught up to ((0, None) before any)."""
+    synced: tuple[int, str | None] = (0, None)
     async for recorded in services.logs.chapter(chapter).read():
         body = recorded.envelope.body
         if isinstance(body, MirrorSynced):
-            synced = body.rev
+            synced = (body.rev, body.head)
     return synced
 
 
@@ -268,7 +271,7 @@ class Mirrors:
                 await asyncio.sleep(RETRY_S)
 
     async def _follow_proxied(self, chapter: str, peer: Peer) -> None:
-        after = await _synced_rev(self.services, chapter)
+        after, _ = await _synced(self.services, chapter)
         while not self._stopping:
             batch = await peer.feed(after)
             if batch.rev != after or batch.events:
@@ -279,7 +282,29 @@ class Mirrors:
             await asyncio.sleep(min(max(wait_ms / 1000, 0.2), 600.0))
 
     async def _follow_direct(self, chapter: str, peer: Peer, record: _PeerRecord) -> None:
-        raise NotImplementedError("direct mirrors follow the owner's stream (engine/guests)")
+        services = self.services
+        connection = await peer.connect()  # issues this follower's credentials
+        if connection.nats is None:
+            raise PeerUnavailable("the owner's server sent no NATS credentials for a direct share")
+        wanted = copied_types(connection.scope)
+        after, head = await _synced(services, chapter)
+        mirror = services.logs.chapter(chapter)
+        try:
+            async for event in follow_direct(
+                connection.nats, connection.chapter, after=after,
+                prev=bytes.fromhex(head) if head else None,
+            ):  # fmt: skip
+                body = event.envelope.body
+                if not isinstance(body, wanted):
+                    continue  # out of scope; the next in-scope event's sync covers its rev
+                await _fetch_blobs(services, peer, blobs_of(body))
+                synced = MirrorSynced(rev=event.rev, head=event.hash.hex())
+                await mirror.append_many([body, synced], actor=MIRROR_ACTOR)
+        except AccessRevoked:
+            # Revoked, or these credentials were re-issued to a newer connect: the peer says
+            # which (ShareEnded when the share is over; else the loop reconnects).
+            await peer.connect()
+            raise
 
     async def _leave(self, chapter: str, why: str) -> None:
         """The share ended: the mirror leaves the guest's book (its log stays for audit)."""

@@ -1,0 +1,85 @@
+"""Live shares accepted on the same server: the guest's mirror chapter follows the owner's, and
+leaves the guest's book when the share ends.
+
+(Across two servers, see tests/e2e/test_share_two_servers.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway_support import assert_error
+from isolation_support import Person, sign_up_person
+
+
+async def _owner_with_chapter(client) -> tuple[Person, str]:
+    owner = await sign_up_person(client, "olive@example.org", "Olive")
+    book = (await client.get("/v1/books", headers=owner.headers)).json()["books"][0]["id"]
+    made = await client.post(
+        f"/v1/books/{book}/chapters", json={"title": "Owls"}, headers=owner.headers
+    )
+    assert made.status_code == 201, made.text
+    return owner, made.json()["id"]
+
+
+async def _eventually(check, *, within: float = 20.0):
+    async with asyncio.timeout(within):
+        while True:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(0.1)
+
+
+async def _sources(client, person: Person, chapter: str) -> list[dict]:
+    listed = await client.get(f"/v1/chapters/{chapter}/sources", headers=person.headers)
+    return listed.json()["sources"] if listed.status_code == 200 else []
+
+
+async def test_a_direct_mirror_follows_the_owner_and_leaves_on_revocation(client):
+    owner, chapter = await _owner_with_chapter(client)
+    grant = {"mode": "direct", "grantee": "gus@example.org"}
+    made = await client.post(f"/v1/chapters/{chapter}/shares", json=grant, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    share = made.json()
+    gus = await sign_up_person(client, "gus@example.org", "Gus")
+    accepted = await client.post(
+        f"/v1/shares/{share['token']}/accept", json={}, headers=gus.headers
+    )
+    assert accepted.status_code == 201, accepted.text
+    mirror = accepted.json()
+    assert mirror["share"] == share["id"] and mirror["title"] == "Owls"
+
+    # The owner adds a source: it reaches the mirror, extracted (by the owner's ingest).
+    upload = {"file": ("owls.txt", b"Snowy owls nest on the open tundra.", "text/plain")}
+    await client.post(f"/v1/chapters/{chapter}/sources", files=upload, headers=owner.headers)
+
+    async def extracted() -> list[dict]:
+        found = await _sources(client, gus, mirror["id"])
+        return [s for s in found if s["status"] == "extracted"]
+
+    seen = await _eventually(extracted)
+    assert [s["name"] for s in seen] == ["owls.txt"]
+    # The guest searches the mirror with their own index.
+    hits = await client.post(
+        f"/v1/chapters/{mirror['id']}/search",
+        json={"query": "where do owls nest"},
+        headers=gus.headers,
+    )
+    assert hits.status_code == 200 and "tundra" in hits.json()["hits"][0]["text"]
+    history = (await client.get(f"/v1/chapters/{mirror['id']}/history", headers=gus.headers)).json()
+    assert "MirrorSynced" in {h["type"] for h in history["history"]}
+
+    # Revoked: the mirror leaves Gus's book.
+    gone = await client.delete(
+        f"/v1/chapters/{chapter}/shares/{share['id']}", headers=owner.headers
+    )
+    assert gone.status_code == 204
+
+    async def left() -> bool:
+        read = await client.get(f"/v1/chapters/{mirror['id']}", headers=gus.headers)
+        return read.status_code == 404
+
+    await _eventually(left)
+    again = await client.get(f"/v1/chapters/{mirror['id']}/sources", headers=gus.headers)
+    assert_error(again, 404, "not_found")
