@@ -1,12 +1,13 @@
 """`ragstack serve`: the whole system in one process (embedded nats-server, projections, gateway).
 
-This is the only module of the client that reaches the server packages, and it imports them
-inside the functions, so that `import client` stays light and the CLI's other commands work
-without them. The shape of a run:
+With client/local.py, this is one of the two client modules that reach the server packages,
+and it imports them inside its functions, so that `import client` stays light and the CLI's
+other commands work without them (tests/architecture checks it). The shape of a run:
 
-    settings → open_services (accounts, NATS — the embedded server unless RAGSTACK_NATS_URL —,
-    logs, books, blobs, read models; the runner for roles all and worker) → uvicorn on the same
-    event loop (roles all and gateway) → a signal → uvicorn stops → services.close()
+    settings → app.services.open_services (accounts, NATS — the embedded server unless
+    RAGSTACK_NATS_URL —, logs, books, shares, blobs, read models; the runner and the mirrors'
+    followers for roles all and worker) → uvicorn on the same event loop (roles all and
+    gateway) → a signal → uvicorn stops → services.close()
 
 Signals are ours, not uvicorn's: uvicorn's own handling re-raises SIGTERM once it has stopped,
 which would kill the process before the services (and the nats-server child) are closed.

@@ -1,9 +1,13 @@
 """Chapter and book logs on JetStream: create, append (one or many), read, follow, head.
 
 The stream sequence is the revision. Every message carries `Rs-Hash: <hex h[rev]>`, the hash
-chain over the stored payloads (docs/architecture.md, "The log in one page"). One `Log` object is one writer: it holds
-the head and serialises its appends with a lock; writers in other objects or processes are kept
-honest by `Nats-Expected-Last-Sequence`, and a retried publish is de-duplicated by `Nats-Msg-Id`.
+chain over the stored payloads (docs/architecture.md, "The log in one page"). One `Log` object
+is one writer: it holds the head and serialises its appends with a lock; writers in other
+objects or processes are kept honest by `Nats-Expected-Last-Sequence`, and a retried publish is
+de-duplicated by `Nats-Msg-Id`.
+
+It is one module (about 420 lines): `Log`'s head, appends and reads share one lock and one
+cached head; the wire protocol under them is engine/jetstream/.
 """
 
 from __future__ import annotations

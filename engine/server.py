@@ -11,7 +11,7 @@ process on the same data directory (a gateway beside `ragstack serve`) joins the
 The child never outlives us: on Linux it gets PR_SET_PDEATHSIG=SIGKILL (so even a SIGKILL of the
 engine takes it down), and an atexit hook stops any server still running at interpreter exit.
 
-It is one module (about 510 lines) because the configuration it writes, the reloads that change
+It is one module (about 520 lines) because the configuration it writes, the reloads that change
 it and the child process's life share one lock and one set of files.
 """
 

@@ -3,12 +3,15 @@
 One table decides the status: `STATUS_BY_CODE` for errors that carry a stable `code` (the
 accounts store's, the logs'), `STATUS_BY_CLASS` for engine errors without one (the rules', the
 blob store's, or errors from outside the engine). To map a new error, add one line to the
-matching table; an error outside EngineError must go in `STATUS_BY_CLASS` to be caught. Lookup walks the
-exception's class hierarchy from the most specific class up, so a subclass can be mapped apart
-from its base, and an unmapped subclass inherits its base's status.
+matching table; an error outside EngineError must go in `STATUS_BY_CLASS` to be caught. Lookup
+walks the exception's class hierarchy from the most specific class up, so a subclass can be
+mapped apart from its base, and an unmapped subclass inherits its base's status.
 
 Anything not raised on purpose becomes a 500 with code `internal`, a generic message and an
 incident id; the traceback goes to the server log under that id, never to the client.
+
+It is one module (about 430 lines): the tables, the JSON shape, the handlers and the 405's
+`Allow` are one contract with clients, read together.
 """
 
 from __future__ import annotations

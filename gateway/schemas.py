@@ -1,4 +1,5 @@
-"""Public shapes shared by several resources (a resource's own shapes live in its route module).
+"""Public shapes shared by several resources (a resource's own shapes live in
+gateway/schemas_<resource>.py).
 
 `SpanPublic` and `UsagePublic` are the HTTP faces of the canonical `events.Span` and
 `events.TokenUsage`: tests/gateway/test_gateway_schemas.py holds their fields (and those of every
