@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
@@ -41,10 +41,12 @@ from client.cli_common import (
     stderr,
     to_builtins,
 )
-from client.follow import FollowError, Synced, follow
 from client.models_shares import ShareConnection
-from client.replica import DB_NAME, Replica
-from client.replica_rows import HistoryRow, ReplicaError, TickRow
+from client.replica_rows import FollowError, HistoryRow, ReplicaError, TickRow
+
+if TYPE_CHECKING:
+    from client.follow import Synced
+    from client.replica import Replica
 
 __all__ = ["register", "replica_root", "shares_app"]
 
@@ -277,6 +279,8 @@ def follow_command(
             chosen.append(directory or replica_root() / conn.share)  # one folder per share
             return chosen[0]
 
+        from client.follow import follow  # the replica's fold loads only for these commands
+
         try:
             synced = asyncio.run(follow(url, token, where, once=once, progress=shown))
         except KeyboardInterrupt:
@@ -290,6 +294,10 @@ def follow_command(
             f"({synced.sources} sources) in {escape(folder)}",
             json_output=json_output,
         )
+
+
+DB_NAME = "replica.db"
+"""client/replica.py's file name (not imported from there: the CLI loads without the fold)."""
 
 
 def _replica_dir(directory: Path | None) -> Path:
@@ -312,6 +320,8 @@ def _with_replica(
     directory: Path | None, work: Callable[[Replica], Awaitable[T]]
 ) -> tuple[Replica, T]:
     """`work` run on the replica in `directory` (closed after; its `meta` stays readable)."""
+
+    from client.replica import Replica
 
     async def run() -> tuple[Replica, T]:
         async with await Replica.open(_replica_dir(directory)) as replica:

@@ -32,7 +32,7 @@ from client.aio_guest import AsyncShareClient
 from client.errors import ApiError
 from client.models_shares import ShareConnection
 from client.replica import Replica
-from client.replica_rows import ReplicaError, decode_bodies, texts_needed
+from client.replica_rows import FollowError, ReplicaError, decode_bodies, texts_needed
 from events import Body, RecordedEvent, decode
 
 __all__ = [
@@ -50,14 +50,6 @@ DIRECT_WINDOW = 64
 REQUEST_TIMEOUT_S = 10.0
 MIN_WAIT_S = 1.0
 OFFLINE_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-
-
-class FollowError(Exception):
-    """Following cannot start or go on (a copy share, a NATS failure, no credentials)."""
-
-    def __init__(self, message: str, *, code: str = "follow_failed") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Synced(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,6 +29,7 @@ from events.chapter import ChapterEvent
 
 __all__ = [
     "ChainBroken",
+    "FollowError",
     "HistoryRow",
     "ReplicaError",
     "ReplicaMismatch",
@@ -62,6 +63,14 @@ class ChainBroken(ReplicaError):
         super().__init__(f"refused the owner's event at rev {rev}: {reason}")
         self.rev = rev
         self.reason = reason
+
+
+class FollowError(Exception):
+    """Following cannot start or go on (a copy share, a NATS failure, no credentials)."""
+
+    def __init__(self, message: str, *, code: str = "follow_failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TickRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -101,6 +101,7 @@ class Client(_Blocking):
             self._runner.close()
 
     # --- server and accounts ---
+    fetch_bytes = _blocking(AsyncClient.fetch_bytes)
     health = _blocking(AsyncClient.health)
     info = _blocking(AsyncClient.info)
     signup = _blocking(AsyncClient.signup)
