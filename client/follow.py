@@ -41,6 +41,8 @@ __all__ = [
     "ReplicaError",
     "Synced",
     "follow",
+    "follow_direct",
+    "follow_proxied",
     "proxied_step",
     "recorded",
 ]
@@ -115,8 +117,8 @@ async def follow(
                 server=url, scope=conn.scope,
             )  # fmt: skip
             if conn.mode == "direct":
-                return await _follow_direct(guest, conn, replica, once=once, progress=progress)
-            return await _follow_proxied(guest, conn, replica, once=once, progress=progress)
+                return await follow_direct(guest, conn, replica, once=once, progress=progress)
+            return await follow_proxied(guest, conn, replica, once=once, progress=progress)
 
 
 # --- proxied ---
@@ -141,7 +143,7 @@ async def proxied_step(guest: AsyncShareClient, replica: Replica) -> tuple[int, 
     return applied, batch.next_tick_at
 
 
-async def _follow_proxied(
+async def follow_proxied(
     guest: AsyncShareClient,
     conn: ShareConnection,
     replica: Replica,
@@ -213,7 +215,7 @@ def _needed(events: Sequence[RecordedEvent]) -> list[str]:
     return texts_needed(bodies)
 
 
-async def _follow_direct(
+async def follow_direct(
     guest: AsyncShareClient,
     conn: ShareConnection,
     replica: Replica,
