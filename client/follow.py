@@ -47,6 +47,8 @@ __all__ = [
     "recorded",
 ]
 
+LIVE_PREFIX = "rs.live."
+"""A chapter's stream republishes each stored event on `rs.live.<chapter>` (engine/nats.py)."""
 DIRECT_WINDOW = 64
 """Direct Get requests in flight at once during catch-up."""
 REQUEST_TIMEOUT_S = 10.0
@@ -229,7 +231,9 @@ async def follow_direct(
     creds = conn.nats
     if creds is None or not conn.stream:
         raise FollowError("the owner's server issued no NATS credentials for this direct share")
-    live_subject = conn.subject or f"rs.live.{conn.chapter}"
+    # The stream republishes what it stored here; `conn.subject` is where events are stored
+    # (rs.ch.<id>), which a guest may not subscribe to: it would see rejected publishes too.
+    live_subject = f"{LIVE_PREFIX}{conn.chapter}"
     direct_get = f"$JS.API.DIRECT.GET.{conn.stream}"
     live: asyncio.Queue[RecordedEvent] = asyncio.Queue()
 

@@ -40,7 +40,7 @@ async def test_catch_up_then_live_and_a_broken_live_event_is_refused(nats_server
     owner.text(OWLS)
     conn = ShareConnection(
         share=SHARE, chapter=CHAPTER, title="Birds", mode="direct", scope=["sources"],
-        stream=STREAM, subject=LIVE,
+        stream=STREAM, subject=SUBJECT,  # as connect answers: where events are stored
         nats=NatsCredentials(url=nats_server.url, user=nats_server.user,
                              password=nats_server.password, inbox_prefix="_INBOX_guest"),
     )  # fmt: skip
