@@ -18,6 +18,7 @@ from typing import IO, Any, TypeVar
 import httpx
 
 from client.aio_audit import AuditCalls
+from client.aio_shares import ShareCalls
 from client.errors import ApiError, ServerUnreachable, error_from
 from client.models import (
     Answer,
@@ -54,7 +55,7 @@ SLOW_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 """For answers that take long by nature: an LLM writing, ingest settling, a page being fetched."""
 
 
-class AsyncClient(AuditCalls):
+class AsyncClient(AuditCalls, ShareCalls):
     """RagStack over HTTP, async. Use as `async with`, or call `aclose()`."""
 
     def __init__(
@@ -64,9 +65,12 @@ class AsyncClient(AuditCalls):
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
+        self._extra_headers = dict(headers or {})
+        """Sent with every request (a guest's `X-Share-Token`: client/aio_shares.py)."""
         self._http = httpx.AsyncClient(
             base_url=self.url, timeout=timeout, transport=transport, follow_redirects=False
         )
@@ -87,6 +91,7 @@ class AsyncClient(AuditCalls):
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        headers.update(self._extra_headers)
         headers.update(extra or {})
         return headers
 
@@ -124,6 +129,20 @@ class AsyncClient(AuditCalls):
         if "json" not in response.headers.get("content-type", ""):
             return response.text
         return response.json()
+
+    async def fetch_bytes(self, path: str, *, params: Mapping[str, Any] | None = None) -> bytes:
+        """GET `path`; the answer's bytes as sent (a blob, or JSON to decode with msgspec)."""
+        try:
+            response = await self._http.get(
+                path,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                headers=self._headers({"Accept": "*/*"}),
+            )
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code >= 400:
+            raise error_from(response, response.content)
+        return response.content
 
     def _transport_error(self, exc: httpx.TransportError) -> ApiError:
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):

@@ -6,9 +6,11 @@
     ragstack add CHAPTER PATH… [--tag T] [--wait]                ragstack add CHAPTER --url URL
     ragstack search CHAPTER QUERY [-k N]                         ragstack ask CHAPTER QUESTION
     ragstack history CHAPTER    ragstack verify CHAPTER    ragstack replay CHAPTER --rev N|--at TIME
+    ragstack share CHAPTER --mode M --to EMAIL                  ragstack shares list|revoke|accept …
+    ragstack follow TOKEN [--from URL] [--dir D] [--once]       ragstack replica sources|search|history
 
 Every command has `--json`; errors go to stderr with exit status 1. This module holds the
-commands about the server and the account; the others live in cli_books, cli_sources, cli_audit.
+commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_shares.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from client.cli_common import (
     open_client,
     report,
 )
+from client.cli_shares import register as register_shares
 from client.cli_sources import register as register_sources
 from client.config import Credentials, clear_credentials, load_credentials, save_credentials
 from client.errors import ApiError
@@ -173,6 +176,7 @@ app.add_typer(book_app, name="book")
 app.add_typer(chapter_app, name="chapter")
 register_sources(app)
 register_audit(app)
+register_shares(app)
 
 
 def main() -> None:

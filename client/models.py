@@ -130,6 +130,8 @@ class Chapter(_Shape):
     """How many sources it holds (single-chapter answers)."""
     forked_from: str | None = None
     """The chapter this one was copied from, if it is a copy."""
+    share: str | None = None
+    """For a chapter someone shared with its book (a copy or a live mirror): the share."""
 
 
 class Book(_Shape):
@@ -340,7 +342,7 @@ class HistoryPage(_Shape):
 
 
 class Share(_Shape):
-    """A share in force."""
+    """A share in force (a chapter's state, or `GET …/shares`); never its token."""
 
     id: str
     mode: str = ""
@@ -350,8 +352,13 @@ class Share(_Shape):
     interval_s: int | None = None
     scope: list[str] = []
     rev: int = 0
-    """Rev of the grant."""
+    """Rev of the grant (in a chapter's state)."""
     actor: str = ""
+    chapter: str = ""
+    granted_rev: int = 0
+    """Rev of the grant (in `GET …/shares`)."""
+    expires_at: int | None = None
+    """Unix ms after which it opens nothing; None: until revoked."""
 
 
 class ChapterState(_Shape):

@@ -15,38 +15,55 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import httpx
 
 from client.aio import DEFAULT_TIMEOUT, AsyncClient
+from client.aio_guest import AsyncShareClient
 
-__all__ = ["Client"]
+__all__ = ["Client", "ShareClient"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A", AsyncClient, AsyncShareClient)
+
+
+class _Blocking:
+    """What `_blocking` and `_iterating` need of a blocking face: its async one, its loop."""
+
+    aio: Any
+    _runner: asyncio.Runner
+
+    def _iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
+        while True:
+            try:
+                yield self._runner.run(anext(stream))  # type: ignore[arg-type]
+            except StopAsyncIteration:
+                return
 
 
 def _blocking(
-    call: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[Client, P], T]:
-    """`Client.<name>` from `AsyncClient.<name>`: same parameters and docstring, blocking."""
+    call: Callable[Concatenate[A, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[_Blocking, P], T]:
+    """`Client.<name>` from `AsyncClient.<name>` (or `ShareClient`'s from `AsyncShareClient`'s):
+    same parameters and docstring, blocking."""
 
     @functools.wraps(call)
-    def run(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+    def run(self: _Blocking, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._runner.run(call(self.aio, *args, **kwargs))
 
     return run
 
 
 def _iterating(
-    call: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
-) -> Callable[Concatenate[Client, P], Iterator[T]]:
+    call: Callable[Concatenate[A, P], AsyncIterator[T]],
+) -> Callable[Concatenate[_Blocking, P], Iterator[T]]:
     """`Client.<name>` from an async generator `AsyncClient.<name>`: a plain iterator."""
 
     @functools.wraps(call)
-    def run(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    def run(self: _Blocking, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         return self._iterate(call(self.aio, *args, **kwargs))
 
     return run
 
 
-class Client:
+class Client(_Blocking):
     """RagStack over HTTP, blocking: the same calls as `AsyncClient`, each run to completion on
     a private event loop. Not for use inside a running event loop (use `AsyncClient` there)."""
 
@@ -83,14 +100,8 @@ class Client:
         finally:
             self._runner.close()
 
-    def _iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
-        while True:
-            try:
-                yield self._runner.run(anext(stream))  # type: ignore[arg-type]
-            except StopAsyncIteration:
-                return
-
     # --- server and accounts ---
+    fetch_bytes = _blocking(AsyncClient.fetch_bytes)
     health = _blocking(AsyncClient.health)
     info = _blocking(AsyncClient.info)
     signup = _blocking(AsyncClient.signup)
@@ -149,3 +160,50 @@ class Client:
     verify = _blocking(AsyncClient.verify)
     state = _blocking(AsyncClient.state)
     proof = _blocking(AsyncClient.proof)
+
+    # --- shares ---
+    share = _blocking(AsyncClient.share)
+    shares = _blocking(AsyncClient.shares)
+    revoke_share = _blocking(AsyncClient.revoke_share)
+    accept_share = _blocking(AsyncClient.accept_share)
+    connect_share = _blocking(AsyncClient.connect_share)
+
+
+class ShareClient(_Blocking):
+    """A share's guest routes on the owner's server, blocking (`AsyncShareClient`'s calls)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._runner = asyncio.Runner()
+        self.aio = AsyncShareClient(url, token, timeout=timeout, transport=transport)
+
+    @property
+    def url(self) -> str:
+        return self.aio.url
+
+    def __enter__(self) -> ShareClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool and the private loop."""
+        try:
+            self._runner.run(self.aio.aclose())
+        finally:
+            self._runner.close()
+
+    connect = _blocking(AsyncShareClient.connect)
+    shared_sources = _blocking(AsyncShareClient.shared_sources)
+    add_to_share = _blocking(AsyncShareClient.add_to_share)
+    ask_share = _blocking(AsyncShareClient.ask_share)
+    ask_share_stream = _iterating(AsyncShareClient.ask_share_stream)
+    feed = _blocking(AsyncShareClient.feed)
+    share_blob = _blocking(AsyncShareClient.share_blob)

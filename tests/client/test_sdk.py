@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from client.aio_audit import AuditCalls
+from client.aio_shares import ShareCalls
 from client.sdk import (
     Answer,
     ApiError,
@@ -212,7 +213,9 @@ def test_the_blocking_client_offers_every_async_call_with_its_parameters():
     plumbing = {"aclose", "request"}
     calls = {
         name
-        for name, member in vars(AsyncClient).items() | vars(AuditCalls).items()
+        for name, member in vars(AsyncClient).items()
+        | vars(AuditCalls).items()
+        | vars(ShareCalls).items()
         if not name.startswith("_") and inspect.isfunction(member) and name not in plumbing
     }
     missing = sorted(name for name in calls if not hasattr(Client, name))
