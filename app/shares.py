@@ -12,7 +12,7 @@ import msgspec
 
 from app.services import Services
 from engine.accounts import User
-from engine.nats import chapter_stream, chapter_subject
+from engine.nats import chapter_live_subject, chapter_stream, chapter_subject
 from engine.rules import BookState
 from engine.shares import Granted, NatsGrant, ShareAccess, interval_for
 
@@ -37,7 +37,9 @@ class Connection(msgspec.Struct, frozen=True, kw_only=True):
     stream: str | None = None
     """Direct shares: the JetStream stream to read."""
     subject: str | None = None
-    """Direct shares: the subject its events are stored under."""
+    """Direct shares: the subject its events are stored under (guests may not listen there)."""
+    live_subject: str | None = None
+    """Direct shares: where the stream republishes each event it stored, for guests to follow."""
     nats: NatsGrant | None = None
     """Direct shares: credentials issued to the guest for this connection, bound to the share."""
 
@@ -103,5 +105,6 @@ async def connect(services: Services, token: str) -> Connection:
         head=head.hex,
         stream=chapter_stream(access.chapter) if direct else None,
         subject=chapter_subject(access.chapter) if direct else None,
+        live_subject=chapter_live_subject(access.chapter) if direct else None,
         nats=await services.shares.direct_grant(access) if direct else None,
     )

@@ -233,7 +233,7 @@ async def follow_direct(
         raise FollowError("the owner's server issued no NATS credentials for this direct share")
     # The stream republishes what it stored here; `conn.subject` is where events are stored
     # (rs.ch.<id>), which a guest may not subscribe to: it would see rejected publishes too.
-    live_subject = f"{LIVE_PREFIX}{conn.chapter}"
+    live_subject = conn.live_subject or f"{LIVE_PREFIX}{conn.chapter}"
     direct_get = f"$JS.API.DIRECT.GET.{conn.stream}"
     live: asyncio.Queue[RecordedEvent] = asyncio.Queue()
 

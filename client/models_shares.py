@@ -66,7 +66,9 @@ class ShareConnection(_Shape):
     """Hex chain hash at `rev`."""
     stream: str | None = None
     subject: str | None = None
-    """A direct share's live subject."""
+    """Where a direct share's events are stored (a guest may not listen there)."""
+    live_subject: str | None = None
+    """Where a direct share's stored events are republished, for guests to follow."""
     nats: NatsCredentials | None = None
 
 

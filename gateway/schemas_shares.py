@@ -105,6 +105,10 @@ class ShareConnection(_Public):
     """Hex chain hash at `rev`."""
     stream: str | None = None
     subject: str | None = None
+    """Direct shares: where the chapter's events are stored (guests may not listen there)."""
+    live_subject: str | None = None
+    """Direct shares: where each stored event is republished, with its `Nats-Sequence` (the
+    rev) and `Rs-Hash`; a guest follows this subject and catches up with Direct Get."""
     nats: NatsPublic | None = None
 
 
