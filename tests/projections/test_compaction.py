@@ -8,6 +8,8 @@ after tick, ends where the owner is too.
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,7 +49,7 @@ def _envelopes(bodies: list[Event], start: int = 1, chapter: str = "ch") -> list
             at=1000 + start + i,
             actor="u",
             body=b,
-        )  # fmt: skip
+        )
         for i, b in enumerate(bodies)
     ]
 
@@ -83,9 +85,11 @@ _tags = st.lists(st.sampled_from(["a", "b", "c"]), max_size=2)
 def _edit(draw) -> SourceEdited:
     base, new = draw(_text), draw(_text)
     return SourceEdited(
-        source=draw(_source), base_text=base, new_text=new,
+        source=draw(_source),
+        base_text=base,
+        new_text=new,
         patch=rust_core.diff(TEXTS[base], TEXTS[new]),
-    )  # fmt: skip
+    )
 
 
 _event = st.one_of(
@@ -98,7 +102,7 @@ _event = st.one_of(
         size=st.integers(1, 9),
         origin=st.sampled_from(["upload", "note"]),
         tags=_tags,
-    ),  # fmt: skip
+    ),
     st.builds(
         SourceExtracted,
         source=_source,
@@ -107,13 +111,13 @@ _event = st.one_of(
         extractor_version=st.sampled_from(["1", "2"]),
         media_type=st.sampled_from(["", "text/x"]),
         chunk_count=st.integers(0, 3),
-    ),  # fmt: skip
+    ),
     st.builds(
         SourceRejected,
         source=_source,
         code=st.sampled_from(["corrupt", "empty"]),
         message=st.just("no"),
-    ),  # fmt: skip
+    ),
     _edit(),
     st.builds(SourceRetagged, source=_source, tags=_tags),
     st.builds(SourceRemoved, source=_source),
@@ -126,7 +130,7 @@ _event = st.one_of(
         message=st.sampled_from(["m1", "m2", "m3"]),
         role=st.just("user"),
         text=st.sampled_from(["q", "r"]),
-    ),  # fmt: skip
+    ),
     st.sampled_from(
         [
             ShareGranted(share="sh", mode="proxied", grantee="g@x.org"),
@@ -179,7 +183,7 @@ def test_a_mirror_fed_only_compacted_batches_ends_where_the_owner_is(log, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(log)), max_size=4)))
     marks = [0, *cuts, len(log)]
     mirror, rev = ChapterFold("mirror"), 0
-    for a, w in zip(marks, marks[1:], strict=False):
+    for a, w in itertools.pairwise(marks):
         first_added = {}
         for e in log[:a]:
             if isinstance(e.body, SourceAdded):
@@ -206,9 +210,13 @@ def test_a_snapshot_builds_the_state_from_nothing(log):
 
 def _added(source: str = "s1", tags: list[str] | None = None) -> SourceAdded:
     return SourceAdded(
-        source=source, name="a.txt", media_type="text/plain", blob="b" + source, size=3,
+        source=source,
+        name="a.txt",
+        media_type="text/plain",
+        blob="b" + source,
+        size=3,
         tags=tags or [],
-    )  # fmt: skip
+    )
 
 
 def _edited(base: str, new: str) -> SourceEdited:
@@ -230,7 +238,7 @@ def test_three_edits_become_one_whose_patch_gives_the_last_text_then_the_last_ex
             _extracted("t2"),
             _edited("t2", "t3"),
             _extracted("t3"),
-        ],  # fmt: skip
+        ],
         start=5,
     )
     assert texts_needed(window) == {"t0", "t3"}
