@@ -233,6 +233,15 @@ class Relay:
             blobs=batch.blobs,
         )
 
+    async def tick(self, access: ShareAccess) -> Watermark:
+        """Read the share's chapter now and move its watermark there, as its loop does each
+        tick (benchmarks; an operator's "refresh now")."""
+        held = self._chapter(access)
+        async with held.tick_lock:
+            await self._tick(held)
+        assert held.watermark is not None
+        return held.watermark
+
     async def blob_allowed(self, access: ShareAccess, hash: str) -> bool:
         """Whether an in-scope event of the share's chapter (up to its head) refers to `hash`."""
         held = self._chapter(access)
@@ -288,7 +297,8 @@ class Relay:
                 held.batches.clear()
                 return
             try:
-                await self._tick(held)
+                async with held.tick_lock:
+                    await self._tick(held)
             except Exception:
                 # The owner's NATS hiccuped: guests keep the last watermark; try next tick.
                 log.warning("relay tick of chapter %s failed", held.chapter, exc_info=True)
