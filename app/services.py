@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from prometheus_client import CollectorRegistry
 
 from app.readside import ReadSide, open_read_side
+from app.relay import Relay
 from app.settings import Settings
 from engine.accounts import AccountStore, open_account_store
 from engine.accounts.secrets import SecretBox
@@ -90,6 +91,9 @@ class Services:
     """Where parts register their own Prometheus metrics (projection lag, …); /metrics serves it."""
     stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     """Closes every part, last opened first."""
+    relay: Relay | None = None
+    """The proxied shares' relay (app/relay.py): lazy, it reads nothing until a guest asks.
+    Every role opens one (a worker's followers may read a share of this same server)."""
 
     async def close(self) -> None:
         """Release every part, last opened first."""
@@ -225,6 +229,11 @@ async def open_services(
             role=role,
             readiness_checks=checks,
         )
+        # Before the followers, which may read it (a share of this same server), and closed after.
+        services.relay = Relay(
+            logs, books, blobs, tick_s=settings.sharing.tick_s, registry=services.metrics
+        )
+        stack.push_async_callback(services.relay.close)
         if role != "gateway":
             from app.mirrors import Mirrors
 

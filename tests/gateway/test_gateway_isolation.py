@@ -97,6 +97,10 @@ async def _no_source(world: World, actor: str, values: dict[str, str], fresh: bo
     return "01hzzzzzzzzzzzzzzzzzzzzzzz"  # without a share's token, no source is looked up
 
 
+async def _no_blob(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    return "0" * 64  # without a share's token, no blob is looked up
+
+
 async def _share_token(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
     key = ("share_token",)
     if key not in world.cache:
@@ -171,6 +175,8 @@ ROWS: list[Row] = [
     Row("PATCH",  "/v1/shares/sources/{source}",                   public(401), {"json": {"tags": ["x"]}}, params={"source": _no_source}),
     Row("DELETE", "/v1/shares/sources/{source}",                   public(401), params={"source": _no_source}),
     Row("POST",   "/v1/shares/ask",                                public(401),  {"json": {"question": "Who sees this?"}}),
+    Row("GET",    "/v1/shares/feed",                               public(401)),
+    Row("GET",    "/v1/shares/blobs/{hash}",                       public(401), params={"hash": _no_blob}),
     # the operator's routes: no operator is configured here, so they exist for no one
     Row("PUT",    "/v1/admin/books/{book}/plan",                   signed_in(404), {"json": {"plan": "paid"}}),
 ]
