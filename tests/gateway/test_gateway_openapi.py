@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import argon2
 import httpx
@@ -87,100 +88,96 @@ def _httpx_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class InProcessApp(NamedTuple):
+    """The real app on an event loop of its own, with a signed-up user, and its document."""
+
+    runner: asyncio.Runner
+    client: httpx.AsyncClient
+    document: dict[str, Any]
+    authorised: dict[str, str]
+    """The signed-up user's Authorization header."""
+
+    def send(self, case: Any) -> httpx.Response:
+        """Send a schemathesis case to the app."""
+        request = case.as_transport_kwargs(base_url=BASE_URL)
+        return self.runner.run(self.client.request(**_httpx_request(request)))
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[InProcessApp]:
+    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    # Rate limits off: a run sends hundreds of requests from one address.
+    config = Settings(
+        data_dir=tmp_path / "data",
+        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+    )
+    with asyncio.Runner() as runner:
+        services = runner.run(open_services(config, passwords=passwords))
+        app = create_app(services)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
+        try:
+            token = runner.run(sign_up(client))
+            document = runner.run(client.get("/openapi.json")).json()
+            yield InProcessApp(runner, client, document, {"Authorization": f"Bearer {token}"})
+        finally:
+            runner.run(client.aclose())
+            runner.run(services.close())
+            passwords.close()
+
+
+FUZZING = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+"""Hypothesis settings of the in-process runs: each test adds its own max_examples."""
+
+
 @pytest.mark.timeout(120)
-def test_schemathesis_finds_no_server_error_and_no_broken_promise(tmp_path: Path):
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
-    # Rate limits off: the run sends hundreds of requests from one address.
-    config = Settings(
-        data_dir=tmp_path / "data",
-        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+def test_schemathesis_finds_no_server_error_and_no_broken_promise(in_process: InProcessApp):
+    schema = schemathesis.openapi.from_dict(in_process.document).include(tag=FUZZED_TAGS)
+    assert len(list(schema.get_all_operations())) >= 8
+    authorised = in_process.authorised
+    cases = st.one_of(
+        schema.as_strategy(GenerationMode.POSITIVE),
+        schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
+        schema.as_strategy(GenerationMode.NEGATIVE),
+        schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
     )
-    with asyncio.Runner() as runner:
-        services = runner.run(open_services(config, passwords=passwords))
-        app = create_app(services)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
-        try:
-            token = runner.run(sign_up(client))
-            document = runner.run(client.get("/openapi.json")).json()
-            schema = schemathesis.openapi.from_dict(document).include(tag=FUZZED_TAGS)
-            assert len(list(schema.get_all_operations())) >= 8
-            authorised = {"Authorization": f"Bearer {token}"}
-            cases = st.one_of(
-                schema.as_strategy(GenerationMode.POSITIVE),
-                schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
-                schema.as_strategy(GenerationMode.NEGATIVE),
-                schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
-            )
-            seen: set[int] = set()
+    seen: set[int] = set()
 
-            @settings(
-                max_examples=200,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=cases)
-            def run(case: Any) -> None:
-                request = case.as_transport_kwargs(base_url=BASE_URL)
-                response = runner.run(client.request(**_httpx_request(request)))
-                seen.add(response.status_code)
-                checks = list(CHECKS)
-                if case.meta is not None and case.meta.generation.mode.is_negative:
-                    checks.append(negative_data_rejection)
-                case.validate_response(response, checks=checks)
+    @settings(FUZZING, max_examples=200)
+    @given(case=cases)
+    def run(case: Any) -> None:
+        response = in_process.send(case)
+        seen.add(response.status_code)
+        checks = list(CHECKS)
+        if case.meta is not None and case.meta.generation.mode.is_negative:
+            checks.append(negative_data_rejection)
+        case.validate_response(response, checks=checks)
 
-            run()
-            # The run reached past validation: successes and refusals both happened.
-            assert {200, 201} & seen and {401, 422} <= seen, seen
-        finally:
-            runner.run(client.aclose())
-            runner.run(services.close())
-            passwords.close()
+    run()
+    # The run reached past validation: successes and refusals both happened.
+    assert {200, 201} & seen and {401, 422} <= seen, seen
 
 
-def test_schemathesis_over_every_route_finds_no_server_error(tmp_path: Path):
+def test_schemathesis_over_every_route_finds_no_server_error(in_process: InProcessApp):
     """Every operation of the document, fuzzed with and without a token: never a 500."""
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
-    config = Settings(
-        data_dir=tmp_path / "data",
-        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+    schema = schemathesis.openapi.from_dict(in_process.document)
+    assert len(list(schema.get_all_operations())) >= 35
+    authorised = in_process.authorised
+    cases = st.one_of(
+        schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
+        schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
+        schema.as_strategy(GenerationMode.POSITIVE),
     )
-    with asyncio.Runner() as runner:
-        services = runner.run(open_services(config, passwords=passwords))
-        app = create_app(services)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
-        try:
-            token = runner.run(sign_up(client))
-            document = runner.run(client.get("/openapi.json")).json()
-            schema = schemathesis.openapi.from_dict(document)
-            assert len(list(schema.get_all_operations())) >= 35
-            authorised = {"Authorization": f"Bearer {token}"}
-            cases = st.one_of(
-                schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
-                schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
-                schema.as_strategy(GenerationMode.POSITIVE),
-            )
-            statuses: set[int] = set()
+    statuses: set[int] = set()
 
-            @settings(
-                max_examples=400,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=cases)
-            def run(case: Any) -> None:
-                request = case.as_transport_kwargs(base_url=BASE_URL)
-                response = runner.run(client.request(**_httpx_request(request)))
-                statuses.add(response.status_code)
-                case.validate_response(response, checks=[not_a_server_error])
+    @settings(FUZZING, max_examples=400)
+    @given(case=cases)
+    def run(case: Any) -> None:
+        response = in_process.send(case)
+        statuses.add(response.status_code)
+        case.validate_response(response, checks=[not_a_server_error])
 
-            run()
-            assert {401, 404, 422} <= statuses, statuses
-        finally:
-            runner.run(client.aclose())
-            runner.run(services.close())
-            passwords.close()
+    run()
+    assert {401, 404, 422} <= statuses, statuses
 
 
 ST_MAX_EXAMPLES = 8
