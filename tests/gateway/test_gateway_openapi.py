@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -97,10 +97,25 @@ class InProcessApp(NamedTuple):
     authorised: dict[str, str]
     """The signed-up user's Authorization header."""
 
-    def send(self, case: Any) -> httpx.Response:
-        """Send a schemathesis case to the app."""
-        request = case.as_transport_kwargs(base_url=BASE_URL)
-        return self.runner.run(self.client.request(**_httpx_request(request)))
+    def fuzz(
+        self, cases: st.SearchStrategy[Any], *, max_examples: int, checks: Callable[[Any], list]
+    ) -> set[int]:
+        """Send `max_examples` of `cases`, each response validated by `checks(case)`.
+
+        Returns the statuses seen, so a test can tell the run reached past validation.
+        """
+        seen: set[int] = set()
+
+        @settings(FUZZING, max_examples=max_examples)
+        @given(case=cases)
+        def run(case: Any) -> None:
+            request = case.as_transport_kwargs(base_url=BASE_URL)
+            response = self.runner.run(self.client.request(**_httpx_request(request)))
+            seen.add(response.status_code)
+            case.validate_response(response, checks=checks(case))
+
+        run()
+        return seen
 
 
 @pytest.fixture
@@ -140,19 +155,12 @@ def test_schemathesis_finds_no_server_error_and_no_broken_promise(in_process: In
         schema.as_strategy(GenerationMode.NEGATIVE),
         schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
     )
-    seen: set[int] = set()
 
-    @settings(FUZZING, max_examples=200)
-    @given(case=cases)
-    def run(case: Any) -> None:
-        response = in_process.send(case)
-        seen.add(response.status_code)
-        checks = list(CHECKS)
-        if case.meta is not None and case.meta.generation.mode.is_negative:
-            checks.append(negative_data_rejection)
-        case.validate_response(response, checks=checks)
+    def checks(case: Any) -> list:
+        negative = case.meta is not None and case.meta.generation.mode.is_negative
+        return [*CHECKS, negative_data_rejection] if negative else CHECKS
 
-    run()
+    seen = in_process.fuzz(cases, max_examples=200, checks=checks)
     # The run reached past validation: successes and refusals both happened.
     assert {200, 201} & seen and {401, 422} <= seen, seen
 
@@ -167,16 +175,7 @@ def test_schemathesis_over_every_route_finds_no_server_error(in_process: InProce
         schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
         schema.as_strategy(GenerationMode.POSITIVE),
     )
-    statuses: set[int] = set()
-
-    @settings(FUZZING, max_examples=400)
-    @given(case=cases)
-    def run(case: Any) -> None:
-        response = in_process.send(case)
-        statuses.add(response.status_code)
-        case.validate_response(response, checks=[not_a_server_error])
-
-    run()
+    statuses = in_process.fuzz(cases, max_examples=400, checks=lambda case: [not_a_server_error])
     assert {401, 404, 422} <= statuses, statuses
 
 
