@@ -9,11 +9,8 @@ A last test runs the `st` CLI with every check against a real `ragstack serve`, 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,9 +36,9 @@ from schemathesis.specs.openapi.checks import (
 from app.services import open_services
 from app.settings import Settings
 from engine.accounts.passwords import Passwords
-from engine.server import free_port
 from engine.settings import Limits
 from gateway.app import create_app
+from tests.serve_support import serving
 
 BASE_URL = "http://ragstack.test"
 FUZZED_TAGS = ["auth", "info", "health"]
@@ -192,23 +189,18 @@ def test_st_run_with_every_check_against_a_real_server_finds_no_failure(tmp_path
     stateful links (a deleted resource stays deleted). Rate limits are off: the run is one address.
     """
     bin_dir = Path(sys.executable).parent
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN": "0",
-        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_ADDRESS": "0",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(bin_dir / "ragstack"), "serve", "--data", str(tmp_path / "data"), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        token = _sign_up_when_ready(url, server)
+    with serving(
+        tmp_path,
+        RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN="0",
+        RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_ADDRESS="0",
+    ) as served:
+        url = served.url
+        signup = httpx.post(
+            f"{url}/v1/auth/signup",
+            json={"email": "newcomer@example.org", "password": "correct horse battery"},
+        )
+        assert signup.status_code == 201, signup.text
+        token = signup.json()["token"]
         run = subprocess.run(
             [
                 str(bin_dir / "st"), "run", f"{url}/openapi.json", "--checks", "all",
@@ -223,28 +215,3 @@ def test_st_run_with_every_check_against_a_real_server_finds_no_failure(tmp_path
             capture_output=True, text=True, cwd=tmp_path, timeout=240,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-2000:]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def _sign_up_when_ready(url: str, server: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "ragstack serve exited before it was ready"
-        try:
-            response = httpx.post(
-                f"{url}/v1/auth/signup",
-                json={"email": "newcomer@example.org", "password": "correct horse battery"},
-            )
-        except httpx.TransportError:
-            time.sleep(0.5)
-            continue
-        assert response.status_code == 201, response.text
-        return response.json()["token"]
-    raise AssertionError("ragstack serve did not answer within 120 s")
