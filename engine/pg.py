@@ -17,17 +17,28 @@ import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-__all__ = ["PgDatabase", "pg_query"]
+__all__ = ["PgDatabase", "PoolOptions", "pg_query"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _SQL_CACHE: dict[str, str] = {}
+
+
+class PoolOptions(TypedDict, total=False):
+    """How a store's `open` reaches PostgreSQL: what it passes on to `PgDatabase.open`."""
+
+    schema: str | None
+    min_size: int
+    max_size: int
+    connect_timeout: float
+    pool_timeout: float
+
 
 Prepare = Callable[[psycopg.AsyncConnection[Any], str], Awaitable[None]]
 """Creates or migrates a store's tables on the connection it is given, inside one transaction;

@@ -121,23 +121,22 @@ class RateLimits:
         """Charge one request to `token`; RateLimited if its bucket is empty."""
         # Keyed by a digest, so the limiter's memory holds no usable credential.
         key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-        wait = self.token.acquire(key)
-        if wait:
-            raise RateLimited(
-                f"too many requests with this API token (limit {self.token.per_minute} a minute);"
-                f" retry in {_retry_after(wait)} s",
-                retry_after=_retry_after(wait),
-            )
+        _charge(self.token, key, "with this API token")
 
     def check_address(self, address: str) -> None:
         """Charge one request to a client address; RateLimited if its bucket is empty."""
-        wait = self.address.acquire(address)
-        if wait:
-            raise RateLimited(
-                f"too many requests from this address (limit {self.address.per_minute} a minute);"
-                f" retry in {_retry_after(wait)} s",
-                retry_after=_retry_after(wait),
-            )
+        _charge(self.address, address, "from this address")
+
+
+def _charge(limiter: RateLimiter, key: str, whose: str) -> None:
+    wait = limiter.acquire(key)
+    if wait:
+        retry_after = _retry_after(wait)
+        raise RateLimited(
+            f"too many requests {whose} (limit {limiter.per_minute} a minute);"
+            f" retry in {retry_after} s",
+            retry_after=retry_after,
+        )
 
 
 def client_address(scope: Scope) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
+from gateway.schemas_chat import MessagePublic, ThreadPublic
 
 __all__ = [
     "CitationPublic",
@@ -69,36 +70,10 @@ class EventPage(_Public):
 
 
 CitationPublic = MessageCitationPublic
-"""A passage an answer cited (the shape the chat routes give a recorded answer's citations)."""
+"""A passage an answer cited (the shape the chat routes give a recorded answer's citations).
 
-
-class MessagePublic(_Public):
-    """A question or an answer as it stood."""
-
-    id: str
-    thread: str
-    role: str
-    text: str
-    citations: list[CitationPublic]
-    rev: int
-    answered_at_rev: int | None
-    model: str | None
-    usage: UsagePublic | None
-    actor: str
-    at: int
-    """Unix ms."""
-
-
-class ThreadPublic(_Public):
-    """A thread as it stood."""
-
-    id: str
-    title: str
-    actor: str
-    created_rev: int
-    created_at: int
-    message_count: int
-    last_at: int
+A message and a thread as they stood (`MessagePublic`, `ThreadPublic`) also have the shapes the
+chat routes give them."""
 
 
 class SourcePublic(_Public):

@@ -6,12 +6,14 @@ step with `events.Span`, `events.TokenUsage` and `events.Citation` by a test.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.asking import DEFAULT_K, MAX_K, MAX_QUESTION_CHARS, MAX_TITLE_CHARS
 from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic, WholeFloatsAsInt
+from projections.fold import MessageView
 
 __all__ = [
     "AnswerPublic",
@@ -120,6 +122,25 @@ class MessagePublic(_Public):
     actor: str
     at: int
     """Unix ms."""
+
+    @classmethod
+    def of(cls, view: MessageView, names: Mapping[str, str]) -> MessagePublic:
+        """A recorded message, each citation's span gathered and its source named from `names`."""
+        m = view
+        return cls(
+            id=m.id, thread=m.thread, role=m.role, text=m.text,
+            citations=[
+                MessageCitationPublic(
+                    source=c.source, source_name=names.get(c.source, ""), chunk=c.chunk,
+                    span=SpanPublic(start=c.start, end=c.end, page=c.page, heading=c.heading),
+                )
+                for c in m.citations
+            ],
+            rev=m.rev, answered_at_rev=m.answered_at_rev, model=m.model,
+            usage=None if m.usage is None
+            else UsagePublic(prompt=m.usage.prompt, completion=m.usage.completion),
+            actor=m.actor, at=m.at,
+        )  # fmt: skip
 
 
 class MessageList(_Public):

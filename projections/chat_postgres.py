@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import psycopg
 from psycopg import sql
 
-from engine.pg import PgDatabase, pg_query
+from engine.pg import PgDatabase, PoolOptions, pg_query
 from events import Envelope
 from projections.chat import (
     CHAT_VERSION,
@@ -55,17 +55,8 @@ class PostgresChatView(ChatReads):
         return f"PostgresChatView({self._db.where!r})"
 
     @classmethod
-    async def open(
-        cls,
-        url: str,
-        *,
-        schema: str | None = None,
-        min_size: int = 1,
-        max_size: int = 4,
-        connect_timeout: float = 5.0,
-        pool_timeout: float = 10.0,
-    ) -> PostgresChatView:
-        """Connect, create the tables (and schema) if missing, start a pool.
+    async def open(cls, url: str, **pool: Unpack[PoolOptions]) -> PostgresChatView:
+        """Connect, create the tables (and schema) if missing, start a pool (`PgDatabase.open`'s).
 
         ChatViewConfigError for a bad URL or schema name; ChatViewUnavailable when the server
         cannot be reached or used. `pool_timeout` bounds how long an operation waits for a
@@ -78,11 +69,7 @@ class PostgresChatView(ChatReads):
             prepare=_create_tables,
             config_error=ChatViewConfigError,
             unavailable=ChatViewUnavailable,
-            schema=schema,
-            min_size=min_size,
-            max_size=max_size,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
+            **pool,
         )
         return cls(db)
 

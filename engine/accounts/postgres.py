@@ -8,75 +8,26 @@ the translation of connection errors are `engine.pg.PgDatabase`'s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import psycopg
 import psycopg.errors
 
 from engine.accounts import AccountStoreConfigError, AccountStoreUnavailable
 from engine.accounts.passwords import Passwords
+from engine.accounts.schema import migrate, migrations
 from engine.accounts.secrets import SecretBox
 from engine.accounts.store import Clock, Conflict, SqlAccountStore
-from engine.pg import PgDatabase, pg_query
+from engine.pg import PgDatabase, PoolOptions, pg_query
 
 __all__ = ["MIGRATIONS", "PostgresAccountStore"]
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE users (
-            id TEXT PRIMARY KEY,
-            email TEXT NOT NULL UNIQUE,
-            name TEXT NOT NULL,
-            password_hash TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            disabled BOOLEAN NOT NULL DEFAULT FALSE
-        )""",
-        """CREATE TABLE api_tokens (
-            id TEXT PRIMARY KEY,
-            token_hash BYTEA NOT NULL UNIQUE,
-            user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            expires_at BIGINT,
-            last_used_at BIGINT
-        )""",
-        "CREATE INDEX api_tokens_user ON api_tokens (user_id)",
-        """CREATE TABLE secrets (
-            scope TEXT NOT NULL,
-            name TEXT NOT NULL,
-            ciphertext BYTEA NOT NULL,
-            updated_at BIGINT NOT NULL,
-            PRIMARY KEY (scope, name)
-        )""",
-        """CREATE TABLE share_tokens (
-            share_id TEXT PRIMARY KEY,
-            token_hash BYTEA NOT NULL UNIQUE,
-            chapter_id TEXT NOT NULL,
-            mode TEXT NOT NULL,
-            created_at BIGINT NOT NULL
-        )""",
-    ),
-)
-"""Schema steps in PostgreSQL's dialect, in step with sqlite.MIGRATIONS. Append, never edit."""
+MIGRATIONS = migrations(integer="BIGINT", blob="BYTEA", boolean="BOOLEAN", false="FALSE")
+"""The schema steps in PostgreSQL's dialect."""
 
 
-class PostgresAccountStore(SqlAccountStore):
+class PostgresAccountStore(SqlAccountStore[PgDatabase]):
     """AccountStore on a PostgreSQL database."""
-
-    def __init__(
-        self,
-        db: PgDatabase,
-        secret_box: SecretBox,
-        *,
-        passwords: Passwords | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        """Use `open`; this takes an open database, migrated."""
-        super().__init__(secret_box, passwords=passwords, clock=clock)
-        self._db = db
-
-    def __repr__(self) -> str:
-        return f"PostgresAccountStore({self._db.where!r})"
 
     @classmethod
     async def open(
@@ -84,20 +35,18 @@ class PostgresAccountStore(SqlAccountStore):
         url: str,
         secret_box: SecretBox,
         *,
-        schema: str | None = None,
-        min_size: int = 1,
-        max_size: int = 10,
-        connect_timeout: float = 5.0,
-        pool_timeout: float = 10.0,
         passwords: Passwords | None = None,
         clock: Clock | None = None,
+        **pool: Unpack[PoolOptions],
     ) -> PostgresAccountStore:
         """Connect, migrate and start a pool; AccountStoreUnavailable if the server cannot be used.
 
-        `connect_timeout` bounds each connection attempt; `pool_timeout` bounds how long an
-        operation waits for a working connection (e.g. while the server is down) before it
-        raises AccountStoreUnavailable.
+        `pool` is `PgDatabase.open`'s, with up to 10 connections unless `max_size` says
+        otherwise: `connect_timeout` bounds each connection attempt; `pool_timeout` bounds how
+        long an operation waits for a working connection (e.g. while the server is down) before
+        it raises AccountStoreUnavailable.
         """
+        pool.setdefault("max_size", 10)
         db = await PgDatabase.open(
             url,
             label="accounts",
@@ -105,13 +54,9 @@ class PostgresAccountStore(SqlAccountStore):
             prepare=_migrate,
             config_error=AccountStoreConfigError,
             unavailable=AccountStoreUnavailable,
-            schema=schema,
-            min_size=min_size,
-            max_size=max_size,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
+            **pool,
         )
-        return cls(db, secret_box, passwords=passwords, clock=clock)
+        return cls(db, db.where, secret_box, passwords=passwords, clock=clock)
 
     async def _run(self, query: str, params: Sequence[Any], fetch: str) -> Any:
         try:
@@ -139,18 +84,8 @@ class PostgresAccountStore(SqlAccountStore):
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any], where: str) -> None:
-    await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
-    version = 0 if row is None else int(row[0])
-    if version > len(MIGRATIONS):
-        raise AccountStoreUnavailable(
-            f"the accounts database at {where} is at schema version {version}, newer"
-            f" than this RagStack knows ({len(MIGRATIONS)}); upgrade RagStack"
-        )
-    for step in MIGRATIONS[version:]:
-        for statement in step:
-            await conn.execute(statement)
-    if row is None:
-        await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),))
-    else:
-        await conn.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS),))
+    async def run(query: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        cursor = await conn.execute(pg_query(query), params)
+        return await cursor.fetchone() if cursor.description else None
+
+    await migrate(run, MIGRATIONS, f"at {where}")

@@ -19,71 +19,20 @@ import aiosqlite
 
 from engine.accounts import AccountStoreUnavailable
 from engine.accounts.passwords import Passwords
+from engine.accounts.schema import migrate, migrations
 from engine.accounts.secrets import SecretBox
 from engine.accounts.store import Clock, Conflict, SqlAccountStore
 
 __all__ = ["MIGRATIONS", "SqliteAccountStore"]
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE users (
-            id TEXT PRIMARY KEY,
-            email TEXT NOT NULL UNIQUE,
-            name TEXT NOT NULL,
-            password_hash TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            disabled INTEGER NOT NULL DEFAULT 0
-        )""",
-        """CREATE TABLE api_tokens (
-            id TEXT PRIMARY KEY,
-            token_hash BLOB NOT NULL UNIQUE,
-            user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            expires_at INTEGER,
-            last_used_at INTEGER
-        )""",
-        "CREATE INDEX api_tokens_user ON api_tokens (user_id)",
-        """CREATE TABLE secrets (
-            scope TEXT NOT NULL,
-            name TEXT NOT NULL,
-            ciphertext BLOB NOT NULL,
-            updated_at INTEGER NOT NULL,
-            PRIMARY KEY (scope, name)
-        )""",
-        """CREATE TABLE share_tokens (
-            share_id TEXT PRIMARY KEY,
-            token_hash BLOB NOT NULL UNIQUE,
-            chapter_id TEXT NOT NULL,
-            mode TEXT NOT NULL,
-            created_at INTEGER NOT NULL
-        )""",
-    ),
-)
-"""Schema steps; step i takes the database from version i to i + 1. Append, never edit."""
+MIGRATIONS = migrations(integer="INTEGER", blob="BLOB", boolean="INTEGER", false="0")
+"""The schema steps in SQLite's dialect."""
 
 _BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteAccountStore(SqlAccountStore):
+class SqliteAccountStore(SqlAccountStore[aiosqlite.Connection]):
     """AccountStore on one SQLite file."""
-
-    def __init__(
-        self,
-        db: aiosqlite.Connection,
-        location: str,
-        secret_box: SecretBox,
-        *,
-        passwords: Passwords | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        """Use `open`; this takes an already migrated connection."""
-        super().__init__(secret_box, passwords=passwords, clock=clock)
-        self._db = db
-        self._location = location
-
-    def __repr__(self) -> str:
-        return f"SqliteAccountStore({self._location!r})"
 
     @classmethod
     async def open(
@@ -110,7 +59,7 @@ class SqliteAccountStore(SqlAccountStore):
             # FULL: an acknowledged sign-up or token survives a power cut.
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
-            await _migrate(db)
+            await _migrate(db, location)
         except sqlite3.Error as exc:
             await db.close()
             raise AccountStoreUnavailable(
@@ -166,27 +115,16 @@ def _create_private(path: Path) -> None:
         ) from None
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
+async def _migrate(db: aiosqlite.Connection, location: str) -> None:
+    async def run(query: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        async with db.execute(query, params) as cursor:
+            return await cursor.fetchone()
+
     # BEGIN IMMEDIATE takes the write lock first, so two processes opening a fresh file
     # cannot both apply step 1.
     await db.execute("BEGIN IMMEDIATE")
     try:
-        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        async with db.execute("SELECT version FROM schema_version") as cursor:
-            row = await cursor.fetchone()
-        version = 0 if row is None else int(row[0])
-        if version > len(MIGRATIONS):
-            raise AccountStoreUnavailable(
-                f"the accounts database is at schema version {version}, newer than this"
-                f" RagStack knows ({len(MIGRATIONS)}); upgrade RagStack"
-            )
-        for step in MIGRATIONS[version:]:
-            for statement in step:
-                await db.execute(statement)
-        if row is None:
-            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS),))
-        else:
-            await db.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+        await migrate(run, MIGRATIONS, location)
         await db.execute("COMMIT")
     except BaseException:
         await db.execute("ROLLBACK")

@@ -16,7 +16,7 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 import msgspec
 
@@ -151,22 +151,37 @@ def _token_info(row: Sequence[Any]) -> TokenInfo:
     )
 
 
-class SqlAccountStore(ABC):
+Db = TypeVar("Db")
+"""A backend's handle on its database: a connection, a pool."""
+
+
+class SqlAccountStore(ABC, Generic[Db]):
     """Implements AccountStore over `_execute`/`_fetchone`/`_fetchall` of a backend."""
 
     def __init__(
         self,
+        db: Db,
+        where: str,
         secret_box: SecretBox,
         *,
         passwords: Passwords | None = None,
         clock: Clock | None = None,
     ) -> None:
+        """Use the backend's `open`; this takes an open database, migrated.
+
+        `where` names the database in messages (never with its password).
+        """
         if not isinstance(secret_box, SecretBox):
             raise TypeError("the accounts store needs a SecretBox")
+        self._db = db
+        self._where = where
         self._box = secret_box
         self._owns_passwords = passwords is None
         self._passwords = passwords or Passwords()
         self._clock = clock or system_clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._where!r})"
 
     # --- what a backend provides ---
 

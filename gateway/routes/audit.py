@@ -28,7 +28,6 @@ from events import Body, Envelope, SourceAdded, UnknownEvent
 from gateway.deps import ReadableChapter, ServicesDep
 from gateway.errors import BadRequest, error_responses
 from gateway.schemas_audit import (
-    CitationPublic,
     EventPage,
     EventPublic,
     HeadPublic,
@@ -38,10 +37,8 @@ from gateway.schemas_audit import (
     ProofPublic,
     SharePublic,
     SourcePublic,
-    SpanPublic,
     StatePublic,
     ThreadPublic,
-    UsagePublic,
     VerifyPublic,
 )
 from projections.audit import (
@@ -139,24 +136,7 @@ def _state(snapshot: ChapterSnapshot, *, include_removed: bool, messages: bool) 
             if include_removed or s.status != "removed"
         ],
         threads=[ThreadPublic.model_validate(msgspec.to_builtins(t)) for t in snapshot.threads],
-        messages=[
-            MessagePublic(
-                id=m.id, thread=m.thread, role=m.role, text=m.text,
-                citations=[
-                    CitationPublic(
-                        source=c.source, source_name=names.get(c.source, ""), chunk=c.chunk,
-                        span=SpanPublic(start=c.start, end=c.end, page=c.page, heading=c.heading),
-                    )
-                    for c in m.citations
-                ],
-                rev=m.rev, answered_at_rev=m.answered_at_rev, model=m.model,
-                usage=None if m.usage is None else UsagePublic(
-                    prompt=m.usage.prompt, completion=m.usage.completion
-                ),
-                actor=m.actor, at=m.at,
-            )
-            for m in snapshot.messages
-        ] if messages else None,
+        messages=[MessagePublic.of(m, names) for m in snapshot.messages] if messages else None,
         shares=[SharePublic.model_validate(msgspec.to_builtins(s)) for s in snapshot.shares],
     )  # fmt: skip
 

@@ -36,7 +36,7 @@ from engine.rules import ChapterEntry
 from gateway.deps import CurrentUser, ReadableChapter, ServicesDep, WritableChapter
 from gateway.errors import classify, error_responses
 from gateway.routes.llm_settings import BookLLMsDep
-from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
+from gateway.schemas import SpanPublic, UsagePublic
 from gateway.schemas_chat import (
     AnswerPublic,
     AskRequest,
@@ -101,23 +101,7 @@ async def _messages_public(
     for source in {c.source for m in views for c in m.citations}:
         found = await services.read.catalogue.source(chapter, source)
         names[source] = found.name if found is not None else ""
-    return [
-        MessagePublic(
-            id=m.id, thread=m.thread, role=m.role, text=m.text,
-            citations=[
-                MessageCitationPublic(
-                    source=c.source, source_name=names.get(c.source, ""), chunk=c.chunk,
-                    span=SpanPublic(start=c.start, end=c.end, page=c.page, heading=c.heading),
-                )
-                for c in m.citations
-            ],
-            rev=m.rev, answered_at_rev=m.answered_at_rev, model=m.model,
-            usage=None if m.usage is None
-            else UsagePublic(prompt=m.usage.prompt, completion=m.usage.completion),
-            actor=m.actor, at=m.at,
-        )
-        for m in views
-    ]  # fmt: skip
+    return [MessagePublic.of(m, names) for m in views]
 
 
 # --- answering: JSON or server-sent events ---

@@ -111,6 +111,19 @@ class TextBuilder:
     def text(self) -> str:
         return "".join(self._parts)
 
+    def extracted(self, *, media_type: str, extractor: str, version: str, empty: str) -> Extracted:
+        """The text built and its sections; Rejected("empty", `empty`) when it holds no text."""
+        text = self.text()
+        if not text.strip():
+            raise Rejected("empty", empty)
+        return Extracted(
+            text=text,
+            media_type=media_type,
+            extractor=extractor,
+            version=version,
+            sections=self.sections,
+        )
+
 
 def check_text_size(text: str, name: str, limits: Limits) -> None:
     """Reject text past limits.max_text_chars (for extractors that get their text in one piece)."""

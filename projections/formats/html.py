@@ -129,13 +129,9 @@ def extract_html(data: bytes, *, name: str, media_type: str, limits: Limits) -> 
     walker = _Walker(builder)
     walker.walk(content)
     walker.flush()
-    text = builder.text()
-    if not text.strip() or text == title:
-        raise Rejected("empty", f"{name} is a web page without text")
-    return Extracted(
-        text=text,
-        media_type=media_type,
-        extractor="lxml-html",
-        version=VERSION,
-        sections=builder.sections,
+    empty = f"{name} is a web page without text"
+    if builder.length == len(title):  # the title, added first, is all there is
+        raise Rejected("empty", empty)
+    return builder.extracted(
+        media_type=media_type, extractor="lxml-html", version=VERSION, empty=empty
     )

@@ -216,15 +216,11 @@ def extract_docx(data: bytes, *, name: str, media_type: str, limits: Limits) -> 
             for note in notes:
                 if note.get(_TYPE) in (None, "normal"):
                     walker.blocks(note)
-    text = builder.text()
-    if not text.strip():
-        raise Rejected("empty", f"{name} is an empty Word document: it has no text")
-    return Extracted(
-        text=text,
+    return builder.extracted(
         media_type=media_type,
         extractor="python-docx",
         version=f"{FORMATS_VERSION}+python-docx-{docx.__version__}",
-        sections=builder.sections,
+        empty=f"{name} is an empty Word document: it has no text",
     )
 
 

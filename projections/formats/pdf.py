@@ -52,19 +52,12 @@ def extract_pdf(data: bytes, *, name: str, media_type: str, limits: Limits) -> E
         builder.add(_tidy(page_text))
     if failed == count:
         raise Rejected("corrupt", f"{name} is a damaged PDF: none of its pages could be read")
-    text = builder.text()
-    if not text.strip():
-        raise Rejected(
-            "empty",
-            f"{name} has no text layer (it is probably a scanned image); "
-            "reading text from images (OCR) is not supported yet",
-        )
-    return Extracted(
-        text=text,
+    return builder.extracted(
         media_type=media_type,
         extractor="pypdf",
         version=VERSION,
-        sections=builder.sections,
+        empty=f"{name} has no text layer (it is probably a scanned image); "
+        "reading text from images (OCR) is not supported yet",
     )
 
 

@@ -4,12 +4,8 @@ themselves are for the benchmark, not for a test)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+from tests.bench.bench_support import run_quick
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_gateway.py"
 FIGURES = (
     "pdf20_upload_to_searchable_s",
     "search_rps_50c",
@@ -20,17 +16,7 @@ FIGURES = (
 
 def test_quick_run_prints_the_figures_as_one_json_line():
     # Run it as a user would: a fresh interpreter, progress on stderr, the result on stdout.
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        cwd=SCRIPT.parents[1],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"no result on stdout; stderr:\n{done.stderr[-3000:]}"
-    result = json.loads(lines[-1])
+    result, _ = run_quick("bench_gateway.py", timeout=240)
 
     # Every figure is there and is a number; times and rates are positive.
     for key in FIGURES:

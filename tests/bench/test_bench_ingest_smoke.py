@@ -4,15 +4,7 @@ that the figures exist, are sane, and were measured on what was written."""
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
-from pathlib import Path
-
-import psutil
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.bench_support import assert_no_nats_server_left, assert_positive, run_quick
 
 ISSUE_KEYS = (
     "pdf_pages_per_s",
@@ -29,21 +21,11 @@ ISSUE_KEYS = (
 
 
 def test_bench_ingest_quick_prints_every_figure():
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_ingest.py"), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,  # about 25 s on a quiet machine; others' tests may share the cores
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-
     # The last stdout line is the JSON object; progress went to stderr.
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
-    assert "mixed documents added -> searchable" in run.stderr
-    for key in ISSUE_KEYS:
-        assert isinstance(figures[key], (int, float)), key
-        assert figures[key] > 0, (key, figures[key])
+    # About 25 s on a quiet machine; others' tests may share the cores.
+    figures, progress = run_quick("bench_ingest.py", timeout=180)
+    assert "mixed documents added -> searchable" in progress
+    assert_positive(figures, ISSUE_KEYS)
     assert figures["search_p99_ms"] >= figures["search_p50_ms"]
     assert figures["search_filtered_p99_ms"] >= figures["search_filtered_p50_ms"]
 
@@ -65,10 +47,4 @@ def test_bench_ingest_quick_prints_every_figure():
     assert all(isinstance(v, bool) for v in figures["targets"].values())
 
     # The benchmark's own nats-server is gone with it.
-    store = re.search(r"nats-server store (\S+)", run.stderr)
-    assert store is not None
-    assert not [
-        p.pid
-        for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] == "nats-server" and any(store[1] in a for a in p.info["cmdline"] or ())
-    ]
+    assert_no_nats_server_left(progress)

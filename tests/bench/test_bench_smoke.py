@@ -4,15 +4,7 @@ tests check only that the figures exist, are positive and were measured on what 
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
-from pathlib import Path
-
-import psutil
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.bench_support import assert_no_nats_server_left, assert_positive, run_quick
 
 LOG_KEYS = (
     "append_seq_eps",
@@ -30,35 +22,11 @@ LOG_KEYS = (
 )
 
 
-def _nats_servers_on(store: str) -> list[int]:
-    """Running nats-server processes whose configuration lies in `store`."""
-    pids = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        if proc.info["name"] == "nats-server" and any(
-            store in a for a in proc.info["cmdline"] or ()
-        ):
-            pids.append(proc.pid)
-    return pids
-
-
 def test_bench_log_quick_prints_every_figure_and_cleans_up():
-    # Run the script as the README says, with tiny sizes.
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_log.py"), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-
     # The last stdout line is the JSON object; progress went to stderr.
-    lines = run.stdout.strip().splitlines()
-    figures = json.loads(lines[-1])
-    assert "sequential durable appends" in run.stderr
-    for key in LOG_KEYS:
-        assert isinstance(figures[key], (int, float)), key
-        assert figures[key] > 0, (key, figures[key])
+    figures, progress = run_quick("bench_log.py", timeout=120)
+    assert "sequential durable appends" in progress
+    assert_positive(figures, LOG_KEYS)
 
     # The sections measured what they were sized for: every event was replayed and verified,
     # the child's peak RSS is that of a real interpreter, the diff's patch is non-trivial.
@@ -70,6 +38,4 @@ def test_bench_log_quick_prints_every_figure_and_cleans_up():
     assert set(figures["targets"]) and all(isinstance(v, bool) for v in figures["targets"].values())
 
     # The benchmark's own nats-server is gone with it.
-    store = re.search(r"store (\S+)", run.stderr)
-    assert store is not None
-    assert not _nats_servers_on(store[1])
+    assert_no_nats_server_left(progress)

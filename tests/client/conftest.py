@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_support import ServeProcess, start_serve
 
 from app.services import Services, open_services
 from app.settings import Settings
 from client.sdk import AsyncClient
 from gateway.app import create_app
 from tests.accounts_support import fast_passwords
+from tests.serve_support import ServeProcess, serving
 
 
 @pytest.fixture
@@ -55,8 +55,5 @@ async def alice(sdk: AsyncClient) -> AsyncClient:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """A real `ragstack serve` for the module's tests (stopped with SIGTERM after them)."""
-    process = start_serve(tmp_path_factory.mktemp("served"))
-    try:
+    with serving(tmp_path_factory.mktemp("served")) as process:
         yield process
-    finally:
-        process.stop()

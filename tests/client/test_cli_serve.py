@@ -10,12 +10,13 @@ import subprocess
 import time
 
 import httpx
-from serve_support import RAGSTACK, cli_env, nats_servers_on, start_serve
+
+from tests.serve_support import RAGSTACK, cli_env, nats_servers_on, serving, spawned
 
 
 def test_serve_announces_itself_and_stops_on_sigterm(tmp_path):
-    served = start_serve(tmp_path)
-    try:
+    # Leaving the block sends SIGTERM and asserts exit 0 and no nats-server left.
+    with serving(tmp_path) as served:
         assert served.ready["ready"] is True
         assert served.ready["url"] == served.url
         assert served.ready["role"] == "all"
@@ -24,8 +25,6 @@ def test_serve_announces_itself_and_stops_on_sigterm(tmp_path):
         assert nats_servers_on(served.data), "the embedded nats-server runs in the data directory"
         ready = httpx.get(f"{served.url}/health/ready", timeout=10)
         assert ready.status_code == 200, ready.text
-    finally:
-        served.stop()  # SIGTERM: exit 0, and no nats-server left (asserted inside)
 
 
 def test_worker_role_runs_projections_without_http_and_stops_on_ctrl_c(tmp_path, nats_server):
@@ -37,14 +36,7 @@ def test_worker_role_runs_projections_without_http_and_stops_on_ctrl_c(tmp_path,
         RAGSTACK_NATS_PASSWORD=nats_server.password,
     )
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [RAGSTACK, "serve", "--role", "worker", "--data", str(data), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    with spawned("serve", "--role", "worker", "--data", str(data), "--json", env=env) as proc:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
         assert ready["url"] is None and ready["role"] == "worker"
@@ -52,10 +44,6 @@ def test_worker_role_runs_projections_without_http_and_stops_on_ctrl_c(tmp_path,
         assert not (data / "nats").exists(), "no embedded server was started"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert nats_server.running, "the external server is not the worker's to stop"
 
 
@@ -89,22 +77,12 @@ def test_an_invalid_role_is_refused(tmp_path):
 
 def test_sigterm_while_starting_leaves_nothing_behind(tmp_path):
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [RAGSTACK, "serve", "--data", str(data), "--port", "0", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(tmp_path / "config", RAGSTACK_LLM_KIND="extractive"),
-    )
-    try:
+    env = cli_env(tmp_path / "config", RAGSTACK_LLM_KIND="extractive")
+    with spawned("serve", "--data", str(data), "--port", "0", "--json", env=env) as proc:
         # Wait until the embedded nats-server is being started, then stop everything at once.
         deadline = time.monotonic() + 60
         while not (data / "nats" / "nats-server.conf").exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert not nats_servers_on(data)

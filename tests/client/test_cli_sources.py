@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_support import ServeProcess, start_serve
 
 from client.cli_common import CliError
 from client.cli_sources import collect_files
 from tests.fakes.openai import FakeOpenAI
+from tests.serve_support import ServeProcess, serving
 
 UPLOAD_LIMIT = 4096
 ANSWER = "Voyager 2 found the Great Dark Spot, a storm the size of Earth [1]."
@@ -29,22 +29,19 @@ def llm() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, llm: FakeOpenAI) -> Iterator[ServeProcess]:
-    process = start_serve(
+    with serving(
         tmp_path_factory.mktemp("sources"),
         RAGSTACK_LLM_KIND="openai",
         RAGSTACK_LLM_MODEL="gpt-4o-mini",
         RAGSTACK_LLM_BASE_URL=llm.base_url,
         RAGSTACK_LLM_API_KEY=llm.api_key or "",
         RAGSTACK_LIMITS_UPLOAD_BYTES=str(UPLOAD_LIMIT),
-    )
-    try:
+    ) as process:
         process.invoke_json(
             "login", process.url, "--signup", "--email", "carol@example.com",
             "--password", "correct horse battery",
         )  # fmt: skip
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,12 @@ answers extractively (no LLM) and is stopped with SIGTERM, leaving no nats-serve
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
-from serve_support import ServeProcess, start_serve
+from tests.serve_support import ServeProcess, serving
 
 PASSWORD = "correct horse battery"
 VOYAGER = (
@@ -26,11 +24,9 @@ UNKNOWN_CHAPTER = "01jzzzzzzzzzzzzzzzzzzzzzzz"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    process = start_serve(tmp_path_factory.mktemp("e2e"))
-    try:
+    # Stopped with SIGTERM after the module; a clean exit and no nats-server left are asserted.
+    with serving(tmp_path_factory.mktemp("e2e")) as process:
         yield process
-    finally:
-        process.stop()  # SIGTERM; asserts a clean exit and no nats-server left
 
 
 @pytest.fixture(scope="module")

@@ -39,16 +39,21 @@ def openai_fake():
         yield fake
 
 
-@pytest.fixture
-async def with_openai(client, desk, openai_fake):
+async def use_openai(client, desk, fake: FakeOpenAI, *, api_key: str | None = None) -> None:
+    """Point the desk's book at `fake`, with the fake's key unless another is given."""
     await put_llm(
         client,
         desk,
         kind="openai",
         model="gpt-test",
-        base_url=openai_fake.base_url,
-        api_key=openai_fake.api_key,
+        base_url=fake.base_url,
+        api_key=api_key or fake.api_key,
     )
+
+
+@pytest.fixture
+async def with_openai(client, desk, openai_fake):
+    await use_openai(client, desk, openai_fake)
     return openai_fake
 
 
@@ -150,14 +155,7 @@ async def test_a_provider_killed_mid_answer_gives_an_error_event_and_no_half_mes
 
 
 async def test_a_wrong_api_key_is_a_clear_400_naming_the_provider(client, desk, openai_fake):
-    await put_llm(
-        client,
-        desk,
-        kind="openai",
-        model="gpt-test",
-        base_url=openai_fake.base_url,
-        api_key="sk-wrong-key-00000000",
-    )
+    await use_openai(client, desk, openai_fake, api_key="sk-wrong-key-00000000")
     thread = await new_thread(client, desk)
     for headers in (desk.headers, {**desk.headers, **STREAM}):
         response = await client.post(

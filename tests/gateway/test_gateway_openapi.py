@@ -9,13 +9,11 @@ A last test runs the `st` CLI with every check against a real `ragstack serve`, 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import argon2
 import httpx
@@ -38,9 +36,9 @@ from schemathesis.specs.openapi.checks import (
 from app.services import open_services
 from app.settings import Settings
 from engine.accounts.passwords import Passwords
-from engine.server import free_port
 from engine.settings import Limits
 from gateway.app import create_app
+from tests.serve_support import serving
 
 BASE_URL = "http://ragstack.test"
 FUZZED_TAGS = ["auth", "info", "health"]
@@ -87,100 +85,95 @@ def _httpx_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class InProcessApp(NamedTuple):
+    """The real app on an event loop of its own, with a signed-up user, and its document."""
+
+    runner: asyncio.Runner
+    client: httpx.AsyncClient
+    document: dict[str, Any]
+    authorised: dict[str, str]
+    """The signed-up user's Authorization header."""
+
+    def fuzz(
+        self, cases: st.SearchStrategy[Any], *, max_examples: int, checks: Callable[[Any], list]
+    ) -> set[int]:
+        """Send `max_examples` of `cases`, each response validated by `checks(case)`.
+
+        Returns the statuses seen, so a test can tell the run reached past validation.
+        """
+        seen: set[int] = set()
+
+        @settings(FUZZING, max_examples=max_examples)
+        @given(case=cases)
+        def run(case: Any) -> None:
+            request = case.as_transport_kwargs(base_url=BASE_URL)
+            response = self.runner.run(self.client.request(**_httpx_request(request)))
+            seen.add(response.status_code)
+            case.validate_response(response, checks=checks(case))
+
+        run()
+        return seen
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[InProcessApp]:
+    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    # Rate limits off: a run sends hundreds of requests from one address.
+    config = Settings(
+        data_dir=tmp_path / "data",
+        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+    )
+    with asyncio.Runner() as runner:
+        services = runner.run(open_services(config, passwords=passwords))
+        app = create_app(services)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
+        try:
+            token = runner.run(sign_up(client))
+            document = runner.run(client.get("/openapi.json")).json()
+            yield InProcessApp(runner, client, document, {"Authorization": f"Bearer {token}"})
+        finally:
+            runner.run(client.aclose())
+            runner.run(services.close())
+            passwords.close()
+
+
+FUZZING = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+"""Hypothesis settings of the in-process runs: each test adds its own max_examples."""
+
+
 @pytest.mark.timeout(120)
-def test_schemathesis_finds_no_server_error_and_no_broken_promise(tmp_path: Path):
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
-    # Rate limits off: the run sends hundreds of requests from one address.
-    config = Settings(
-        data_dir=tmp_path / "data",
-        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+def test_schemathesis_finds_no_server_error_and_no_broken_promise(in_process: InProcessApp):
+    schema = schemathesis.openapi.from_dict(in_process.document).include(tag=FUZZED_TAGS)
+    assert len(list(schema.get_all_operations())) >= 8
+    authorised = in_process.authorised
+    cases = st.one_of(
+        schema.as_strategy(GenerationMode.POSITIVE),
+        schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
+        schema.as_strategy(GenerationMode.NEGATIVE),
+        schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
     )
-    with asyncio.Runner() as runner:
-        services = runner.run(open_services(config, passwords=passwords))
-        app = create_app(services)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
-        try:
-            token = runner.run(sign_up(client))
-            document = runner.run(client.get("/openapi.json")).json()
-            schema = schemathesis.openapi.from_dict(document).include(tag=FUZZED_TAGS)
-            assert len(list(schema.get_all_operations())) >= 8
-            authorised = {"Authorization": f"Bearer {token}"}
-            cases = st.one_of(
-                schema.as_strategy(GenerationMode.POSITIVE),
-                schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
-                schema.as_strategy(GenerationMode.NEGATIVE),
-                schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
-            )
-            seen: set[int] = set()
 
-            @settings(
-                max_examples=200,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=cases)
-            def run(case: Any) -> None:
-                request = case.as_transport_kwargs(base_url=BASE_URL)
-                response = runner.run(client.request(**_httpx_request(request)))
-                seen.add(response.status_code)
-                checks = list(CHECKS)
-                if case.meta is not None and case.meta.generation.mode.is_negative:
-                    checks.append(negative_data_rejection)
-                case.validate_response(response, checks=checks)
+    def checks(case: Any) -> list:
+        negative = case.meta is not None and case.meta.generation.mode.is_negative
+        return [*CHECKS, negative_data_rejection] if negative else CHECKS
 
-            run()
-            # The run reached past validation: successes and refusals both happened.
-            assert {200, 201} & seen and {401, 422} <= seen, seen
-        finally:
-            runner.run(client.aclose())
-            runner.run(services.close())
-            passwords.close()
+    seen = in_process.fuzz(cases, max_examples=200, checks=checks)
+    # The run reached past validation: successes and refusals both happened.
+    assert {200, 201} & seen and {401, 422} <= seen, seen
 
 
-def test_schemathesis_over_every_route_finds_no_server_error(tmp_path: Path):
+def test_schemathesis_over_every_route_finds_no_server_error(in_process: InProcessApp):
     """Every operation of the document, fuzzed with and without a token: never a 500."""
-    passwords = Passwords(argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
-    config = Settings(
-        data_dir=tmp_path / "data",
-        limits=Limits(requests_per_minute_token=0, requests_per_minute_address=0),
+    schema = schemathesis.openapi.from_dict(in_process.document)
+    assert len(list(schema.get_all_operations())) >= 35
+    authorised = in_process.authorised
+    cases = st.one_of(
+        schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
+        schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
+        schema.as_strategy(GenerationMode.POSITIVE),
     )
-    with asyncio.Runner() as runner:
-        services = runner.run(open_services(config, passwords=passwords))
-        app = create_app(services)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL)
-        try:
-            token = runner.run(sign_up(client))
-            document = runner.run(client.get("/openapi.json")).json()
-            schema = schemathesis.openapi.from_dict(document)
-            assert len(list(schema.get_all_operations())) >= 35
-            authorised = {"Authorization": f"Bearer {token}"}
-            cases = st.one_of(
-                schema.as_strategy(GenerationMode.POSITIVE, headers=authorised),
-                schema.as_strategy(GenerationMode.NEGATIVE, headers=authorised),
-                schema.as_strategy(GenerationMode.POSITIVE),
-            )
-            statuses: set[int] = set()
-
-            @settings(
-                max_examples=400,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=cases)
-            def run(case: Any) -> None:
-                request = case.as_transport_kwargs(base_url=BASE_URL)
-                response = runner.run(client.request(**_httpx_request(request)))
-                statuses.add(response.status_code)
-                case.validate_response(response, checks=[not_a_server_error])
-
-            run()
-            assert {401, 404, 422} <= statuses, statuses
-        finally:
-            runner.run(client.aclose())
-            runner.run(services.close())
-            passwords.close()
+    statuses = in_process.fuzz(cases, max_examples=400, checks=lambda case: [not_a_server_error])
+    assert {401, 404, 422} <= statuses, statuses
 
 
 ST_MAX_EXAMPLES = 8
@@ -196,23 +189,18 @@ def test_st_run_with_every_check_against_a_real_server_finds_no_failure(tmp_path
     stateful links (a deleted resource stays deleted). Rate limits are off: the run is one address.
     """
     bin_dir = Path(sys.executable).parent
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN": "0",
-        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_ADDRESS": "0",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(bin_dir / "ragstack"), "serve", "--data", str(tmp_path / "data"), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        token = _sign_up_when_ready(url, server)
+    with serving(
+        tmp_path,
+        RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN="0",
+        RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_ADDRESS="0",
+    ) as served:
+        url = served.url
+        signup = httpx.post(
+            f"{url}/v1/auth/signup",
+            json={"email": "newcomer@example.org", "password": "correct horse battery"},
+        )
+        assert signup.status_code == 201, signup.text
+        token = signup.json()["token"]
         run = subprocess.run(
             [
                 str(bin_dir / "st"), "run", f"{url}/openapi.json", "--checks", "all",
@@ -227,28 +215,3 @@ def test_st_run_with_every_check_against_a_real_server_finds_no_failure(tmp_path
             capture_output=True, text=True, cwd=tmp_path, timeout=240,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-2000:]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def _sign_up_when_ready(url: str, server: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "ragstack serve exited before it was ready"
-        try:
-            response = httpx.post(
-                f"{url}/v1/auth/signup",
-                json={"email": "newcomer@example.org", "password": "correct horse battery"},
-            )
-        except httpx.TransportError:
-            time.sleep(0.5)
-            continue
-        assert response.status_code == 201, response.text
-        return response.json()["token"]
-    raise AssertionError("ragstack serve did not answer within 120 s")

@@ -1,4 +1,5 @@
-"""Fixtures for the read side: logs on the session's nats-server, blobs, a running worker."""
+"""Fixtures for the read side: logs on the session's nats-server, blobs, the views database, a
+running worker."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Logs
 from engine.nats import NATS
+from projections.store import Views
 from tests.projections.pipeline_support import open_test_worker
 
 
@@ -29,6 +31,14 @@ async def books(logs: Logs) -> AsyncIterator[Books]:
 @pytest.fixture
 def blobs(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+async def views(tmp_path: Path) -> AsyncIterator[Views]:
+    """The read models' SQLite database, in tmp_path."""
+    opened = await Views.open(tmp_path / "views.db")
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

@@ -12,6 +12,34 @@ from engine.log import Log, Logs
 from engine.sources import add_source
 from events import SourceAdded, SourceExtracted, SourceRejected, new_id
 
+WORDS = [
+    "river",
+    "stone",
+    "lantern",
+    "harvest",
+    "meadow",
+    "copper",
+    "signal",
+    "orchard",
+    "harbour",
+    "ledger",
+    "quarry",
+    "beacon",
+    "thistle",
+    "granite",
+    "compass",
+    "saddle",
+    "willow",
+    "ember",
+    "falcon",
+    "tundra",
+    "glacier",
+    "pebble",
+    "lattice",
+    "cobalt",
+]
+"""A vocabulary for generated prose: plain words, each its own token."""
+
 
 def settings_for(data: Path) -> Settings:
     """Settings for a test: everything embedded under `data`, extractive answers."""

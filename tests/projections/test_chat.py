@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,7 +22,6 @@ from events import (
     Envelope,
     Event,
     MessagePosted,
-    RecordedEvent,
     SourceAdded,
     ThreadStarted,
     TokenUsage,
@@ -44,7 +42,7 @@ from projections.chat import (
     open_chat_view,
 )
 from projections.chat_postgres import PostgresChatView
-from projections.runner import Runner
+from projections.runner import LogSource, Runner
 from projections.store import Views
 from tests.requirements import PostgresSchema, postgres_server
 
@@ -110,13 +108,6 @@ async def apply_in_batches(
 
 
 # -- fixtures: one view per backend, reopenable over the same database -------------------------
-
-
-@pytest.fixture
-async def views(tmp_path: Path) -> AsyncIterator[Views]:
-    opened = await Views.open(tmp_path / "views.db")
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -394,23 +385,15 @@ async def test_two_processes_applying_the_same_batch_agree(open_view):
 # -- a version bump rebuilds, driven by the real runner over a real chapter log --------------------
 
 
-class LogSource:
-    """The runner's EventSource over the engine's logs."""
-
-    def __init__(self, logs: Logs) -> None:
-        self.logs = logs
-
-    def follow_chapter(self, chapter: str, after: int) -> AsyncIterator[RecordedEvent]:
-        return self.logs.chapter(chapter).follow(after)
-
-    def follow_book(self, book: str, after: int) -> AsyncIterator[RecordedEvent]:
-        return self.logs.book(book).follow(after)
+class ChapterLogs(LogSource):
+    """The runner's LogSource, blind to book logs: on the session's shared server they hold other
+    tests' chapters, and only the chapter a test watches may be folded."""
 
     async def books(self) -> list[str]:
         return []
 
 
-async def _fold(view: AnyView, source: LogSource, chapter: str, rev: int) -> None:
+async def _fold(view: AnyView, source: ChapterLogs, chapter: str, rev: int) -> None:
     runner = Runner(source, [view], batch_size=3, retry_delay=0.1)
     try:
         runner.watch(chapter)
@@ -427,7 +410,7 @@ async def test_a_version_bump_rebuilds_the_chapter_through_the_runner(open_view,
         await log.create()
         for actor, body in conversation(threads=2, messages=3).items:
             head = await log.append(body, actor=actor)
-        source = LogSource(logs)
+        source = ChapterLogs(logs)
 
         live = await open_view()
         await _fold(live, source, chapter, head.rev)

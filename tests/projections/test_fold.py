@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -139,13 +138,6 @@ def test_a_seen_message_changes_nothing_but_may_open_its_thread():
 
 
 # -- the read models agree with the fold -------------------------------------------------------
-
-
-@pytest.fixture
-async def views(tmp_path: Path) -> AsyncIterator[Views]:
-    opened = await Views.open(tmp_path / "views.db")
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

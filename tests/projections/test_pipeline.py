@@ -15,7 +15,13 @@ from tests.projections.formats.corpus import (
     require_tools_of,
     rewrite_pdf,
 )
-from tests.projections.pipeline_support import add_text, new_chapter, open_test_worker, settle
+from tests.projections.pipeline_support import (
+    WORDS,
+    add_text,
+    new_chapter,
+    open_test_worker,
+    settle,
+)
 
 
 async def test_every_high_format_is_ingested_and_its_sentence_found_by_search(worker, books):
@@ -87,21 +93,10 @@ async def test_bad_input_is_rejected_clearly_and_the_chapter_goes_on(worker, boo
 
 
 def long_document(paragraphs: int = 300) -> list[str]:
-    """Paragraphs of distinct prose (about 300 kB for 300 paragraphs)."""
-    words = [
-        "river",
-        "stone",
-        "lantern",
-        "harvest",
-        "meadow",
-        "copper",
-        "signal",
-        "orchard",
-        "harbour",
-    ]
+    """Paragraphs of distinct prose from the first nine WORDS (about 300 kB for 300 paragraphs)."""
     out = []
     for i in range(paragraphs):
-        sentence = " ".join(words[(i * 7 + j) % len(words)] for j in range(12))
+        sentence = " ".join(WORDS[(i * 7 + j) % 9] for j in range(12))
         out.append(f"Paragraph {i} tells of the {sentence}. " * 8)
     return out
 

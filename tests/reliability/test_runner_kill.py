@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.blobs import LocalBlobStore
-from engine.books import Books
-from engine.log import Log, Logs
+from engine.log import Log
 from engine.server import EmbeddedServer
 from projections.ingest import ChunkSizes, chunk_manifest
 from tests.projections.pipeline_support import (
+    WORDS,
     add_texts_at_once,
     digests,
-    new_chapter,
     open_test_worker,
     rebuilt_digests,
     results,
@@ -35,33 +33,6 @@ EMPTY = 6
 EMBED_BATCH = 64
 """CachedEmbedder's batch: at most this many chunks can be embedded but not yet cached at a kill."""
 PROJECTIONS = ("catalogue", "ingest", "vectors", "chat")
-
-WORDS = [
-    "river",
-    "stone",
-    "lantern",
-    "harvest",
-    "meadow",
-    "copper",
-    "signal",
-    "orchard",
-    "harbour",
-    "ledger",
-    "quarry",
-    "beacon",
-    "thistle",
-    "granite",
-    "compass",
-    "saddle",
-    "willow",
-    "ember",
-    "falcon",
-    "tundra",
-    "glacier",
-    "pebble",
-    "lattice",
-    "cobalt",
-]
 
 
 def corpus(seed: int = 7) -> list[str]:
@@ -145,12 +116,6 @@ async def poll(condition, timeout: float = 180.0) -> None:
 
 
 @pytest.fixture
-async def logs(nc) -> AsyncIterator[Logs]:
-    async with Logs(nc) as logs:
-        yield logs
-
-
-@pytest.fixture
 async def child(nats_server, tmp_path) -> AsyncIterator[Child]:
     """The worker child over this test's server, with read models in tmp_path/child."""
     child = Child(nats_server, tmp_path / "child", tmp_path / "blobs", tmp_path / "embedded.txt")
@@ -159,14 +124,9 @@ async def child(nats_server, tmp_path) -> AsyncIterator[Child]:
 
 
 async def test_a_worker_killed_twice_mid_ingest_ends_equal_to_a_clean_build(
-    child, logs, tmp_path, local_embedder
+    child, logs, blobs, chapter, tmp_path, local_embedder
 ):
-    books = Books(logs)
-    await books.start()
-    chapter = await new_chapter(books)
-    await books.stop()
     log = logs.chapter(chapter)
-    blobs = LocalBlobStore(tmp_path / "blobs")
     texts = corpus()
     expected_chunks = chunk_hashes(texts)
 

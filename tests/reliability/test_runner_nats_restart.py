@@ -2,18 +2,11 @@
 with one result each, and the read models equal a clean rebuild."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
-
-from engine.blobs import LocalBlobStore
-from engine.books import Books
-from engine.log import Logs
 from tests.projections.pipeline_support import (
     add_text,
     add_texts_at_once,
     digests,
-    new_chapter,
     open_test_worker,
     rebuilt_digests,
     results,
@@ -26,28 +19,13 @@ AFTER = 20
 """Sources added once the server is back."""
 
 
-@pytest.fixture
-async def logs(nc) -> AsyncIterator[Logs]:
-    async with Logs(nc) as logs:
-        yield logs
-
-
-@pytest.fixture
-def blobs(tmp_path) -> LocalBlobStore:
-    return LocalBlobStore(tmp_path / "blobs")
-
-
 def note(i: int) -> str:
     return f"Field note {i}: the heron number {i} waded along the reed bank at dawn, twice."
 
 
 async def test_the_worker_survives_a_nats_crash_mid_ingest(
-    nats_server, logs, blobs, tmp_path, local_embedder
+    nats_server, logs, blobs, chapter, tmp_path, local_embedder
 ):
-    books = Books(logs)
-    await books.start()
-    chapter = await new_chapter(books)
-    await books.stop()
     log = logs.chapter(chapter)
     worker = await open_test_worker(tmp_path / "live", logs, blobs, local_embedder)
     await worker.runner.start()

@@ -1,13 +1,14 @@
 """The accounts store's contract, run against SQLite (a temp file) and the tests' PostgreSQL.
 
-Each backend class supplies `open_store` (opens another store over the same database, so tests
-can reopen with another key or hasher, or race two stores) and `raw` (reads tables directly,
-to check what is really at rest).
+Each backend class supplies `open_backend` (its `open` with the database named, from which
+`open_store` opens another store over the same database, so tests can reopen with another key or
+hasher, or race two stores) and `raw` (reads tables directly, to check what is really at rest).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -45,7 +46,21 @@ Raw = Callable[[str], Awaitable[list[Sequence[Any]]]]
 
 
 class AccountStoreContract:
-    """Every backend passes these; subclasses provide the `open_store` and `raw` fixtures."""
+    """Every backend passes these; subclasses provide the `open_backend` and `raw` fixtures."""
+
+    @pytest.fixture
+    async def open_store(self, open_backend, box, passwords, clock) -> AsyncIterator[OpenStore]:
+        opened: list[SqlAccountStore] = []
+
+        async def open_store(**overrides: Any) -> SqlAccountStore:
+            options = {"passwords": passwords, "clock": clock} | overrides
+            chosen_box = options.pop("box", box)
+            opened.append(await open_backend(chosen_box, **options))
+            return opened[-1]
+
+        yield open_store
+        for s in opened:
+            await s.close()
 
     @pytest.fixture
     async def store(self, open_store: OpenStore) -> SqlAccountStore:
@@ -366,20 +381,8 @@ class AccountStoreContract:
 
 class TestSqliteAccountStore(AccountStoreContract):
     @pytest.fixture
-    async def open_store(self, tmp_path, box, passwords, clock) -> AsyncIterator[OpenStore]:
-        opened: list[SqlAccountStore] = []
-
-        async def open_store(**overrides: Any) -> SqlAccountStore:
-            options = {"passwords": passwords, "clock": clock} | overrides
-            chosen_box = options.pop("box", box)
-            opened.append(
-                await SqliteAccountStore.open(tmp_path / "accounts.sqlite3", chosen_box, **options)
-            )
-            return opened[-1]
-
-        yield open_store
-        for s in opened:
-            await s.close()
+    def open_backend(self, tmp_path) -> OpenStore:
+        return functools.partial(SqliteAccountStore.open, tmp_path / "accounts.sqlite3")
 
     @pytest.fixture
     def raw(self, tmp_path) -> Raw:
@@ -397,18 +400,8 @@ class TestSqliteAccountStore(AccountStoreContract):
 
 class TestPostgresAccountStore(AccountStoreContract):
     @pytest.fixture
-    async def open_store(self, pg_schema, box, passwords, clock) -> AsyncIterator[OpenStore]:
-        opened: list[SqlAccountStore] = []
-
-        async def open_store(**overrides: Any) -> SqlAccountStore:
-            options = {"passwords": passwords, "clock": clock, "schema": pg_schema.name} | overrides
-            chosen_box = options.pop("box", box)
-            opened.append(await PostgresAccountStore.open(pg_schema.url, chosen_box, **options))
-            return opened[-1]
-
-        yield open_store
-        for s in opened:
-            await s.close()
+    def open_backend(self, pg_schema) -> OpenStore:
+        return functools.partial(PostgresAccountStore.open, pg_schema.url, schema=pg_schema.name)
 
     @pytest.fixture
     def raw(self, pg_schema) -> Raw:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 import httpx
 import pytest
 
@@ -23,11 +25,10 @@ MODEL = "claude-sonnet-5-5"
 
 async def test_the_system_prompt_travels_apart_and_no_sampling_parameters_are_sent():
     with FakeAnthropic() as fake:
-        llm = AnthropicChat(MODEL, api_key=fake.api_key, base_url=fake.base_url)
-        try:
+        async with aclosing(
+            AnthropicChat(MODEL, api_key=fake.api_key, base_url=fake.base_url)
+        ) as llm:
             await llm.complete(CONVERSATION, max_tokens=99, temperature=0.9)
-        finally:
-            await llm.aclose()
     [request] = fake.requests_to("/v1/messages")
     assert request.body["system"] == "Cite passages."
     assert request.body["messages"] == [{"role": "user", "content": "Question?"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 
 import pytest
 
@@ -47,11 +48,8 @@ async def collect(
 
 
 async def test_stream_yields_text_deltas_then_one_usage(chat_case: Case):
-    llm = chat_case.llm()
-    try:
+    async with aclosing(chat_case.llm()) as llm:
         deltas, usages = await collect(llm)
-    finally:
-        await llm.aclose()
     # The answer arrives in several pieces, in order, and usage comes once, at the end.
     assert deltas == pieces(chat_case.fake.answer)
     prompt_words = sum(count_tokens(m.content) for m in QUESTION)
@@ -62,22 +60,16 @@ async def test_stream_yields_text_deltas_then_one_usage(chat_case: Case):
 
 async def test_complete_returns_the_whole_answer_and_usage(chat_case: Case):
     chat_case.fake.answer = "Die Hauptstadt ist Paris — voilà [1]."
-    llm = chat_case.llm()
-    try:
+    async with aclosing(chat_case.llm()) as llm:
         text, usage = await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
     assert text == "Die Hauptstadt ist Paris — voilà [1]."
     assert usage.completion == len(pieces(text))
     assert usage.total == usage.prompt + usage.completion > 0
 
 
 async def test_the_prompt_and_the_model_reach_the_server(chat_case: Case):
-    llm = chat_case.llm()
-    try:
+    async with aclosing(chat_case.llm()) as llm:
         await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
     [request] = chat_case.fake.requests_to(CHAT_PATHS[chat_case.kind])
     sent = prompt_text(chat_case.kind, request)
     for message in QUESTION:
@@ -161,11 +153,8 @@ async def test_a_5xx_is_unavailable(chat_case: Case):
 async def test_a_failure_before_the_first_token_is_retried(chat_case: Case):
     chat_case.fake.fail_next(500)
     chat_case.fake.fail_next(429, retry_after=0)
-    llm = chat_case.llm(retry=FAST_RETRY)
-    try:
+    async with aclosing(chat_case.llm(retry=FAST_RETRY)) as llm:
         text, _ = await llm.complete(QUESTION)
-    finally:
-        await llm.aclose()
     assert text == chat_case.fake.answer
     assert len(chat_case.fake.requests_to(CHAT_PATHS[chat_case.kind])) == 3
 
@@ -193,15 +182,12 @@ async def test_an_unknown_model_is_a_bad_request(chat_case: Case):
 
 async def test_a_consumer_that_stops_early_closes_the_stream(chat_case: Case):
     chat_case.fake.answer = " ".join(f"word{i}" for i in range(200))
-    llm = chat_case.llm()
-    try:
+    async with aclosing(chat_case.llm()) as llm:
         stream = llm.stream(QUESTION)
         first = await anext(stream)
         await stream.aclose()  # type: ignore[attr-defined]
         # The same client still answers: the abandoned response did not wedge its pool.
         text, _ = await asyncio.wait_for(llm.complete(QUESTION), timeout=10)
-    finally:
-        await llm.aclose()
     assert first == "word0"
     assert text == chat_case.fake.answer
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 import pytest
 
 from projections.providers import (
@@ -25,11 +27,10 @@ CONVERSATION = [
 
 async def test_system_text_and_turns_are_sent_the_way_gemini_wants_them():
     with FakeGemini() as fake:
-        llm = GeminiChat("gemini-2.5-pro", api_key=fake.api_key, base_url=fake.base_url)
-        try:
+        async with aclosing(
+            GeminiChat("gemini-2.5-pro", api_key=fake.api_key, base_url=fake.base_url)
+        ) as llm:
             await llm.complete(CONVERSATION, max_tokens=64, temperature=0.5)
-        finally:
-            await llm.aclose()
     [request] = fake.requests_to(":streamGenerateContent")
     assert request.query["alt"] == "sse"
     assert request.headers["x-goog-api-key"] == fake.api_key
@@ -48,11 +49,10 @@ async def test_system_text_and_turns_are_sent_the_way_gemini_wants_them():
 
 async def test_flash_answers_without_spending_the_token_limit_on_thinking():
     with FakeGemini() as fake:
-        llm = GeminiChat("gemini-2.5-flash", api_key=fake.api_key, base_url=fake.base_url)
-        try:
+        async with aclosing(
+            GeminiChat("gemini-2.5-flash", api_key=fake.api_key, base_url=fake.base_url)
+        ) as llm:
             await llm.complete(CONVERSATION)
-        finally:
-            await llm.aclose()
     [request] = fake.requests_to(":streamGenerateContent")
     thinking = request.body["generationConfig"]["thinkingConfig"]
     assert thinking.get("thinkingBudget", thinking.get("thinking_budget")) == 0
@@ -76,16 +76,15 @@ def test_gemini_needs_a_key(monkeypatch):
 
 async def test_embeddings_go_through_batch_embed_contents_with_the_model_in_each_request():
     with FakeGemini() as fake:
-        embedder = GeminiEmbedder(
-            "text-embedding-004",
-            api_key=fake.api_key,
-            base_url=fake.base_url,
-            timeouts=FAST_TIMEOUTS,
-        )
-        try:
+        async with aclosing(
+            GeminiEmbedder(
+                "text-embedding-004",
+                api_key=fake.api_key,
+                base_url=fake.base_url,
+                timeouts=FAST_TIMEOUTS,
+            )
+        ) as embedder:
             vectors = await embedder.embed(["alpha", "beta"])
-        finally:
-            await embedder.aclose()
     assert embedder.dim == 768 and [len(v) for v in vectors] == [768, 768]
     [request] = fake.requests_to(":batchEmbedContents")
     assert [r["model"] for r in request.body["requests"]] == ["models/text-embedding-004"] * 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from contextlib import aclosing
 
 import pytest
 
@@ -58,11 +59,10 @@ def test_the_url_follows_ollamas_conventions(monkeypatch):
 async def test_a_local_server_gets_no_authorization_header(monkeypatch):
     monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
     with FakeOllama() as fake:
-        llm = OllamaChat("llama3.2", base_url=fake.base_url, timeouts=FAST_TIMEOUTS)
-        try:
+        async with aclosing(
+            OllamaChat("llama3.2", base_url=fake.base_url, timeouts=FAST_TIMEOUTS)
+        ) as llm:
             await llm.complete(HELLO, max_tokens=33, temperature=0.7)
-        finally:
-            await llm.aclose()
     [request] = fake.requests_to("/api/chat")
     assert "authorization" not in request.headers
     assert request.body["options"] == {"num_predict": 33, "temperature": 0.7}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 import pytest
 
 from projections.providers import (
@@ -20,11 +22,10 @@ HELLO = [ChatMessage(role="user", content="hello")]
 
 async def test_a_compatible_server_gets_max_tokens_temperature_and_a_usage_request():
     with FakeOpenAI() as fake:
-        llm = OpenAIChat("meta-llama/Llama-3.1-8B", api_key=fake.api_key, base_url=fake.base_url)
-        try:
+        async with aclosing(
+            OpenAIChat("meta-llama/Llama-3.1-8B", api_key=fake.api_key, base_url=fake.base_url)
+        ) as llm:
             await llm.complete(HELLO, max_tokens=77, temperature=0.4)
-        finally:
-            await llm.aclose()
     [request] = fake.requests_to("/chat/completions")
     assert request.body["max_tokens"] == 77
     assert request.body["temperature"] == 0.4
@@ -37,11 +38,10 @@ async def test_a_server_without_authentication_needs_no_key(monkeypatch):
     # A self-hosted vLLM often runs without keys: no key configured, none required.
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with FakeOpenAI(api_key=None, answer="ok") as fake:
-        llm = OpenAIChat("local-model", base_url=fake.base_url, retry=NO_RETRY)
-        try:
+        async with aclosing(
+            OpenAIChat("local-model", base_url=fake.base_url, retry=NO_RETRY)
+        ) as llm:
             text, _ = await llm.complete(HELLO)
-        finally:
-            await llm.aclose()
     assert text == "ok"
 
 
@@ -78,13 +78,10 @@ async def test_embedding_batches_also_keep_the_token_budget():
     # Two texts that fit the 2,048-input limit together but not the 300k-token budget.
     texts = ["word " * 40_000, "other " * 40_000]
     with FakeOpenAI() as fake:
-        embedder = OpenAIEmbedder(
-            "small-test-embedder", api_key=fake.api_key, base_url=fake.base_url
-        )
-        try:
+        async with aclosing(
+            OpenAIEmbedder("small-test-embedder", api_key=fake.api_key, base_url=fake.base_url)
+        ) as embedder:
             vectors = await embedder.embed(texts)
-        finally:
-            await embedder.aclose()
     assert [len(r.body["input"]) for r in fake.requests_to("/embeddings")] == [1, 1]
     assert len(vectors) == 2
 
@@ -92,16 +89,15 @@ async def test_embedding_batches_also_keep_the_token_budget():
 async def test_embeddings_are_requested_as_floats():
     # Some compatible servers cannot send base64, the SDK's default.
     with FakeOpenAI() as fake:
-        embedder = OpenAIEmbedder(
-            "text-embedding-3-small",
-            api_key=fake.api_key,
-            base_url=fake.base_url,
-            timeouts=FAST_TIMEOUTS,
-        )
-        try:
+        async with aclosing(
+            OpenAIEmbedder(
+                "text-embedding-3-small",
+                api_key=fake.api_key,
+                base_url=fake.base_url,
+                timeouts=FAST_TIMEOUTS,
+            )
+        ) as embedder:
             await embedder.embed(["one"])
-        finally:
-            await embedder.aclose()
     [request] = fake.requests_to("/embeddings")
     assert request.body["encoding_format"] == "float"
     assert "dimensions" not in request.body

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from contextlib import aclosing
 
 import msgspec
 import pytest
@@ -41,14 +42,11 @@ KEY = "sk-config-secret-424242"
     ],
 )
 async def test_make_llm_builds_each_kind(kind, model, cls):
-    llm = make_llm(ProviderConfig(kind=kind, model=model, api_key=KEY))
-    try:
+    async with aclosing(make_llm(ProviderConfig(kind=kind, model=model, api_key=KEY))) as llm:
         assert type(llm) is cls
         assert isinstance(llm, LLM)
         assert llm.name == f"{kind}:{model}"
         assert KEY not in repr(llm)
-    finally:
-        await llm.aclose()
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ limits, and failures named the same way as the chat providers'."""
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 import pytest
 
 from projections.providers import (
@@ -71,11 +73,8 @@ async def test_an_unknown_models_size_is_learnt_from_its_answer(embed_case: Case
 async def test_large_inputs_are_split_into_batches_within_the_apis_limit(embed_case: Case):
     limit = BATCH_LIMITS[embed_case.kind]
     texts = [f"chunk number {i}" for i in range(2 * limit + 1)]
-    embedder = embed_case.embedder(SMALL_MODEL)
-    try:
+    async with aclosing(embed_case.embedder(SMALL_MODEL)) as embedder:
         vectors = await embedder.embed(texts)
-    finally:
-        await embedder.aclose()
     # Every text embedded once, in order, in the fewest requests the limit allows.
     sizes = sorted(len(embedded_texts(embed_case.kind, r)) for r in requests_of(embed_case))
     assert sizes == [1, limit, limit]
@@ -86,11 +85,8 @@ async def test_large_inputs_are_split_into_batches_within_the_apis_limit(embed_c
 
 async def test_shorter_vectors_are_asked_for_and_keyed_apart(embed_case: Case):
     model, _ = REAL_MODELS[embed_case.kind]
-    embedder = embed_case.embedder(model, dimensions=16)
-    try:
+    async with aclosing(embed_case.embedder(model, dimensions=16)) as embedder:
         vectors = await embedder.embed(TEXTS)
-    finally:
-        await embedder.aclose()
     # A cache must not mix 16-dimension vectors with full-size ones of the same model.
     assert embedder.model == f"{embed_case.kind}:{model}@16"
     assert embedder.dim == 16
@@ -98,11 +94,8 @@ async def test_shorter_vectors_are_asked_for_and_keyed_apart(embed_case: Case):
 
 
 async def test_nothing_to_embed_sends_nothing(embed_case: Case):
-    embedder = embed_case.embedder(SMALL_MODEL)
-    try:
+    async with aclosing(embed_case.embedder(SMALL_MODEL)) as embedder:
         assert await embedder.embed([]) == []
-    finally:
-        await embedder.aclose()
     assert embed_case.fake.requests == []
 
 
@@ -139,11 +132,8 @@ async def test_429_is_rate_limited(embed_case: Case):
 async def test_transient_failures_are_retried_and_nothing_is_embedded_twice(embed_case: Case):
     embed_case.fake.fail_next(500)
     embed_case.fake.fail_next(503)
-    embedder = embed_case.embedder(SMALL_MODEL, retry=FAST_RETRY)
-    try:
+    async with aclosing(embed_case.embedder(SMALL_MODEL, retry=FAST_RETRY)) as embedder:
         vectors = await embedder.embed(TEXTS)
-    finally:
-        await embedder.aclose()
     assert len(vectors) == len(TEXTS)
     assert len(requests_of(embed_case)) == 3  # two failures, one success
 

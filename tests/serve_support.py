@@ -3,7 +3,7 @@
 The server gets a free port, its own data directory and extractive answers (no LLM); the CLI
 gets its own XDG_CONFIG_HOME, so `ragstack login` never touches the real user's credentials.
 `stop()` sends SIGTERM, as an init system would, and checks that the server exits cleanly and
-leaves no nats-server behind.
+leaves no nats-server behind; `serving` starts one for a `with` block and stops it after.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,3 +169,28 @@ def start_serve(tmp: Path, *args: str, **env: str) -> ServeProcess:
     assert proc.stdout is not None
     served.ready = json.loads(proc.stdout.readline())
     return served
+
+
+@contextmanager
+def serving(tmp: Path, *args: str, **env: str) -> Iterator[ServeProcess]:
+    """`start_serve(tmp, *args, **env)` for the block; stopped after it with `ServeProcess.stop`."""
+    process = start_serve(tmp, *args, **env)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def spawned(*args: str, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`ragstack ARGS…` with its output in pipes, for a test that signals it itself; killed if
+    the block leaves it running."""
+    proc = subprocess.Popen(
+        [RAGSTACK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,35 @@
+"""What the reliability tests share: logs on this test's own nats-server (they kill or crash it),
+a blob store, and a chapter to fill."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engine.blobs import LocalBlobStore
+from engine.books import Books
+from engine.log import Logs
+from engine.nats import NATS
+from tests.projections.pipeline_support import new_chapter
+
+
+@pytest.fixture
+async def logs(nc: NATS) -> AsyncIterator[Logs]:
+    async with Logs(nc) as logs:
+        yield logs
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+async def chapter(logs: Logs) -> str:
+    """A new chapter of a new book (the book's log closed again)."""
+    books = Books(logs)
+    await books.start()
+    try:
+        return await new_chapter(books)
+    finally:
+        await books.stop()
