@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.peers import FeedBatch
+from app.relay import FeedBatch
 from app.services import Services
 from app.shares import Connection, connect
 from engine.copies import share_snapshot
@@ -21,7 +21,8 @@ class LocalPeer:
         return await connect(self.services, self.token)
 
     async def feed(self, after: int) -> FeedBatch:
-        raise NotImplementedError
+        access = await self.services.shares.resolve(self.token)
+        return await self.services.relay.feed(access, after)
 
     async def blob(self, hash: str) -> bytes:
         # One blob store: the guest's chapter names blobs this server already holds.

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 import msgspec
 
+from app.relay import FeedBatch
 from app.services import Services
 from app.shares import Connection
 from engine.accounts import InvalidShareToken
@@ -27,7 +28,6 @@ from engine.errors import EngineError
 from engine.rules import Invalid
 from engine.shares import ShareEnded
 from engine.webpages import check_url, guarded_transport
-from events import ChapterEvent
 
 __all__ = [
     "SHARE_TOKEN_HEADER",
@@ -46,24 +46,6 @@ class PeerUnavailable(EngineError):
     """The owner's server did not answer as a RagStack server should (HTTP 502)."""
 
     code = "peer_unavailable"
-
-
-class FeedBatch(msgspec.Struct, frozen=True, kw_only=True):
-    """One tick of a proxied share: the owner's chapter from `after` to `rev`, compacted."""
-
-    share: str
-    chapter: str
-    after: int
-    rev: int
-    """The owner's rev at the tick's watermark."""
-    head: str
-    """Hex chain hash of the owner's log at `rev`."""
-    snapshot: bool = False
-    next_tick_at: int | None = None
-    """Unix ms of the owner's next tick (when asking again may bring something)."""
-    events: list[ChapterEvent] = []
-    blobs: list[str] = []
-    """Blobs the events reference (the guest fetches those it lacks)."""
 
 
 _batch_decoder = msgspec.json.Decoder(FeedBatch)

@@ -36,7 +36,7 @@ from engine.books import Books
 from engine.log import Head, Logs
 from engine.rules import Conflict, Invalid
 from engine.shares import ShareAccess, interval_for
-from events import Envelope, Event, SourceAdded
+from events import ChapterEvent, Envelope, Event, SourceAdded
 from projections.compaction import (
     SOURCE_EVENTS,
     THREAD_EVENTS,
@@ -89,7 +89,7 @@ class FeedBatch(msgspec.Struct, frozen=True, kw_only=True):
     """Whether `events` build the chapter from nothing (`after` was 0)."""
     next_tick_at: int
     """Unix ms of the next tick: asking before then gives nothing new."""
-    events: list[Event]
+    events: list[ChapterEvent]
     """Compacted bodies, not the owner's events: apply them in order."""
     blobs: list[str]
     """The blobs `events` refer to, each once (fetch them at /v1/shares/blobs/{hash})."""

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from gateway_support import assert_error
 from isolation_support import Person, sign_up_person
+
+from app.settings import Settings, SharingSettings
+
+
+@pytest.fixture
+def settings(tmp_path, limits) -> Settings:
+    # A proxied share ticks every second here (60 s or 600 s for real).
+    return Settings(data_dir=tmp_path / "data", limits=limits, sharing=SharingSettings(tick_s=1))
 
 
 async def _owner_with_chapter(client) -> tuple[Person, str]:
@@ -83,3 +92,45 @@ async def test_a_direct_mirror_follows_the_owner_and_leaves_on_revocation(client
     await _eventually(left)
     again = await client.get(f"/v1/chapters/{mirror['id']}/sources", headers=gus.headers)
     assert_error(again, 404, "not_found")
+
+
+async def test_a_proxied_mirror_gets_a_snapshot_at_once_then_each_tick(client):
+    owner, chapter = await _owner_with_chapter(client)
+    first = {"file": ("owls.txt", b"Snowy owls nest on the open tundra.", "text/plain")}
+    await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=first, headers=owner.headers
+    )
+    grant = {"mode": "proxied", "grantee": "gus@example.org"}
+    share = (
+        await client.post(f"/v1/chapters/{chapter}/shares", json=grant, headers=owner.headers)
+    ).json()
+    gus = await sign_up_person(client, "gus@example.org", "Gus")
+    accepted = await client.post(
+        f"/v1/shares/{share['token']}/accept", json={}, headers=gus.headers
+    )
+    assert accepted.status_code == 201, accepted.text
+    mirror = accepted.json()["id"]
+    # The snapshot was applied at accept: the source is there at once.
+    assert [s["name"] for s in await _sources(client, gus, mirror)] == ["owls.txt"]
+
+    second = {"file": ("bees.txt", b"Honey bees dance to show where flowers are.", "text/plain")}
+    await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=second, headers=owner.headers
+    )
+
+    async def both() -> bool:
+        names = {
+            s["name"] for s in await _sources(client, gus, mirror) if s["status"] == "extracted"
+        }
+        return names == {"owls.txt", "bees.txt"}
+
+    await _eventually(both)
+    gone = await client.delete(
+        f"/v1/chapters/{chapter}/shares/{share['id']}", headers=owner.headers
+    )
+    assert gone.status_code == 204
+
+    async def left() -> bool:
+        return (await client.get(f"/v1/chapters/{mirror}", headers=gus.headers)).status_code == 404
+
+    await _eventually(left)
