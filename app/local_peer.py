@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
+from app.asking import Asked, ask, auto_title, check_question, start_thread
 from app.relay import FeedBatch
 from app.services import Services
 from app.shares import Connection, connect
+from app.sources import NewFile, add_files, remove, update
 from engine.copies import share_snapshot
 
 __all__ = ["LocalPeer"]
@@ -32,6 +38,48 @@ class LocalPeer:
         return await share_snapshot(
             self.services.logs, await self.services.shares.resolve(self.token)
         )
+
+    async def add_files(self, files: list[tuple[str, bytes, str]], tags: list[str]) -> list[str]:
+        access = await self.services.shares.resolve(self.token)
+        access.require("add")
+        added = await add_files(
+            self.services, access.chapter, actor=access.actor, tags=tags,
+            files=[NewFile(name=name, data=data, media_type=kind) for name, data, kind in files],
+        )  # fmt: skip
+        return [view.id for view in added.sources]
+
+    async def update(self, source: str, tags: list[str] | None, text: str | None) -> None:
+        access = await self.services.shares.resolve(self.token)
+        access.require("edit")
+        await update(
+            self.services, access.chapter, source, actor=access.actor, tags=tags, text=text
+        )
+
+    async def remove(self, source: str) -> None:
+        access = await self.services.shares.resolve(self.token)
+        access.require("remove")
+        await remove(self.services, access.chapter, source, actor=access.actor)
+
+    async def ask(self, question: str, thread: str | None, k: int) -> dict[str, Any]:
+        access = await self.services.shares.resolve(self.token)
+        access.require("prompt_passthrough")
+        read = self.services.read
+        if thread is None:
+            title = auto_title(check_question(question))
+            thread = (
+                await start_thread(read, chapter=access.chapter, actor=access.actor, title=title)
+            ).id
+        llm = await self.services.llms.for_book(access.book)
+        answer = None
+        async for item in ask(
+            read, chapter=access.chapter, thread=thread, question=question, actor=access.actor,
+            llm=llm, k=k,
+        ):  # fmt: skip
+            if isinstance(item, Asked):
+                answer = item
+        if answer is None:
+            raise RuntimeError("the answer stream ended without an answer")
+        return dict(msgspec.to_builtins(answer))
 
     async def aclose(self) -> None:
         return None

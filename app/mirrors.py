@@ -39,7 +39,7 @@ from events import Body, ChapterMirrored, MirrorSynced
 from events.blobs import blobs_of
 from events.copies import copied_types
 
-__all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "accept"]
+__all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "PeerRecord", "accept", "mirror_record"]
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,16 @@ RETRY_S = 5.0
 """Pause after a follower's failure that is not the share's end."""
 
 
-class _PeerRecord(msgspec.Struct, frozen=True, kw_only=True):
+class PeerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What a mirror's follower (and a guest's writes) need to reach the owner's chapter."""
+
     share: str
     mode: str
     from_chapter: str
     from_server: str | None
     interval_s: int | None = None
+    permissions: list[str] = []
+    """What the share allowed when accepted (the owner checks again on every request)."""
 
 
 class Accepted(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,15 +143,25 @@ async def _start_mirror(
         from_chapter=connection.chapter, from_server=from_url,
     )  # fmt: skip
     chapter = await services.books.start_chapter(book, first, actor=user.id)
-    record = _PeerRecord(
+    record = PeerRecord(
         share=connection.share, mode=connection.mode, from_chapter=connection.chapter,
         from_server=from_url, interval_s=connection.interval_s,
+        permissions=list(connection.permissions),
     )  # fmt: skip
     await services.accounts.put_secret(_scope(chapter), _TOKEN, token)
     await services.accounts.put_secret(_scope(chapter), _PEER, msgspec.json.encode(record).decode())
     if connection.mode == "proxied":  # a new guest gets a snapshot at once
         await apply_batch(services, chapter, await peer.feed(0), peer)
     return chapter
+
+
+async def mirror_record(services: Services, chapter: str) -> tuple[str, PeerRecord] | None:
+    """The share token and peer of a live mirror; None for any other chapter."""
+    raw = await services.accounts.get_secret(_scope(chapter), _PEER)
+    token = await services.accounts.get_secret(_scope(chapter), _TOKEN)
+    if raw is None or token is None:
+        return None
+    return token, msgspec.json.decode(raw, type=PeerRecord)
 
 
 async def apply_batch(services: Services, chapter: str, batch: FeedBatch, peer: Peer) -> int:
@@ -247,12 +261,11 @@ class Mirrors:
         services = self.services
         while not self._stopping:
             try:
-                token = await services.accounts.get_secret(_scope(chapter), _TOKEN)
-                raw = await services.accounts.get_secret(_scope(chapter), _PEER)
-                if token is None or raw is None:
+                found = await mirror_record(services, chapter)
+                if found is None:
                     log.warning("mirror %s has no share token; it is not followed", chapter)
                     return
-                record = msgspec.json.decode(raw, type=_PeerRecord)
+                token, record = found
                 peer = open_peer(services, token, record.from_server)
                 try:
                     if record.mode == "proxied":
@@ -281,7 +294,7 @@ class Mirrors:
             wait_ms = (batch.next_tick_at or now + 1000) - now
             await asyncio.sleep(min(max(wait_ms / 1000, 0.2), 600.0))
 
-    async def _follow_direct(self, chapter: str, peer: Peer, record: _PeerRecord) -> None:
+    async def _follow_direct(self, chapter: str, peer: Peer, record: PeerRecord) -> None:
         services = self.services
         connection = await peer.connect()  # issues this follower's credentials
         if connection.nats is None:

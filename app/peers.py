@@ -26,7 +26,7 @@ from engine.accounts import InvalidShareToken
 from engine.blobs import blob_hash
 from engine.errors import EngineError
 from engine.rules import Invalid
-from engine.shares import ShareEnded
+from engine.shares import ShareEnded, ShareForbidden
 from engine.webpages import check_url, guarded_transport
 
 __all__ = [
@@ -70,6 +70,22 @@ class Peer(Protocol):
         """A copy share's manifest (MessagePack)."""
         ...
 
+    async def add_files(self, files: list[tuple[str, bytes, str]], tags: list[str]) -> list[str]:
+        """Add files (name, bytes, media type) to the owner's chapter; the new source ids."""
+        ...
+
+    async def update(self, source: str, tags: list[str] | None, text: str | None) -> None:
+        """Retag a source of the owner's chapter and/or correct its text."""
+        ...
+
+    async def remove(self, source: str) -> None:
+        """Take a source out of the owner's chapter."""
+        ...
+
+    async def ask(self, question: str, thread: str | None, k: int) -> dict[str, Any]:
+        """Ask the owner's chapter, answered by the owner's model; the answer's JSON."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...
@@ -89,6 +105,8 @@ def _raise_for(response: httpx.Response) -> None:
         raise InvalidShareToken()
     if code == "share_ended":
         raise ShareEnded(message)
+    if code == "share_forbidden":
+        raise ShareForbidden(message)
     if response.status_code in (400, 409, 422):
         raise Invalid(f"the owner's server refused: {message}")
     raise PeerUnavailable(f"the owner's server answered {response.status_code}: {message}")
@@ -156,6 +174,27 @@ class HttpPeer:
     async def snapshot(self) -> bytes:
         response = await self._request("GET", "/v1/shares/snapshot", headers=self._headers)
         return response.content
+
+    async def add_files(self, files: list[tuple[str, bytes, str]], tags: list[str]) -> list[str]:
+        parts = [("file", (name, data, kind)) for name, data, kind in files]
+        response = await self._request(
+            "POST", "/v1/shares/sources", files=parts, data={"tags": tags}, headers=self._headers
+        )
+        return [s["id"] for s in response.json()["sources"]]
+
+    async def update(self, source: str, tags: list[str] | None, text: str | None) -> None:
+        body = {k: v for k, v in (("tags", tags), ("text", text)) if v is not None}
+        await self._request(
+            "PATCH", f"/v1/shares/sources/{source}", json=body, headers=self._headers
+        )
+
+    async def remove(self, source: str) -> None:
+        await self._request("DELETE", f"/v1/shares/sources/{source}", headers=self._headers)
+
+    async def ask(self, question: str, thread: str | None, k: int) -> dict[str, Any]:
+        body = {"question": question, "thread": thread, "k": k}
+        response = await self._request("POST", "/v1/shares/ask", json=body, headers=self._headers)
+        return dict(response.json())
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CollectorRegistry
 
+from app.book_llms import BookLLMs
 from app.readside import ReadSide, open_read_side
 from app.relay import Relay
 from app.settings import Settings
@@ -81,6 +82,8 @@ class Services:
     """File bytes and extracted texts, by BLAKE3 hash."""
     read: ReadSide
     """The read models (catalogue, vectors, chat), their runner, the default answerer."""
+    llms: BookLLMs
+    """Which model answers each book's questions (its settings, else the server's)."""
     role: Role = "all"
     """Which parts this process runs."""
     mirrors: Mirrors | None = None
@@ -218,6 +221,8 @@ async def open_services(
         if role != "gateway":
             await read.runner.start()
         checks = [accounts_readiness(accounts), log_readiness(logs), projections_readiness(read)]
+        llms = BookLLMs(accounts, default=read.llm)
+        stack.push_async_callback(llms.aclose)
         services = Services(
             settings=settings,
             accounts=accounts,
@@ -226,6 +231,7 @@ async def open_services(
             shares=Shares(logs, books, accounts, direct=direct),
             blobs=blobs,
             read=read,
+            llms=llms,
             role=role,
             readiness_checks=checks,
         )

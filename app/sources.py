@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from app import forwarding
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.rules import Conflict, Invalid, NotFound
@@ -103,6 +104,9 @@ async def add_files(
     """
     if not files:
         raise Invalid("there is no file to add")
+    forwarded = await forwarding.add_files(services, chapter, files, tags)
+    if forwarded is not None:  # a live mirror: the owner's chapter takes them
+        return Added(sources=forwarded, rev=(await services.logs.chapter(chapter).head()).rev)
     cleaned = clean_tags(tags)
     names = [clean_name(f.name) for f in files]
     limit = services.settings.limits.upload_bytes
@@ -151,6 +155,8 @@ async def update(
     if tags is None and text is None:
         raise Invalid("send the new `tags`, the corrected `text`, or both")
     view = await read_source(services, chapter, source)
+    if await forwarding.update(services, chapter, view.id, tags, text):
+        return view  # changed in the owner's chapter; the mirror shows it with the next sync
     if view.status == "removed":
         raise SourceGone(f"{view.name} was removed from the chapter")
     # Everything is checked before the first event, so a refused request changes nothing.
@@ -185,6 +191,8 @@ async def update(
 async def remove(services: Services, chapter: str, source: str, *, actor: str) -> None:
     """Take a source out of the chapter and out of search (its history stays in the log)."""
     view = await read_source(services, chapter, source)
+    if view.status != "removed" and await forwarding.remove(services, chapter, view.id):
+        return
     if view.status != "removed":
         rev = await remove_source(services.logs.chapter(chapter), actor=actor, source=view.id)
         await services.settled(chapter, rev)

@@ -1,5 +1,5 @@
 """Benchmark of sharing (issue 9): one function per figure, each against a baseline run in the
-same process.
+same process (copy here; proxied in bench_share_proxied.py; direct in bench_share_direct.py).
 
     uv run python bench/bench_share.py            # the figures
     uv run python bench/bench_share.py --quick    # tiny sizes: checks that the script works
@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.bench_share_direct import direct_latency
+from bench.bench_share_proxied import owner_reads, proxied_compaction
 from bench.common import elapsed, embedded_nats, emit, full_and_quick, machine, ratio, say
 from engine.blobs import LocalBlobStore
 from engine.books import Books
@@ -57,9 +59,24 @@ class Sizes:
 
     copy_events: int
     """Events in the chapter that is copied."""
+    sources: int
+    """Proxied: sources in the shared chapter."""
+    edits: int
+    """Proxied: edits of each source within the measured tick."""
+    text_chars: int
+    """Proxied: size of each source's text."""
+    guests: int
+    """Proxied: guests polling for the owner's read count."""
+    ticks: int
+    """Proxied: 1 s ticks the guests poll through."""
+    direct_events: int
+    """Direct: appends timed from the owner's call to the guest's replica."""
 
 
-FULL, QUICK = full_and_quick(Sizes, copy_events=(100_000, 2_000))
+FULL, QUICK = full_and_quick(
+    Sizes, copy_events=(100_000, 2_000), sources=(20, 3), edits=(10, 3),
+    text_chars=(20_000, 2_000), guests=(100, 100), ticks=(5, 2), direct_events=(500, 50),
+)  # fmt: skip
 
 
 def check(condition: bool, what: str) -> None:
@@ -209,6 +226,8 @@ def targets(figures: dict[str, object]) -> dict[str, bool]:
     return {
         "copy_100k_s<60": f["copy_100k_s"] < 60,  # "in seconds"
         "copy_import_vs_append<=1.5": f["copy_import_vs_append"] <= 1.5,
+        "direct_p99_ms<=20": f["direct_p99_ms"] <= 20,
+        "owner_reads_per_tick_100_guests==1": f["owner_reads_per_tick_100_guests"] == 1,
     }
 
 
@@ -219,7 +238,11 @@ async def run(sizes: Sizes, *, quick: bool) -> dict[str, object]:
             f"embedded nats-server at {server.url} (sync_interval: always), store {server.data_dir}"
         )
         figures |= await bench_copy(nc, sizes)
-        # The direct and proxied figures go here, one function each.
+        with tempfile.TemporaryDirectory(prefix="ragstack-bench-share-") as tmp:
+            figures |= await proxied_compaction(nc, Path(tmp), sizes)
+            figures |= await owner_reads(nc, Path(tmp), sizes)
+            say(f"direct: {sizes.direct_events} appends to a guest's replica")
+            figures |= await direct_latency(server, nc, Path(tmp), events=sizes.direct_events)
     figures["targets"] = targets(figures)
     figures["sizes"] = asdict(sizes)
     figures["machine_end"] = machine()

@@ -12,25 +12,23 @@ accesses made up (token resolution is the engine's, not the relay's, and is left
 - owner_reads_per_tick_100_guests: 100 guests poll every 100 ms for a few 1 s ticks while the
   owner appends; the owner's log reads divided by the ticks (must be 1).
 
-The functions `proxied_compaction` and `owner_reads` return their figures as dicts, for
-bench/bench_share.py to fold in; run alone, this prints one JSON object on its last line.
+The functions `proxied_compaction` and `owner_reads` return their figures as dicts;
+bench/bench_share.py runs them with its other figures.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 
 from app.relay import Relay
-from bench.common import elapsed, embedded_nats, emit, full_and_quick, machine, say
+from bench.common import say
 from bench.log_core import make_text, scatter_edits
 from engine.blobs.local import LocalBlobStore
 from engine.books import Books
@@ -50,8 +48,9 @@ from events import (
 __all__ = ["Sizes", "owner_reads", "proxied_compaction"]
 
 
-@dataclass(frozen=True)
-class Sizes:
+class Sizes(Protocol):
+    """What the two figures need of bench/bench_share.py's sizes."""
+
     sources: int
     """Sources in the shared chapter."""
     edits: int
@@ -62,12 +61,6 @@ class Sizes:
     """Guests polling for the read count."""
     ticks: int
     """1 s ticks the guests poll through."""
-
-
-FULL, QUICK = full_and_quick(
-    Sizes, sources=(20, 3), edits=(10, 3), text_chars=(20_000, 2_000), guests=(100, 100),
-    ticks=(5, 2),
-)  # fmt: skip
 
 
 def _access(chapter: str, book: str, n: int) -> ShareAccess:
@@ -204,27 +197,3 @@ async def owner_reads(nc: NATS, blob_dir: Path, sizes: Sizes) -> dict[str, objec
         "proxied_owner_reads": reads,
         "proxied_ticks": ticks,
     }
-
-
-async def run(sizes: Sizes, *, quick: bool) -> dict[str, object]:
-    figures: dict[str, object] = {"bench": "share_proxied", "quick": quick, "machine": machine()}
-    with tempfile.TemporaryDirectory(prefix="ragstack-bench-blobs-") as tmp:
-        async with embedded_nats() as (_, nc):
-            figures |= await proxied_compaction(nc, Path(tmp), sizes)
-            figures |= await owner_reads(nc, Path(tmp), sizes)
-    figures["sizes"] = asdict(sizes)
-    figures["elapsed_s"] = round(elapsed(), 1)
-    return figures
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
-    args = parser.parse_args(None if argv is None else list(argv))
-    figures = asyncio.run(run(QUICK if args.quick else FULL, quick=args.quick))
-    say(f"done in {figures['elapsed_s']} s")
-    emit(figures)
-
-
-if __name__ == "__main__":
-    main()

@@ -156,6 +156,9 @@ class MessageCreate(_Request):
 
     text: _Question
     k: _K = DEFAULT_K
+    passthrough: bool = True
+    """In a chapter shared with you live whose share allows it: let the owner's model answer
+    (false: your own book's model answers over your copy of the chapter)."""
 
 
 class AskRequest(_Request):
@@ -165,3 +168,6 @@ class AskRequest(_Request):
     thread: Annotated[str | None, Field(max_length=64)] = None
     """An existing thread; null starts a new one titled after the question."""
     k: _K = DEFAULT_K
+    passthrough: bool = True
+    """In a chapter shared with you live whose share allows it: let the owner's model answer
+    (false: your own book's model answers over your copy of the chapter)."""

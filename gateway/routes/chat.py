@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from app import forwarding
 from app.asking import (
     Asked,
     ask,
@@ -195,7 +196,12 @@ async def _asked(
     thread: str,
     question: str,
     k: int,
+    passthrough: bool,
 ) -> Response:
+    if passthrough:
+        forwarded = await forwarding.ask(services, chapter.id, question, k)
+        if forwarded is not None:  # a mirror whose owner's model answers
+            return _forwarded(request, forwarded)
     book = await services.books.book_of(chapter.id)
     llm = await llms.for_book(book)
     stream = ask(
@@ -203,6 +209,20 @@ async def _asked(
         llm=llm, k=k,
     )  # fmt: skip
     return await respond(request, stream)
+
+
+def _forwarded(request: Request, answer: dict[str, Any]) -> Response:
+    """An answer the owner's server gave, as JSON or as the events of a stream (one piece)."""
+    if not _wants_events(request):
+        return JSONResponse(answer)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield _sse("token", {"text": answer.get("text", "")})
+        yield _sse("answer", answer)
+
+    return StreamingResponse(
+        events(), media_type=EVENT_STREAM, headers={"Cache-Control": "no-cache"}
+    )
 
 
 # --- routes ---
@@ -275,7 +295,9 @@ async def create_message(
     thread: _Id,
 ) -> Response:
     """Ask a question in a thread: the answer cites the chapter's passages (JSON or SSE)."""
-    return await _asked(request, services, llms, user, chapter, thread, body.text, body.k)
+    return await _asked(
+        request, services, llms, user, chapter, thread, body.text, body.k, body.passthrough
+    )
 
 
 @router.post("/chapters/{chapter}/ask", response_model=AnswerPublic, responses=ANSWER_RESPONSES)
@@ -295,4 +317,6 @@ async def ask_chapter(
             services.read, chapter=chapter.id, actor=user.id, title=auto_title(question)
         )
         thread = started.id
-    return await _asked(request, services, llms, user, chapter, thread, body.question, body.k)
+    return await _asked(
+        request, services, llms, user, chapter, thread, body.question, body.k, body.passthrough
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from app.book_llms import KEEP_KEY, BookLLMs, BookLLMSettings, LLMChoice
 from gateway.deps import CurrentUser, ServicesDep
@@ -20,14 +20,9 @@ from gateway.schemas_llm import LLMSettingsPublic, LLMSettingsUpdate
 __all__ = ["BookLLMsDep", "LLMSettingsPublic", "LLMSettingsUpdate", "get_book_llms", "router"]
 
 
-def get_book_llms(request: Request, services: ServicesDep) -> BookLLMs:
-    """The app's `BookLLMs` (made on first use; its clients close with the services)."""
-    llms: BookLLMs | None = getattr(request.app.state, "book_llms", None)
-    if llms is None:
-        llms = BookLLMs(services.accounts, default=services.read.llm)
-        request.app.state.book_llms = llms
-        services.stack.push_async_callback(llms.aclose)
-    return llms
+def get_book_llms(services: ServicesDep) -> BookLLMs:
+    """The services' `BookLLMs` (its clients close with them)."""
+    return services.llms
 
 
 BookLLMsDep = Annotated[BookLLMs, Depends(get_book_llms)]

@@ -134,3 +134,59 @@ async def test_a_proxied_mirror_gets_a_snapshot_at_once_then_each_tick(client):
         return (await client.get(f"/v1/chapters/{mirror}", headers=gus.headers)).status_code == 404
 
     await _eventually(left)
+
+
+async def test_a_guest_s_writes_and_questions_in_a_mirror_go_to_the_owner(client):
+    owner, chapter = await _owner_with_chapter(client)
+    first = {"file": ("owls.txt", b"Snowy owls nest on the open tundra.", "text/plain")}
+    await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=first, headers=owner.headers
+    )
+    grant = {
+        "mode": "direct", "grantee": "gus@example.org", "permissions": ["add", "prompt_passthrough"],
+    }  # fmt: skip
+    share = (
+        await client.post(f"/v1/chapters/{chapter}/shares", json=grant, headers=owner.headers)
+    ).json()
+    gus = await sign_up_person(client, "gus@example.org", "Gus")
+    mirror = (
+        await client.post(f"/v1/shares/{share['token']}/accept", json={}, headers=gus.headers)
+    ).json()["id"]
+    await _eventually(lambda: _names_extracted(client, gus, mirror, {"owls.txt"}))
+
+    # Gus adds a file to his mirror: it lands in the owner's chapter as the share, then comes back.
+    more = {"file": ("bees.txt", b"Honey bees dance to show where flowers are.", "text/plain")}
+    added = await client.post(f"/v1/chapters/{mirror}/sources", files=more, headers=gus.headers)
+    assert added.status_code == 201, added.text
+    assert added.json()["sources"][0]["status"] == "pending"
+    history = (await client.get(f"/v1/chapters/{chapter}/history", headers=owner.headers)).json()
+    assert [h["actor"] for h in history["history"] if h["type"] == "SourceAdded"][-1] == (
+        f"share:{share['id']}"
+    )
+    await _eventually(lambda: _names_extracted(client, gus, mirror, {"owls.txt", "bees.txt"}))
+
+    # Without `edit`, retagging in the mirror is refused by the owner's server.
+    source = (await _sources(client, gus, mirror))[0]["id"]
+    refused = await client.patch(
+        f"/v1/chapters/{mirror}/sources/{source}", json={"tags": ["x"]}, headers=gus.headers
+    )
+    assert_error(refused, 403, "share_forbidden")
+
+    # A question in the mirror is answered by the owner's model, in the owner's log.
+    asked = await client.post(
+        f"/v1/chapters/{mirror}/ask",
+        json={"question": "Where do snowy owls nest?"},
+        headers=gus.headers,
+    )
+    assert asked.status_code == 200, asked.text
+    assert "tundra" in asked.json()["citations"][0]["text"]
+    history = (await client.get(f"/v1/chapters/{chapter}/history", headers=owner.headers)).json()
+    assert any(
+        h["type"] == "MessagePosted" and h["actor"] == f"share:{share['id']}"
+        for h in history["history"]
+    )
+
+
+async def _names_extracted(client, person: Person, chapter: str, names: set[str]) -> bool:
+    found = await _sources(client, person, chapter)
+    return {s["name"] for s in found if s["status"] == "extracted"} == names
