@@ -15,6 +15,7 @@ services owns their life; the app never opens or closes them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -164,6 +165,26 @@ def projections_readiness(read: ReadSide, max_lag: int = 1000) -> ReadinessCheck
     return check
 
 
+SWEEP_S = 10.0
+"""How often direct shares no longer in force (expired, say) lose their NATS credentials."""
+
+
+async def sweep_forever(shares: Shares, every: float = SWEEP_S) -> None:
+    """`Shares.sweep` every `every` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await shares.sweep()
+        except Exception as exc:  # NATS restarting: the next round catches up
+            log.warning("sweeping ended direct shares failed: %s", exc)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def open_services(
     settings: Settings,
     *,
@@ -240,6 +261,9 @@ async def open_services(
             logs, books, blobs, tick_s=settings.sharing.tick_s, registry=services.metrics
         )
         stack.push_async_callback(services.relay.close)
+        if direct is not None:  # expired direct shares lose their NATS credentials
+            sweeper = asyncio.create_task(sweep_forever(services.shares), name="share-sweeper")
+            stack.push_async_callback(_cancelled, sweeper)
         if role != "gateway":
             from app.mirrors import Mirrors
 

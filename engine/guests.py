@@ -25,6 +25,7 @@ from engine.nats import (
     GUEST_INBOX_PREFIX,
     JS_API,
     NATS,
+    SHARE_USER_PREFIX,
     chapter_live_subject,
     chapter_stream,
     chapter_subject,
@@ -109,10 +110,19 @@ class GuestUsers:
             direct_share_permissions(chapter, inbox_prefix=inbox),
             services=services,
             streams=streams,
+            note=chapter,
         )
         return NatsGrant(
             url=self.url or self.server.url, user=user, password=password, inbox_prefix=inbox
         )
+
+    def held(self) -> dict[str, str]:
+        """The shares that have credentials now, with their chapters."""
+        return {
+            name.removeprefix(SHARE_USER_PREFIX): spec.get("note", "")
+            for name, spec in self.server.users().items()
+            if name.startswith(SHARE_USER_PREFIX)
+        }
 
     async def revoke(self, share: str) -> None:
         """Remove the share's user: the server drops its open connections at the reload."""

@@ -248,8 +248,10 @@ class EmbeddedServer:
         *,
         services: Sequence[str] = (),
         streams: Sequence[str] = (),
+        note: str = "",
     ) -> None:
-        """Add (or replace) a restricted user and reload the running server.
+        """Add (or replace) a restricted user and reload the running server (`note`: what the
+        user is for, kept beside it for the engine's own bookkeeping).
 
         The user lives in an account of its own (engine/server_config.py says why), which
         imports from the engine's account the request subjects `services` and the subjects
@@ -269,6 +271,7 @@ class EmbeddedServer:
                 "permissions": permissions,
                 "services": list(services),
                 "streams": list(streams),
+                "note": note,
             }
             await self._save_users(users)
 

@@ -111,6 +111,10 @@ class DirectAccess(Protocol):
         """Withdraw the share's credentials; open connections lose access at once."""
         ...
 
+    def held(self) -> dict[str, str]:
+        """The shares holding credentials now, with their chapters."""
+        ...
+
 
 class ShareAccess(msgspec.Struct, frozen=True, kw_only=True):
     """A share in force, as its token opens it."""
@@ -215,21 +219,7 @@ class Shares:
         """The share `token` opens; InvalidShareToken (unknown) or ShareEnded (no longer in
         force: revoked, expired, or external while its book allows no external sharing)."""
         found = await self.accounts.resolve_share_token(token)
-        folded = await self._fold(found.chapter)
-        granted = folded.granted.get(found.share)
-        if granted is None:
-            raise InvalidShareToken()
-        if found.share in folded.revoked:
-            raise ShareEnded("this share was revoked by the chapter's owner")
-        body, rev = granted
-        if body.expires_at is not None and self._now() >= body.expires_at:
-            raise ShareEnded("this share has expired")
-        book = await self.books.book_of(found.chapter)
-        state = await self.books.state(book)
-        if found.chapter not in state.chapters:
-            raise ShareEnded("the shared chapter was deleted")
-        if not state.external_sharing and state.member_by_email(body.grantee) is None:
-            raise ShareEnded("the chapter's book no longer allows sharing outside it")
+        body, rev, book = await self._in_force(found.share, found.chapter)
         return _access(body, found.chapter, book, rev)
 
     # -- commands -----------------------------------------------------------------------------
@@ -322,6 +312,42 @@ class Shares:
                     await self.revoke(actor, chapter, access.id, check=False)
                     stopped.append(access.id)
         return stopped
+
+    async def sweep(self) -> list[str]:
+        """Withdraw the NATS credentials of every direct share no longer in force (expired, or
+        its chapter gone from its book, or to an outsider while the book allows none); the
+        share ids withdrawn. Revocations withdraw theirs at once; this catches the rest."""
+        if self.direct is None:
+            return []
+        ended = []
+        for share, chapter in self.direct.held().items():
+            if not chapter:
+                continue  # credentials of an older version: revoking the share removes them
+            try:
+                await self._in_force(share, chapter)
+            except (ShareEnded, InvalidShareToken, NotFound):
+                await self.direct.revoke(share)
+                ended.append(share)
+        return ended
+
+    async def _in_force(self, share: str, chapter: str) -> tuple[ShareGranted, int, str]:
+        """The share's grant, its rev and its book, if it is in force; else why not."""
+        folded = await self._fold(chapter)
+        granted = folded.granted.get(share)
+        if granted is None:
+            raise InvalidShareToken()
+        if share in folded.revoked:
+            raise ShareEnded("this share was revoked by the chapter's owner")
+        body, rev = granted
+        if body.expires_at is not None and self._now() >= body.expires_at:
+            raise ShareEnded("this share has expired")
+        book = await self.books.book_of(chapter)
+        state = await self.books.state(book)
+        if chapter not in state.chapters:
+            raise ShareEnded("the shared chapter was deleted")
+        if not state.external_sharing and state.member_by_email(body.grantee) is None:
+            raise ShareEnded("the chapter's book no longer allows sharing outside it")
+        return body, rev, book
 
     async def direct_grant(self, access: ShareAccess) -> NatsGrant:
         """The NATS credentials of a direct share (issued anew on each connect)."""

@@ -190,3 +190,29 @@ async def test_a_guest_s_writes_and_questions_in_a_mirror_go_to_the_owner(client
 async def _names_extracted(client, person: Person, chapter: str, names: set[str]) -> bool:
     found = await _sources(client, person, chapter)
     return {s["name"] for s in found if s["status"] == "extracted"} == names
+
+
+async def test_an_expired_direct_share_loses_its_nats_credentials(client, services):
+    import time
+
+    from engine.jetstream.guest import AccessRevoked, follow_direct
+    from engine.shares import NatsGrant
+
+    owner, chapter = await _owner_with_chapter(client)
+    soon = int(time.time() * 1000) + 1500
+    grant = {"mode": "direct", "grantee": "gus@example.org", "expires_at": soon}
+    share = (
+        await client.post(f"/v1/chapters/{chapter}/shares", json=grant, headers=owner.headers)
+    ).json()
+    info = (await client.post(f"/v1/shares/{share['token']}/connect")).json()
+    credentials = NatsGrant(**info["nats"])
+
+    async def read() -> None:
+        async for _ in follow_direct(credentials, chapter):
+            pass
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(max(0.0, (soon - time.time() * 1000) / 1000) + 0.1)
+    assert await services.shares.sweep() == [share["id"]]
+    with pytest.raises(AccessRevoked):
+        await asyncio.wait_for(reader, 15)
