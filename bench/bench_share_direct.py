@@ -43,7 +43,11 @@ async def _transport_baseline(server: EmbeddedServer, rounds: int) -> list[float
     sub_nc = await open_nats(server.url, server.user, server.password)
     got: asyncio.Queue[float] = asyncio.Queue()
     try:
-        await sub_nc.subscribe("bench.direct.baseline", cb=lambda _msg: got.put_nowait(0.0))
+
+        async def delivered(_msg: object) -> None:
+            got.put_nowait(0.0)
+
+        await sub_nc.subscribe("bench.direct.baseline", cb=delivered)
         await sub_nc.flush()
         samples = []
         for _ in range(rounds):

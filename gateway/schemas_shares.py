@@ -117,5 +117,7 @@ class ShareAccept(_Request):
 
     book: Annotated[str, Field(max_length=64)] | None = None
     """The book to put the shared chapter in; null: the caller's first book."""
-    from_: str | None = Field(default=None, alias="from", max_length=2000)
+    from_: str | None = Field(
+        default=None, alias="from", min_length=10, max_length=2000, pattern=r"^https?://[^\s/?#@]+"
+    )
     """The owner's server (its URL) when it is not this one."""

@@ -180,6 +180,7 @@ def test_a_code_set_on_the_instance_is_honoured():
 
 
 def test_the_table_only_uses_statuses_the_design_names():
-    allowed = {400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503}
+    # 502: another RagStack server, reached for a share, did not answer as one should.
+    allowed = {400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 503}
     assert set(STATUS_BY_CODE.values()) <= allowed
     assert {status for status, _ in STATUS_BY_CLASS.values()} <= allowed
