@@ -42,8 +42,12 @@ async def _transport_baseline(server: EmbeddedServer, rounds: int) -> list[float
     pub = await open_nats(server.url, server.user, server.password)
     sub_nc = await open_nats(server.url, server.user, server.password)
     got: asyncio.Queue[float] = asyncio.Queue()
+
+    async def arrived(_msg: object) -> None:  # nats-py takes coroutine callbacks only
+        got.put_nowait(0.0)
+
     try:
-        await sub_nc.subscribe("bench.direct.baseline", cb=lambda _msg: got.put_nowait(0.0))
+        await sub_nc.subscribe("bench.direct.baseline", cb=arrived)
         await sub_nc.flush()
         samples = []
         for _ in range(rounds):
