@@ -37,7 +37,7 @@ from engine.rules import ChapterEntry, Conflict, Forbidden, Invalid, NotFound
 from engine.shares import ShareEnded
 from events import Body, ChapterMirrored, MirrorSynced
 from events.blobs import blobs_of
-from events.copies import copied_types
+from events.scopes import copied_types
 
 __all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "PeerRecord", "accept", "mirror_record"]
 

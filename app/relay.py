@@ -26,7 +26,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter
@@ -37,13 +37,9 @@ from engine.log import Head, Logs
 from engine.rules import Conflict, Invalid
 from engine.shares import ShareAccess, interval_for
 from events import ChapterEvent, Envelope, Event, SourceAdded
-from projections.compaction import (
-    SOURCE_EVENTS,
-    THREAD_EVENTS,
-    compact,
-    referenced_blobs,
-    texts_needed,
-)
+from events.blobs import blobs_of, blobs_of_all
+from events.scopes import SOURCE_EVENTS, THREAD_EVENTS
+from projections.compaction import compact, texts_needed
 
 __all__ = ["IDLE_TICKS", "MIN_TICK_S", "FeedBatch", "NotProxied", "Relay", "Watermark"]
 
@@ -143,7 +139,7 @@ class _Chapter:
                 self.kind_of[source] = "notes" if body.origin == "note" else "sources"
                 self.first_added.setdefault(source, e.rev)
             kind = self.kind_of.get(source, "sources")
-            self.blobs[kind].update(referenced_blobs(body))
+            self.blobs[kind].update(blobs_of(body))
         elif isinstance(body, THREAD_EVENTS):
             kind = "threads"
         else:
@@ -151,10 +147,6 @@ class _Chapter:
         self.envelopes.append(e)
         self.revs.append(e.rev)
         self.kinds.append(kind)
-
-
-def _unique(hashes: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(hashes))
 
 
 class Relay:
@@ -339,7 +331,7 @@ class Relay:
                 threads="threads" in kinds,
                 existed=existed,
             )
-            blobs = _unique(h for body in events for h in referenced_blobs(body))
+            blobs = blobs_of_all(events)
             batch = _Compacted(mark.rev, events, blobs)
             if held.watermark is mark:
                 held.batches[key] = batch

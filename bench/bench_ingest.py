@@ -21,7 +21,6 @@ reached and `search_chunks` says so.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import json
@@ -29,7 +28,7 @@ import random
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,16 @@ import pypdf
 
 from app.readside import ReadSide, open_read_side
 from app.settings import load_settings
-from bench.common import elapsed, embedded_nats, emit, full_and_quick, machine, peak_rss_mb, say
+from bench.common import (
+    bench_parser,
+    done,
+    embedded_nats,
+    finished,
+    full_and_quick,
+    machine,
+    peak_rss_mb,
+    say,
+)
 from bench.ingest_corpus import make_docx, make_pdf, mixed_document, paragraph, pdf_pages, sentence
 from engine.blobs import LocalBlobStore
 from engine.books import Books
@@ -456,7 +464,8 @@ async def run(sizes: Sizes, *, quick: bool) -> dict[str, Any]:
         # a busy machine) and for removing the temporary index.
         deadline = started + TIME_LIMIT_S - 75
         figures |= await bench_search(sizes, rng, embedder, tmp, deadline)
-    figures["targets"] = {
+    figures["peak_rss_mb"] = peak_rss_mb()
+    bars = {
         "reingest_cache_hit_rate_100pct": figures["reingest_cache_hit_rate"] == 1.0,
         "search_p50_le_20ms": figures["search_p50_ms"] <= 20,
         "search_p99_le_50ms": figures["search_p99_ms"] <= 50,
@@ -465,20 +474,12 @@ async def run(sizes: Sizes, *, quick: bool) -> dict[str, Any]:
         "edit_reembedded_le_3": figures["edit_reembedded_chunks"] <= 3,
         "search_at_100k": figures["search_chunks"] >= 100_000,
     }
-    figures["sizes"] = asdict(sizes)
-    figures["peak_rss_mb"] = peak_rss_mb()
-    figures["machine_end"] = machine()
-    figures["elapsed_s"] = round(elapsed(), 1)
-    return figures
+    return finished(figures, sizes, bars)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
-    args = parser.parse_args(argv)
-    figures = asyncio.run(run(QUICK if args.quick else FULL, quick=args.quick))
-    say(f"done in {figures['elapsed_s']} s")
-    emit(figures)
+    args = bench_parser(__doc__).parse_args(argv)
+    done(asyncio.run(run(QUICK if args.quick else FULL, quick=args.quick)))
 
 
 if __name__ == "__main__":

@@ -25,17 +25,18 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from bench.common import (
     alternate,
+    bench_parser,
     child_result,
-    elapsed,
+    done,
     embedded_nats,
-    emit,
+    finished,
     full_and_quick,
     machine,
     median,
@@ -337,9 +338,6 @@ def targets(figures: dict[str, object]) -> dict[str, bool]:
 async def run(sizes: Sizes, *, quick: bool, window: int) -> dict[str, object]:
     figures: dict[str, object] = {"bench": "log", "quick": quick, "machine_start": machine()}
     async with embedded_nats() as (server, nc):
-        say(
-            f"embedded nats-server at {server.url} (sync_interval: always), store {server.data_dir}"
-        )
         figures |= await bench_sequential(nc, sizes)
         bulk_log, bulk = await bench_bulk(nc, sizes, window)
         figures |= bulk
@@ -348,16 +346,11 @@ async def run(sizes: Sizes, *, quick: bool, window: int) -> dict[str, object]:
         figures |= await bench_big_replay(nc, server.url, server.user, server.password, sizes)
     figures |= bench_chain(sizes.chain_events)
     figures |= bench_diff(sizes.diff_bytes, sizes.diff_edits)
-    figures["targets"] = targets(figures)
-    figures["sizes"] = asdict(sizes)
-    figures["machine_end"] = machine()
-    figures["elapsed_s"] = round(elapsed(), 1)
-    return figures
+    return finished(figures, sizes, targets(figures))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--raw-async-window",
         type=int,
@@ -372,9 +365,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.raw_async_window < 1:
         parser.error("--raw-async-window must be at least 1")
     sizes = QUICK if args.quick else FULL
-    figures = asyncio.run(run(sizes, quick=args.quick, window=args.raw_async_window))
-    say(f"done in {figures['elapsed_s']} s")
-    emit(figures)
+    done(asyncio.run(run(sizes, quick=args.quick, window=args.raw_async_window)))
 
 
 if __name__ == "__main__":

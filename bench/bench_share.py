@@ -19,17 +19,25 @@ dir.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bench_share_direct import direct_latency
 from bench.bench_share_proxied import owner_reads, proxied_compaction
-from bench.common import elapsed, embedded_nats, emit, full_and_quick, machine, ratio, say
+from bench.common import (
+    bench_parser,
+    done,
+    embedded_nats,
+    finished,
+    full_and_quick,
+    machine,
+    ratio,
+    say,
+)
 from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.copies import build_manifest, import_copy, verify_copy_chapter
@@ -234,30 +242,18 @@ def targets(figures: dict[str, object]) -> dict[str, bool]:
 async def run(sizes: Sizes, *, quick: bool) -> dict[str, object]:
     figures: dict[str, object] = {"bench": "share", "quick": quick, "machine_start": machine()}
     async with embedded_nats() as (server, nc):
-        say(
-            f"embedded nats-server at {server.url} (sync_interval: always), store {server.data_dir}"
-        )
         figures |= await bench_copy(nc, sizes)
         with tempfile.TemporaryDirectory(prefix="ragstack-bench-share-") as tmp:
             figures |= await proxied_compaction(nc, Path(tmp), sizes)
             figures |= await owner_reads(nc, Path(tmp), sizes)
             say(f"direct: {sizes.direct_events} appends to a guest's replica")
             figures |= await direct_latency(server, nc, Path(tmp), events=sizes.direct_events)
-    figures["targets"] = targets(figures)
-    figures["sizes"] = asdict(sizes)
-    figures["machine_end"] = machine()
-    figures["elapsed_s"] = round(elapsed(), 1)
-    return figures
+    return finished(figures, sizes, targets(figures))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
-    args = parser.parse_args(None if argv is None else list(argv))
-    sizes = QUICK if args.quick else FULL
-    figures = asyncio.run(run(sizes, quick=args.quick))
-    say(f"done in {figures['elapsed_s']} s")
-    emit(figures)
+    args = bench_parser(__doc__).parse_args(None if argv is None else list(argv))
+    done(asyncio.run(run(QUICK if args.quick else FULL, quick=args.quick)))
 
 
 if __name__ == "__main__":

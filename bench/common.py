@@ -9,6 +9,7 @@ work on the machine hits the contender and the baseline alike.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,10 +30,13 @@ from engine.server import EmbeddedServer
 
 __all__ = [
     "alternate",
+    "bench_parser",
     "child_result",
+    "done",
     "elapsed",
     "embedded_nats",
     "emit",
+    "finished",
     "full_and_quick",
     "machine",
     "median",
@@ -156,6 +161,29 @@ def machine() -> dict[str, Any]:
     }
 
 
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: described by its docstring's first line, with `--quick`."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
+    return parser
+
+
+def finished(figures: dict[str, Any], sizes: Any, targets: Mapping[str, bool]) -> dict[str, Any]:
+    """`figures` with what every run ends on: the issue's bars it met or not (`targets`), the
+    sizes it ran at (a dataclass), the machine's load at the end and the wall time."""
+    figures["targets"] = dict(targets)
+    figures["sizes"] = asdict(sizes)
+    figures["machine_end"] = machine()
+    figures["elapsed_s"] = round(elapsed(), 1)
+    return figures
+
+
+def done(figures: Mapping[str, Any]) -> None:
+    """Say how long the run took, and print its figures (`emit`)."""
+    say(f"done in {figures['elapsed_s']} s")
+    emit(figures)
+
+
 def emit(result: Mapping[str, Any]) -> None:
     """Print the result as one JSON object on one line: the last line of stdout."""
     sys.stderr.flush()
@@ -211,10 +239,13 @@ async def embedded_nats(
     prefix: str = "ragstack-bench-",
 ) -> AsyncIterator[tuple[EmbeddedServer, NATS]]:
     """A fresh embedded nats-server (durable: `sync_interval: always`) in a temp dir, and the
-    engine's connection to it; both go away, with the store, at the end of the block."""
+    engine's connection to it (said on stderr); both go away, with the store, at the end of the block."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         server = EmbeddedServer(Path(tmp) / "nats")
         await server.start()
+        say(
+            f"embedded nats-server at {server.url} (sync_interval: always), store {server.data_dir}"
+        )
         try:
             nc = await open_nats(server.url, server.user, server.password)
             try:

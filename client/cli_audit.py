@@ -22,7 +22,7 @@ from client.cli_common import (
     console,
     emit_json,
     errors_handled,
-    id_column,
+    id_table,
     logged_in,
     open_client,
     to_builtins,
@@ -174,10 +174,7 @@ def _print_state(state: ChapterState) -> None:
         f"[bold]{escape(state.title)}[/] at rev {state.rev}{when}\n  head hash {state.hash}"
     )
     if state.sources:
-        table = Table()
-        id_column(table, "source")
-        for header in ("name", "status", "tags", "rev"):
-            table.add_column(header)
+        table = id_table("name", "status", "tags", "rev", id_header="source")
         for s in state.sources:
             status = s.status + (f": {s.reason}" if s.reason else "")
             table.add_row(

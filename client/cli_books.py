@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from client.cli_common import (
     CliError,
@@ -19,7 +18,7 @@ from client.cli_common import (
     console,
     emit_json,
     errors_handled,
-    id_column,
+    id_table,
     open_client,
     report,
 )
@@ -87,10 +86,7 @@ def book_list(json_output: JsonOpt = False) -> None:
         if not books:
             console.print("No books yet: `ragstack book create NAME`")
             return
-        table = Table()
-        id_column(table)
-        for header in ("name", "your role", "chapters", "members"):
-            table.add_column(header)
+        table = id_table("name", "your role", "chapters", "members")
         for b in books:
             table.add_row(b.id, escape(b.name), b.role or "", str(b.chapters), str(b.members))
         console.print(table)
@@ -118,10 +114,7 @@ def book_members(
         if json_output:
             emit_json({"members": members})
             return
-        table = Table()
-        id_column(table, "user")
-        for header in ("e-mail", "role", ""):
-            table.add_column(header)
+        table = id_table("e-mail", "role", "", id_header="user")
         for m in members:
             table.add_row(m.user, escape(m.email), m.role, "invited" if m.pending else "")
         console.print(table)
@@ -169,10 +162,7 @@ def chapter_list(
             console.print("No chapters yet: `ragstack chapter create BOOK TITLE`")
             return
         names = {b.id: b.name for b in books}
-        table = Table()
-        id_column(table)
-        for header in ("title", "book"):
-            table.add_column(header)
+        table = id_table("title", "book")
         for c in chapters:
             table.add_row(c.id, escape(c.title), escape(names.get(c.book, c.book)))
         console.print(table)

@@ -29,7 +29,7 @@ __all__ = [
     "emit_json",
     "errors_handled",
     "fail",
-    "id_column",
+    "id_table",
     "logged_in",
     "open_client",
     "report",
@@ -101,9 +101,14 @@ def fail(
 _SIGN_IN_AGAIN = frozenset({"invalid_token", "token_expired", "not_authenticated"})
 
 
-def id_column(table: Table, header: str = "id") -> None:
-    """An id column that is never cut short (ids are what people copy into the next command)."""
-    table.add_column(header, no_wrap=True, min_width=26)
+def id_table(*headers: str, id_header: str = "id", title: str | None = None) -> Table:
+    """A table whose first column, an id, is never cut short (ids are what people copy into the
+    next command), then `headers`."""
+    table = Table(title=title)
+    table.add_column(id_header, no_wrap=True, min_width=26)
+    for header in headers:
+        table.add_column(header)
+    return table
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from client.cli_common import (
     console,
     emit_json,
     errors_handled,
-    id_column,
+    id_table,
     logged_in,
     open_client,
     report,
@@ -174,10 +174,7 @@ def shares_list(
         if not found:
             console.print("No shares in force")
             return
-        table = Table()
-        id_column(table)
-        for header in ("mode", "guest", "may", "scope", "expires"):
-            table.add_column(header)
+        table = id_table("mode", "guest", "may", "scope", "expires")
         for s in found:
             ends = "" if s.expires_at is None else _time(s.expires_at)
             table.add_row(
@@ -346,10 +343,12 @@ def replica_sources(
         if json_output:
             emit_json({"chapter": replica.chapter, "rev": replica.rev, "sources": found})
             return
-        table = Table(title=f"{escape(replica.meta.get('title', ''))} at rev {replica.rev}")
-        id_column(table)
-        for header in ("name", "status", "tags"):
-            table.add_column(header)
+        table = id_table(
+            "name",
+            "status",
+            "tags",
+            title=f"{escape(replica.meta.get('title', ''))} at rev {replica.rev}",
+        )
         for s in found:
             table.add_row(s.id, escape(s.name), s.status, escape(", ".join(s.tags)))
         console.print(table)
@@ -398,9 +397,7 @@ def replica_history(
                 f"{_time(tick.at)}  tick → rev {tick.rev} ({kind}, {tick.events} events) "
                 f"head {tick.head[:12]}…"
             )
-        table = Table()
-        for header in ("rev", "when", "event", "what"):
-            table.add_column(header)
+        table = Table("rev", "when", "event", "what")
         for e in events:
             table.add_row(str(e.rev), _time(e.at), e.type, escape(e.summary))
         console.print(table)

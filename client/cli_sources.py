@@ -18,7 +18,6 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 
 from client.cli_books import resolve_chapter
 from client.cli_common import (
@@ -27,7 +26,7 @@ from client.cli_common import (
     console,
     emit_json,
     errors_handled,
-    id_column,
+    id_table,
     open_client,
     stderr,
 )
@@ -176,10 +175,7 @@ def add(
 def _print_sources(sources: list[Source]) -> None:
     if not sources:
         return
-    table = Table()
-    id_column(table)
-    for header in ("name", "size", "status", "tags"):
-        table.add_column(header)
+    table = id_table("name", "size", "status", "tags")
     colours = {"extracted": "green", "rejected": "red", "pending": "yellow", "removed": "dim"}
     for s in sources:
         status = f"[{colours.get(s.status, 'white')}]{s.status}[/]"

@@ -23,6 +23,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from events import Body, RecordedEvent, decode
 
 __all__ = [
     "FollowError",
+    "Following",
     "Progress",
     "ReplicaError",
     "Synced",
@@ -85,12 +87,29 @@ async def _texts(guest: AsyncShareClient, names: Iterable[str]) -> dict[str, str
     return texts
 
 
-async def _synced(replica: Replica, conn: ShareConnection, applied: int, **extra: Any) -> Synced:
-    return Synced(
-        share=conn.share, chapter=conn.chapter, title=replica.meta.get("title", conn.title),
-        mode=conn.mode, rev=replica.rev, head=replica.head, applied=applied,
-        sources=len(await replica.sources()), **extra,
-    )  # fmt: skip
+@dataclass(frozen=True, kw_only=True)
+class Following:
+    """One follower's work: the owner's server, the share it opened, the replica it feeds, and
+    whom it tells where it stands."""
+
+    guest: AsyncShareClient
+    conn: ShareConnection
+    replica: Replica
+    once: bool = False
+    """One catch-up, then return."""
+    progress: Progress | None = None
+
+    async def synced(self, applied: int, **extra: Any) -> Synced:
+        """Where the replica stands, after `applied` events; told to `progress`."""
+        conn, replica = self.conn, self.replica
+        synced = Synced(
+            share=conn.share, chapter=conn.chapter, title=replica.meta.get("title", conn.title),
+            mode=conn.mode, rev=replica.rev, head=replica.head, applied=applied,
+            sources=len(await replica.sources()), **extra,
+        )  # fmt: skip
+        if self.progress is not None:
+            self.progress(synced)
+        return synced
 
 
 async def follow(
@@ -118,9 +137,12 @@ async def follow(
                 share=conn.share, chapter=conn.chapter, mode=conn.mode, title=conn.title,
                 server=url, scope=conn.scope,
             )  # fmt: skip
+            following = Following(
+                guest=guest, conn=conn, replica=replica, once=once, progress=progress
+            )
             if conn.mode == "direct":
-                return await follow_direct(guest, conn, replica, once=once, progress=progress)
-            return await follow_proxied(guest, conn, replica, once=once, progress=progress)
+                return await follow_direct(following)
+            return await follow_proxied(following)
 
 
 # --- proxied ---
@@ -145,35 +167,26 @@ async def proxied_step(guest: AsyncShareClient, replica: Replica) -> tuple[int, 
     return applied, batch.next_tick_at
 
 
-async def follow_proxied(
-    guest: AsyncShareClient,
-    conn: ShareConnection,
-    replica: Replica,
-    *,
-    once: bool,
-    progress: Progress | None,
-) -> Synced:
+async def follow_proxied(following: Following) -> Synced:
+    """Apply the feed's batches tick after tick (one with `once`), riding out an owner offline."""
     failures = 0
     while True:
         try:
-            applied, next_tick = await proxied_step(guest, replica)
+            applied, next_tick = await proxied_step(following.guest, following.replica)
             failures = 0
         except ApiError as exc:
-            if once or exc.status not in (0, 502, 503, 504):
+            if following.once or exc.status not in (0, 502, 503, 504):
                 raise
             # Offline, or the owner's server restarting: the replica keeps what it has.
             wait = OFFLINE_RETRY_S[min(failures, len(OFFLINE_RETRY_S) - 1)]
             failures += 1
-            if progress is not None:
-                progress(await _synced(replica, conn, 0, offline=exc.message))
+            await following.synced(0, offline=exc.message)
             await asyncio.sleep(wait)
             continue
-        synced = await _synced(replica, conn, applied)
-        if progress is not None:
-            progress(synced)
-        if once:
+        synced = await following.synced(applied)
+        if following.once:
             return synced
-        interval = float(conn.interval_s or 60)
+        interval = float(following.conn.interval_s or 60)
         wait = interval if next_tick is None else next_tick / 1000 - time.time()
         await asyncio.sleep(min(max(wait, MIN_WAIT_S), interval))
 
@@ -217,17 +230,12 @@ def _needed(events: Sequence[RecordedEvent]) -> list[str]:
     return texts_needed(bodies)
 
 
-async def follow_direct(
-    guest: AsyncShareClient,
-    conn: ShareConnection,
-    replica: Replica,
-    *,
-    once: bool,
-    progress: Progress | None,
-) -> Synced:
+async def follow_direct(following: Following) -> Synced:
+    """Catch up by Direct Get, then apply the live republish (only the catch-up with `once`)."""
     import nats  # the NATS client is needed only here
     from nats.errors import Error as NatsError
 
+    guest, conn, replica, once = following.guest, following.conn, following.replica, following.once
     creds = conn.nats
     if creds is None or not conn.stream:
         raise FollowError("the owner's server issued no NATS credentials for this direct share")
@@ -272,10 +280,7 @@ async def follow_direct(
     try:
         # Subscribe first, so nothing appended during catch-up is missed.
         sub = await nc.subscribe(live_subject, cb=on_live)
-        applied = await catch_up(nc)
-        synced = await _synced(replica, conn, applied)
-        if progress is not None:
-            progress(synced)
+        synced = await following.synced(await catch_up(nc))
         if once:
             await sub.unsubscribe()
             return synced
@@ -286,8 +291,7 @@ async def follow_direct(
             if event.rev > replica.rev + 1:
                 await catch_up(nc, until=event.rev - 1)  # a gap: read what the live side missed
             count = await replica.apply_events([event], await _texts(guest, _needed([event])))
-            if progress is not None:
-                progress(await _synced(replica, conn, count))
+            await following.synced(count)
     except NatsError as exc:
         raise FollowError(f"the owner's NATS refused or dropped the connection: {exc}") from None
     finally:

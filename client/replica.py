@@ -58,6 +58,7 @@ from events import (
 )
 from events.chain import ChainCheck
 from events.envelope import Body
+from events.scopes import SOURCE_EVENTS, THREAD_EVENTS
 from projections.fold import (
     SOURCE_CHANGES,
     MessageView,
@@ -84,8 +85,6 @@ __all__ = [
 
 DB_NAME = "replica.db"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_SOURCE_EVENTS = (SourceAdded, *SOURCE_CHANGES)
-_THREAD_EVENTS = (ThreadStarted, MessagePosted)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -201,9 +200,9 @@ class Replica:
         self.meta.update(values)
 
     def _in_scope(self, body: Body) -> bool:
-        if isinstance(body, _SOURCE_EVENTS):
+        if isinstance(body, SOURCE_EVENTS):
             return "sources" in self.scope or "notes" in self.scope or not self.scope
-        if isinstance(body, _THREAD_EVENTS):
+        if isinstance(body, THREAD_EVENTS):
             return "threads" in self.scope
         return False
 

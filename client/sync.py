@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import httpx
 
@@ -29,6 +29,23 @@ class _Blocking:
 
     aio: Any
     _runner: asyncio.Runner
+
+    @property
+    def url(self) -> str:
+        return self.aio.url  # type: ignore[no-any-return]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool and the private loop."""
+        try:
+            self._runner.run(self.aio.aclose())
+        finally:
+            self._runner.close()
 
     def _iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
         while True:
@@ -80,25 +97,8 @@ class Client(_Blocking):
         self.aio = AsyncClient(url, token, timeout=timeout, transport=transport)
 
     @property
-    def url(self) -> str:
-        return self.aio.url
-
-    @property
     def token(self) -> str | None:
         return self.aio.token
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool and the private loop."""
-        try:
-            self._runner.run(self.aio.aclose())
-        finally:
-            self._runner.close()
 
     # --- server and accounts ---
     fetch_bytes = _blocking(AsyncClient.fetch_bytes)
@@ -182,23 +182,6 @@ class ShareClient(_Blocking):
     ) -> None:
         self._runner = asyncio.Runner()
         self.aio = AsyncShareClient(url, token, timeout=timeout, transport=transport)
-
-    @property
-    def url(self) -> str:
-        return self.aio.url
-
-    def __enter__(self) -> ShareClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool and the private loop."""
-        try:
-            self._runner.run(self.aio.aclose())
-        finally:
-            self._runner.close()
 
     connect = _blocking(AsyncShareClient.connect)
     shared_sources = _blocking(AsyncShareClient.shared_sources)

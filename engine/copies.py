@@ -28,22 +28,21 @@ from engine.log import Log, Logs
 from engine.rules import Conflict, Invalid
 from engine.shares import ShareAccess
 from events import (
-    Body,
     ChapterForked,
     decode,
 )
-from events.blobs import blobs_of as blobs_of_event
+from events.blobs import blobs_of_all
 from events.copies import (
     CopiedEvent,
     CopyManifest,
     CopyReport,
     check_manifest,
-    copied_types,
     decode_manifest,
     encode_manifest,
     merkle_root_hex,
     verify_copy,
 )
+from events.scopes import copied_types
 from rust_core import GENESIS
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "CopyRejected",
     "FetchBlob",
     "NotACopyShare",
-    "blobs_of",
     "build_manifest",
     "import_copy",
     "share_snapshot",
@@ -145,11 +143,6 @@ async def share_snapshot(logs: Logs, access: ShareAccess) -> bytes:
 # -- the guest's side ----------------------------------------------------------------------------
 
 
-def blobs_of(bodies: Iterable[Body]) -> list[str]:
-    """Every blob the bodies name (originals, assets, texts, chunk manifests), once each."""
-    return list(dict.fromkeys(h for body in bodies for h in blobs_of_event(body)))
-
-
 async def _copy_blob(blobs: BlobStore, digest: str, fetch_blob: FetchBlob) -> None:
     if await blobs.exists(digest):
         return  # the same server, or copied before: content-addressed, so it is the same
@@ -214,7 +207,7 @@ async def import_copy(
     (await books.state(book, fresh=True)).require_member(actor)
     envelopes = [decode(event.payload) for event in m.events]
     bodies = [e.body for e in envelopes]
-    await _copy_blobs(blobs, blobs_of(bodies), fetch_blob)
+    await _copy_blobs(blobs, blobs_of_all(bodies), fetch_blob)
     digest = await blobs.put(data)
     title = title.strip() or "Untitled"
     first = ChapterForked(

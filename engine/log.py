@@ -32,7 +32,6 @@ from engine.jetstream.feed import Batch, Hole
 from engine.jetstream.reads import stream_batches
 from engine.jetstream.streams import (
     account_ping,
-    create_stream,
     direct_get,
     ensure_stream,
     stream_info,
@@ -139,16 +138,15 @@ class Log:
 
     async def create(self) -> None:
         """Create the log's stream; `ChapterExists` if it exists."""
-        await create_stream(
-            self.js, self.stream, self.subject, replicas=self.replicas, live_subject=self.live
-        )
+        await self.ensure(exist_ok=False)
         self._head = EMPTY_HEAD
 
-    async def ensure(self) -> None:
-        """Create the log's stream unless it exists."""
+    async def ensure(self, *, exist_ok: bool = True) -> None:
+        """Create the log's stream unless it exists (`ChapterExists` then, without `exist_ok`)."""
         await ensure_stream(
-            self.js, self.stream, self.subject, replicas=self.replicas, live_subject=self.live
-        )
+            self.js, self.stream, self.subject, replicas=self.replicas, live_subject=self.live,
+            exist_ok=exist_ok,
+        )  # fmt: skip
 
     async def exists(self) -> bool:
         """Whether the log's stream exists."""

@@ -1,8 +1,10 @@
 """Which blobs an event names: what a copy, a mirror or a guest must hold to use the event."""
 
+from collections.abc import Iterable
+
 from events.chapter import Event, SourceAdded, SourceEdited, SourceExtracted
 
-__all__ = ["blobs_of"]
+__all__ = ["blobs_of", "blobs_of_all"]
 
 
 def blobs_of(body: Event | object) -> list[str]:
@@ -17,3 +19,8 @@ def blobs_of(body: Event | object) -> list[str]:
         case SourceEdited():
             return [body.base_text, body.new_text]
     return []
+
+
+def blobs_of_all(bodies: Iterable[Event | object]) -> list[str]:
+    """Every blob the bodies name, once each, in the order they first name it."""
+    return list(dict.fromkeys(h for body in bodies for h in blobs_of(body)))

@@ -23,33 +23,22 @@ Wire format: the manifest is MessagePack of `CopyManifest` (a map; `events` item
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import msgspec
 
-from events.chapter import (
-    ChapterForked,
-    MessagePosted,
-    SourceAdded,
-    SourceEdited,
-    SourceExtracted,
-    SourceRejected,
-    SourceRemoved,
-    SourceRetagged,
-    ThreadStarted,
-)
+from events.chapter import ChapterForked
 from events.envelope import DecodeError, Envelope, decode, decode_body, encode_body
+from events.scopes import copied_types
 from rust_core import GENESIS, chain_link, merkle_root
 from rust_core import hash as blake3
 
 __all__ = [
     "MANIFEST_VERSION",
-    "SCOPE_EVENTS",
     "CopiedEvent",
     "CopyManifest",
     "CopyReport",
     "check_manifest",
-    "copied_types",
     "decode_manifest",
     "encode_manifest",
     "manifest_hash",
@@ -60,27 +49,7 @@ __all__ = [
 
 MANIFEST_VERSION = 1
 
-SCOPE_EVENTS: dict[str, tuple[type, ...]] = {
-    "sources": (
-        SourceAdded,
-        SourceExtracted,
-        SourceRejected,
-        SourceEdited,
-        SourceRetagged,
-        SourceRemoved,
-    ),
-    "notes": (),  # notes have no events yet
-    "threads": (ThreadStarted, MessagePosted),
-}
-"""The event types each scope word copies. Never copied: the chapter's identity (the copy has
-its own title, set by `ChapterForked`), shares, signed heads and mirror bookkeeping."""
-
 _HASH_SIZE = 32
-
-
-def copied_types(scope: Iterable[str]) -> tuple[type, ...]:
-    """The event types a share with `scope` copies (unknown scope words copy nothing)."""
-    return tuple(t for word in dict.fromkeys(scope) for t in SCOPE_EVENTS.get(word, ()))
 
 
 class CopiedEvent(msgspec.Struct, frozen=True, array_like=True):
@@ -106,7 +75,7 @@ class CopyManifest(msgspec.Struct, frozen=True, kw_only=True):
     from_root: str
     """Hex RFC 9162 Merkle root over h[1..from_rev] (BLAKE3 leaves and nodes)."""
     scope: list[str]
-    """The share's scope: which event types were copied (`SCOPE_EVENTS`)."""
+    """The share's scope: which event types were copied (`events.scopes`)."""
     hashes: bytes
     """h[0..from_rev], 32 raw bytes each, concatenated (h[0] is GENESIS)."""
     events: list[CopiedEvent]

@@ -35,7 +35,6 @@ import msgspec
 
 import rust_core
 from events import (
-    Body,
     Envelope,
     Event,
     MessagePosted,
@@ -47,13 +46,11 @@ from events import (
     SourceRetagged,
     ThreadStarted,
 )
+from events.scopes import SOURCE_EVENTS
 
 __all__ = [
-    "SOURCE_EVENTS",
-    "THREAD_EVENTS",
     "TextReader",
     "compact",
-    "referenced_blobs",
     "snapshot",
     "texts_needed",
 ]
@@ -64,22 +61,7 @@ TextReader = Callable[[str], str]
 SourceEvent = (
     SourceAdded | SourceExtracted | SourceRejected | SourceEdited | SourceRetagged | SourceRemoved
 )
-SOURCE_EVENTS: tuple[type, ...] = SourceEvent.__args__  # type: ignore[attr-defined]
-"""The events about one source: the `sources` (and `notes`) scope."""
-THREAD_EVENTS: tuple[type, ...] = (ThreadStarted, MessagePosted)
-"""The events of the `threads` scope."""
-
-
-def referenced_blobs(body: Body) -> list[str]:
-    """The blobs an event refers to: what a guest who was sent it may fetch."""
-    match body:
-        case SourceAdded():
-            return [body.blob, *body.assets]
-        case SourceExtracted():
-            return [body.text_blob] + ([body.chunks_blob] if body.chunks_blob else [])
-        case SourceEdited():
-            return [body.base_text, body.new_text]
-    return []
+"""The events about one source (`events.scopes.SOURCE_EVENTS`), for the type checker."""
 
 
 def _by_source(window: Iterable[Envelope]) -> dict[str, list[tuple[int, SourceEvent]]]:

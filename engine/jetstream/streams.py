@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DUPLICATE_WINDOW_S",
     "account_ping",
-    "create_stream",
     "direct_get",
     "ensure_live",
     "ensure_stream",
@@ -77,26 +76,6 @@ def _log_stream_config(
     )
 
 
-async def create_stream(
-    js: JetStreamContext,
-    name: str,
-    subject: str,
-    *,
-    replicas: int = 1,
-    live_subject: str | None = None,
-) -> StreamInfo:
-    """Create a log's stream; `ChapterExists` if it is already there."""
-    try:
-        await js.stream_info(name)
-    except nats.js.errors.NotFoundError:
-        pass
-    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-        raise LogUnavailable(f"NATS did not answer while creating {name}: {exc!r}") from None
-    else:
-        raise ChapterExists(log_id_of_stream(name))
-    return await ensure_stream(js, name, subject, replicas=replicas, live_subject=live_subject)
-
-
 async def ensure_stream(
     js: JetStreamContext,
     name: str,
@@ -104,11 +83,20 @@ async def ensure_stream(
     *,
     replicas: int = 1,
     live_subject: str | None = None,
+    exist_ok: bool = True,
 ) -> StreamInfo:
-    """Create a log's stream, or return it if it exists with the same configuration; a log's
-    stream from an older version gets the live republish (and direct gets) now."""
+    """Create a log's stream, or return it if it exists with the same configuration (a log's
+    stream from an older version gets the live republish and direct gets now); without
+    `exist_ok`, `ChapterExists` if it is already there."""
     config = _log_stream_config(name, subject, replicas, live_subject)
     try:
+        if not exist_ok:
+            try:
+                await js.stream_info(name)
+            except nats.js.errors.NotFoundError:
+                pass
+            else:
+                raise ChapterExists(log_id_of_stream(name))
         return await js.add_stream(config)
     except nats.js.errors.BadRequestError as exc:
         if exc.err_code != ERR_STREAM_NAME_IN_USE:
@@ -116,19 +104,22 @@ async def ensure_stream(
     except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
         raise LogUnavailable(f"NATS did not answer while creating {name}: {exc!r}") from None
     # Same name, other settings (e.g. created by an older version): keep it if it is a log.
-    info = await stream_info(js, name)
-    if info.config.subjects != [subject] or not info.config.deny_delete:
-        raise ChapterExists(log_id_of_stream(name))
-    return await _update_live(js, info, config)
+    return await _update_live(js, await _log_stream_info(js, name, subject), config)
 
 
 async def ensure_live(js: JetStreamContext, name: str, subject: str, live_subject: str) -> None:
     """Make an existing log's stream republish to `live_subject` and serve direct gets, as
     `ensure_stream` would; `ChapterNotFound` if there is no such stream."""
+    info = await _log_stream_info(js, name, subject)
+    await _update_live(js, info, _log_stream_config(name, subject, 1, live_subject))
+
+
+async def _log_stream_info(js: JetStreamContext, name: str, subject: str) -> StreamInfo:
+    """The stream `name`, which must be a log's on `subject` (`ChapterExists` otherwise)."""
     info = await stream_info(js, name)
     if info.config.subjects != [subject] or not info.config.deny_delete:
         raise ChapterExists(log_id_of_stream(name))
-    await _update_live(js, info, _log_stream_config(name, subject, 1, live_subject))
+    return info
 
 
 async def _update_live(js: JetStreamContext, info: StreamInfo, wanted: StreamConfig) -> StreamInfo:

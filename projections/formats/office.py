@@ -302,15 +302,25 @@ def _tool_text(
 ) -> Extracted:
     """What a converter printed, as paragraphs: the text of a `kind` ("Word document"), unless
     it has none. The version names the converter's `package` and its version."""
-    text = _paragraphs(done.stdout.decode("utf-8", errors="replace"))
+    text = done.stdout.decode("utf-8", errors="replace")
+    version = f"{package}-{_tool_version(version_args)}"
+    return _extracted(text, kind, version_args[0], version, name, media_type, limits)
+
+
+def _extracted(
+    text: str, kind: str, extractor: str, version: str, name: str, media_type: str, limits: Limits
+) -> Extracted:
+    """`text` as paragraphs, a `kind` of document's ("RTF document"), unless it has none;
+    `version` names the library or tool that read it, and its version."""
+    text = _paragraphs(text)
     if not text:
         raise Rejected("empty", f"{name} is an empty {kind}: it has no text")
     check_text_size(text, name, limits)
     return Extracted(
         text=text,
         media_type=media_type,
-        extractor=version_args[0],
-        version=f"{FORMATS_VERSION}+{package}-{_tool_version(version_args)}",
+        extractor=extractor,
+        version=f"{FORMATS_VERSION}+{version}",
     )
 
 
@@ -365,17 +375,9 @@ def extract_wpd(data: bytes, *, name: str, media_type: str, limits: Limits) -> E
 def extract_rtf(data: bytes, *, name: str, media_type: str, limits: Limits) -> Extracted:
     """Rich Text Format through striprtf (it honours \\ansicpg and \\u escapes)."""
     # RTF is 7-bit with escapes; latin-1 maps any stray 8-bit byte to one character, losslessly.
-    source = data.decode("latin-1")
-    text = _paragraphs(rtf_to_text(source, errors="replace"))
-    if not text:
-        raise Rejected("empty", f"{name} is an empty RTF document: it has no text")
-    check_text_size(text, name, limits)
-    return Extracted(
-        text=text,
-        media_type=media_type,
-        extractor="striprtf",
-        version=f"{FORMATS_VERSION}+striprtf-{_striprtf_version()}",
-    )
+    text = rtf_to_text(data.decode("latin-1"), errors="replace")
+    version = f"striprtf-{_striprtf_version()}"
+    return _extracted(text, "RTF document", "striprtf", version, name, media_type, limits)
 
 
 @functools.cache

@@ -15,7 +15,7 @@ import pytest
 from nats.js.api import RePublish, StreamConfig
 from test_replica import CHAPTER, OWLS, SHARE, FakeOwner, _blob, _chain, _direct_bodies
 
-from client.follow import follow_direct
+from client.follow import Following, follow_direct
 from client.models_shares import NatsCredentials, ShareConnection
 from client.replica import Replica
 from client.replica_rows import ChainBroken
@@ -49,13 +49,13 @@ async def test_catch_up_then_live_and_a_broken_live_event_is_refused(nats_server
         await replica.bind(share=SHARE, chapter=CHAPTER, mode="direct", title="",
                            server="http://owner.test", scope=["sources"])  # fmt: skip
         # Catch-up: the three stored events, verified and applied.
-        synced = await follow_direct(guest, conn, replica, once=True, progress=None)
+        synced = await follow_direct(Following(guest=guest, conn=conn, replica=replica, once=True))
         assert (synced.rev, replica.head) == (3, events[2].hash.hex())
         assert await replica.text("s1") == OWLS and replica.meta["title"] == "Birds"
 
         # Live: appends arrive through the republish; a gap is read by Direct Get.
         following = asyncio.create_task(
-            follow_direct(guest, conn, replica, once=False, progress=None)
+            follow_direct(Following(guest=guest, conn=conn, replica=replica))
         )
         await asyncio.sleep(0.3)
         await publish(events[3])

@@ -12,7 +12,6 @@ from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.copies import (
     CopyRejected,
-    blobs_of,
     build_manifest,
     import_copy,
     verify_copy_chapter,
@@ -38,6 +37,7 @@ from events import (
     decode,
     new_id,
 )
+from events.blobs import blobs_of_all
 from events.copies import decode_manifest, encode_manifest, verify_copy
 from projections.audit import ChapterSnapshot, chapter_at_rev
 
@@ -190,7 +190,7 @@ async def test_a_copy_verifies_and_holds_the_original_at_its_rev(
 
     # Every blob its events name came across, each fetched once (the edit's base text is the
     # extracted text).
-    wanted = blobs_of(decode(e.payload).body for e in manifest.events)
+    wanted = blobs_of_all(decode(e.payload).body for e in manifest.events)
     assert len(wanted) == 7 and sorted(fetch.fetched) == sorted(wanted)
     for digest in wanted:
         assert await guest_blobs.get(digest) == await owner_blobs.get(digest)

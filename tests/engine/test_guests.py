@@ -39,6 +39,14 @@ async def _chapter(nc, events: int = 3) -> Log:
     return log
 
 
+@pytest.fixture
+async def shared(nc):
+    """The chapter a guest is granted: three events."""
+    log = await _chapter(nc)
+    yield log
+    await log.close()
+
+
 async def _take(reader, n: int, within: float = 5.0) -> list:
     got = []
     async with asyncio.timeout(within):
@@ -142,8 +150,7 @@ async def test_a_guest_is_refused_everything_but_its_chapter(nats_server, nc):
         await log.close()
 
 
-async def test_revocation_ends_an_open_reader_and_refuses_a_new_one(nats_server, nc):
-    shared = await _chapter(nc)
+async def test_revocation_ends_an_open_reader_and_refuses_a_new_one(nats_server, nc, shared):
     guests = GuestUsers(nats_server, nc)
     share = new_id()
     grant = await guests.grant(share, shared.id)
@@ -155,11 +162,9 @@ async def test_revocation_ends_an_open_reader_and_refuses_a_new_one(nats_server,
         await _take(reader, 1)
     with pytest.raises(AccessRevoked):
         await _take(follow_direct(grant, shared.id, connect_timeout=3), 1)
-    await shared.close()
 
 
-async def test_a_new_grant_replaces_the_old_credentials(nats_server, nc):
-    shared = await _chapter(nc)
+async def test_a_new_grant_replaces_the_old_credentials(nats_server, nc, shared):
     guests = GuestUsers(nats_server, nc)
     share = new_id()
     first = await guests.grant(share, shared.id)
@@ -168,11 +173,9 @@ async def test_a_new_grant_replaces_the_old_credentials(nats_server, nc):
     with pytest.raises(AccessRevoked):
         await _take(follow_direct(first, shared.id, connect_timeout=3), 1)
     assert len(await _take(follow_direct(second, shared.id), 3)) == 3
-    await shared.close()
 
 
-async def test_a_tampered_event_is_refused_naming_its_rev(nats_server, nc):
-    shared = await _chapter(nc)
+async def test_a_tampered_event_is_refused_naming_its_rev(nats_server, nc, shared):
     grant = await GuestUsers(nats_server, nc).grant(new_id(), shared.id)
     reader = follow_direct(grant, shared.id)
     good = await _take(reader, 3)
@@ -191,11 +194,9 @@ async def test_a_tampered_event_is_refused_naming_its_rev(nats_server, nc):
         async for event in fresh:
             seen.append(event)
     assert seen == good
-    await shared.close()
 
 
-async def test_a_reader_survives_the_owner_server_restarting(nats_server, nc):
-    shared = await _chapter(nc)
+async def test_a_reader_survives_the_owner_server_restarting(nats_server, nc, shared):
     grant = await GuestUsers(nats_server, nc).grant(new_id(), shared.id)
     reader = follow_direct(grant, shared.id, idle_check_s=0.5)
     assert len(await _take(reader, 3)) == 3
@@ -208,7 +209,6 @@ async def test_a_reader_survives_the_owner_server_restarting(nats_server, nc):
     later = await _take(reader, 2, within=15)
     assert [e.rev for e in later] == [4, 5]
     await reader.aclose()
-    await shared.close()
 
 
 async def test_an_older_stream_gets_the_live_republish_when_ensured(nats_server, nc):

@@ -26,13 +26,13 @@ from events.copies import (
     CopiedEvent,
     CopyManifest,
     check_manifest,
-    copied_types,
     decode_manifest,
     encode_manifest,
     manifest_hash,
     merkle_root_hex,
     verify_copy,
 )
+from events.scopes import copied_types
 
 BLOB = "ab" * 32
 

@@ -33,7 +33,8 @@ from events import (
     SourceRetagged,
     ThreadStarted,
 )
-from projections.compaction import compact, referenced_blobs, snapshot, texts_needed
+from events.blobs import blobs_of
+from projections.compaction import compact, snapshot, texts_needed
 from projections.fold import ChapterFold
 
 TEXTS = {f"t{i}": f"text number {i}\n" + "line of words\n" * i for i in range(5)}
@@ -287,13 +288,13 @@ def test_shares_heads_syncs_and_out_of_scope_events_are_dropped():
     assert len(compact(window, texts=TEXTS.__getitem__, threads=True)) == 2
 
 
-def test_referenced_blobs_name_what_a_guest_may_fetch():
+def test_blobs_of_names_what_a_guest_may_fetch():
     added = msgspec.structs.replace(_added("s1"), assets=["img"])
-    assert referenced_blobs(added) == ["bs1", "img"]
+    assert blobs_of(added) == ["bs1", "img"]
     extracted = msgspec.structs.replace(_extracted("t1"), chunks_blob="cb")
-    assert referenced_blobs(extracted) == ["t1", "cb"]
-    assert referenced_blobs(_edited("t0", "t1")) == ["t0", "t1"]
-    assert referenced_blobs(SourceRemoved(source="s1")) == []
+    assert blobs_of(extracted) == ["t1", "cb"]
+    assert blobs_of(_edited("t0", "t1")) == ["t0", "t1"]
+    assert blobs_of(SourceRemoved(source="s1")) == []
 
 
 def test_the_kept_extraction_keeps_the_newest_media_type_the_window_detected():
