@@ -156,6 +156,8 @@ class MessageCreate(_Request):
 
     text: _Question
     k: _K = DEFAULT_K
+    rev: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    """Answer from the chapter as it was at this rev; null: as it is now."""
 
 
 class AskRequest(_Request):
@@ -165,3 +167,5 @@ class AskRequest(_Request):
     thread: Annotated[str | None, Field(max_length=64)] = None
     """An existing thread; null starts a new one titled after the question."""
     k: _K = DEFAULT_K
+    rev: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    """Answer from the chapter as it was at this rev; null: as it is now."""

@@ -195,12 +195,13 @@ async def _asked(
     thread: str,
     question: str,
     k: int,
+    rev: int | None = None,
 ) -> Response:
     book = await services.books.book_of(chapter.id)
     llm = await llms.for_book(book)
     stream = ask(
         services.read, chapter=chapter.id, thread=thread, question=question, actor=user.id,
-        llm=llm, k=k,
+        llm=llm, k=k, rev=rev,
     )  # fmt: skip
     return await respond(request, stream)
 
@@ -275,7 +276,7 @@ async def create_message(
     thread: _Id,
 ) -> Response:
     """Ask a question in a thread: the answer cites the chapter's passages (JSON or SSE)."""
-    return await _asked(request, services, llms, user, chapter, thread, body.text, body.k)
+    return await _asked(request, services, llms, user, chapter, thread, body.text, body.k, body.rev)
 
 
 @router.post("/chapters/{chapter}/ask", response_model=AnswerPublic, responses=ANSWER_RESPONSES)
@@ -295,4 +296,6 @@ async def ask_chapter(
             services.read, chapter=chapter.id, actor=user.id, title=auto_title(question)
         )
         thread = started.id
-    return await _asked(request, services, llms, user, chapter, thread, body.question, body.k)
+    return await _asked(
+        request, services, llms, user, chapter, thread, body.question, body.k, body.rev
+    )
