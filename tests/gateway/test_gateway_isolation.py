@@ -76,7 +76,8 @@ async def _answer(world: World, actor: str, values: dict[str, str], fresh: bool)
             world.services.read, chapter=values["chapter"], thread=values["thread"],
             question="Who sees this?", actor=world.owner.id, llm=None,
         )  # fmt: skip
-        world.cache[key] = [item async for item in stream if isinstance(item, Asked)][0].id
+        [answer] = [item async for item in stream if isinstance(item, Asked)]
+        world.cache[key] = answer.id
     return world.cache[key]
 
 
