@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 
-from events import Citation, TokenUsage
+import rust_core
+from events import Citation, Retrieval, TokenUsage
 from projections.providers.llm import LLM, ChatMessage, Usage
 from projections.vectors import SearchHit
 
@@ -56,6 +57,26 @@ def build_prompt(
         *history,
         ChatMessage(role="user", content=question),
     ]
+
+
+def passages_digest(passages: Sequence[tuple[str, str]]) -> str:
+    """BLAKE3 hex of retrieved passages, `(source, chunk)` each, one `<source>:<chunk>` line each
+    in rank order: what `Retrieval.passages` records and a re-run is compared with."""
+    lines = "".join(f"{source}:{chunk}\n" for source, chunk in passages)
+    return rust_core.hash(lines.encode()).hex()
+
+
+def retrieval_of(
+    *, embedder: str, index: str, k: int, tags: Sequence[str], hits: Sequence[SearchHit]
+) -> Retrieval:
+    """The retrieval fingerprint an answer records (see `events.Retrieval`)."""
+    return Retrieval(
+        embedder=embedder,
+        index=index,
+        k=k,
+        tags=sorted(set(tags)),
+        passages=passages_digest([(h.source, h.chunk) for h in hits]),
+    )
 
 
 def citation_of(hit: SearchHit) -> Citation:

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from app.answers import Answer, stream_answer
+from app.answers import Answer, retrieval_of, stream_answer
+from app.asof import check_rev, search_as_of
 from app.readside import ReadSide
 from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
@@ -229,18 +230,26 @@ async def ask(
     k: int = DEFAULT_K,
     history: int = DEFAULT_HISTORY,
     wait_s: float = WAIT_S,
+    rev: int | None = None,
 ) -> AsyncIterator[str | Asked]:
     """Ask `question` in `thread`: text deltas as the answer is written, then one `Asked`.
 
+    `rev` answers from the chapter as it was at that rev (None: as it is now). The answer
+    records the rev retrieval saw, the query it searched and its configuration (`Retrieval`),
+    so that GET …/provenance can run the same retrieval again.
+
     The caller has checked that `actor` may write to the chapter. Raises ThreadNotFound,
-    Invalid, IndexBehind (the question is then recorded, unanswered) or a ProviderError, which
-    may come after some deltas: the answer is then not recorded.
+    Invalid (RevOutOfRange for a rev the chapter does not have), IndexBehind (the question is
+    then recorded, unanswered) or a ProviderError, which may come after some deltas: the answer
+    is then not recorded.
     """
     question = check_question(question)
     if not 1 <= k <= MAX_K:
         raise Invalid(f"k must be between 1 and {MAX_K}, not {k}")
     await require_thread(read, chapter, thread, wait_s=wait_s)
     chapter_log = read.logs.chapter(chapter)
+    if rev is not None:
+        await check_rev(chapter_log, rev)
     question_id = new_id()
     asked = await chapter_log.append(
         MessagePosted(thread=thread, message=question_id, role="user", text=question), actor=actor
@@ -252,8 +261,15 @@ async def ask(
             f"the chapter's index is still catching up with rev {asked.rev}; "
             f"the question is saved, ask again in a few seconds"
         )
-    rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
-    hits = await read.vectors.search(chapter, question, k=k)
+    if rev is None:
+        rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
+        hits = await read.vectors.search(chapter, question, k=k)
+    else:
+        hits = await search_as_of(read, chapter, question, rev=rev, k=k)
+    retrieval = retrieval_of(
+        embedder=read.vectors.embedder.model, index=read.vectors.index.name, k=k, tags=[],
+        hits=hits,
+    )  # fmt: skip
     turns = await _history(read, chapter, thread, asked.rev, history)
 
     answer: Answer | None = None
@@ -275,6 +291,8 @@ async def ask(
         answered_at_rev=rev,
         model=answer.model,
         usage=answer.usage,
+        retrieval=retrieval,
+        query=question,
     )
     # Shielded: a client that hangs up now must not leave it unknown whether the answer landed.
     recorded = await asyncio.shield(chapter_log.append(body, actor=ANSWER_ACTOR))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import msgspec
 
 from app import forwarding
+from app.asof import search_as_of
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.rules import Conflict, Invalid, NotFound
@@ -248,15 +249,24 @@ async def read_source_file(
 
 
 async def search(
-    services: Services, chapter: str, query: str, *, k: int, tags: Sequence[str] | None = None
+    services: Services,
+    chapter: str,
+    query: str,
+    *,
+    k: int,
+    tags: Sequence[str] | None = None,
+    rev: int | None = None,
 ) -> tuple[list[SearchHit], int]:
     """The `k` passages nearest to `query` (optionally only from tagged sources), and the rev
-    the index had folded when it answered."""
+    the index had folded when it answered; with `rev`, as the chapter was then (and `rev`)."""
     query = query.strip()
     if not query:
         raise Invalid("the query is empty")
     await services.settled(chapter, projections=["vectors"])
     wanted = [t.strip() for t in tags] if tags else None
+    if rev is not None:
+        hits = await search_as_of(services.read, chapter, query, rev=rev, k=k, tags=wanted)
+        return hits, rev
     hits = await services.read.vectors.search(chapter, query, k=k, tags=wanted)
     return hits, await services.read.settle.position(chapter, "vectors")
 

@@ -397,12 +397,20 @@ class AsyncClient(AuditCalls, ShareCalls):
         await self.request("DELETE", f"/v1/chapters/{chapter}/sources/{source}")
 
     async def search(
-        self, chapter: str, query: str, *, k: int = 8, tags: list[str] | None = None
+        self,
+        chapter: str,
+        query: str,
+        *,
+        k: int = 8,
+        tags: list[str] | None = None,
+        rev: int | None = None,
     ) -> list[SearchHit]:
-        """The passages nearest to `query`."""
+        """The passages nearest to `query` (in the chapter as it was at `rev`, if given)."""
         body: dict[str, Any] = {"query": query, "k": k}
         if tags:
             body["tags"] = list(tags)
+        if rev is not None:
+            body["rev"] = rev
         data = await self.request("POST", f"/v1/chapters/{chapter}/search", json_body=body)
         return convert(items(data, "hits"), list[SearchHit])
 

@@ -16,6 +16,7 @@ from client.models import (
     Proof,
     VerifyResult,
 )
+from client.models_history import ChapterDiff, Provenance
 
 __all__ = ["AUDIT_PAGE", "AuditCalls"]
 
@@ -110,3 +111,14 @@ class AuditCalls:
         it with `Proof.verify`."""
         params = {"rev": rev, "size": size}
         return await self._typed(Proof, "GET", f"/v1/chapters/{chapter}/proof", params=params)
+
+    async def diff(self, chapter: str, from_rev: int, to_rev: int | None = None) -> ChapterDiff:
+        """What changed from rev `from_rev` to `to_rev` (default: the head): sources added,
+        removed, retagged and edited (a bounded text diff), the title, messages posted."""
+        params = {"from": from_rev, "to": to_rev}
+        return await self._typed(ChapterDiff, "GET", f"/v1/chapters/{chapter}/diff", params=params)
+
+    async def provenance(self, chapter: str, thread: str, message: str) -> Provenance:
+        """An answer's rev, cited passages, model and retrieval, and that retrieval re-run."""
+        path = f"/v1/chapters/{chapter}/threads/{thread}/messages/{message}/provenance"
+        return await self._typed(Provenance, "GET", path)

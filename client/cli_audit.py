@@ -1,4 +1,4 @@
-"""`ragstack history`, `ragstack verify`, `ragstack replay`: audit a chapter.
+"""`ragstack history`, `ragstack verify`, `ragstack replay`, `ragstack diff`: audit a chapter.
 
 Over HTTP when logged in; against a local data directory with `--data DIR` (or when not logged
 in), reading the logs from NATS directly (client/local.py). Over HTTP, `verify` does not take
@@ -28,6 +28,7 @@ from client.cli_common import (
     to_builtins,
 )
 from client.models import ChapterState, HistoryEntry
+from client.models_history import ChapterDiff
 
 __all__ = ["parse_time", "register"]
 
@@ -188,8 +189,64 @@ def _print_state(state: ChapterState) -> None:
         console.print(f"  shared with {escape(share.grantee)} ({share.mode})")
 
 
+def diff(
+    chapter: Annotated[str, typer.Argument(help="Chapter id or title.")],
+    from_rev: Annotated[int, typer.Argument(help="The earlier revision (0: empty).", min=0)],
+    to_rev: Annotated[
+        int | None, typer.Argument(help="The later revision (default: the head).", min=0)
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """What changed between two revisions: sources added, removed, retagged and edited (a text
+    diff), the title, and the messages posted (over HTTP)."""
+    with errors_handled(json_output):
+        with open_client() as client:
+            chapter = resolve_chapter(client, chapter)
+            changes = client.diff(chapter, from_rev, to_rev)
+        if json_output:
+            emit_json(changes)
+            return
+        _print_diff(changes)
+
+
+def _print_diff(d: ChapterDiff) -> None:
+    console.print(
+        f"[bold]rev {d.from_rev} → rev {d.to_rev}[/]  ({d.from_hash[:12]}… → {d.to_hash[:12]}…)"
+    )
+    if d.renamed:
+        console.print(f"  renamed: {escape(d.renamed.old)!r} → {escape(d.renamed.new)!r}")
+    for s in d.sources_added:
+        console.print(
+            f"  [green]+ added[/]   {escape(s.name)} ({s.id}) {escape(', '.join(s.tags))}"
+        )
+    for s in d.sources_removed:
+        console.print(f"  [red]- removed[/] {escape(s.name)} ({s.id})")
+    for r in d.sources_retagged:
+        old, new = ", ".join(r.old) or "(none)", ", ".join(r.new) or "(none)"
+        console.print(f"  retagged  {escape(r.name)}: {escape(old)} → {escape(new)}")
+    for e in d.sources_edited:
+        console.print(
+            f"  edited    {escape(e.name)}: +{e.diff.added_lines} -{e.diff.removed_lines} lines"
+        )
+        if e.diff.unified:
+            console.print(escape(e.diff.unified), highlight=False)
+        if e.diff.note:
+            console.print(f"  [dim]({escape(e.diff.note)})[/]")
+    for m in d.messages_added:
+        console.print(f"  {m.role:9} rev {m.rev} in {m.thread}: {escape(m.snippet)}")
+    if d.messages_more:
+        console.print(f"  … and {d.messages_more} more message(s)")
+    nothing = not (
+        d.renamed or d.sources_added or d.sources_removed or d.sources_retagged
+        or d.sources_edited or d.messages_added
+    )  # fmt: skip
+    if nothing:
+        console.print("  no changes")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the `ragstack` app."""
     app.command()(history)
     app.command()(verify)
     app.command()(replay)
+    app.command()(diff)

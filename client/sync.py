@@ -160,6 +160,8 @@ class Client(_Blocking):
     verify = _blocking(AsyncClient.verify)
     state = _blocking(AsyncClient.state)
     proof = _blocking(AsyncClient.proof)
+    diff = _blocking(AsyncClient.diff)
+    provenance = _blocking(AsyncClient.provenance)
 
     # --- shares ---
     share = _blocking(AsyncClient.share)

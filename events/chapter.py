@@ -81,6 +81,21 @@ class TokenUsage(msgspec.Struct, frozen=True, kw_only=True):
     """Tokens received."""
 
 
+class Retrieval(msgspec.Struct, frozen=True, kw_only=True):
+    """How an answer's passages were retrieved: enough to run the same retrieval again."""
+
+    embedder: str
+    """The embedding model's id (the embedding cache's key), e.g. `ollama:nomic-embed-text`."""
+    index: str
+    """The vector index backend, e.g. `chroma-embedded`, `pinecone`."""
+    k: int
+    """How many passages were asked for."""
+    tags: list[str] = []
+    """Only passages of sources carrying one of these tags (at the answered rev); [] for all."""
+    passages: str = ""
+    """BLAKE3 hex of the passages retrieved, `<source>:<chunk>` one per line in rank order."""
+
+
 class ChapterCreated(Event, frozen=True, kw_only=True, tag="ChapterCreated"):
     """The chapter exists; always rev 1 of a new (not forked) chapter."""
 
@@ -265,6 +280,10 @@ class MessagePosted(Event, frozen=True, kw_only=True, tag="MessagePosted"):
     """Provider and model that answered, e.g. `openai:gpt-4o-mini`, or `extractive`."""
     usage: TokenUsage | None = None
     """Token usage as reported by the provider."""
+    retrieval: Retrieval | None = None
+    """An answer's retrieval configuration (None in answers written before it was recorded)."""
+    query: str | None = None
+    """The standalone query an answer's retrieval searched (None: before it was recorded)."""
 
 
 class ShareGranted(Event, frozen=True, kw_only=True, tag="ShareGranted"):

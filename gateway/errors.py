@@ -153,6 +153,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "chain_broken": 409,  # a stored event does not verify: the log's state, not a server bug
     # app/asking.py: the index has not caught up with a question in time
     "index_behind": 503,
+    # app/asof.py: a rev the chapter does not have, or a range the wrong way round
+    "rev_out_of_range": 400,
     # app/peers.py: another server, reached for a share, did not answer as one should
     "peer_unavailable": 502,
 }

@@ -159,6 +159,8 @@ class MessageCreate(_Request):
     passthrough: bool = True
     """In a chapter shared with you live whose share allows it: let the owner's model answer
     (false: your own book's model answers over your copy of the chapter)."""
+    rev: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    """Answer from the chapter as it was at this rev; null: as it is now."""
 
 
 class AskRequest(_Request):
@@ -171,3 +173,5 @@ class AskRequest(_Request):
     passthrough: bool = True
     """In a chapter shared with you live whose share allows it: let the owner's model answer
     (false: your own book's model answers over your copy of the chapter)."""
+    rev: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    """Answer from the chapter as it was at this rev; null: as it is now."""

@@ -115,6 +115,8 @@ class SearchRequest(_Model):
     """How many passages to return."""
     tags: _Tags | None = None
     """Only passages of sources with at least one of these tags."""
+    rev: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    """Search the chapter as it was at this rev (its tags as of then); null: as it is now."""
 
 
 class HitPublic(BaseModel):

@@ -6,12 +6,26 @@ only then commits the per-source state with the checkpoint. A crash between the 
 batch, which changes nothing. Chunks an edit did not touch keep their records, those it moved are
 re-written with their new span (their vectors from the cache); only new chunks are embedded (and
 the cache makes even a replay free).
+
+**Search as of a rev.** Every record carries `added_rev`, the rev of the `SourceExtracted` that
+made it searchable (a chunk an edit moved counts as added again, since its span changed). A chunk
+that leaves (its source removed or re-added, an edit that dropped or moved it) is not forgotten:
+its record moves to the chapter's *history namespace* (`history_namespace`, `<chapter>_history`)
+with `removed_rev` set and the id `<source>:<chunk hash>:<added_rev>` (one per stretch of life).
+So the chapter as of rev N is the live records with `added_rev <= N` plus the retired ones with
+`added_rev <= N < removed_rev`, and nothing is re-embedded to see it (`search_at`). Why a second
+namespace rather than a `removed_rev` flag on the one: a search of the chapter *now* stays the
+plain, unfiltered query it always was (filtered queries are several times slower in Chroma), and
+the live namespace keeps exactly the records it had before, so nothing that counts or lists it
+changes. The history grows with every removal and edit; it goes when the chapter's index is
+dropped. Tags are not read from retired records: an as-of search filters by the sources the
+caller found carrying the tags at that rev (the audit fold knows them).
 """
 
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -33,7 +47,9 @@ from projections.embedding_cache import CachedEmbedder
 from projections.ingest import load_manifest
 from projections.store import Views
 from projections.vectorstores import (
+    ADDED_REV,
     MAX_K,
+    REMOVED_REV,
     Filter,
     VectorHit,
     VectorIndex,
@@ -53,12 +69,22 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     chunk: str
 
 
+class _Held(ChunkRef, frozen=True, kw_only=True):
+    """A chunk the live index holds, and the rev it was added at."""
+
+    added: int = 0
+
+
+def _place(c: ChunkRef) -> tuple[int, int, int | None, str | None]:
+    return (c.start, c.end, c.page, c.heading)
+
+
 @dataclass
 class _SourceState:
     name: str
     tags: list[str]
     text_blob: str | None = None
-    chunks: list[ChunkRef] = field(default_factory=list)
+    chunks: list[_Held] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +98,11 @@ class _Ops:
         if records:
             self.steps.append(("upsert", records))
 
+    def retire(self, records: list[VectorRecord]) -> None:
+        """Records for the history namespace (vectors to come, from the cache)."""
+        if records:
+            self.steps.append(("retire", records))
+
     def delete(self, ids: list[str]) -> None:
         if ids:
             self.steps.append(("delete", ids))
@@ -80,7 +111,7 @@ class _Ops:
         self.steps.append(("delete_source", source))
 
 
-_chunks_codec = msgspec.json.Decoder(list[ChunkRef])
+_chunks_codec = msgspec.json.Decoder(list[_Held])
 _EMBED_GROUP = 512
 """Chunks embedded in one call of a batch's index operations (a bound on the vectors held)."""
 
@@ -136,11 +167,22 @@ def record_id(source: str, chunk: str) -> str:
     return f"{source}:{chunk}"
 
 
+def retired_id(source: str, chunk: str, added: int) -> str:
+    """The history namespace's id of one stretch of a chunk's life (from `added`)."""
+    return f"{source}:{chunk}:{added}"
+
+
+def history_namespace(chapter: str) -> str:
+    """Where the chapter's retired records live (a chapter id never contains `_`)."""
+    return f"{chapter}_history"
+
+
 class Vectors(SqliteProjection):
     """Keeps the vector index of every chapter it folds."""
 
     name = "vectors"
-    version = 1
+    version = 2
+    """2: records carry `added_rev`; retired chunks are kept in the history namespace."""
     schema = """
     CREATE TABLE IF NOT EXISTS vectors_sources (
         chapter TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, tags TEXT NOT NULL,
@@ -161,6 +203,7 @@ class Vectors(SqliteProjection):
     async def reset(self, chapter: str) -> None:
         """Drop the chapter's namespace as well as its state rows."""
         await self.index.drop(chapter)
+        await self.index.drop(history_namespace(chapter))
         await super().reset(chapter)
 
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
@@ -170,6 +213,10 @@ class Vectors(SqliteProjection):
         for envelope in events:
             body = envelope.body
             if isinstance(body, SourceAdded):
+                # A re-added id starts afresh: what the old source had indexed is retired.
+                previous = await self._state(chapter, body.source, states)
+                if previous is not None and previous.chunks:
+                    await self._retire_all(chapter, envelope.rev, body.source, previous, ops)
                 states[body.source] = _SourceState(name=body.name, tags=sorted(set(body.tags)))
             elif isinstance(body, SourceExtracted | SourceRetagged | SourceRemoved):
                 state = await self._state(chapter, body.source, states)
@@ -181,7 +228,7 @@ class Vectors(SqliteProjection):
                     state.tags = sorted(set(body.tags))
                     await self._reupsert(chapter, envelope.rev, body.source, state, ops)
                 else:
-                    ops.drop_source(body.source)
+                    await self._retire_all(chapter, envelope.rev, body.source, state, ops)
                     states[body.source] = None
         await self._perform(chapter, ops)
         async with self.views.transaction() as db:
@@ -225,15 +272,55 @@ class Vectors(SqliteProjection):
     ) -> None:
         manifest = await load_manifest(self.blobs, body)
         old = {c.hash: c for c in state.chunks}
-        new = {c.hash for c in manifest}
-        # New chunks, and kept chunks that an edit moved (their span, page or heading changed):
-        # the latter are re-written with their new place, their vectors coming from the cache.
-        changed = [c for c in manifest if old.get(c.hash) != c]
+        new = {c.hash: c for c in manifest}
+        # Chunks that left, and kept chunks that an edit moved (their span, page or heading
+        # changed): both retire their record; the moved ones are written again with their new
+        # place and `added_rev`, their vectors coming from the cache. Only new chunks embed.
+        gone = [c for h, c in old.items() if h not in new or _place(new[h]) != _place(c)]
+        held = [
+            old[c.hash] if c.hash in old and _place(old[c.hash]) == _place(c)
+            else _Held(**msgspec.structs.asdict(c), added=rev)
+            for c in manifest
+        ]  # fmt: skip
+        changed = [c for c in held if c.added == rev]  # kept chunks were added before this rev
+        if gone:
+            await self._retire(chapter, rev, body.source, state, gone, ops)
         text = (await self.blobs.get(body.text_blob)).decode() if changed else ""
-        ops.delete([record_id(body.source, h) for h in sorted(old.keys() - new)])
+        ops.delete([record_id(body.source, h) for h in sorted(old.keys() - new.keys())])
         ops.upsert(self._records(chapter, rev, body.source, state, changed, text))
         state.text_blob = body.text_blob
-        state.chunks = manifest
+        state.chunks = held
+
+    async def _retire_all(
+        self, chapter: str, rev: int, source: str, state: _SourceState, ops: _Ops
+    ) -> None:
+        """The source leaves the live index: each of its chunks moves to the history."""
+        await self._retire(chapter, rev, source, state, state.chunks, ops)
+        ops.drop_source(source)
+
+    async def _retire(
+        self,
+        chapter: str,
+        rev: int,
+        source: str,
+        state: _SourceState,
+        chunks: Sequence[_Held],
+        ops: _Ops,
+    ) -> None:
+        if not chunks or state.text_blob is None:
+            return
+        text = (await self.blobs.get(state.text_blob)).decode()
+        records = self._records(chapter, rev, source, state, chunks, text)
+        ops.retire(
+            [
+                msgspec.structs.replace(
+                    r,
+                    id=retired_id(source, c.hash, c.added),
+                    metadata={**r.metadata, REMOVED_REV: rev},
+                )
+                for r, c in zip(records, chunks, strict=True)
+            ]
+        )
 
     async def _reupsert(
         self, chapter: str, rev: int, source: str, state: _SourceState, ops: _Ops
@@ -249,7 +336,7 @@ class Vectors(SqliteProjection):
         rev: int,
         source: str,
         state: _SourceState,
-        chunks: Sequence[ChunkRef],
+        chunks: Sequence[_Held],
         text: str,
     ) -> list[VectorRecord]:
         """The chunks' records, their vectors still to come (see `_perform`)."""
@@ -260,6 +347,7 @@ class Vectors(SqliteProjection):
                 "start": c.start,
                 "end": c.end,
                 "source_name": state.name,
+                ADDED_REV: c.added,
             }
             if c.page is not None:
                 extra["page"] = c.page
@@ -285,7 +373,9 @@ class Vectors(SqliteProjection):
         group: list[tuple[str, object]] = []
         pending = 0
         for step in ops.steps:
-            size = len(cast("list[VectorRecord]", step[1])) if step[0] == "upsert" else 0
+            size = (
+                len(cast("list[VectorRecord]", step[1])) if step[0] in ("upsert", "retire") else 0
+            )
             if group and pending + size > _EMBED_GROUP:
                 await self._perform_group(chapter, group)
                 group, pending = [], 0
@@ -298,18 +388,19 @@ class Vectors(SqliteProjection):
         texts = {
             str(r.metadata["chunk"]): r.document or ""
             for kind, records in steps
-            if kind == "upsert"
+            if kind in ("upsert", "retire")
             for r in cast("list[VectorRecord]", records)
         }
         vectors = await self.embedder.embed_chunks(texts) if texts else {}
         for kind, arg in steps:
-            if kind == "upsert":
+            if kind in ("upsert", "retire"):
                 assert isinstance(arg, list)
                 embedded = [
                     msgspec.structs.replace(r, vector=vectors[str(r.metadata["chunk"])])
                     for r in arg
                 ]
-                await self.index.upsert(chapter, embedded)
+                namespace = chapter if kind == "upsert" else history_namespace(chapter)
+                await self.index.upsert(namespace, embedded)
             elif kind == "delete":
                 assert isinstance(arg, list)
                 await self.index.delete(chapter, arg)
@@ -328,6 +419,34 @@ class Vectors(SqliteProjection):
             hits = await self._search_tagged(chapter, vector, k, set(tags))
         else:
             hits = await self.index.query(chapter, vector, k)
+        return [_hit(hit) for hit in hits]
+
+    async def search_at(
+        self,
+        chapter: str,
+        query: str,
+        *,
+        rev: int,
+        k: int = 8,
+        sources: Collection[str] | None = None,
+    ) -> list[SearchHit]:
+        """The `k` passages most similar to `query` among those searchable at `rev`.
+
+        `sources` restricts the search to these source ids (None: all; empty: nothing), which is
+        how a caller applies tags as they stood at `rev`. The index must have folded `rev`.
+        """
+        if sources is not None and not sources:
+            return []
+        vector = await self.embedder.embed_query(query)
+        chosen = sorted(sources) if sources is not None else None
+        live = await self.index.query(chapter, vector, k, Filter(sources=chosen, added_by=rev))
+        retired = await self.index.query(
+            history_namespace(chapter),
+            vector,
+            k,
+            Filter(sources=chosen, added_by=rev, removed_after=rev),
+        )
+        hits = sorted([*live, *retired], key=lambda h: -h.score)[:k]
         return [_hit(hit) for hit in hits]
 
     async def _search_tagged(
@@ -382,7 +501,13 @@ class Vectors(SqliteProjection):
 
     async def digest(self, chapter: str) -> str:
         """A hash of the chapter's index (ids and metadata) and state, for rebuild comparisons."""
-        entries = sorted([(i, sorted(m.items())) async for i, m in self.index.ids(chapter)])
+        entries = sorted(
+            [
+                (i, sorted(m.items()))
+                for namespace in (chapter, history_namespace(chapter))
+                async for i, m in self.index.ids(namespace)
+            ]
+        )
         rows = await self.views.fetchall(
             "SELECT source, name, tags, text_blob, chunks FROM vectors_sources "
             "WHERE chapter = ? ORDER BY source",

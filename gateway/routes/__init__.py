@@ -20,6 +20,7 @@ from gateway.routes import (
     chapters,
     chat,
     health,
+    history,
     home,
     info,
     llm_settings,
@@ -45,6 +46,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     share_feed.router,
     share_guests.router,
     audit.router,
+    history.router,
     admin.router,
 )
 """Routers served under /v1."""

@@ -197,8 +197,9 @@ async def _asked(
     question: str,
     k: int,
     passthrough: bool,
+    rev: int | None = None,
 ) -> Response:
-    if passthrough:
+    if passthrough and rev is None:  # an answer as of a rev comes from this copy
         forwarded = await forwarding.ask(services, chapter.id, question, k)
         if forwarded is not None:  # a mirror whose owner's model answers
             return _forwarded(request, forwarded)
@@ -206,7 +207,7 @@ async def _asked(
     llm = await llms.for_book(book)
     stream = ask(
         services.read, chapter=chapter.id, thread=thread, question=question, actor=user.id,
-        llm=llm, k=k,
+        llm=llm, k=k, rev=rev,
     )  # fmt: skip
     return await respond(request, stream)
 
@@ -296,7 +297,16 @@ async def create_message(
 ) -> Response:
     """Ask a question in a thread: the answer cites the chapter's passages (JSON or SSE)."""
     return await _asked(
-        request, services, llms, user, chapter, thread, body.text, body.k, body.passthrough
+        request,
+        services,
+        llms,
+        user,
+        chapter,
+        thread,
+        body.text,
+        body.k,
+        body.passthrough,
+        body.rev,
     )
 
 
@@ -318,5 +328,14 @@ async def ask_chapter(
         )
         thread = started.id
     return await _asked(
-        request, services, llms, user, chapter, thread, body.question, body.k, body.passthrough
+        request,
+        services,
+        llms,
+        user,
+        chapter,
+        thread,
+        body.question,
+        body.k,
+        body.passthrough,
+        body.rev,
     )

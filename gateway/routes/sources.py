@@ -328,6 +328,6 @@ async def search_chapter(
 ) -> SearchResults:
     """The `k` passages of the chapter nearest to `query`, optionally only from tagged sources."""
     hits, rev = await app_sources.search(
-        services, chapter.id, body.query, k=body.k, tags=body.tags or None
+        services, chapter.id, body.query, k=body.k, tags=body.tags or None, rev=body.rev
     )
     return SearchResults(hits=[HitPublic.model_validate(h) for h in hits], rev=rev)

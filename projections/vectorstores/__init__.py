@@ -19,7 +19,8 @@ pgvector, Milvus and Weaviate are meant to fit the same shape):
   gone afterwards, whatever the engine's own upsert does.
 - **similarity**: cosine. `VectorHit.score` is the cosine similarity in [-1, 1], higher is
   better; engines that report a distance are converted (`1 - distance`).
-- **filters**: `Filter` is deliberately tiny (tags and sources) and each backend translates it
+- **filters**: `Filter` is deliberately tiny (tags, sources, and the revs a chunk lived between:
+  `added_rev <= N`, `removed_rev > N`, for searches as of rev N) and each backend translates it
   (see `filters.py`). Tags are stored portably as one boolean key per tag, `tag:<name>` = True,
   because engines disagree about list-valued metadata; `chunk_metadata` builds that shape and
   `tags_of` reads it back.
@@ -38,6 +39,12 @@ import msgspec
 
 Metadata = dict[str, str | int | float | bool]
 """Flat record metadata. The vectors projection always sets chapter, source, rev and tags."""
+
+ADDED_REV = "added_rev"
+"""Metadata key: the chapter rev at which a chunk became searchable (see `Filter.added_by`)."""
+
+REMOVED_REV = "removed_rev"
+"""Metadata key: the rev at which a chunk stopped being searchable (see `Filter.removed_after`)."""
 
 TAG_PREFIX = "tag:"
 """Metadata key prefix of the one-boolean-per-tag encoding (`tag:<name>` = True)."""
@@ -85,6 +92,11 @@ class Filter(msgspec.Struct, frozen=True, kw_only=True):
     """Keep records carrying at least one of these tags."""
     sources: list[str] | None = None
     """Keep records whose `source` metadata is one of these source ids."""
+    added_by: int | None = None
+    """Keep records whose `added_rev` metadata is at most this rev (records without it fail)."""
+    removed_after: int | None = None
+    """Keep records whose `removed_rev` metadata is greater than this rev (records without it
+    fail: a record still alive has no `removed_rev`)."""
 
 
 class VectorIndexError(Exception):
@@ -209,7 +221,9 @@ def tags_of(metadata: Mapping[str, object]) -> list[str]:
 
 
 __all__ = [
+    "ADDED_REV",
     "MAX_K",
+    "REMOVED_REV",
     "RESERVED_PREFIX",
     "TAG_PREFIX",
     "Filter",

@@ -9,7 +9,13 @@ translators, which is why backends receive the `Filter` and not this dialect.
 from collections.abc import Mapping
 from typing import Any
 
-from projections.vectorstores import TAG_PREFIX, Filter, InvalidVectorInput
+from projections.vectorstores import (
+    ADDED_REV,
+    REMOVED_REV,
+    TAG_PREFIX,
+    Filter,
+    InvalidVectorInput,
+)
 
 Expression = dict[str, Any]
 
@@ -33,6 +39,23 @@ def _names(values: list[str] | None, what: str) -> list[str]:
     return sorted(set(values))
 
 
+def _rev(value: int | None, what: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidVectorInput(f"filter {what} must be a rev (an integer >= 0), got {value!r}")
+    return value
+
+
+def _revs(filter: Filter) -> list[Expression]:
+    added = _rev(filter.added_by, "added_by")
+    removed = _rev(filter.removed_after, "removed_after")
+    expressions: list[Expression] = []
+    if added is not None:
+        expressions.append({ADDED_REV: {"$lte": added}})
+    if removed is not None:
+        expressions.append({REMOVED_REV: {"$gt": removed}})
+    return expressions
+
+
 def where(filter: Filter | None) -> Expression | None:
     """The filter as a Chroma `where` / Pinecone `filter` expression, or None for no filter."""
     if filter is None:
@@ -46,7 +69,8 @@ def where(filter: Filter | None) -> Expression | None:
         by_source = {"source": {"$eq": sources[0]}}
     elif sources:
         by_source = {"source": {"$in": sources}}
-    return _combine("$and", [e for e in (tags, by_source) if e is not None])
+    operands = [e for e in (tags, by_source) if e is not None]
+    return _combine("$and", operands + _revs(filter))
 
 
 def source_is(source: str) -> Expression:
@@ -62,4 +86,17 @@ def admits(filter: Filter | None, metadata: Mapping[str, object]) -> bool:
     if tags and not any(metadata.get(TAG_PREFIX + t) is True for t in tags):
         return False
     sources = _names(filter.sources, "sources")
-    return not sources or metadata.get("source") in sources
+    if sources and metadata.get("source") not in sources:
+        return False
+    added, removed = _rev(filter.added_by, "added_by"), _rev(filter.removed_after, "removed_after")
+    if added is not None and not _number_at_most(metadata.get(ADDED_REV), added):
+        return False
+    return removed is None or _number_above(metadata.get(REMOVED_REV), removed)
+
+
+def _number_at_most(value: object, bound: int) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value <= bound
+
+
+def _number_above(value: object, bound: int) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > bound

@@ -165,3 +165,21 @@ def test_environment_credentials_work_without_login(served: ServeProcess, chapte
         RAGSTACK_URL=served.url, RAGSTACK_TOKEN="rs_not_a_token",
     )  # fmt: skip
     assert expired.returncode == 1 and "ragstack login" in expired.stderr
+
+
+def test_diff_between_two_revisions_for_people_and_for_scripts(served: ServeProcess, tmp_path):
+    book = served.invoke_json("book", "create", "Diffs")
+    chapter = served.invoke_json("chapter", "create", book["id"], "Ledger")["id"]
+    note = tmp_path / "ledger.txt"
+    note.write_text("The ledger balances.")
+    served.invoke("add", chapter, str(note), "--wait")
+
+    changes = served.invoke_json("diff", chapter, "1", "--json")
+    assert changes["from_rev"] == 1 and changes["to_rev"] >= 3
+    assert [s["name"] for s in changes["sources_added"]] == ["ledger.txt"]
+    shown = served.invoke("diff", chapter, "0")
+    assert shown.returncode == 0, shown.stderr
+    assert "added" in shown.stdout and "ledger.txt" in shown.stdout
+    backwards = served.invoke("diff", chapter, "3", "1")
+    assert backwards.returncode != 0
+    assert "after to 1" in backwards.stdout + backwards.stderr

@@ -95,3 +95,26 @@ def test_recorded_event_round_trip_is_exact():
     payload = b"\x85\x01payload"
     event = LogEvent(rev=1, hash="ab" * 32, payload="hQFwYXlsb2Fk")
     assert event.recorded() == RecordedEvent(rev=1, hash=bytes.fromhex("ab" * 32), payload=payload)
+
+
+async def test_a_diff_search_as_of_a_rev_and_an_answers_provenance(
+    alice: AsyncClient, chapter: str
+):
+    # The diff from before the source to now: the source added, four renames net one.
+    changes = await alice.diff(chapter, 1)
+    assert (changes.from_rev, changes.to_rev) == (1, 8)
+    assert [s.name for s in changes.sources_added] == ["ledger.txt"]
+    assert changes.renamed is not None and changes.renamed.new == "Ledger 4"
+    with pytest.raises(ApiError) as caught:
+        await alice.diff(chapter, 5, 3)
+    assert (caught.value.status, caught.value.code) == (400, "rev_out_of_range")
+
+    # Before extraction (rev 2) nothing was searchable; at rev 3 the ledger was.
+    assert await alice.search(chapter, "ledger", rev=2) == []
+    assert [h.source_name for h in await alice.search(chapter, "ledger", rev=3)] == ["ledger.txt"]
+
+    answer = await alice.ask(chapter, "Does the ledger balance?")
+    assert answer.thread is not None
+    found = await alice.provenance(chapter, answer.thread, answer.id)
+    assert found.same and found.answered_at_rev == answer.rev
+    assert [p.verified for p in found.citations] == [True] * len(answer.citations)

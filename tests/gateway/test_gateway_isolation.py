@@ -36,7 +36,7 @@ from isolation_support import (
     unique,
 )
 
-from app.asking import start_thread
+from app.asking import Asked, ask, start_thread
 from app.services import open_services
 from app.settings import Settings
 from engine.settings import Limits
@@ -65,6 +65,19 @@ async def _thread(world: World, actor: str, values: dict[str, str], fresh: bool)
             world.services.read, chapter=values["chapter"], actor=world.owner.id
         )
         world.cache[key] = started.id
+    return world.cache[key]
+
+
+async def _answer(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    # An extractive answer in the chapter's thread, for its provenance.
+    key = ("answer", values["chapter"])
+    if key not in world.cache:
+        stream = ask(
+            world.services.read, chapter=values["chapter"], thread=values["thread"],
+            question="Who sees this?", actor=world.owner.id, llm=None,
+        )  # fmt: skip
+        [answer] = [item async for item in stream if isinstance(item, Asked)]
+        world.cache[key] = answer.id
     return world.cache[key]
 
 
@@ -154,6 +167,8 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/verify",    chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
+    Row("GET",    "/v1/chapters/{chapter}/diff",      chapter(200),       {"params": {"from": 0, "to": 1}}),
+    Row("GET",    "/v1/chapters/{chapter}/threads/{thread}/messages/{message}/provenance", chapter(200), params={"thread": _thread, "message": _answer}),
     # sources and search
     Row("GET",    "/v1/chapters/{chapter}/sources",                chapter(200)),
     Row("POST",   "/v1/chapters/{chapter}/sources",                chapter(201), {"files": {"file": ("matrix.txt", b"Who may add what.", "text/plain")}}),

@@ -350,3 +350,21 @@ async def test_history_lines_say_what_happened_in_words(story):
     assert summarize(extracted) == f"extracted {report}: 3 chunks"
     long = env("c", 1, 1, MessagePosted(thread="t", message="m", role="user", text="why " * 50))
     assert summarize(long).endswith("…") and len(summarize(long)) == len("asked: ") + 80
+
+
+async def test_the_state_at_every_rev_equals_a_fresh_fold_of_its_first_events(story):
+    # For each N, the audit's chapter at rev N must be what folding the first N events from
+    # scratch gives (a fresh fold, no shared state), pinned by the chain hash at N; and one pass
+    # that snapshots every rev on the way (what a diff does) agrees with both.
+    from app.asof import snapshots_at
+
+    s, _, _ = story
+    head = (await s.log.head()).rev
+    recorded = [r async for r in s.log.read()]
+    on_the_way = await snapshots_at(s.log, list(range(head + 1)))
+    for n in range(head + 1):
+        fresh = fold(s.log.id, [r.envelope for r in recorded[:n]])
+        at = await chapter_at_rev(s.log, n)
+        pinned = recorded[n - 1].hash if n else GENESIS
+        assert at == msgspec.structs.replace(fresh, hash=pinned)
+        assert on_the_way[n] == at

@@ -166,6 +166,38 @@ async def test_filters_by_any_tag_and_by_source(index, ns):
     assert hit.id == "s1:a"
 
 
+async def test_filters_by_the_revs_a_record_lived_between(index, ns):
+    # Live records carry added_rev only; retired ones added_rev and removed_rev: "as of rev N"
+    # is added_rev <= N on the first and added_rev <= N < removed_rev on the second.
+    namespace = ns("revs")
+
+    def lived(record_id: str, x: float, added: int, removed: int | None = None) -> VectorRecord:
+        extra: dict[str, str | int | float | bool] = {"added_rev": added}
+        if removed is not None:
+            extra["removed_rev"] = removed
+        metadata = chunk_metadata(chapter="ch", source="s1", rev=added, extra=extra)
+        return VectorRecord(id=record_id, vector=vec(1, x), metadata=metadata)
+
+    await index.upsert(
+        namespace,
+        [lived("s1:a", 0.1, 2), lived("s1:b", 0.2, 5), lived("s1:c:3", 0.3, 3, removed=6)],
+    )
+
+    async def found(filter: Filter) -> set[str]:
+        return {h.id for h in await index.query(namespace, vec(1, 0), 10, filter)}
+
+    assert await found(Filter(added_by=4)) == {"s1:a", "s1:c:3"}
+    assert await found(Filter(added_by=1)) == set()
+    assert await found(Filter(added_by=5, removed_after=5)) == {"s1:c:3"}
+    assert await found(Filter(added_by=6, removed_after=6)) == set()
+    assert await found(Filter(added_by=9, sources=["s1"])) == {"s1:a", "s1:b", "s1:c:3"}
+    # Applies before k, like every condition.
+    [hit] = await index.query(namespace, vec(1, 0.3), 1, Filter(added_by=2))
+    assert hit.id == "s1:a"
+    with pytest.raises(InvalidVectorInput, match="rev"):
+        await index.query(namespace, vec(1, 0), 1, Filter(added_by=-1))
+
+
 async def test_namespaces_are_isolated(index, ns):
     first, second = ns("one"), ns("two")
     await index.upsert(first, [rec("src1:a", vec(1, 0))])
