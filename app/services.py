@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CollectorRegistry
 
+from app.heads import HeadSigner
 from app.readside import ReadSide, open_read_side
 from app.relay import Relay
 from app.settings import Settings
@@ -32,6 +33,7 @@ from engine.blobs import BlobStore, open_blob_store
 from engine.books import Books
 from engine.errors import EngineError
 from engine.guests import GuestUsers
+from engine.keys import BookKeys
 from engine.log import Logs
 from engine.nats import engine_connection
 from engine.shares import Shares
@@ -94,6 +96,10 @@ class Services:
     relay: Relay | None = None
     """The proxied shares' relay (app/relay.py): lazy, it reads nothing until a guest asks.
     Every role opens one (a worker's followers may read a share of this same server)."""
+    keys: BookKeys | None = None
+    """Books' signing keys, and signing heads on request (engine/keys.py): every role."""
+    heads: HeadSigner | None = None
+    """The worker's head signer (app/heads.py): roles all and worker."""
 
     async def close(self) -> None:
         """Release every part, last opened first."""
@@ -234,6 +240,11 @@ async def open_services(
             logs, books, blobs, tick_s=settings.sharing.tick_s, registry=services.metrics
         )
         stack.push_async_callback(services.relay.close)
+        services.keys = BookKeys(logs, books, accounts)
+        if role != "gateway":
+            services.heads = HeadSigner(nc, books, services.keys)
+            await services.heads.start()
+            stack.push_async_callback(services.heads.stop)
         if role != "gateway":
             from app.mirrors import Mirrors
 

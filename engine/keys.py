@@ -90,6 +90,10 @@ class BookKeys:
         self._histories[book] = history
         return history
 
+    async def history_of_chapter(self, chapter: str) -> KeyHistory:
+        """The key history of the chapter's book."""
+        return await self.history(await self.books.book_of(chapter))
+
     async def ensure(self, book: str, *, actor: str = KEYS_ACTOR) -> BookKey:
         """The book's current key, announced first if the book has none."""
         async with self._lock(book):

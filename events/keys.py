@@ -18,7 +18,7 @@ an earlier key (trust on first use, client/chain.py). Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -128,6 +128,30 @@ class KeyHistory:
         history = cls(book)
         for envelope in envelopes:
             history.apply(envelope)
+        return history
+
+    @classmethod
+    def of_keys(cls, book: str, keys: Sequence[BookKey]) -> KeyHistory:
+        """The history a list of keys claims (GET /v1/books/{book}/keys), re-checked here: the
+        first is the anchor, each later one must come by a rotation the one before signed, at the
+        rev and time that one's validity ends."""
+        events: list[Envelope] = []
+        for i, key in enumerate(keys):
+            if i == 0:
+                body: BookKeyAdded | BookKeyRotated = BookKeyAdded(key=key.key)
+            else:
+                before = keys[i - 1]
+                if (before.to_rev, before.to_at) != (key.from_rev, key.from_at):
+                    history = cls(book)
+                    history._fail(key.from_rev, "the keys listed do not follow one another")
+                    return history
+                body = BookKeyRotated(old=before.key, new=key.key, signature=key.rotation or "")
+            events.append(
+                Envelope(id="", chapter=book, rev=key.from_rev, at=key.from_at, actor="", body=body)
+            )
+        history = cls.of(book, events)
+        if keys and not history.failed and keys[-1].to_rev is not None:
+            history._fail(keys[-1].to_rev, "the last key listed was retired, by no key listed")
         return history
 
     @property

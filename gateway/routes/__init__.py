@@ -19,6 +19,7 @@ from gateway.routes import (
     books,
     chapters,
     chat,
+    heads,
     health,
     home,
     info,
@@ -45,6 +46,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     share_feed.router,
     share_guests.router,
     audit.router,
+    heads.router,
     admin.router,
 )
 """Routers served under /v1."""

@@ -154,6 +154,10 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/verify",    chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
+    # signed heads and book keys
+    Row("POST",   "/v1/chapters/{chapter}/heads",     chapter_admin(201)),
+    Row("GET",    "/v1/books/{book}/keys",            book_member(200)),
+    Row("POST",   "/v1/books/{book}/keys",            book_admin(201)),
     # sources and search
     Row("GET",    "/v1/chapters/{chapter}/sources",                chapter(200)),
     Row("POST",   "/v1/chapters/{chapter}/sources",                chapter(201), {"files": {"file": ("matrix.txt", b"Who may add what.", "text/plain")}}),
