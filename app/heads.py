@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 SIGNER_ACTOR = "proc:signer"
 """The actor of the heads the worker signs."""
-QUIET_S = 2.0
-"""Sign a chapter once it has had no change for this long..."""
+QUIET_S = 10.0
+"""Sign a chapter once it has had no change for this long... (10 s rather than 2: a burst of
+work, an upload and its extraction or a question and its answer, gets one signature, not one per
+pause, and a reader who just looked at the head rarely sees it move under them)"""
 EVERY_EVENTS = 1000
 """...or once it has gathered this many changes since its last signature."""
 
