@@ -142,13 +142,15 @@ class HeadCheck:
         """Check the next events (revs size + 1, …); False from the first fault on."""
         if self.failed:
             return False
-        first = self.size + 1
-        for i, payload in enumerate(payloads):
-            if _TAG in payload:  # cheap filter: only candidates are decoded
-                self._extend_to(first + i - 1)
-                if not self._check(first + i, payload):
-                    return False
-            self._hashes += hashes[i]
+        first, done = self.size + 1, 0
+        # A cheap filter: only payloads that could be a HeadSigned are decoded.
+        for i in [i for i, payload in enumerate(payloads) if _TAG in payload]:
+            self._hashes += b"".join(hashes[done:i])
+            done = i
+            self._extend_to(first + i - 1)
+            if not self._check(first + i, payloads[i]):
+                return False
+        self._hashes += b"".join(hashes[done:])
         return True
 
     def _extend_to(self, size: int) -> None:
