@@ -15,15 +15,15 @@ pinned one by valid rotations. A log rewritten and re-signed under a new key is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from client.models import Head, VerifyResult
-from events import RecordedEvent
+from events import HeadSigned, RecordedEvent
 from events.chain import ChainCheck
-from events.heads import HeadCheck
+from events.heads import HeadCheck, head_signature_ok
 from events.keys import KeyHistory
 
-__all__ = ["ChainChecker", "KeyPin"]
+__all__ = ["ChainChecker", "KeyPin", "check_heads"]
 
 
 def _missing(expected: int, found: int) -> str:
@@ -120,3 +120,31 @@ class KeyPin:
         if old is None or new is None or new.from_rev < old.from_rev:
             return f"key {key[:16]}… was retired before the pinned key {self.pinned[:16]}…"
         return None
+
+
+def check_heads(
+    chapter: str,
+    events: Sequence[RecordedEvent],
+    prev: bytes,
+    pin: KeyPin,
+    keys: KeyHistory | None = None,
+) -> tuple[int, int, str] | None:
+    """(index, rev, reason) of the first signed head to refuse among events whose chain has
+    verified (`prev` is the hash before the first): a signature that does not verify, a head that
+    is not the one just before it, or a key the pin does not accept. The pin takes the first key.
+
+    For a follower that holds only the chain's tip, not every hash: a head signed behind the tip
+    is checked for its signature and key, not for its head and root."""
+    for i, event in enumerate(events):
+        body = event.envelope.body if b"HeadSigned" in event.payload else None
+        if isinstance(body, HeadSigned):
+            where = f"the signed head at rev {event.rev}"
+            if body.rev == event.rev - 1 and body.head != prev.hex():
+                return i, event.rev, f"{where} is not h[{body.rev}]"
+            if not head_signature_ok(chapter, body):
+                return i, event.rev, f"{where} does not verify"
+            refused = pin.check(body.key, keys)
+            if refused is not None:
+                return i, event.rev, f"{where} is {refused}"
+        prev = event.hash
+    return None

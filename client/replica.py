@@ -31,7 +31,7 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
-from client.chain import KeyPin
+from client.chain import KeyPin, check_heads
 from client.replica_rows import (
     ChainBroken,
     HistoryRow,
@@ -49,7 +49,6 @@ from events import (
     ChapterMirrored,
     ChapterRenamed,
     Envelope,
-    HeadSigned,
     MessagePosted,
     RecordedEvent,
     SourceAdded,
@@ -62,7 +61,6 @@ from events import (
 )
 from events.chain import ChainCheck
 from events.envelope import Body
-from events.heads import head_signature_ok
 from events.keys import KeyHistory
 from projections.fold import (
     SOURCE_CHANGES,
@@ -299,28 +297,6 @@ class Replica:
         """The book key trusted on first use: the first that signed a head here ("" before)."""
         return self.meta.get("pinned_key", "")
 
-    def _check_heads(
-        self, events: Sequence[RecordedEvent], prev: bytes, keys: KeyHistory | None
-    ) -> tuple[int, int, str] | None:
-        """(index, rev, reason) of the first signed head to refuse among chain-verified events:
-        a signature that does not verify, a head that is not the one before it, or a key the
-        pinned key does not reach by valid rotations (`KeyPin`)."""
-        pin = KeyPin(self.pinned_key or None)
-        for i, event in enumerate(events):
-            body = event.envelope.body if b"HeadSigned" in event.payload else None
-            if isinstance(body, HeadSigned):
-                if body.rev == event.rev - 1 and body.head != prev.hex():
-                    return i, event.rev, f"the signed head at rev {event.rev} is not h[{body.rev}]"
-                if not head_signature_ok(self.chapter, body):
-                    return i, event.rev, f"the signed head at rev {event.rev} does not verify"
-                refused = pin.check(body.key, keys)
-                if refused is not None:
-                    return i, event.rev, f"the signed head at rev {event.rev} is {refused}"
-                if pin.pinned and not self.pinned_key:
-                    self.meta["pinned_key"] = pin.pinned  # stored with the events' position
-            prev = event.hash
-        return None
-
     async def apply_events(
         self,
         events: Sequence[RecordedEvent],
@@ -340,9 +316,12 @@ class Replica:
         check.feed_events(fresh)
         good = fresh[: check.verified]
         bad_rev, reason = check.bad_rev, check.reason
-        refused = self._check_heads(good, prev, keys)
+        pin = KeyPin(self.pinned_key or None)
+        refused = check_heads(self.chapter, good, prev, pin, keys)
         if refused is not None:
             good, bad_rev, reason = good[: refused[0]], refused[1], refused[2]
+        if pin.pinned and not self.pinned_key:
+            self.meta["pinned_key"] = pin.pinned  # stored with the events' position
         try:
             for event in good:
                 envelope = event.envelope
