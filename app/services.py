@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from prometheus_client import CollectorRegistry
 
 from app.book_llms import BookLLMs
+from app.heads import HeadSigner
 from app.readside import ReadSide, open_read_side
 from app.relay import Relay
 from app.settings import Settings
@@ -34,6 +35,7 @@ from engine.blobs import BlobStore, open_blob_store
 from engine.books import Books
 from engine.errors import EngineError
 from engine.guests import GuestUsers
+from engine.keys import BookKeys
 from engine.log import Logs
 from engine.nats import engine_connection
 from engine.shares import Shares
@@ -98,6 +100,10 @@ class Services:
     relay: Relay | None = None
     """The proxied shares' relay (app/relay.py): lazy, it reads nothing until a guest asks.
     Every role opens one (a worker's followers may read a share of this same server)."""
+    keys: BookKeys | None = None
+    """Books' signing keys, and signing heads on request (engine/keys.py): every role."""
+    heads: HeadSigner | None = None
+    """The worker's head signer (app/heads.py): roles all and worker."""
 
     async def close(self) -> None:
         """Release every part, last opened first."""
@@ -264,6 +270,11 @@ async def open_services(
         if direct is not None:  # expired direct shares lose their NATS credentials
             sweeper = asyncio.create_task(sweep_forever(services.shares), name="share-sweeper")
             stack.push_async_callback(_cancelled, sweeper)
+        services.keys = BookKeys(logs, books, accounts)
+        if role != "gateway":
+            services.heads = HeadSigner(books, services.keys)
+            await services.heads.start()
+            stack.push_async_callback(services.heads.stop)
         if role != "gateway":
             from app.mirrors import Mirrors
 

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from client.chain import ChainChecker
 from client.models import (
+    BookKeys,
+    Chapter,
     ChapterState,
     EventPage,
     HistoryEntry,
@@ -17,6 +19,7 @@ from client.models import (
     VerifyResult,
 )
 from client.models_history import ChapterDiff, Provenance
+from events.keys import KeyHistory
 
 __all__ = ["AUDIT_PAGE", "AuditCalls"]
 
@@ -49,10 +52,19 @@ class AuditCalls:
                 yield event
             next_after = page.next_after if page.events else None
 
-    async def verify_here(self, chapter: str) -> VerifyResult:
-        """Verify the chapter's chain on this side, from the stored payloads and hashes the
-        server hands out: an auditor need not take the server's word (`verify`) for it."""
-        checker = ChainChecker(chapter)
+    async def book_keys(self, book: str) -> BookKeys:
+        """The book's signing keys, current and past, with their rotation signatures."""
+        return await self._typed(BookKeys, "GET", f"/v1/books/{book}/keys")
+
+    async def verify_here(self, chapter: str, *, book: str | None = None) -> VerifyResult:
+        """Verify the chapter's chain and signed heads on this side, from the stored payloads and
+        hashes the server hands out and the book's keys (re-checked here): an auditor need not
+        take the server's word (`verify`) for it. `book`: the chapter's book, if known."""
+        if book is None:
+            info = await self._typed(Chapter, "GET", f"/v1/chapters/{chapter}")
+            book = info.book
+        listed = await self.book_keys(book)
+        checker = ChainChecker(chapter, KeyHistory.of_keys(book, listed.keys))
         next_after: int | None = 0
         while next_after is not None:
             page = await self.events(chapter, after=next_after, limit=AUDIT_PAGE)

@@ -104,7 +104,8 @@ def verify(
     data: DataOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Recompute a chapter's hash chain; name the first bad revision. Exit 1 if it is broken."""
+    """Recompute a chapter's hash chain and check its signed heads; name the first bad revision.
+    Exit 1 if it is broken."""
     with errors_handled(json_output):
         if _local(data):
             from client.local import local_verify
@@ -120,7 +121,7 @@ def verify(
         elif result.ok:
             console.print(
                 f"[green]✓[/] {result.events} events verify; head rev {result.head.rev} "
-                f"hash {result.head.hash}"
+                f"hash {result.head.hash}; {result.signed} signed heads verify"
             )
         else:
             console.print(

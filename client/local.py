@@ -10,6 +10,7 @@ inside its functions only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -112,18 +113,32 @@ def local_history(
 
 
 def local_verify(data: Path | None, chapter: str) -> VerifyResult:
-    """Recompute the chapter's chain from the stored payloads."""
+    """Recompute the chapter's chain from the stored payloads; check its signed heads against
+    its book's keys."""
+    from engine.errors import ChapterNotFound
     from engine.verify import verify_log
+    from events.keys import KeyHistory
 
     async def work(logs: Logs) -> VerifyResult:
         await _require(logs, chapter)
-        report = await verify_log(logs.chapter(chapter))
+        first = await logs.chapter(chapter).get(1)
+        book = getattr(first.envelope.body, "book", None) if first is not None else None
+        keys = None
+        if isinstance(book, str):  # signatures are checked against the book's keys
+            keys = KeyHistory(book)
+            with contextlib.suppress(ChapterNotFound):  # no book log: the book has no keys
+                async for recorded in logs.book(book).read():
+                    keys.apply(recorded.envelope)
+        report = await verify_log(logs.chapter(chapter), keys=keys)
         return VerifyResult(
             ok=report.ok,
             events=report.events,
             head=Head(rev=report.head_rev, hash=report.head_hex),
             first_bad_rev=report.first_bad_rev,
             reason=report.reason,
+            signed=report.signed,
+            signed_rev=report.signed_rev,
+            bad_book_rev=report.bad_book_rev,
         )
 
     return _run(data, work)

@@ -16,11 +16,13 @@ import msgspec
 
 from events import Envelope, RecordedEvent, Span, decode
 from events import TokenUsage as Usage
+from events.keys import BookKey
 from rust_core import merkle_verify
 
 __all__ = [
     "Answer",
     "Book",
+    "BookKeys",
     "Chapter",
     "ChapterState",
     "Citation",
@@ -312,6 +314,24 @@ class VerifyResult(_Shape):
     head: Head = Head()
     """The last rev that verified and its hash: what can be trusted."""
     first_bad_rev: int | None = None
+    reason: str | None = None
+    signed: int = 0
+    """Signed heads that verified."""
+    signed_rev: int | None = None
+    """The latest rev a verified signature covers."""
+    bad_book_rev: int | None = None
+    """Where the book's key history breaks (a rotation the old key did not sign)."""
+
+
+class BookKeys(_Shape):
+    """A book's signing keys (GET /v1/books/{book}/keys); re-check them with
+    `events.keys.KeyHistory.of_keys(book, keys)` rather than trusting `ok`."""
+
+    book: str
+    current: str | None = None
+    keys: list[BookKey] = []
+    ok: bool = True
+    bad_book_rev: int | None = None
     reason: str | None = None
 
 

@@ -13,7 +13,9 @@ Two ways in, one store:
   rev held here, a 64-hex head) and applied whole in one transaction with its (rev, head);
 - direct events (`apply_events`): the owner's own envelopes, applied only after
   `events.chain.ChainCheck` has verified them against the head held here; a broken one is
-  refused with its rev, and nothing from it on is applied.
+  refused with its rev, and nothing from it on is applied. Their signed heads are checked too,
+  and the first book key that signs one is pinned (trust on first use, `client.chain.KeyPin`):
+  a later key is refused unless the book's key history shows a valid rotation chain to it.
 
 Texts come in verified by the caller (client/follow.py checks each blob's BLAKE3 against its
 name). A replica belongs to one share of one chapter: opening it for another is refused.
@@ -29,6 +31,7 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
+from client.chain import KeyPin, check_heads
 from client.replica_rows import (
     ChainBroken,
     HistoryRow,
@@ -58,6 +61,7 @@ from events import (
 )
 from events.chain import ChainCheck
 from events.envelope import Body
+from events.keys import KeyHistory
 from events.scopes import SOURCE_EVENTS, THREAD_EVENTS
 from projections.fold import (
     SOURCE_CHANGES,
@@ -287,10 +291,22 @@ class Replica:
 
     # --- direct events ---
 
-    async def apply_events(self, events: Sequence[RecordedEvent], texts: Mapping[str, str]) -> int:
-        """Verify the owner's next events against the chain held here, then apply them; the
-        verified prefix is applied even when a later one fails, and then `ChainBroken` says
-        where. Events at or below the rev held here are skipped (a repeat)."""
+    @property
+    def pinned_key(self) -> str:
+        """The book key trusted on first use: the first that signed a head here ("" before)."""
+        return self.meta.get("pinned_key", "")
+
+    async def apply_events(
+        self,
+        events: Sequence[RecordedEvent],
+        texts: Mapping[str, str],
+        *,
+        keys: KeyHistory | None = None,
+    ) -> int:
+        """Verify the owner's next events against the chain held here, and their signed heads
+        against the key pinned here (`keys`, the book's key history, lets a rotated key in), then
+        apply them; the verified prefix is applied even when a later one fails, and then
+        `ChainBroken` says where. Events at or below the rev held here are skipped (a repeat)."""
         fresh = [e for e in events if e.rev > self.rev]
         if not fresh:
             return 0
@@ -298,19 +314,28 @@ class Replica:
         check = ChainCheck(self.chapter, prev=prev, start_rev=self.rev + 1)
         check.feed_events(fresh)
         good = fresh[: check.verified]
+        bad_rev, reason = check.bad_rev, check.reason
+        pin = KeyPin(self.pinned_key or None)
+        refused = check_heads(self.chapter, good, prev, pin, keys)
+        if refused is not None:
+            good, bad_rev, reason = good[: refused[0]], refused[1], refused[2]
+        if pin.pinned and not self.pinned_key:
+            self.meta["pinned_key"] = pin.pinned  # stored with the events' position
         try:
             for event in good:
                 envelope = event.envelope
                 await self._apply(envelope, texts, owner_event=True)
             if good:
                 await self._set({"rev": str(good[-1].rev), "head": good[-1].hash.hex()})
+            if self.pinned_key:
+                await self._set({"pinned_key": self.pinned_key})
             await self.db.commit()
         except BaseException:
             await self.db.rollback()
             self.meta["rev"], self.meta["head"] = await self._stored_position()
             raise
-        if check.failed:
-            raise ChainBroken(check.bad_rev or self.rev + 1, check.reason or "does not verify")
+        if bad_rev is not None:
+            raise ChainBroken(bad_rev, reason or "does not verify")
         return len(good)
 
     # --- the fold, over stored records ---

@@ -13,9 +13,10 @@ cached head; the wire protocol under them is engine/jetstream/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -40,7 +41,9 @@ from engine.jetstream.streams import (
 from engine.jetstream.wire import Wire
 from engine.nats import (
     BOOK_STREAMS_FILTER,
+    LIVE_SUBJECT_PREFIX,
     NATS,
+    Msg,
     book_id_of_stream,
     book_stream,
     book_subject,
@@ -402,6 +405,24 @@ class Logs:
         """Every book that has a log on the server."""
         names = await stream_names(self.nc, BOOK_STREAMS_FILTER)
         return [book for name in names if (book := book_id_of_stream(name)) is not None]
+
+    async def watch_chapters(
+        self, on_event: Callable[[str, bytes], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """Call `on_event(chapter, payload)` for every event any chapter stores from now on
+        (the streams' live republish: stored events only, at most once, not for catch-up);
+        returns the function that stops watching."""
+
+        async def deliver(msg: Msg) -> None:
+            await on_event(msg.subject.removeprefix(LIVE_SUBJECT_PREFIX), msg.data)
+
+        subscription = await self.nc.subscribe(LIVE_SUBJECT_PREFIX + "*", cb=deliver)
+
+        async def stop() -> None:
+            with contextlib.suppress(Exception):  # the connection may be closing already
+                await subscription.unsubscribe()
+
+        return stop
 
     async def ping(self) -> None:
         """Return once JetStream answers; `LogUnavailable` when it does not."""

@@ -49,6 +49,7 @@ __all__ = [
     "LIVE_SUBJECT_PREFIX",
     "MSG_ID_HEADER",
     "NATS",
+    "Msg",
     "SEQUENCE_HEADER",
     "SHARE_USER_PREFIX",
     "STATUS_HEADER",

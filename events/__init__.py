@@ -3,6 +3,8 @@
 from events.book import (
     BookCreated,
     BookEvent,
+    BookKeyAdded,
+    BookKeyRotated,
     ChapterDeleted,
     ChapterReassigned,
     ChapterRegistered,
@@ -60,6 +62,8 @@ __all__ = [
     "Body",
     "BookCreated",
     "BookEvent",
+    "BookKeyAdded",
+    "BookKeyRotated",
     "ChapterCreated",
     "ChapterDeleted",
     "ChapterEvent",

@@ -91,6 +91,26 @@ class PlanChanged(Event, frozen=True, kw_only=True, tag="PlanChanged"):
     """free or paid: a paid book's proxied shares tick every minute, a free one's every ten."""
 
 
+class BookKeyAdded(Event, frozen=True, kw_only=True, tag="BookKeyAdded"):
+    """The book's first signing key: the trust anchor of every head its chapters sign.
+
+    Announced once; a later key comes only by `BookKeyRotated` (events/keys.py checks both)."""
+
+    key: str
+    """Hex Ed25519 public key (32 bytes)."""
+
+
+class BookKeyRotated(Event, frozen=True, kw_only=True, tag="BookKeyRotated"):
+    """The book's signing key was replaced; the old key vouches for the new one."""
+
+    old: str
+    """Hex public key being retired (the current key until this event)."""
+    new: str
+    """Hex public key that signs from this event on."""
+    signature: str
+    """Hex Ed25519 signature by `old` over `ragstack.key.v1|<book>|<old>|<new>`."""
+
+
 BookEvent = (
     BookCreated
     | MemberAdded
@@ -101,4 +121,6 @@ BookEvent = (
     | ChapterDeleted
     | PolicyChanged
     | PlanChanged
+    | BookKeyAdded
+    | BookKeyRotated
 )

@@ -313,16 +313,22 @@ class ShareRevoked(Event, frozen=True, kw_only=True, tag="ShareRevoked"):
 
 
 class HeadSigned(Event, frozen=True, kw_only=True, tag="HeadSigned"):
-    """The book's key signed the chapter head at `rev`."""
+    """The book's key signed the chapter's head and Merkle root at `rev` (a signed tree head).
+
+    Not a change of the chapter: signers never sign because of one (events/heads.py has the
+    signing strings and the check)."""
 
     rev: int
-    """The signed rev."""
+    """The signed rev (before this event's own)."""
     head: str
-    """Hex chain hash at `rev`."""
+    """Hex chain hash h[rev]."""
     key: str
-    """Hex Ed25519 public key of the signer."""
+    """Hex Ed25519 public key of the signer: a key of the chapter's book (events/keys.py)."""
     signature: str
-    """Hex Ed25519 signature over `ragstack.head.v1|<chapter>|<rev>|<head>`."""
+    """Hex Ed25519 signature over `ragstack.head.v2|<chapter>|<rev>|<head>|<root>`, or over
+    `ragstack.head.v1|<chapter>|<rev>|<head>` when `root` is None (events written before roots)."""
+    root: str | None = None
+    """Hex RFC 9162 Merkle root over h[1..rev] (`rust_core.merkle_root`); None in v1 heads."""
 
 
 ChapterEvent = (

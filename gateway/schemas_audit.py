@@ -146,6 +146,12 @@ class VerifyPublic(_Public):
     """The last rev that verified and its hash (the log's head when ok)."""
     first_bad_rev: int | None = None
     reason: str | None = None
+    signed: int = 0
+    """Signed heads that verified."""
+    signed_rev: int | None = None
+    """The latest rev a verified signature covers."""
+    bad_book_rev: int | None = None
+    """The book rev where the book's key history breaks (a rotation the old key did not sign)."""
 
 
 class ProofPublic(_Public):

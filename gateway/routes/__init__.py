@@ -19,6 +19,7 @@ from gateway.routes import (
     books,
     chapters,
     chat,
+    heads,
     health,
     history,
     home,
@@ -47,6 +48,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     share_guests.router,
     audit.router,
     history.router,
+    heads.router,
     admin.router,
 )
 """Routers served under /v1."""

@@ -227,15 +227,21 @@ async def read_state(
 async def read_verification(services: ServicesDep, chapter: ReadableChapter) -> VerifyPublic:
     """Recompute the whole chain from the stored payloads and name the first rev that is wrong.
 
-    Each event must hash to its stored `Rs-Hash`, say its own rev and name this chapter.
+    Each event must hash to its stored `Rs-Hash`, say its own rev and name this chapter; each
+    signed head must name h[rev] and the Merkle root at rev and be signed by a key of the book
+    valid at the time (GET /v1/books/{book}/keys).
     """
-    report = await verify_log(services.logs.chapter(chapter.id))
+    keys = await services.keys.history_of_chapter(chapter.id) if services.keys else None
+    report = await verify_log(services.logs.chapter(chapter.id), keys=keys)
     return VerifyPublic(
         ok=report.ok,
         events=report.events,
         head=HeadPublic(rev=report.head_rev, hash=report.head_hex),
         first_bad_rev=report.first_bad_rev,
         reason=report.reason,
+        signed=report.signed,
+        signed_rev=report.signed_rev,
+        bad_book_rev=report.bad_book_rev,
     )
 
 

@@ -104,6 +104,8 @@ async def read_books(services: ServicesDep, user: CurrentUser) -> BookList:
 async def create_book(body: BookCreate, services: ServicesDep, user: CurrentUser) -> BookPublic:
     """A new book, owned by the caller."""
     state = await services.books.create_book(user.id, user.email, body.name)
+    if services.keys is not None:  # the book's signing key comes with it (engine/keys.py)
+        await services.keys.ensure(state.id, actor=user.id)
     return book_public(state, user.id)
 
 

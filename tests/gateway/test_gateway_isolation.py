@@ -169,6 +169,10 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/diff",      chapter(200),       {"params": {"from": 0, "to": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/threads/{thread}/messages/{message}/provenance", chapter(200), params={"thread": _thread, "message": _answer}),
+    # signed heads and book keys
+    Row("POST",   "/v1/chapters/{chapter}/heads",     chapter_admin(201)),
+    Row("GET",    "/v1/books/{book}/keys",            book_member(200)),
+    Row("POST",   "/v1/books/{book}/keys",            book_admin(201)),
     # sources and search
     Row("GET",    "/v1/chapters/{chapter}/sources",                chapter(200)),
     Row("POST",   "/v1/chapters/{chapter}/sources",                chapter(201), {"files": {"file": ("matrix.txt", b"Who may add what.", "text/plain")}}),
