@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import nats.errors
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
@@ -49,7 +50,6 @@ __all__ = [
     "LIVE_SUBJECT_PREFIX",
     "MSG_ID_HEADER",
     "NATS",
-    "Msg",
     "SEQUENCE_HEADER",
     "SHARE_USER_PREFIX",
     "STATUS_HEADER",
@@ -57,6 +57,7 @@ __all__ = [
     "EngineConnection",
     "Header",
     "JetStreamContext",
+    "Msg",
     "book_id_of_stream",
     "book_id_of_subject",
     "book_stream",
