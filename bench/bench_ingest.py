@@ -17,6 +17,8 @@ are made from them with small random perturbations (renormalised), with real met
 them tagged. Queries go through `Vectors.search` (embed the query, then query the index). Loading
 the index is bounded by the time left; if 100,000 records do not fit, the figure is for the size
 reached and `search_chunks` says so.
+
+One benchmark per file keeps it past 400 lines: its sections share the one server and corpus.
 """
 
 from __future__ import annotations

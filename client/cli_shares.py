@@ -8,6 +8,9 @@
 The owner shares (the token is printed once); the guest either accepts the share into a book
 on their own server (`shares accept`) or follows it into a local replica (`follow`), which
 answers `replica …` offline, without an account and without a model.
+
+It is one module (about 410 lines): the owner's, the guest's and the replica's commands share
+their argument parsing and printing.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Decoding ignores keys a Struct does not name, so a newer server that adds keys n
 older client; fields a server may leave out have defaults. The keys docs/architecture.md promises to
 scripts (a source, a search hit, an answer) are spelled exactly as there. A passage's `Span` and
 an answer's `Usage` are the log's own `events.Span` and `events.TokenUsage`.
+
+It is one module (about 425 lines) of plain shapes, one per answer of the API; share and history
+shapes live in models_shares.py and models_history.py.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ Two ways in, one store:
 
 Texts come in verified by the caller (client/follow.py checks each blob's BLAKE3 against its
 name). A replica belongs to one share of one chapter: opening it for another is refused.
+
+It is one module (about 490 lines): applying owner events, proxied batches and key pins, and
+answering queries, all share the one SQLite store and its meta rows.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ the live namespace keeps exactly the records it had before, so nothing that coun
 changes. The history grows with every removal and edit; it goes when the chapter's index is
 dropped. Tags are not read from retired records: an as-of search filters by the sources the
 caller found carrying the tags at that rev (the audit fold knows them).
+
+It is one module (about 520 lines): the fold, the batch's index operations and the searches
+(now and as of a rev) share the per-source state and the history namespace's rules.
 """
 
 import json
