@@ -162,6 +162,7 @@ class Client(_Blocking):
     proof = _blocking(AsyncClient.proof)
     diff = _blocking(AsyncClient.diff)
     provenance = _blocking(AsyncClient.provenance)
+    book_keys = _blocking(AsyncClient.book_keys)
 
     # --- shares ---
     share = _blocking(AsyncClient.share)
