@@ -24,7 +24,7 @@ export default defineConfig({
     rollupOptions: {
       output: {
         // Libraries change less often than the app: a separate chunk stays cached across releases.
-        manualChunks: { vendor: ["react", "react-dom", "react-router", "@tanstack/react-query"] },
+        manualChunks: { vendor: ["react", "react-dom", "react-dom/client", "react-router", "@tanstack/react-query"] },
       },
     },
   },
