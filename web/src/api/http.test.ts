@@ -110,3 +110,14 @@ describe("the fetch wrapper", () => {
     }
   });
 });
+
+describe("a sign-in probe", () => {
+  it("answers 401 to its caller without signalling a lost session", async () => {
+    const fetch = fakeFetch(401, '{"error": {"code": "not_authenticated", "message": "no"}}');
+    const { client, onUnauthorized } = makeClient(fetch);
+    await expect(client.request("GET", "/v1/me", { probe: true })).rejects.toMatchObject({
+      status: 401,
+    });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+  });
+});

@@ -64,6 +64,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** What the answer is read as; `response` hands it back unread (streams). */
   read?: "json" | "text" | "response";
+  /** A probe of whether anyone is signed in: a 401 is its answer, not a lost session. */
+  probe?: boolean;
 }
 
 export interface ClientConfig {
@@ -124,7 +126,8 @@ export function createClient(config: ClientConfig): Client {
       throw new ApiError(0, "network", "The server could not be reached. Check your connection.");
     }
     if (!response.ok) {
-      throw check(errorFrom(response.status, await response.text(), response.statusText));
+      const error = errorFrom(response.status, await response.text(), response.statusText);
+      throw options.probe ? error : check(error);
     }
     const read = options.read ?? "json";
     if (read === "response") return response as T;

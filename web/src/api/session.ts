@@ -110,10 +110,10 @@ export async function signOut(): Promise<void> {
 /** Who is signed in, or null; a missing CSRF token after a reload is fetched again if offered. */
 export async function currentUser(): Promise<User | null> {
   try {
-    const user = await client.request<User>("GET", "/v1/me");
+    const user = await client.request<User>("GET", "/v1/me", { probe: true });
     if (csrf === null && devBearer === null) {
       const answer = await client
-        .request<SessionAnswer>("GET", "/v1/auth/session")
+        .request<SessionAnswer>("GET", "/v1/auth/session", { probe: true })
         .catch(() => null);
       if (answer) keep(answer);
     }

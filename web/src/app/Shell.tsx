@@ -20,6 +20,7 @@ export function Shell() {
       onSignedOut((error) => {
         const here = window.location.pathname + window.location.search;
         queryClient.clear();
+        queryClient.setQueryData(keys.me, null);
         if (!window.location.pathname.startsWith("/sign")) {
           navigate(`/signin?next=${encodeURIComponent(here)}`, {
             state: { reason: error.code === "session_expired" ? "expired" : "signed-out" },
@@ -32,6 +33,7 @@ export function Shell() {
   async function leave() {
     await signOut();
     queryClient.clear();
+    queryClient.setQueryData(keys.me, null);
     navigate("/signin");
   }
 
