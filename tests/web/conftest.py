@@ -1,0 +1,54 @@
+"""The web app's toolchain for its tests: Node and npm, and web/node_modules installed once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.requirements import missing_requirement
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+"""The app's folder (package.json, package-lock.json, the sources)."""
+NODE_INSTALL = "apt-get install nodejs npm (Node 20.19 or newer)"
+_NPM_CI_TIMEOUT_S = 600  # a cold install fetches ~130 packages; a warm cache takes seconds
+
+
+@pytest.fixture(scope="session")
+def web_app() -> Path:
+    """web/, with its node_modules installed (by `npm ci --prefer-offline` when missing)."""
+    lacking = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if lacking:
+        missing_requirement(" and ".join(lacking) + " for the web app", install=NODE_INSTALL)
+    if not (WEB / "node_modules" / ".package-lock.json").is_file():
+        done = subprocess.run(
+            ["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"],
+            cwd=WEB,
+            capture_output=True,
+            text=True,
+            timeout=_NPM_CI_TIMEOUT_S,
+            env={**os.environ, "CI": "1"},
+        )
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            missing_requirement(
+                "the web app's npm packages",
+                install="cd web && npm ci",
+                detail=lines[-1] if lines else f"npm ci exited {done.returncode}",
+            )
+    return WEB
+
+
+def run_node_tool(web: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run one of the app's installed tools (`vitest`, `vite`, `tsc`) in web/."""
+    return subprocess.run(
+        [str(web / "node_modules" / ".bin" / args[0]), *args[1:]],
+        cwd=web,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0"},
+    )

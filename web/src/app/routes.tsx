@@ -1,0 +1,39 @@
+// The screens, by path. A new screen is one entry here (lazy when it is not on the first screen,
+// so the first load stays small). Paths never shadow the server's own: /v1, /docs, /openapi.json,
+// /health and /metrics.
+import { createBrowserRouter, Navigate } from "react-router";
+import { ErrorState } from "../components/ui";
+import { BooksScreen } from "../screens/Books";
+import { SignInScreen } from "../screens/SignIn";
+import { Shell, SignedIn } from "./Shell";
+
+export const router = createBrowserRouter([
+  {
+    element: <Shell />,
+    errorElement: <ErrorState error={new Error("This page could not be shown.")} />,
+    children: [
+      { path: "/signin", element: <SignInScreen mode="signin" /> },
+      { path: "/signup", element: <SignInScreen mode="signup" /> },
+      {
+        element: <SignedIn />,
+        children: [
+          { index: true, element: <Navigate to="/books" replace /> },
+          { path: "/books", element: <BooksScreen /> },
+          {
+            path: "/books/:book",
+            lazy: async () => ({ Component: (await import("../screens/Book")).BookScreen }),
+          },
+          {
+            path: "/chapters/:chapter",
+            lazy: async () => ({ Component: (await import("../screens/Chapter")).ChapterScreen }),
+          },
+        ],
+      },
+      { path: "*", element: <NotFound /> },
+    ],
+  },
+]);
+
+function NotFound() {
+  return <ErrorState error={new Error("There is no page at this address.")} />;
+}

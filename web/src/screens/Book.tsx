@@ -1,0 +1,56 @@
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { ChevronRight, NotebookText, Share2 } from "lucide-react";
+import { Link, useParams } from "react-router";
+import { createChapter, keys, listChapters, readBook } from "../api/endpoints";
+import { CreateForm } from "../components/CreateForm";
+import { QueryView } from "../components/ui";
+
+export function BookScreen() {
+  const { book = "" } = useParams();
+  const queryClient = useQueryClient();
+  const info = useQuery({ queryKey: keys.book(book), queryFn: () => readBook(book) });
+  const chapters = useQuery({ queryKey: keys.chapters(book), queryFn: () => listChapters(book) });
+  return (
+    <section className="page">
+      <nav aria-label="Breadcrumb" className="crumbs">
+        <Link to="/books">Books</Link>
+      </nav>
+      <h1>
+        <NotebookText size={22} aria-hidden /> {info.data?.name ?? "Book"}
+      </h1>
+      <QueryView
+        query={chapters}
+        loading="Loading chapters…"
+        isEmpty={(list) => list.length === 0}
+        empty="No chapters yet. A chapter is a notebook: create one, then add sources to it."
+      >
+        {(list) => (
+          <ul className="list" aria-label="Chapters">
+            {list.map((chapter) => (
+              <li key={chapter.id}>
+                <Link className="row-link" to={`/chapters/${chapter.id}`}>
+                  <span className="row-title">{chapter.title}</span>
+                  {chapter.share && (
+                    <span className="badge" title="Shared with you">
+                      <Share2 size={12} aria-hidden /> shared
+                    </span>
+                  )}
+                  <ChevronRight size={18} aria-hidden />
+                </Link>
+              </li>
+            ))}
+          </ul>
+        )}
+      </QueryView>
+      <CreateForm
+          label="New chapter"
+          action="Create chapter"
+          create={(title) => createChapter(book, title)}
+          onCreated={() => {
+            void queryClient.invalidateQueries({ queryKey: keys.chapters(book) });
+            void queryClient.invalidateQueries({ queryKey: keys.books });
+          }}
+        />
+    </section>
+  );
+}

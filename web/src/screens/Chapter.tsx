@@ -1,0 +1,62 @@
+// A chapter: its sources (and search) beside the chat, and the passage a citation opens.
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useParams } from "react-router";
+import { keys, readChapter } from "../api/endpoints";
+import { ChatPanel } from "../chapter/Chat";
+import { PassageDialog, type PassageTarget } from "../chapter/Passage";
+import { SearchPanel } from "../chapter/Search";
+import { SourcesPanel } from "../chapter/Sources";
+import { useChangeFeed } from "../chapter/useChangeFeed";
+import { ErrorState, Loading } from "../components/ui";
+
+type Tab = "sources" | "search";
+
+export function ChapterScreen() {
+  const { chapter = "" } = useParams();
+  const info = useQuery({ queryKey: keys.chapter(chapter), queryFn: () => readChapter(chapter) });
+  const feed = useChangeFeed(chapter);
+  const [tab, setTab] = useState<Tab>("sources");
+  const [passage, setPassage] = useState<PassageTarget | null>(null);
+
+  if (info.isPending) return <Loading label="Opening the chapter…" />;
+  if (info.isError) return <ErrorState error={info.error} retry={() => void info.refetch()} />;
+
+  return (
+    <section className="chapter">
+      <nav aria-label="Breadcrumb" className="crumbs">
+        <Link to="/books">Books</Link> / <Link to={`/books/${info.data.book}`}>Book</Link>
+      </nav>
+      <h1>{info.data.title}</h1>
+      <div className="chapter-grid">
+        <div className="chapter-side">
+          <div className="tabs" role="tablist" aria-label="Chapter views">
+            {(["sources", "search"] as const).map((t) => (
+              <button
+                key={t}
+                type="button"
+                role="tab"
+                id={`tab-${t}`}
+                aria-selected={tab === t}
+                aria-controls={`tabpanel-${t}`}
+                className="tab"
+                onClick={() => setTab(t)}
+              >
+                {t === "sources" ? "Sources" : "Search"}
+              </button>
+            ))}
+          </div>
+          <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`}>
+            {tab === "sources" ? (
+              <SourcesPanel chapter={chapter} feed={feed} open={setPassage} />
+            ) : (
+              <SearchPanel chapter={chapter} open={setPassage} />
+            )}
+          </div>
+        </div>
+        <ChatPanel chapter={chapter} open={setPassage} />
+      </div>
+      <PassageDialog chapter={chapter} target={passage} onClose={() => setPassage(null)} />
+    </section>
+  );
+}
