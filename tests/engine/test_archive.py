@@ -11,6 +11,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from engine.accounts import open_account_store
@@ -29,7 +30,15 @@ from events import (
     SourceExtracted,
     ThreadStarted,
 )
-from events.archive import BLOBS_DIR, EVENTS_FILE, MANIFEST_FILE
+from events.archive import (
+    BLOBS_DIR,
+    EVENTS_FILE,
+    MANIFEST_FILE,
+    ArchiveFile,
+    ArchiveManifest,
+    encode_json,
+)
+from rust_core import hash as blake3
 from tests.accounts_support import fast_passwords
 
 
@@ -98,7 +107,7 @@ def _rewrite(path: Path, members: dict[str, bytes]) -> None:
 
 
 async def test_an_export_verifies_offline_and_imports_as_a_verifiable_copy(keys, blobs, tmp_path):
-    book, chapter = await _chapter(keys, blobs)
+    _, chapter = await _chapter(keys, blobs)
     path = await _export(keys, blobs, chapter, tmp_path / "owls.tar")
     # Offline: files, chain, head and root, both signatures (one per key), blobs.
     report = check_archive_file(path)
@@ -123,13 +132,13 @@ async def test_an_export_verifies_offline_and_imports_as_a_verifiable_copy(keys,
 
 
 async def test_a_tampered_archive_names_the_rev_and_imports_nothing(keys, blobs, tmp_path):
-    book, chapter = await _chapter(keys, blobs)
+    _, chapter = await _chapter(keys, blobs)
     path = await _export(keys, blobs, chapter, tmp_path / "owls.tar")
     members = _members(path)
     # A payload flipped at rev 3, with the manifest's file hash made to agree: the chain names it.
     lines = members[EVENTS_FILE].split(b"\n")
     lines[2] = _flipped(lines[2])
-    members = await _agreeing(members, EVENTS_FILE, b"\n".join(lines))
+    members = _agreeing(members, EVENTS_FILE, b"\n".join(lines))
     _rewrite(bad := tmp_path / "flipped.tar", members)
     report = check_archive_file(bad)
     assert not report.ok and report.first_bad_rev == 3, report
@@ -148,13 +157,8 @@ def _flipped(line: bytes) -> bytes:
     return json.dumps(item).encode()
 
 
-async def _agreeing(members: dict[str, bytes], name: str, data: bytes) -> dict[str, bytes]:
+def _agreeing(members: dict[str, bytes], name: str, data: bytes) -> dict[str, bytes]:
     """`members` with `name` replaced and the manifest's size and hash for it updated."""
-    import msgspec
-
-    from events.archive import ArchiveFile, ArchiveManifest, encode_json
-    from rust_core import hash as blake3
-
     manifest = msgspec.json.decode(members[MANIFEST_FILE], type=ArchiveManifest)
     files = [
         ArchiveFile(name=f.name, size=len(data), blake3=blake3(data).hex()) if f.name == name else f
@@ -165,7 +169,7 @@ async def _agreeing(members: dict[str, bytes], name: str, data: bytes) -> dict[s
 
 
 async def test_a_truncated_archive_or_a_missing_blob_is_refused(keys, blobs, tmp_path):
-    book, chapter = await _chapter(keys, blobs)
+    _, chapter = await _chapter(keys, blobs)
     path = await _export(keys, blobs, chapter, tmp_path / "owls.tar")
     other = await keys.books.create_book("bob", "bob@example.org", "Bob's")
     # Cut short in the middle of the events.
@@ -179,10 +183,6 @@ async def test_a_truncated_archive_or_a_missing_blob_is_refused(keys, blobs, tmp
     members = _members(path)
     blob = next(n for n in members if n.startswith(BLOBS_DIR))
     del members[blob]
-    import msgspec
-
-    from events.archive import ArchiveManifest, encode_json
-
     manifest = msgspec.json.decode(members[MANIFEST_FILE], type=ArchiveManifest)
     manifest = msgspec.structs.replace(
         manifest, files=[f for f in manifest.files if f.name != blob]
