@@ -162,6 +162,8 @@ class Client(_Blocking):
     proof = _blocking(AsyncClient.proof)
     diff = _blocking(AsyncClient.diff)
     provenance = _blocking(AsyncClient.provenance)
+    export_chapter = _blocking(AsyncClient.export_chapter)
+    import_archive = _blocking(AsyncClient.import_archive)
 
     # --- shares ---
     share = _blocking(AsyncClient.share)

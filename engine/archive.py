@@ -49,7 +49,7 @@ from events.archive import (
     tar_header,
     tar_padding,
 )
-from events.archive_check import ArchiveError, ArchiveReader, ArchiveReport, verify_archive
+from events.archive_check import ArchiveError, ArchiveReader, verify_archive
 from events.copies import CopiedEvent, CopyManifest, merkle_root_hex
 from events.heads import MerkleFrontier
 from events.scopes import SCOPE_EVENTS, copied_types
@@ -60,7 +60,6 @@ __all__ = [
     "ArchiveIncomplete",
     "ArchiveRejected",
     "ChapterExport",
-    "check_archive_file",
     "export_chapter",
     "import_archive",
 ]
@@ -178,16 +177,6 @@ async def export_chapter(keys: BookKeys, blobs: BlobStore, chapter: str) -> Chap
         spool.close()
         raise
     return ChapterExport(manifest, spool, keys_data, blobs)
-
-
-def check_archive_file(path: Path) -> ArchiveReport:
-    """Verify an archive on disk (blocking: run it in a thread from async code)."""
-    with path.open("rb") as file:
-        try:
-            with ArchiveReader(file) as reader:
-                return verify_archive(reader)
-        except ArchiveError as exc:
-            return ArchiveReport(ok=False, reason=str(exc))
 
 
 def _title(body: object, title: str) -> str:

@@ -7,14 +7,16 @@ chapter and its rev, the head and Merkle root the manifest claims, every `HeadSi
 book's key history in `keys.json` (each rotation signed by the key before it), and that every blob
 an event names is in the archive under its own hash. A fault in an event names its rev.
 
-Pure apart from reading the file object the caller opened; the engine's import and the client's
-`ragstack verify --archive` share it.
+Pure apart from reading the file the caller names or opened; the engine's import and the
+client's `ragstack verify --archive` share it.
 """
 
 from __future__ import annotations
 
+import os
 import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 import msgspec
@@ -42,8 +44,8 @@ __all__ = [
     "ArchiveReader",
     "ArchiveReport",
     "describe",
-    "report_of_error",
     "verify_archive",
+    "verify_archive_file",
 ]
 
 _BATCH = 1000
@@ -243,9 +245,14 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
     )
 
 
-def report_of_error(exc: ArchiveError) -> ArchiveReport:
-    """The report of an archive that could not be opened."""
-    return ArchiveReport(ok=False, reason=str(exc))
+def verify_archive_file(path: str | os.PathLike[str]) -> ArchiveReport:
+    """Verify the archive at `path` (blocking: from async code, run it in a thread)."""
+    with Path(path).open("rb") as file:
+        try:
+            with ArchiveReader(file) as reader:
+                return verify_archive(reader)
+        except ArchiveError as exc:
+            return ArchiveReport(ok=False, reason=str(exc))
 
 
 def describe(report: ArchiveReport) -> str:

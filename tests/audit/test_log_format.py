@@ -15,7 +15,7 @@ import pytest
 
 from engine.accounts import open_account_store
 from engine.accounts.secrets import SecretBox
-from engine.archive import check_archive_file, export_chapter
+from engine.archive import export_chapter
 from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.keys import BookKeys
@@ -32,6 +32,7 @@ from events import (
     encode,
 )
 from events.archive import write_archive
+from events.archive_check import verify_archive_file
 from events.heads import sign_head
 from events.keys import BookKey, KeyHistory, public_key_of
 from rust_core import GENESIS, chain_link, diff, merkle_root
@@ -79,7 +80,7 @@ def test_a_stranger_verifies_the_documents_example(tmp_path):
     verified = stranger.verify(path)
     assert (verified.events, verified.signed) == (4, 2)
     assert verified.keys == [public_key_of(example.PRIVATE_1), public_key_of(example.PRIVATE_2)]
-    assert check_archive_file(path).ok
+    assert verify_archive_file(path).ok
 
 
 def _rechained(events: list[RecordedEvent], payloads: dict[int, bytes]) -> list[RecordedEvent]:
@@ -148,7 +149,7 @@ def test_tampering_is_named_by_its_rev(tmp_path, tamper):
         stranger.verify(path)
     assert fault.value.rev == bad_rev, str(fault.value)
     # The project's own check names the same rev.
-    report = check_archive_file(path)
+    report = verify_archive_file(path)
     assert not report.ok and report.first_bad_rev == bad_rev, report
 
 
@@ -158,7 +159,7 @@ def test_a_rotation_without_the_old_keys_signature_is_refused(tmp_path):
     path = _write(tmp_path / "rotated.tar", list(example.build().events), [history.keys[0], second])
     with pytest.raises(stranger.Fault, match="rotation"):
         stranger.verify(path)
-    report = check_archive_file(path)
+    report = verify_archive_file(path)
     assert not report.ok and report.bad_book_rev == 2
 
 

@@ -5,18 +5,13 @@ imported."""
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import tarfile
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from engine.accounts import open_account_store
 from engine.accounts.secrets import SecretBox
-from engine.archive import ArchiveRejected, check_archive_file, export_chapter, import_archive
+from engine.archive import ArchiveRejected, export_chapter, import_archive
 from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.copies import verify_copy_chapter
@@ -32,14 +27,10 @@ from events import (
 )
 from events.archive import (
     BLOBS_DIR,
-    EVENTS_FILE,
-    MANIFEST_FILE,
-    ArchiveFile,
-    ArchiveManifest,
-    encode_json,
 )
-from rust_core import hash as blake3
+from events.archive_check import verify_archive_file
 from tests.accounts_support import fast_passwords
+from tests.audit.archive_tamper import agreeing, flip_event, members, rewrite
 
 
 @pytest.fixture
@@ -93,24 +84,11 @@ async def _export(keys: BookKeys, blobs: LocalBlobStore, chapter: str, path: Pat
     return path
 
 
-def _members(path: Path) -> dict[str, bytes]:
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-
-
-def _rewrite(path: Path, members: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 async def test_an_export_verifies_offline_and_imports_as_a_verifiable_copy(keys, blobs, tmp_path):
     _, chapter = await _chapter(keys, blobs)
     path = await _export(keys, blobs, chapter, tmp_path / "owls.tar")
     # Offline: files, chain, head and root, both signatures (one per key), blobs.
-    report = check_archive_file(path)
+    report = verify_archive_file(path)
     assert report.ok, report.reason
     assert (report.events, report.signed, report.blobs) == (8, 2, 2)
     head = await keys.logs.chapter(chapter).head()
@@ -134,38 +112,14 @@ async def test_an_export_verifies_offline_and_imports_as_a_verifiable_copy(keys,
 async def test_a_tampered_archive_names_the_rev_and_imports_nothing(keys, blobs, tmp_path):
     _, chapter = await _chapter(keys, blobs)
     path = await _export(keys, blobs, chapter, tmp_path / "owls.tar")
-    members = _members(path)
     # A payload flipped at rev 3, with the manifest's file hash made to agree: the chain names it.
-    lines = members[EVENTS_FILE].split(b"\n")
-    lines[2] = _flipped(lines[2])
-    members = _agreeing(members, EVENTS_FILE, b"\n".join(lines))
-    _rewrite(bad := tmp_path / "flipped.tar", members)
-    report = check_archive_file(bad)
+    bad = flip_event(path, 3, tmp_path / "flipped.tar")
+    report = verify_archive_file(bad)
     assert not report.ok and report.first_bad_rev == 3, report
     other = await keys.books.create_book("bob", "bob@example.org", "Bob's")
     with pytest.raises(ArchiveRejected, match="rev 3"):
         await import_archive(keys, blobs, actor="bob", book=other.id, path=bad)
     assert (await keys.books.state(other.id)).chapters == {}
-
-
-def _flipped(line: bytes) -> bytes:
-    """An events.ndjson line with the last byte of its payload flipped."""
-    item = json.loads(line)
-    payload = bytearray(base64.b64decode(item["payload"]))
-    payload[-1] ^= 0x01
-    item["payload"] = base64.b64encode(payload).decode()
-    return json.dumps(item).encode()
-
-
-def _agreeing(members: dict[str, bytes], name: str, data: bytes) -> dict[str, bytes]:
-    """`members` with `name` replaced and the manifest's size and hash for it updated."""
-    manifest = msgspec.json.decode(members[MANIFEST_FILE], type=ArchiveManifest)
-    files = [
-        ArchiveFile(name=f.name, size=len(data), blake3=blake3(data).hex()) if f.name == name else f
-        for f in manifest.files
-    ]
-    manifest = msgspec.structs.replace(manifest, files=files)
-    return {**members, MANIFEST_FILE: encode_json(manifest), name: data}
 
 
 async def test_a_truncated_archive_or_a_missing_blob_is_refused(keys, blobs, tmp_path):
@@ -175,21 +129,15 @@ async def test_a_truncated_archive_or_a_missing_blob_is_refused(keys, blobs, tmp
     # Cut short in the middle of the events.
     data = path.read_bytes()
     (cut := tmp_path / "cut.tar").write_bytes(data[: len(data) // 3])
-    report = check_archive_file(cut)
+    report = verify_archive_file(cut)
     assert not report.ok and report.reason
     with pytest.raises(ArchiveRejected):
         await import_archive(keys, blobs, actor="bob", book=other.id, path=cut)
     # A blob left out (and out of the manifest too): the events still name it.
-    members = _members(path)
-    blob = next(n for n in members if n.startswith(BLOBS_DIR))
-    del members[blob]
-    manifest = msgspec.json.decode(members[MANIFEST_FILE], type=ArchiveManifest)
-    manifest = msgspec.structs.replace(
-        manifest, files=[f for f in manifest.files if f.name != blob]
-    )
-    members[MANIFEST_FILE] = encode_json(manifest)
-    _rewrite(lacking := tmp_path / "lacking.tar", members)
-    report = check_archive_file(lacking)
+    files = members(path)
+    blob = next(n for n in files if n.startswith(BLOBS_DIR))
+    lacking = rewrite(tmp_path / "lacking.tar", agreeing(files, blob, None))
+    report = verify_archive_file(lacking)
     assert not report.ok and blob[len(BLOBS_DIR) :] in (report.reason or "")
     with pytest.raises(ArchiveRejected, match="missing"):
         await import_archive(keys, blobs, actor="bob", book=other.id, path=lacking)

@@ -9,12 +9,12 @@ import pytest
 from gateway_support import assert_error, bearer, sign_up
 
 from app.services import Services
-from engine.archive import check_archive_file
 from engine.copies import verify_copy_chapter
 from engine.settings import Limits
 from engine.sources import add_source
 from events import ChapterForked, SourceAdded
 from events.archive import ARCHIVE_MEDIA_TYPE
+from events.archive_check import verify_archive_file
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ async def test_export_then_import_round_trips(client, services: Services, tmp_pa
     assert f"{chapter}-rev{head.rev}.tar" in exported.headers["content-disposition"]
     path = tmp_path / "lighthouses.tar"
     path.write_bytes(exported.content)
-    report = check_archive_file(path)
+    report = verify_archive_file(path)
     assert report.ok and report.head == head.hex and report.signed == 1, report
 
     # Import into Bob's book: a new chapter forked from the archive's head.
