@@ -93,6 +93,8 @@ class ArchiveReader:
         if not members or members[0].name != MANIFEST_FILE:
             raise ArchiveError(f"the archive does not start with {MANIFEST_FILE}")
         self._members = {m.name: m for m in members}
+        if len(self._members) != len(members):
+            raise ArchiveError("a file appears twice in the archive")
         try:
             self.manifest = msgspec.json.decode(self._read(MANIFEST_FILE), type=ArchiveManifest)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -76,7 +76,10 @@ async def _spool(request: Request, out: IO[bytes]) -> None:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {ARCHIVE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            # The tar's raw bytes; any Content-Type is taken (OpenAPI tools know octet-stream).
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     responses=error_responses(413, 422),
