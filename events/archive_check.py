@@ -162,6 +162,8 @@ class ArchiveReader:
             try:
                 batch.append(decode_event_line(line))
             except DecodeError as exc:
+                if batch:  # the lines before it are checked first: the fault names its own rev
+                    yield batch
                 raise DecodeError(f"line {number} of {EVENTS_FILE}: {exc}") from None
             if len(batch) == _BATCH:
                 yield batch
@@ -208,9 +210,14 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
             good = batch[: chain.verified - frontier.size]
             heads.feed([e.payload for e in good], [e.hash for e in good])
             frontier.extend([e.hash for e in good])
-            named += archived_blobs(decode(e.payload).body for e in good)
             if good and good[0].rev == 1 and _book_of(good[0].payload) != m.book:
                 chain.fail(1, f"rev 1 does not name the archive's book {m.book}")
+            for event in good:
+                try:
+                    named += archived_blobs([decode(event.payload).body])
+                except DecodeError as exc:
+                    chain.fail(event.rev, f"the event at rev {event.rev} does not decode: {exc}")
+                    break
             if not fine or heads.failed or chain.failed:
                 break
     except DecodeError as exc:

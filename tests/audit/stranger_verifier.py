@@ -157,8 +157,11 @@ def verify(path: Path) -> Verified:
     keys = _keys(book, key_file["keys"])
     hashes, signed, named = [GENESIS], 0, []
     for n, line in enumerate(data["events.ndjson"].splitlines(), start=1):
-        item = json.loads(line)
-        payload = base64.b64decode(item["payload"])
+        try:
+            item = json.loads(line)
+            payload = base64.b64decode(item["payload"], validate=True)
+        except (ValueError, KeyError, TypeError):
+            raise Fault("the line is not an archived event", n) from None
         if item["rev"] != n:
             raise Fault(f"the archive holds rev {item['rev']} where rev {n} belongs", n)
         h = b3(CHAIN_DOMAIN + hashes[-1] + payload)

@@ -31,7 +31,7 @@ from events import (
     decode,
     encode,
 )
-from events.archive import write_archive
+from events.archive import EVENTS_FILE, write_archive
 from events.archive_check import verify_archive_file
 from events.heads import sign_head
 from events.keys import BookKey, KeyHistory, public_key_of
@@ -40,6 +40,7 @@ from rust_core import hash as blake3
 from tests.accounts_support import fast_passwords
 from tests.audit import log_format_example as example
 from tests.audit import stranger_verifier as stranger
+from tests.audit.archive_tamper import agreeing, members, rewrite
 
 THIRD_PARTY = {"msgpack", "blake3", "cryptography"}
 
@@ -151,6 +152,20 @@ def test_tampering_is_named_by_its_rev(tmp_path, tamper):
     # The project's own check names the same rev.
     report = verify_archive_file(path)
     assert not report.ok and report.first_bad_rev == bad_rev, report
+
+
+def test_a_line_that_is_not_an_event_is_named_by_its_rev(tmp_path):
+    path = tmp_path / "example.tar"
+    path.write_bytes(example.build().archive)
+    files = members(path)
+    lines = files[EVENTS_FILE].split(b"\n")
+    lines[2] = b'{"rev": 3, "hash": "00", "payload": "not base64!"}'
+    bad = rewrite(tmp_path / "bad.tar", agreeing(files, EVENTS_FILE, b"\n".join(lines)))
+    with pytest.raises(stranger.Fault) as fault:
+        stranger.verify(bad)
+    assert fault.value.rev == 3
+    report = verify_archive_file(bad)
+    assert not report.ok and report.first_bad_rev == 3, report
 
 
 def test_a_rotation_without_the_old_keys_signature_is_refused(tmp_path):
