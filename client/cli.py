@@ -6,11 +6,12 @@
     ragstack add CHAPTER PATH… [--tag T] [--wait]                ragstack add CHAPTER --url URL
     ragstack search CHAPTER QUERY [-k N]                         ragstack ask CHAPTER QUESTION
     ragstack history CHAPTER    ragstack verify CHAPTER    ragstack replay CHAPTER --rev N|--at TIME
+    ragstack export CHAPTER [-o FILE]   ragstack import FILE [--book B]   ragstack verify --archive FILE
     ragstack share CHAPTER --mode M --to EMAIL                  ragstack shares list|revoke|accept …
     ragstack follow TOKEN [--from URL] [--dir D] [--once]       ragstack replica sources|search|history
 
 Every command has `--json`; errors go to stderr with exit status 1. This module holds the
-commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_shares.
+commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_archive, cli_shares.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from client.cli_archive import register as register_archive
 from client.cli_audit import register as register_audit
 from client.cli_books import book_app, chapter_app
 from client.cli_common import (
@@ -176,6 +178,7 @@ app.add_typer(book_app, name="book")
 app.add_typer(chapter_app, name="chapter")
 register_sources(app)
 register_audit(app)
+register_archive(app)
 register_shares(app)
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from client.cli_archive import check_archive
 from client.cli_books import resolve_chapter
 from client.cli_common import (
     CliError,
@@ -100,13 +101,23 @@ def _print_history(entries: list[HistoryEntry]) -> None:
 
 
 def verify(
-    chapter: Annotated[str, typer.Argument(help="Chapter id (or title, over HTTP).")],
+    chapter: Annotated[str | None, typer.Argument(help="Chapter id (or title, over HTTP).")] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option("--archive", help="Verify this archive offline instead (no server)."),
+    ] = None,
     data: DataOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Recompute a chapter's hash chain and check its signed heads; name the first bad revision.
-    Exit 1 if it is broken."""
+    With --archive FILE, check an exported archive offline. Exit 1 if it is broken."""
+    if archive is not None:
+        if not check_archive(archive, json_output=json_output):
+            raise typer.Exit(1)
+        return
     with errors_handled(json_output):
+        if chapter is None:
+            raise CliError("give a CHAPTER, or --archive FILE", code="usage")
         if _local(data):
             from client.local import local_verify
 

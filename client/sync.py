@@ -163,6 +163,8 @@ class Client(_Blocking):
     diff = _blocking(AsyncClient.diff)
     provenance = _blocking(AsyncClient.provenance)
     book_keys = _blocking(AsyncClient.book_keys)
+    export_chapter = _blocking(AsyncClient.export_chapter)
+    import_archive = _blocking(AsyncClient.import_archive)
 
     # --- shares ---
     share = _blocking(AsyncClient.share)

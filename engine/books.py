@@ -290,7 +290,7 @@ class Books:
         return chapter
 
     async def register_shared(
-        self, actor: str, book: str, chapter: str, title: str, *, share: str
+        self, actor: str, book: str, chapter: str, title: str, *, share: str | None
     ) -> ChapterEntry:
         """Put a copy or a mirror of a shared chapter into `book`, assigned to `actor`."""
 

@@ -180,11 +180,12 @@ async def import_copy(
     actor: str,
     book: str,
     title: str,
-    share: str,
+    share: str | None,
     manifest: CopyManifest | bytes,
     fetch_blob: FetchBlob,
 ) -> str:
-    """Import a copy into `book` for `actor` (a member); the new chapter's id.
+    """Import a copy into `book` for `actor` (a member); the new chapter's id. `share` is the
+    copy share it came from (None: an archive, engine/archive.py).
 
     The manifest is checked first (`CopyRejected`, nothing written), then the blobs its events
     name are copied where the guest's store lacks them, then the manifest is stored, the chapter

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from gateway.errors import error_responses
 from gateway.routes import (
     admin,
+    archives,
     audit,
     auth,
     books,
@@ -49,6 +50,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     history.router,
     heads.router,
+    archives.router,
     admin.router,
 )
 """Routers served under /v1."""

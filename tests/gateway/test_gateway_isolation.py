@@ -40,8 +40,10 @@ from app.asking import Asked, ask, start_thread
 from app.services import open_services
 from app.settings import Settings
 from engine.settings import Limits
+from events.archive import ARCHIVE_MEDIA_TYPE
 from gateway.app import create_app
 from tests.accounts_support import ManualClock, fast_passwords
+from tests.audit import log_format_example
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -56,6 +58,12 @@ def _invite(world: World, actor: str) -> dict:
 
 def _to_admin(world: World, actor: str) -> dict:
     return {"json": {"assignee": world.admin.id}}
+
+
+def _archive(world: World, actor: str) -> dict:
+    # The worked example of docs/log-format.md: a small archive that verifies.
+    return {"content": log_format_example.build().archive,
+            "headers": {"Content-Type": ARCHIVE_MEDIA_TYPE}}  # fmt: skip
 
 
 async def _thread(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
@@ -173,6 +181,9 @@ ROWS: list[Row] = [
     Row("POST",   "/v1/chapters/{chapter}/heads",     chapter_admin(201)),
     Row("GET",    "/v1/books/{book}/keys",            book_member(200)),
     Row("POST",   "/v1/books/{book}/keys",            book_admin(201)),
+    # archives
+    Row("GET",    "/v1/chapters/{chapter}/export",    chapter(200)),
+    Row("POST",   "/v1/books/{book}/imports",         book_member(201),   _archive),
     # sources and search
     Row("GET",    "/v1/chapters/{chapter}/sources",                chapter(200)),
     Row("POST",   "/v1/chapters/{chapter}/sources",                chapter(201), {"files": {"file": ("matrix.txt", b"Who may add what.", "text/plain")}}),
