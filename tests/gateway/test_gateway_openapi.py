@@ -63,7 +63,7 @@ async def test_the_openapi_document_validates(client):
     }
     assert "HTTPValidationError" not in document["components"]["schemas"]
     me = document["paths"]["/v1/me"]["get"]
-    assert me["security"] == [{"bearer": []}]
+    assert me["security"] == [{"bearer": []}, {"session": []}]
     assert me["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     assert me["responses"]["429"]["headers"]["Retry-After"]["required"] is True
 
