@@ -183,7 +183,6 @@ router = APIRouter(tags=["changes"], responses=error_responses(401, 403, 404))
 
 @router.get(
     "/chapters/{chapter}/changes",
-    response_class=EventStream,
     responses={
         200: {
             "description": "Server-sent events: `change` {rev, type, actor, at, summary, source}"

@@ -260,3 +260,12 @@ async def test_the_feed_closes_when_the_chapter_is_no_longer_readable(
         while (got := await feed.frame(timeout=10)) is not None and got.get("event") != "closed":
             pass  # the deletion's own change may come first
         assert got is not None and got["data"]["code"] == "chapter_not_found"
+
+
+async def test_the_document_says_events_for_200_and_json_for_errors(client):
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/chapters/{chapter}/changes"]["get"]
+    assert "text/event-stream" in operation["responses"]["200"]["content"]
+    for status in ("400", "401", "404"):
+        assert list(operation["responses"][status]["content"]) == ["application/json"]
+    assert {p["name"] for p in operation["parameters"]} >= {"after", "follow", "last-event-id"}
