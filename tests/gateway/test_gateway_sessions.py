@@ -11,7 +11,7 @@ import pytest
 from gateway_support import assert_error, bearer, sign_up
 
 from engine.settings import Limits
-from gateway.session_cookies import CSRF_HEADER, SECURE_SESSION_COOKIE, SESSION_COOKIE
+from gateway.session_cookies import CSRF_HEADER, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionKeys
 
 EMAIL, PASSWORD = "ada@example.org", "correct horse battery"
 
@@ -207,3 +207,13 @@ class TestRateLimits:
         # Another caller from the same address is not held back by this session.
         async with make_client() as other:
             assert (await other.get("/v1/info")).status_code == 200
+
+
+def test_every_process_with_the_secret_key_checks_any_sessions_csrf_value(settings, tmp_path):
+    # The key comes from the accounts store's secret key: no file or table of its own.
+    one, two = SessionKeys.load(settings.data), SessionKeys.load(settings.data)
+    value = one.csrf_for("rs_token")
+    assert two.check("rs_token", value) and not two.check("rs_other", value)
+    elsewhere = SessionKeys.load(tmp_path / "another-data-dir")
+    assert not elsewhere.check("rs_token", value)
+    assert "rs_token" not in repr(one) and value not in repr(one)
