@@ -15,6 +15,8 @@ exception handlers (gateway/errors.py) and the routes (gateway/routes/).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from app.services import Services
@@ -23,20 +25,28 @@ from gateway.metrics import HttpMetrics, MetricsMiddleware
 from gateway.ratelimit import RateLimitMiddleware, RateLimits
 from gateway.routes import include_routers
 from gateway.routes.info import server_version
+from gateway.routes.webapp import WEBAPP_DIR
+from gateway.session_cookies import SessionKeys
+from gateway.webapp_files import WebAppBuild
 
 __all__ = ["create_app"]
 
 DESCRIPTION = (
     "RagStack: books of chapters of sources, searched and chatted with; every chapter an "
-    "append-only, hash-chained event log. Authenticate with `Authorization: Bearer <token>`. "
+    "append-only, hash-chained event log. Authenticate with `Authorization: Bearer <token>`, "
+    "or in a browser with the session cookie of `POST /v1/auth/session` (its writes send "
+    "`X-CSRF-Token`). "
     'Errors are JSON `{"error": {"code", "message"}}`.'
 )
 
 
-def create_app(services: Services) -> FastAPI:
-    """A FastAPI app serving the HTTP API over `services`."""
+def create_app(services: Services, *, webapp_dir: Path | None = None) -> FastAPI:
+    """A FastAPI app serving the HTTP API over `services`, and the web app's build in
+    `webapp_dir` (default: the package's `gateway/webapp/`; the welcome page while it is empty)."""
     app = FastAPI(title="RagStack", version=server_version(), description=DESCRIPTION)
     app.state.services = services
+    app.state.session_keys = SessionKeys.load(services.settings.data)
+    app.state.webapp = WebAppBuild(WEBAPP_DIR if webapp_dir is None else webapp_dir)
     app.state.rate_limits = RateLimits(services.settings.limits)
     app.state.http_metrics = HttpMetrics()
 

@@ -3,19 +3,22 @@
     async def read_me(user: CurrentUser) -> UserPublic: ...
     async def read_books(services: ServicesDep, user: CurrentUser) -> ...: ...
 
-The bearer token is resolved once per request (FastAPI caches a dependency within a request),
-however many of `CurrentUser`, `TokenInfoDep` and `AuthDep` a handler asks for. A missing token
-is `NotAuthenticated`; an unknown, revoked or expired one is the accounts store's `InvalidToken`
-or `TokenExpired`: all 401 with a `WWW-Authenticate` challenge (gateway/errors.py).
+The caller is resolved once per request (FastAPI caches a dependency within a request), however
+many of `CurrentUser`, `TokenInfoDep` and `AuthDep` a handler asks for: by the bearer token if
+the request has an `Authorization` header, else by the browser's session cookie, whose writes
+must carry the CSRF header (gateway/session_cookies.py). A missing credential is
+`NotAuthenticated`; an unknown, revoked or expired bearer token is the accounts store's
+`InvalidToken` or `TokenExpired`, such a session `SessionExpired` (and the answer clears the
+cookie): all 401 with a `WWW-Authenticate` challenge (gateway/errors.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.services import Services
 from engine.accounts import AccountError, TokenInfo, User
@@ -23,6 +26,17 @@ from engine.rules import Action, ChapterEntry
 from engine.shares import ShareAccess
 from gateway.errors import NotAuthenticated
 from gateway.ratelimit import RateLimits, client_address
+from gateway.session_cookies import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    CsrfFailed,
+    SessionExpired,
+    SessionKeys,
+    clearing_headers,
+    is_https,
+    session_token,
+)
 
 __all__ = [
     "SHARE_TOKEN_HEADER",
@@ -32,18 +46,32 @@ __all__ = [
     "ManagedChapter",
     "ReadableChapter",
     "ServicesDep",
+    "SessionAuthDep",
     "ShareDep",
     "TokenInfoDep",
     "WritableChapter",
     "get_auth",
     "get_services",
+    "get_session_auth",
     "get_share",
+    "session_auth",
 ]
 
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     description="An API token (`rs_…`) from /v1/auth/signup, /v1/auth/login or /v1/auth/tokens.",
+)
+
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description=(
+        "A browser session from POST /v1/auth/session (named `__Host-rs_session` over https)."
+        f" Every POST, PUT, PATCH and DELETE made with it must also send `{CSRF_HEADER}`: the"
+        " `csrf_token` the session was started with (or GET /v1/auth/session)."
+    ),
 )
 
 # Failures that may be someone guessing tokens: they also cost the caller's address.
@@ -62,33 +90,84 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 @dataclass(frozen=True, slots=True)
 class Auth:
-    """The caller: a user and the token they used."""
+    """The caller: a user, the token they used, and how it came (header or session cookie)."""
 
     user: User
     token: TokenInfo
+    via: Literal["bearer", "session"] = "bearer"
+    """`bearer` for `Authorization: Bearer …`, `session` for the browser's session cookie."""
+    secret: str = field(default="", repr=False)
+    """The token itself, to check later that it still holds (a long-lived stream)."""
 
 
 async def get_auth(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _cookie: Annotated[str | None, Depends(_session_cookie)],
 ) -> Auth:
-    """Resolve the bearer token; 401 when it is missing, unknown, revoked or expired."""
-    if credentials is None or not credentials.credentials:
+    """The bearer token, else the session cookie (with the CSRF header on a write); 401 when
+    neither is there or the token is unknown, revoked or expired, 403 `csrf_failed`."""
+    if credentials is not None and credentials.credentials:
+        user, info = await _resolve(request, services, credentials.credentials)
+        auth = Auth(user=user, token=info, via="bearer", secret=credentials.credentials)
+    else:
+        auth = await session_auth(request, services)
+    # Someone invited by e-mail before their account existed becomes a member on arrival. The
+    # check is in memory; it appends only when an invitation is pending, i.e. once.
+    await services.books.claim_invitations(auth.user.id, auth.user.email)
+    return auth
+
+
+async def get_session_auth(
+    request: Request,
+    services: ServicesDep,
+    _cookie: Annotated[str | None, Depends(_session_cookie)],
+) -> Auth:
+    """The caller by the browser's session cookie alone, whatever other header the request has."""
+    auth = await session_auth(request, services)
+    await services.books.claim_invitations(auth.user.id, auth.user.email)
+    return auth
+
+
+SessionAuthDep = Annotated[Auth, Depends(get_session_auth)]
+"""The caller by their session cookie (never a bearer header): for the session's own routes."""
+
+
+async def session_auth(request: Request, services: Services) -> Auth:
+    """The caller by their session cookie alone: 401 without one, `session_expired` for one
+    whose token no longer holds, 403 `csrf_failed` for a write without the session's CSRF value."""
+    token = session_token(request.scope)
+    if token is None:
         raise NotAuthenticated(
-            "this route needs an API token: send 'Authorization: Bearer <token>'"
+            "this route needs an API token ('Authorization: Bearer <token>') or a browser"
+            " session (POST /v1/auth/session)"
+        )
+    keys: SessionKeys = request.app.state.session_keys
+    if request.method in UNSAFE_METHODS and not keys.check(token, request.headers.get(CSRF_HEADER)):
+        raise CsrfFailed(
+            f"a change made with the session cookie needs the session's {CSRF_HEADER} header"
         )
     try:
-        user, info = await services.accounts.resolve_token(credentials.credentials)
+        user, info = await _resolve(request, services, token)
+    except AccountError as exc:
+        if exc.code not in _GUESS_CODES:
+            raise
+        raise SessionExpired(
+            "the session has ended (signed out, revoked or expired): sign in again",
+            headers=clearing_headers(is_https(request.scope)),
+        ) from None
+    return Auth(user=user, token=info, via="session", secret=token)
+
+
+async def _resolve(request: Request, services: Services, token: str) -> tuple[User, TokenInfo]:
+    try:
+        return await services.accounts.resolve_token(token)
     except AccountError as exc:
         if exc.code in _GUESS_CODES:
             limits: RateLimits = request.app.state.rate_limits
             limits.check_address(client_address(request.scope))  # RateLimited wins over 401
         raise
-    # Someone invited by e-mail before their account existed becomes a member on arrival. The
-    # check is in memory; it appends only when an invitation is pending, i.e. once.
-    await services.books.claim_invitations(user.id, user.email)
-    return Auth(user=user, token=info)
 
 
 AuthDep = Annotated[Auth, Depends(get_auth)]

@@ -1,14 +1,15 @@
 """Request rate limits per API token and per client address: in-memory token buckets.
 
-A request that carries a bearer token is charged to that token's bucket
-(`limits.requests_per_minute_token`); one without is charged to its client address
+A request that carries a bearer token, or a browser's session cookie, is charged to that token's
+bucket (`limits.requests_per_minute_token`); one without is charged to its client address
 (`limits.requests_per_minute_address`). A token that fails to authenticate is charged to the
 address as well (see gateway/deps.py), so guessing tokens, or sending a fresh garbage token with
 every request, runs into the address limit. A limit of 0 turns that limit off.
 
 The buckets live in this process: with several gateway processes each enforces its own limits,
 which bounds abuse per process and needs no shared store. Health probes and metrics scrapes are
-exempt, so that a busy operator network never makes a healthy server look down.
+exempt, so that a busy operator network never makes a healthy server look down; so are the web
+app's static files (`/assets/…`), so that loading the app costs a session none of its requests.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.settings import Limits
 from gateway.errors import RateLimited, error_response
+from gateway.session_cookies import session_token
 
 __all__ = [
     "EXEMPT_PATHS",
+    "EXEMPT_PREFIXES",
     "RateLimitMiddleware",
     "RateLimiter",
     "RateLimits",
@@ -34,6 +37,8 @@ __all__ = [
 
 EXEMPT_PATHS: frozenset[str] = frozenset({"/health", "/health/ready", "/metrics"})
 """Paths never limited."""
+EXEMPT_PREFIXES: tuple[str, ...] = ("/assets/",)
+"""Path prefixes never limited: the web app's hashed, immutable static files."""
 
 _DEFAULT_MAX_KEYS = 100_000
 
@@ -156,10 +161,11 @@ class RateLimitMiddleware:
         self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.exempt:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.exempt or path.startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        token = bearer_token(scope.get("headers", ()))
+        token = bearer_token(scope.get("headers", ())) or session_token(scope)
         try:
             if token is not None:
                 self.limits.check_token(token)

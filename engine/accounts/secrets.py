@@ -19,6 +19,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -69,13 +70,15 @@ def _decode_key(text: str, where: str) -> bytes:
 class SecretBox:
     """Seals and opens small values with AES-256-GCM; built from a key, a key file or the env."""
 
-    __slots__ = ("_aead", "_key_id")
+    __slots__ = ("_aead", "_derivation", "_key_id")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes | bytearray) or len(key) != KEY_SIZE:
             raise SecretKeyError(f"a secret key must be {KEY_SIZE} bytes")
         self._aead = AESGCM(bytes(key))
         self._key_id = _key_id(bytes(key))
+        # A one-way image of the key that `derive` starts from (never the key itself).
+        self._derivation = hmac.digest(bytes(key), b"ragstack.derive.v1", "sha256")
 
     def __repr__(self) -> str:
         return f"SecretBox(key_id={self.key_id})"
@@ -88,6 +91,11 @@ class SecretBox:
     def key_id(self) -> str:
         """Hex of the 4-byte key id (a digest, not the key): tells keys apart in messages."""
         return self._key_id.hex()
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose` ("csrf"), derived from this box's key: a server key that
+        every process holding the box shares, with no file of its own, revealing nothing of it."""
+        return hmac.digest(self._derivation, purpose.encode("utf-8"), "sha256")
 
     @staticmethod
     def generate_key() -> bytes:

@@ -18,25 +18,28 @@ from gateway.routes import (
     audit,
     auth,
     books,
+    changes,
     chapters,
     chat,
     heads,
     health,
     history,
-    home,
     info,
     llm_settings,
+    sessions,
     share_copies,
     share_feed,
     share_guests,
     shares,
     sources,
+    webapp,
 )
 
 __all__ = ["COMMON_RESPONSES", "ROOT_ROUTERS", "V1_ROUTERS", "include_routers"]
 
 V1_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
+    sessions.router,
     info.router,
     books.router,
     chapters.router,
@@ -49,14 +52,16 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     share_guests.router,
     audit.router,
     history.router,
+    changes.router,
     heads.router,
     archives.router,
     admin.router,
 )
 """Routers served under /v1."""
 
-ROOT_ROUTERS: tuple[APIRouter, ...] = (home.router, health.router)
-"""Routers served at the root, outside the versioned API."""
+ROOT_ROUTERS: tuple[APIRouter, ...] = (health.router, webapp.router)
+"""Routers served at the root, outside the versioned API. The web app's pages also answer, for
+GET, every path no route takes outside the reserved ones (routes/webapp.py)."""
 
 COMMON_RESPONSES = error_responses(400, 422, 429, 500)
 """Errors any /v1 route can answer: an unparsable or invalid request, too many requests, a bug."""
@@ -68,3 +73,4 @@ def include_routers(app: FastAPI) -> None:
         app.include_router(router, prefix="/v1", responses=COMMON_RESPONSES)
     for router in ROOT_ROUTERS:
         app.include_router(router)
+    webapp.install_fallback(app)

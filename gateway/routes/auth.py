@@ -23,12 +23,14 @@ from gateway.schemas import Email, UserPublic, WholeFloatsAsInt
 
 __all__ = [
     "LoginRequest",
+    "Password",
     "SessionPublic",
     "SignupRequest",
     "TokenCreate",
     "TokenCreated",
     "TokenList",
     "TokenPublic",
+    "first_book",
     "router",
 ]
 
@@ -39,7 +41,7 @@ SESSION_TTL_S = 30 * 24 * 3600
 MAX_TTL_S = 10 * 365 * 24 * 3600
 """Longest token lifetime the accounts store accepts."""
 
-_Password = Annotated[
+Password = Annotated[
     SecretStr,
     Field(
         max_length=MAX_PASSWORD_LENGTH,
@@ -63,7 +65,7 @@ class SignupRequest(_Model):
     """A new account."""
 
     email: Email
-    password: _Password
+    password: Password
     name: _Label = ""
     """Display name."""
 
@@ -72,7 +74,7 @@ class LoginRequest(_Model):
     """Credentials, for a new API token."""
 
     email: Email
-    password: _Password
+    password: Password
     token_name: _Label = "login"
     """Label of the token this login creates (shown in GET /v1/auth/tokens)."""
     ttl_s: _Ttl | None = SESSION_TTL_S
@@ -155,7 +157,7 @@ async def create_user(body: SignupRequest, services: ServicesDep) -> SessionPubl
     user = await services.accounts.create_user(
         body.email, body.password.get_secret_value(), body.name
     )
-    await _first_book(services, user)
+    await first_book(services, user)
     token, info = await services.accounts.issue_token(user.id, name="signup", ttl_s=SESSION_TTL_S)
     return SessionPublic(
         user=UserPublic.model_validate(user),
@@ -165,7 +167,8 @@ async def create_user(body: SignupRequest, services: ServicesDep) -> SessionPubl
     )
 
 
-async def _first_book(services: Services, user: User) -> None:
+async def first_book(services: Services, user: User) -> None:
+    """Give a new user a book of their own, unless an invitation made them a member already."""
     # Solo users get a book of one (docs/architecture.md), so their first chapter needs no set-up; someone
     # invited by e-mail joins the inviting book here instead.
     try:

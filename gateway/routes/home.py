@@ -1,21 +1,20 @@
-"""GET /: a page for whoever opens the server's address in a browser.
+"""The welcome page: what `GET /` shows when the server has no web app build to serve.
 
-There is no web UI yet; the page says that the server runs, which version, and where to go
-next (the interactive API docs, the CLI's first steps). It is not part of the API schema.
+The page says that the server runs, which version, and where to go next (the interactive API
+docs, the CLI's first steps). gateway/routes/webapp.py serves it at `/` (outside the API schema)
+until a build of the web app is present.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gateway.routes.info import server_version
 
-__all__ = ["router"]
-
-router = APIRouter()
+__all__ = ["welcome_page"]
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>RagStack</title>
@@ -43,8 +42,7 @@ uv run ragstack ask "Reading list" "What do these papers say?"</pre>
 """
 
 
-@router.get("/", include_in_schema=False, response_class=HTMLResponse)
-async def read_home(request: Request) -> HTMLResponse:
+def welcome_page(request: Request) -> HTMLResponse:
     """The welcome page."""
     root = escape(request.scope.get("root_path", "").rstrip("/"))
     base = escape(str(request.base_url).rstrip("/"))

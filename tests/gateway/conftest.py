@@ -56,8 +56,14 @@ async def services(settings, passwords, clock, local_embedder) -> AsyncIterator[
 
 
 @pytest.fixture
-def app(services: Services) -> FastAPI:
-    return create_app(services)
+def webapp_dir(tmp_path: Path) -> Path:
+    """The web app's build the app serves: none, unless a test module overrides this."""
+    return tmp_path / "no-webapp-build"
+
+
+@pytest.fixture
+def app(services: Services, webapp_dir: Path) -> FastAPI:
+    return create_app(services, webapp_dir=webapp_dir)
 
 
 @pytest.fixture

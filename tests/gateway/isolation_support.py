@@ -256,7 +256,9 @@ class World:
             row.kwargs(self, actor) if callable(row.kwargs) else row.kwargs
         )
         headers = {**kwargs.pop("headers", {}), **self.headers(actor)}
-        return await self.client.request(row.method, url, headers=headers, **kwargs)
+        response = await self.client.request(row.method, url, headers=headers, **kwargs)
+        self.client.cookies.clear()  # actors are who their header says: no session carries over
+        return response
 
 
 def crossed_rows(rows: list[Row]) -> list[Row]:

@@ -139,6 +139,10 @@ ROWS: list[Row] = [
     # auth and info
     Row("POST",   "/v1/auth/signup",                  public(201),        _signup),
     Row("POST",   "/v1/auth/login",                   public(200),        {"json": {"email": "member@example.org", "password": PASSWORD}}),
+    Row("POST",   "/v1/auth/session",                 public(200),        {"json": {"email": "member@example.org", "password": PASSWORD}}),
+    Row("POST",   "/v1/auth/session/signup",          public(201),        _signup),
+    Row("GET",    "/v1/auth/session",                 public(401)),       # a bearer token is no browser session
+    Row("DELETE", "/v1/auth/session",                 public(204)),       # no session cookie: nothing to end
     Row("POST",   "/v1/auth/tokens",                  signed_in(201),     {"json": {"name": "matrix"}}),
     Row("GET",    "/v1/auth/tokens",                  signed_in(200)),
     Row("DELETE", "/v1/auth/tokens/{token_id}",       member_owned(204)),
@@ -175,6 +179,7 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/verify",    chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
+    Row("GET",    "/v1/chapters/{chapter}/changes",   chapter(200),       {"params": {"follow": "false"}}),
     Row("GET",    "/v1/chapters/{chapter}/diff",      chapter(200),       {"params": {"from": 0, "to": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/threads/{thread}/messages/{message}/provenance", chapter(200), params={"thread": _thread, "message": _answer}),
     # signed heads and book keys

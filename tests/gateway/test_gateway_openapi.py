@@ -63,7 +63,7 @@ async def test_the_openapi_document_validates(client):
     }
     assert "HTTPValidationError" not in document["components"]["schemas"]
     me = document["paths"]["/v1/me"]["get"]
-    assert me["security"] == [{"bearer": []}]
+    assert me["security"] == [{"bearer": []}, {"session": []}]
     assert me["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     assert me["responses"]["429"]["headers"]["Retry-After"]["required"] is True
 
@@ -108,6 +108,7 @@ class InProcessApp(NamedTuple):
         def run(case: Any) -> None:
             request = case.as_transport_kwargs(base_url=BASE_URL)
             response = self.runner.run(self.client.request(**_httpx_request(request)))
+            self.client.cookies.clear()  # each case sends the cookies it was made with, no more
             seen.add(response.status_code)
             case.validate_response(response, checks=checks(case))
 
@@ -215,6 +216,10 @@ def test_st_run_with_every_check_against_a_real_server_finds_no_failure(tmp_path
                 # URLs would send this test to hosts off this machine. Tested on loopback in
                 # tests/e2e/test_share_two_servers.py and tests/gateway/test_gateway_shares.py.
                 "--exclude-path", "/v1/shares/{token}/accept",
+                # A chapter's change feed never ends while it may be read (by design: it is a
+                # live stream); a stateful scenario that reached a real chapter would wait
+                # forever. tests/gateway/test_gateway_changes.py drives it and hangs up.
+                "--exclude-path", "/v1/chapters/{chapter}/changes",
             ],
             capture_output=True, text=True, cwd=tmp_path, timeout=240,
         )  # fmt: skip
