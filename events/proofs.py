@@ -35,9 +35,7 @@ def _sizes_ok(*sizes: int) -> bool:
     return all(type(s) is int and 0 <= s <= _MAX for s in sizes)
 
 
-def verify_inclusion(
-    root: bytes, leaf: bytes, rev: int, size: int, proof: Sequence[bytes]
-) -> bool:
+def verify_inclusion(root: bytes, leaf: bytes, rev: int, size: int, proof: Sequence[bytes]) -> bool:
     """True iff `proof` shows `leaf` (h[rev]) is event `rev` (1-based) among the first `size`
     events of the tree whose root is `root`."""
     if not _sizes_ok(rev, size) or rev < 1:
@@ -62,9 +60,7 @@ def _unhex(values: Sequence[str]) -> list[bytes] | None:
         return None
 
 
-def verify_inclusion_hex(
-    root: str, leaf: str, rev: int, size: int, proof: Sequence[str]
-) -> bool:
+def verify_inclusion_hex(root: str, leaf: str, rev: int, size: int, proof: Sequence[str]) -> bool:
     """`verify_inclusion` over hex strings, as GET …/proof?rev=&size= answers them."""
     decoded = _unhex([root, leaf, *proof])
     if decoded is None:
