@@ -218,6 +218,18 @@ class Trees:
 
     # -- reading -----------------------------------------------------------------------------
 
+    async def digest(self, chapter: str) -> str:
+        """A hash of the chapter's stored tree, to compare a rebuild with a live build."""
+        rows = await self.views.fetchall(
+            "SELECT level, tile, hashes FROM merkle_tiles WHERE chapter = ? ORDER BY level, tile",
+            (chapter,),
+        )
+        tree = await self.views.fetchall(
+            "SELECT size, head FROM merkle_trees WHERE chapter = ?", (chapter,)
+        )
+        data = msgspec.msgpack.encode([list(r) for r in tree + rows])
+        return rust_core.hash(data).hex()
+
     async def size(self, chapter: str) -> int:
         """How many events the stored tree holds (0: none yet)."""
         row = await self.views.fetchone(
