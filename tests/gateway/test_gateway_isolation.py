@@ -153,6 +153,7 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/state",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/verify",    chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"rev": 1}}),
+    Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"from": 1}}, label="consistency"),
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
     # sources and search
     Row("GET",    "/v1/chapters/{chapter}/sources",                chapter(200)),
