@@ -16,6 +16,7 @@ from client.models import (
     Proof,
     VerifyResult,
 )
+from client.proofs import Consistency
 
 __all__ = ["AUDIT_PAGE", "AuditCalls"]
 
@@ -110,3 +111,12 @@ class AuditCalls:
         it with `Proof.verify`."""
         params = {"rev": rev, "size": size}
         return await self._typed(Proof, "GET", f"/v1/chapters/{chapter}/proof", params=params)
+
+    async def consistency(
+        self, chapter: str, old_size: int, *, to: int | None = None
+    ) -> Consistency:
+        """A consistency proof that the first `old_size` events are a prefix of the first `to`
+        (default: all); check it against a root you trust with `client.proofs.RootPin`."""
+        params = {"from": old_size, "to": to}
+        path = f"/v1/chapters/{chapter}/proof"
+        return await self._typed(Consistency, "GET", path, params=params)

@@ -160,6 +160,7 @@ class Client(_Blocking):
     verify = _blocking(AsyncClient.verify)
     state = _blocking(AsyncClient.state)
     proof = _blocking(AsyncClient.proof)
+    consistency = _blocking(AsyncClient.consistency)
 
     # --- shares ---
     share = _blocking(AsyncClient.share)
