@@ -337,7 +337,13 @@ fn merkle_consistency_verify(
     let (Ok(m), Ok(n)) = (u64::try_from(m), u64::try_from(n)) else {
         return Ok(false);
     };
-    Ok(verify_consistency(old_root, new_root, m, n, &slices(&owned)))
+    Ok(verify_consistency(
+        old_root,
+        new_root,
+        m,
+        n,
+        &slices(&owned),
+    ))
 }
 
 /// Leaf hashes H(0x00 || leaf) of `leaves`, concatenated: the bottom row of a stored tree.
@@ -361,7 +367,7 @@ fn merkle_leaf_hashes<'py>(
 #[pyfunction]
 #[pyo3(signature = (nodes, /))]
 fn merkle_parents<'py>(py: Python<'py>, nodes: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    if nodes.len() % 64 != 0 {
+    if !nodes.len().is_multiple_of(64) {
         return Err(PyValueError::new_err(format!(
             "nodes must be pairs of 32-byte hashes, not {} bytes",
             nodes.len()
@@ -509,9 +515,21 @@ mod tests {
         assert_eq!(consistency_proof(&d, 6), vec![i, j, k]);
         assert_eq!(consistency_proof(&d, 7), Vec::<Digest>::new());
         let hash0 = node_hash(&g, &c);
-        assert!(verify_consistency(&hash0, &hash, 3, 7, &as_refs(&[c, dd, g, l])));
+        assert!(verify_consistency(
+            &hash0,
+            &hash,
+            3,
+            7,
+            &as_refs(&[c, dd, g, l])
+        ));
         assert!(verify_consistency(&k, &hash, 4, 7, &as_refs(&[l])));
-        assert!(verify_consistency(&node_hash(&k, &i), &hash, 6, 7, &as_refs(&[i, j, k])));
+        assert!(verify_consistency(
+            &node_hash(&k, &i),
+            &hash,
+            6,
+            7,
+            &as_refs(&[i, j, k])
+        ));
     }
 
     #[test]
@@ -528,18 +546,45 @@ mod tests {
                 assert_eq!(path, subproof(m, &all[..n], true), "m={m} n={n}");
                 let p = as_refs(&path);
                 let (mu, nu) = (m as u64, n as u64);
-                assert!(verify_consistency(&roots[m], &roots[n], mu, nu, &p), "m={m} n={n}");
+                assert!(
+                    verify_consistency(&roots[m], &roots[n], mu, nu, &p),
+                    "m={m} n={n}"
+                );
                 assert!(!verify_consistency(&roots[m], &roots[n], 0, nu, &p));
-                assert!(!verify_consistency(&roots[m], &roots[n + 1], mu, nu + 1, &p));
+                assert!(!verify_consistency(
+                    &roots[m],
+                    &roots[n + 1],
+                    mu,
+                    nu + 1,
+                    &p
+                ));
                 assert!(!verify_consistency(&roots[m - 1], &roots[n], mu - 1, nu, &p) || m == 1);
                 if m < n {
                     assert!(!verify_consistency(&roots[n], &roots[m], nu, mu, &p));
-                    assert!(!verify_consistency(&roots[m], &roots[n - 1], mu, nu - 1, &p));
-                    assert!(!verify_consistency(&roots[m + 1], &roots[n], mu + 1, nu, &p));
+                    assert!(!verify_consistency(
+                        &roots[m],
+                        &roots[n - 1],
+                        mu,
+                        nu - 1,
+                        &p
+                    ));
+                    assert!(!verify_consistency(
+                        &roots[m + 1],
+                        &roots[n],
+                        mu + 1,
+                        nu,
+                        &p
+                    ));
                 }
                 if !p.is_empty() {
                     assert!(!verify_consistency(&roots[m], &roots[n], mu, nu, &p[1..]));
-                    assert!(!verify_consistency(&roots[m], &roots[n], mu, nu, &p[..p.len() - 1]));
+                    assert!(!verify_consistency(
+                        &roots[m],
+                        &roots[n],
+                        mu,
+                        nu,
+                        &p[..p.len() - 1]
+                    ));
                     for i in 0..path.len() {
                         let mut flipped = path.clone();
                         flipped[i][31] ^= 0x80;
