@@ -26,6 +26,7 @@ from projections.ingest import Ingest
 from projections.providers import LLM
 from projections.runner import LogSource, Projection, Runner
 from projections.store import Views
+from projections.tree import Trees
 from projections.vectors import Vectors
 from projections.vectorstores import VectorIndex
 
@@ -52,6 +53,8 @@ class ReadSide:
     ingest: Ingest
     vectors: Vectors
     chat: ChatView | PostgresChatView
+    trees: Trees
+    """Each chapter's Merkle tree, from which proofs are served."""
     runner: Runner
     settle: Settle
     """Read-your-writes: the runner's positions where this process folds, else the stored
@@ -63,7 +66,7 @@ class ReadSide:
     @property
     def projections(self) -> list[Projection]:
         """Every projection the runner drives."""
-        return [self.catalogue, self.ingest, self.vectors, self.chat]  # type: ignore[list-item]
+        return [self.catalogue, self.ingest, self.vectors, self.chat, self.trees]  # type: ignore[list-item]
 
     async def close(self) -> None:
         """Stop the runner and close every store."""
@@ -107,11 +110,12 @@ async def open_read_side(
         return (await logs.chapter(chapter).append(body, actor=actor)).rev
 
     ingest = Ingest(views, blobs, append)
-    for projection in (catalogue, ingest, vectors):
+    trees = Trees(views)
+    for projection in (catalogue, ingest, vectors, trees):
         await projection.open()
     if llm is None and use_llm_settings:
         llm = await llm_from(settings.llm)
-    projections: list[Projection] = [catalogue, ingest, vectors, chat]  # type: ignore[list-item]
+    projections: list[Projection] = [catalogue, ingest, vectors, chat, trees]  # type: ignore[list-item]
     runner = Runner(LogSource(logs), projections)
     settle: Settle = (
         RunnerSettle(runner) if folds else CheckpointSettle({p.name: p for p in projections})
@@ -127,6 +131,7 @@ async def open_read_side(
         ingest=ingest,
         vectors=vectors,
         chat=chat,
+        trees=trees,
         runner=runner,
         settle=settle,
         llm=llm,

@@ -19,6 +19,7 @@ from client.models import (
     VerifyResult,
 )
 from client.models_history import ChapterDiff, Provenance
+from client.proofs import Consistency
 from events.keys import KeyHistory
 
 __all__ = ["AUDIT_PAGE", "AuditCalls"]
@@ -134,3 +135,12 @@ class AuditCalls:
         """An answer's rev, cited passages, model and retrieval, and that retrieval re-run."""
         path = f"/v1/chapters/{chapter}/threads/{thread}/messages/{message}/provenance"
         return await self._typed(Provenance, "GET", path)
+
+    async def consistency(
+        self, chapter: str, old_size: int, *, to: int | None = None
+    ) -> Consistency:
+        """A consistency proof that the first `old_size` events are a prefix of the first `to`
+        (default: all); check it against a root you trust with `client.proofs.RootPin`."""
+        params = {"from": old_size, "to": to}
+        path = f"/v1/chapters/{chapter}/proof"
+        return await self._typed(Consistency, "GET", path, params=params)

@@ -416,6 +416,8 @@ class Proof(_Shape):
     """Root over h[1..size], hex."""
     proof: list[str] = []
     """Sibling hashes from the leaf upwards, hex."""
+    served_from: str = ""
+    """`tree` (the stored tree) or `log` (the tree was behind)."""
 
     def verify(self, root: str | None = None) -> bool:
         """Check the proof here (against `root` when you hold one, else the proof's own)."""

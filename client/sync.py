@@ -165,6 +165,7 @@ class Client(_Blocking):
     book_keys = _blocking(AsyncClient.book_keys)
     export_chapter = _blocking(AsyncClient.export_chapter)
     import_archive = _blocking(AsyncClient.import_archive)
+    consistency = _blocking(AsyncClient.consistency)
 
     # --- shares ---
     share = _blocking(AsyncClient.share)

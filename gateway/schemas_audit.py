@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas import MessageCitationPublic, SpanPublic, UsagePublic
 from gateway.schemas_chat import MessagePublic, ThreadPublic
 
 __all__ = [
     "CitationPublic",
+    "ConsistencyPublic",
     "EventPage",
     "EventPublic",
     "HeadPublic",
@@ -171,6 +172,31 @@ class ProofPublic(_Public):
     """Root over h[1..size], hex."""
     proof: list[str]
     """Sibling hashes from the leaf upwards, hex."""
+    served_from: Literal["tree", "log"] = "log"
+    """Where the proof came from: the stored tree, or the log (the tree was behind)."""
+
+
+class ConsistencyPublic(_Public):
+    """The tree over h[1..from] is a prefix of the tree over h[1..to] (RFC 9162 §2.1.4).
+
+    Check it with `rust_core.merkle_consistency_verify(old_root, new_root, from, to, proof)`
+    (hex-decoded), against an `old_root` you already trust rather than the one sent here.
+    """
+
+    model_config = ConfigDict(use_attribute_docstrings=True, populate_by_name=True)
+
+    from_: int = Field(alias="from")
+    """The older size."""
+    to: int
+    """The newer size."""
+    old_root: str
+    """Root over h[1..from], hex."""
+    new_root: str
+    """Root over h[1..to], hex."""
+    proof: list[str]
+    """The consistency path, hex (empty when from == to)."""
+    served_from: Literal["tree", "log"] = "log"
+    """Where the proof came from: the stored tree, or the log (the tree was behind)."""
 
 
 class HistoryEntry(_Public):

@@ -46,6 +46,17 @@ class Projection(Protocol):
         ...
 
 
+class RecordedProjection(Projection, Protocol):
+    """A projection that folds events as stored (chain hash, payload bytes), not envelopes.
+
+    The runner calls `apply_recorded` instead of `apply` when a projection has it.
+    """
+
+    async def apply_recorded(self, chapter: str, events: Sequence[RecordedEvent]) -> None:
+        """Fold `events` (consecutive revs) and store the last rev as the checkpoint."""
+        ...
+
+
 class EventSource(Protocol):
     """What the runner reads: chapter and book logs, and the list of books."""
 
@@ -284,7 +295,11 @@ class Runner:
                     done = positions[projection.name]
                     todo = [e for e in envelopes if e.rev > done]
                     if todo:
-                        await projection.apply(chapter, todo)
+                        recorded = getattr(projection, "apply_recorded", None)
+                        if recorded is not None:  # a RecordedProjection: the same revs, as stored
+                            await recorded(chapter, batch[len(batch) - len(todo) :])
+                        else:
+                            await projection.apply(chapter, todo)
                         positions[projection.name] = todo[-1].rev
                 self._errors.pop(chapter, None)
                 await self._notify()

@@ -1,5 +1,5 @@
 """Typed face of the Rust core: hashing, chain folding and verification, diff/patch, chunking,
-Merkle proofs.
+Merkle inclusion and consistency proofs.
 
 The work happens in the private extension `rust_core._native`; this module only re-exports it
 (types live in `__init__.pyi`). A chunk's id is `hash(text[start:end].encode())` for each span
@@ -16,6 +16,10 @@ from rust_core._native import (
     chunk_text,
     diff,
     hash,
+    merkle_consistency_proof,
+    merkle_consistency_verify,
+    merkle_leaf_hashes,
+    merkle_parents,
     merkle_proof,
     merkle_root,
     merkle_verify,
@@ -33,6 +37,10 @@ __all__ = [
     "chunk_text",
     "diff",
     "hash",
+    "merkle_consistency_proof",
+    "merkle_consistency_verify",
+    "merkle_leaf_hashes",
+    "merkle_parents",
     "merkle_proof",
     "merkle_root",
     "merkle_verify",

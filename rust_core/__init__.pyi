@@ -15,6 +15,10 @@ __all__ = [
     "chunk_text",
     "diff",
     "hash",
+    "merkle_consistency_proof",
+    "merkle_consistency_verify",
+    "merkle_leaf_hashes",
+    "merkle_parents",
     "merkle_proof",
     "merkle_root",
     "merkle_verify",
@@ -116,3 +120,26 @@ def merkle_verify(
 ) -> bool:
     """True iff `proof` shows `leaf` (the raw leaf data) is leaf `index` of the `size`-leaf tree
     with this `root`. Anything malformed simply fails to verify."""
+
+def merkle_consistency_proof(leaves: Sequence[bytes], m: int, n: int, /) -> list[bytes]:
+    """Consistency proof (RFC 9162 §2.1.4) that the tree over `leaves[:m]` is a prefix of the
+    tree over `leaves[:n]`: empty when m == n.
+
+    Raises ValueError unless 0 < m <= n <= len(leaves).
+    """
+
+def merkle_consistency_verify(
+    old_root: bytes, new_root: bytes, m: int, n: int, proof: Sequence[bytes], /
+) -> bool:
+    """True iff `proof` shows the `m`-leaf tree `old_root` is a prefix of the `n`-leaf tree
+    `new_root` (RFC 9162 §2.1.4.2). m == n needs an empty proof and equal roots; m == 0, m > n,
+    a hash that is not 32 bytes, or a proof a hash short or long all fail."""
+
+def merkle_leaf_hashes(leaves: Sequence[bytes], /) -> bytes:
+    """H(0x00 || leaf) for each leaf, concatenated (32 bytes each): a stored tree's bottom row."""
+
+def merkle_parents(nodes: bytes, /) -> bytes:
+    """The row above concatenated 32-byte nodes: H(0x01 || left || right) per pair.
+
+    Raises ValueError unless len(nodes) is a multiple of 64.
+    """

@@ -1,25 +1,31 @@
 """Audit over HTTP: a chapter's events as stored, its state at a rev or a time, verification,
-Merkle inclusion proofs and a history for people.
+Merkle inclusion and consistency proofs and a history for people.
 
 Everything here is read from the chapter's log itself, with the hash chain checked on the way
 (projections/audit.py), never from a read model that could lag or have been edited: a stored
 event that does not verify answers 409 `chain_broken` naming its rev. GET …/verify is the one
 route that reports a broken chain in its body instead (`ok: false`, `first_bad_rev`, `reason`).
+Proofs are the exception, and need not be trusted: they come from the stored Merkle tree
+(projections/tree.py, whose fold checks the chain) and a client checks them against a root it
+holds; when the tree is behind the size asked for, the log is read instead (`served_from`).
 
 To check an event without downloading the log, a client asks for GET …/proof?rev=N&size=M and
 runs `rust_core.merkle_verify(root, leaf, N - 1, M, proof)` (hex-decoded): true means h[N] is
 leaf N-1 of the Merkle tree over the chain hashes h[1..M], whose root it holds (from an earlier
-proof, a signed head or a copy's origin).
+proof, a signed head or a copy's origin). GET …/proof?from=M&to=M2 proves the first M events are
+a prefix of the first M2: `rust_core.merkle_consistency_verify(old_root, new_root, M, M2,
+proof)` (events/proofs.py has both checks in hex and revs).
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from app.services import Services
 from engine.log import Head, Log
@@ -28,6 +34,7 @@ from events import Body, Envelope, SourceAdded, UnknownEvent
 from gateway.deps import ReadableChapter, ServicesDep
 from gateway.errors import BadRequest, error_responses
 from gateway.schemas_audit import (
+    ConsistencyPublic,
     EventPage,
     EventPublic,
     HeadPublic,
@@ -43,6 +50,7 @@ from gateway.schemas_audit import (
 )
 from projections.audit import (
     ChapterSnapshot,
+    InclusionProof,
     chapter_at_rev,
     inclusion_proof,
     read_envelopes,
@@ -50,6 +58,7 @@ from projections.audit import (
     source_of,
     summarize,
 )
+from projections.tree import ConsistencyProof, TreeBehind, consistency_from_log
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "parse_time", "router"]
 
@@ -249,26 +258,64 @@ async def read_verification(services: ServicesDep, chapter: ReadableChapter) -> 
 async def read_proof(
     services: ServicesDep,
     chapter: ReadableChapter,
-    rev: Annotated[int, Query(ge=1, le=_MAX_REV, description="The event to prove.")],
+    rev: Annotated[int | None, Query(ge=1, le=_MAX_REV, description="The event to prove.")] = None,
     size: Annotated[
         int | None,
         Query(
             ge=1, le=_MAX_REV, description="The tree over the first `size` events (default: all)."
         ),
     ] = None,
-) -> ProofPublic:
-    """A Merkle inclusion proof that event `rev` is among the first `size` events.
+    from_: Annotated[
+        int | None,
+        Query(alias="from", ge=1, le=_MAX_REV, description="Consistency: the older size."),
+    ] = None,
+    to: Annotated[
+        int | None,
+        Query(ge=1, le=_MAX_REV, description="Consistency: the newer size (default: all)."),
+    ] = None,
+) -> ProofPublic | ConsistencyPublic:
+    """A Merkle proof: inclusion (`rev`, `size`) or consistency (`from`, `to`).
 
-    Verify with `rust_core.merkle_verify(root, leaf, rev - 1, size, proof)` (hex-decoded).
+    Inclusion: event `rev` is among the first `size` events; verify with
+    `rust_core.merkle_verify(root, leaf, rev - 1, size, proof)`. Consistency: the first `from`
+    events are a prefix of the first `to`; verify with `rust_core.merkle_consistency_verify(
+    old_root, new_root, from, to, proof)`. Values are hex; check against roots you hold.
     """
+    if rev is None and from_ is None:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("query", "rev"), "msg": "give rev, or from and to"}]
+        )
+    if rev is not None and (from_ is not None or to is not None):
+        raise BadRequest("ask for an inclusion proof (rev) or a consistency proof (from), not both")
     log = services.logs.chapter(chapter.id)
     head = await log.head()
+    trees = services.read.trees
+    if from_ is not None:
+        to = head.rev if to is None else to
+        if to > head.rev:
+            raise BadRequest(f"the chapter has {head.rev} events; a proof cannot cover {to}")
+        if from_ > to:
+            raise BadRequest(f"from={from_} is after to={to}: the older tree must come first")
+        try:
+            return _consistency(await trees.consistency(chapter.id, from_, to), "tree")
+        except TreeBehind:
+            return _consistency(await consistency_from_log(log, from_, to), "log")
+    assert rev is not None
     size = head.rev if size is None else size
     if size > head.rev:
         raise BadRequest(f"the chapter has {head.rev} events; a proof cannot cover {size}")
     if rev > size:
         raise BadRequest(f"rev {rev} is not among the first {size} events")
-    proof = await inclusion_proof(log, rev, size)
+    try:
+        return _inclusion(await trees.inclusion(chapter.id, rev, size), "tree")
+    except TreeBehind:
+        return _inclusion(await inclusion_proof(log, rev, size), "log")
+
+
+_Served = Literal["tree", "log"]
+
+
+def _inclusion(proof: InclusionProof, source: _Served) -> ProofPublic:
     return ProofPublic(
         rev=proof.rev,
         size=proof.size,
@@ -276,6 +323,18 @@ async def read_proof(
         leaf=proof.leaf.hex(),
         root=proof.root.hex(),
         proof=[p.hex() for p in proof.proof],
+        served_from=source,
+    )
+
+
+def _consistency(proof: ConsistencyProof, source: _Served) -> ConsistencyPublic:
+    return ConsistencyPublic(
+        from_=proof.old_size,
+        to=proof.new_size,
+        old_root=proof.old_root.hex(),
+        new_root=proof.new_root.hex(),
+        proof=[p.hex() for p in proof.proof],
+        served_from=source,
     )
 
 

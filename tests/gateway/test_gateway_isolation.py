@@ -178,6 +178,7 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/state",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/verify",    chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"rev": 1}}),
+    Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"from": 1}}, label="consistency"),
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/changes",   chapter(200),       {"params": {"follow": "false"}}),
     Row("GET",    "/v1/chapters/{chapter}/diff",      chapter(200),       {"params": {"from": 0, "to": 1}}),

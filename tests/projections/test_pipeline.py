@@ -157,6 +157,7 @@ async def test_a_rebuild_from_rev_one_equals_the_live_read_models(
         await settle(rebuilt, chapter)
         assert await rebuilt.catalogue.digest(chapter) == await worker.catalogue.digest(chapter)
         assert await rebuilt.vectors.digest(chapter) == await worker.vectors.digest(chapter)
+        assert await rebuilt.trees.digest(chapter) == await worker.trees.digest(chapter)
         # The rebuild appended no facts of its own: each source has exactly one result.
         results = [
             r.envelope.body
