@@ -1,4 +1,4 @@
-//! The chapter log's hash chain (DESIGN.md, "Hash chain"):
+//! The chapter log's hash chain (docs/log-format.md, "The hash chain"):
 //! `h[0]` is 32 zero bytes and `h[n] = BLAKE3(CHAIN_DOMAIN || h[n-1] || payload[n])`, where the
 //! domain string is raw ASCII, without a length prefix or separator.
 use pyo3::exceptions::PyValueError;
