@@ -23,6 +23,7 @@ import pytest
 from engine.nats import NATS, JetStreamContext, open_nats
 from engine.server import EmbeddedServer
 from projections.providers.local_embedder import LocalEmbedder
+from tests.keys_support import keys  # noqa: F401 - a fixture for key, head and archive tests
 from tests.requirements import PostgresSchema, PostgresServer, require_postgres, schema_of_its_own
 
 

@@ -13,13 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from engine.accounts import open_account_store
-from engine.accounts.secrets import SecretBox
 from engine.archive import export_chapter
 from engine.blobs import LocalBlobStore
-from engine.books import Books
-from engine.keys import BookKeys
-from engine.log import Logs
 from events import (
     HeadSigned,
     MessagePosted,
@@ -37,7 +32,6 @@ from events.heads import sign_head
 from events.keys import BookKey, KeyHistory, public_key_of
 from rust_core import GENESIS, chain_link, diff, merkle_root
 from rust_core import hash as blake3
-from tests.accounts_support import fast_passwords
 from tests.audit import log_format_example as example
 from tests.audit import stranger_verifier as stranger
 from tests.audit.archive_tamper import agreeing, members, rewrite
@@ -196,21 +190,6 @@ def test_a_log_rewritten_under_a_new_key_verifies_only_against_its_own_anchor(tm
 
 
 # -- a real export -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def keys(shared_nc, tmp_path):
-    passwords = fast_passwords()
-    accounts = await open_account_store(
-        tmp_path / "accounts.sqlite3", SecretBox.load(tmp_path), passwords=passwords
-    )
-    async with Logs(shared_nc) as logs:
-        books = Books(logs)
-        await books.start()
-        yield BookKeys(logs, books, accounts)
-        await books.stop()
-    await accounts.close()
-    passwords.close()
 
 
 async def test_a_stranger_verifies_a_real_export(keys, tmp_path):

@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.accounts import open_account_store
-from engine.accounts.secrets import SecretBox
 from engine.archive import ArchiveRejected, export_chapter, import_archive
 from engine.blobs import LocalBlobStore
-from engine.books import Books
 from engine.copies import verify_copy_chapter
 from engine.keys import BookKeys
-from engine.log import Logs
 from events import (
     ChapterForked,
     ChapterRenamed,
@@ -29,23 +25,7 @@ from events.archive import (
     BLOBS_DIR,
 )
 from events.archive_check import verify_archive_file
-from tests.accounts_support import fast_passwords
 from tests.audit.archive_tamper import agreeing, flip_event, members, rewrite
-
-
-@pytest.fixture
-async def keys(shared_nc, tmp_path):
-    passwords = fast_passwords()
-    accounts = await open_account_store(
-        tmp_path / "accounts.sqlite3", SecretBox.load(tmp_path), passwords=passwords
-    )
-    async with Logs(shared_nc) as logs:
-        books = Books(logs)
-        await books.start()
-        yield BookKeys(logs, books, accounts)
-        await books.stop()
-    await accounts.close()
-    passwords.close()
 
 
 @pytest.fixture

@@ -7,33 +7,13 @@ import asyncio
 
 import pytest
 
-from engine.accounts import open_account_store
-from engine.accounts.secrets import SecretBox
-from engine.books import Books
 from engine.keys import SECRET_PREFIX, BookKeys
-from engine.log import Logs
 from engine.rules import Forbidden, NotFound
 from engine.verify import verify_log
 from events import BookKeyAdded, BookKeyRotated, ChapterRenamed, HeadSigned
 from events.heads import sign_head
 from events.keys import new_private_key, public_key_of
 from rust_core import merkle_root
-from tests.accounts_support import fast_passwords
-
-
-@pytest.fixture
-async def keys(shared_nc, tmp_path):
-    passwords = fast_passwords()
-    accounts = await open_account_store(
-        tmp_path / "accounts.sqlite3", SecretBox.load(tmp_path), passwords=passwords
-    )
-    async with Logs(shared_nc) as logs:
-        books = Books(logs)
-        await books.start()
-        yield BookKeys(logs, books, accounts)
-        await books.stop()
-    await accounts.close()
-    passwords.close()
 
 
 async def _book_with_chapter(keys: BookKeys) -> tuple[str, str]:
