@@ -6,10 +6,10 @@ from typing import Any
 
 import msgspec
 
-from app.asking import Asked, ask, auto_title, check_question, start_thread
+from app.asking import Asked
 from app.relay import FeedBatch
 from app.services import Services
-from app.shares import Connection, connect
+from app.shares import Connection, ask_as_guest, connect
 from app.sources import NewFile, add_files, remove, update
 from engine.copies import share_snapshot
 
@@ -62,19 +62,8 @@ class LocalPeer:
 
     async def ask(self, question: str, thread: str | None, k: int) -> dict[str, Any]:
         access = await self.services.shares.resolve(self.token)
-        access.require("prompt_passthrough")
-        read = self.services.read
-        if thread is None:
-            title = auto_title(check_question(question))
-            thread = (
-                await start_thread(read, chapter=access.chapter, actor=access.actor, title=title)
-            ).id
-        llm = await self.services.llms.for_book(access.book)
         answer = None
-        async for item in ask(
-            read, chapter=access.chapter, thread=thread, question=question, actor=access.actor,
-            llm=llm, k=k,
-        ):  # fmt: skip
+        async for item in ask_as_guest(self.services, access, question, thread=thread, k=k):
             if isinstance(item, Asked):
                 answer = item
         if answer is None:

@@ -8,15 +8,26 @@ read-your-writes so that a list shows a share just granted.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import msgspec
 
+from app.asking import Asked, ask, auto_title, check_question, start_thread
 from app.services import Services
 from engine.accounts import User
 from engine.nats import chapter_live_subject, chapter_stream, chapter_subject
 from engine.rules import BookState
 from engine.shares import Granted, NatsGrant, ShareAccess, interval_for
 
-__all__ = ["Connection", "connect", "grant", "in_force", "revoke", "set_external_sharing"]
+__all__ = [
+    "Connection",
+    "ask_as_guest",
+    "connect",
+    "grant",
+    "in_force",
+    "revoke",
+    "set_external_sharing",
+]
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,3 +119,25 @@ async def connect(services: Services, token: str) -> Connection:
         live_subject=chapter_live_subject(access.chapter) if direct else None,
         nats=await services.shares.direct_grant(access) if direct else None,
     )
+
+
+async def ask_as_guest(
+    services: Services, access: ShareAccess, question: str, *, thread: str | None, k: int
+) -> AsyncIterator[str | Asked]:
+    """A guest's question in the shared chapter (permission `prompt_passthrough`), answered by
+    the owner's model; both turns land in the owner's log as the share. Text pieces, then one
+    `Asked` (app/asking.py)."""
+    access.require("prompt_passthrough")
+    if thread is None:
+        title = auto_title(check_question(question))  # checked before a thread is made for it
+        thread = (
+            await start_thread(
+                services.read, chapter=access.chapter, actor=access.actor, title=title
+            )
+        ).id
+    llm = await services.llms.for_book(access.book)
+    async for item in ask(
+        services.read, chapter=access.chapter, thread=thread, question=question,
+        actor=access.actor, llm=llm, k=k,
+    ):  # fmt: skip
+        yield item

@@ -9,7 +9,7 @@ with `expected_rev=N`; if another writer got there first it refolds, re-checks a
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from nats.aio.msg import Msg
 
@@ -316,16 +316,21 @@ class Books:
 
         await self._decide(book, actor, decide)
 
-    async def set_plan(self, operator: str, book: str, plan: Plan) -> BookState:
-        """Put the book on `plan`. Only the server's operator decides this: the caller (the
-        operator API, `ragstack admin plan`) has checked who `operator` is."""
+    async def set_plan(
+        self, actor: str, actor_email: str, book: str, plan: Plan, *, operators: Iterable[str]
+    ) -> BookState:
+        """Put the book on `plan`. Only the server's operators (`operators`: their e-mail
+        addresses, from the settings) decide this; to anyone else the command does not exist
+        (NotFound), as the route does not."""
+        if actor_email.strip().lower() not in {e.strip().lower() for e in operators}:
+            raise NotFound("no such route")
         if plan not in ("free", "paid"):
             raise Invalid(f"unknown plan {plan!r}: use free or paid")
 
         def decide(state: BookState) -> list[Body]:
             return [] if state.plan == plan else [PlanChanged(plan=plan)]
 
-        return await self._decide(book, operator, decide)
+        return await self._decide(book, f"operator:{actor}", decide)
 
     async def rename_chapter(self, actor: str, chapter: str, title: str) -> int:
         """Rename a chapter (assignee or admins); returns the rev of the rename in its log."""

@@ -15,7 +15,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict
 
-from engine.rules import NotFound
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 
@@ -51,8 +50,7 @@ async def update_plan(
     book: Annotated[str, Path(max_length=64, description="The book's id.")],
 ) -> PlanPublic:
     """Put a book on a plan (the server's operators only)."""
-    operators = {e.strip().lower() for e in services.settings.operators}
-    if user.email.strip().lower() not in operators:
-        raise NotFound("no such route")  # to anyone but an operator, it does not exist
-    state = await services.books.set_plan(f"operator:{user.id}", book, body.plan)
+    state = await services.books.set_plan(
+        user.id, user.email, book, body.plan, operators=services.settings.operators
+    )
     return PlanPublic(book=state.id, plan=state.plan)

@@ -193,16 +193,22 @@ async def _asked(
     llms: BookLLMs,
     user: CurrentUser,
     chapter: ChapterEntry,
-    thread: str,
+    thread: str | None,
     question: str,
     k: int,
     passthrough: bool,
     rev: int | None = None,
 ) -> Response:
+    """Answer `question` in `thread` (None: a new thread titled after it)."""
     if passthrough and rev is None:  # an answer as of a rev comes from this copy
         forwarded = await forwarding.ask(services, chapter.id, question, k)
-        if forwarded is not None:  # a mirror whose owner's model answers
+        if forwarded is not None:  # a mirror whose owner's model answers: no local thread
             return _forwarded(request, forwarded)
+    if thread is None:
+        title = auto_title(check_question(question))  # checked before a thread is made for it
+        thread = (
+            await start_thread(services.read, chapter=chapter.id, actor=user.id, title=title)
+        ).id
     book = await services.books.book_of(chapter.id)
     llm = await llms.for_book(book)
     stream = ask(
@@ -320,20 +326,13 @@ async def ask_chapter(
     chapter: WritableChapter,
 ) -> Response:
     """Ask a question, in a new thread unless `thread` names one (JSON or SSE)."""
-    thread = body.thread
-    if thread is None:
-        question = check_question(body.question)  # before a thread is made for it
-        started = await start_thread(
-            services.read, chapter=chapter.id, actor=user.id, title=auto_title(question)
-        )
-        thread = started.id
     return await _asked(
         request,
         services,
         llms,
         user,
         chapter,
-        thread,
+        body.thread,
         body.question,
         body.k,
         body.passthrough,

@@ -16,11 +16,10 @@ from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import Response
 
 from app import sources as app_sources
-from app.asking import ask, auto_title, check_question, start_thread
+from app.shares import ask_as_guest
 from gateway.deps import ServicesDep, ShareDep
 from gateway.errors import error_responses
 from gateway.routes.chat import ANSWER_RESPONSES, respond
-from gateway.routes.llm_settings import BookLLMsDep
 from gateway.routes.sources import (
     CREATE_BODY,
     WebFetcherDep,
@@ -83,20 +82,10 @@ async def delete_shared_source(services: ServicesDep, share: ShareDep, source: _
 
 @router.post("/shares/ask", response_model=AnswerPublic, responses=ANSWER_RESPONSES)
 async def ask_shared(
-    request: Request, body: AskRequest, services: ServicesDep, share: ShareDep, llms: BookLLMsDep
+    request: Request, body: AskRequest, services: ServicesDep, share: ShareDep
 ) -> Response:
     """Ask the shared chapter, answered by the owner's model (permission `prompt_passthrough`),
     as JSON or server-sent events like any question; both turns land in the owner's log."""
-    share.require("prompt_passthrough")
-    thread = body.thread
-    if thread is None:
-        question = check_question(body.question)
-        started = await start_thread(
-            services.read, chapter=share.chapter, actor=share.actor, title=auto_title(question)
-        )
-        thread = started.id
-    stream = ask(
-        services.read, chapter=share.chapter, thread=thread, question=body.question,
-        actor=share.actor, llm=await llms.for_book(share.book), k=body.k,
-    )  # fmt: skip
+    share.require("prompt_passthrough")  # refused before the answer begins, as a plain 403
+    stream = ask_as_guest(services, share, body.question, thread=body.thread, k=body.k)
     return await respond(request, stream)
