@@ -29,7 +29,10 @@ OWLS = "Snowy owls nest on the open tundra and hunt lemmings through the long su
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[ServeProcess]:
-    process = start_serve(tmp_path_factory.mktemp("shares"))
+    # No per-token rate limit: one test appends 1,000 events as fast as the server takes them.
+    process = start_serve(
+        tmp_path_factory.mktemp("shares"), RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN="0"
+    )
     try:
         process.invoke_json(
             "login", process.url, "--signup", "--email", OWNER[0], "--password", OWNER[1]
