@@ -35,6 +35,7 @@ __all__ = [
     "Added",
     "NewFile",
     "NotExtracted",
+    "SourceChanged",
     "SourceGone",
     "SourceNotFound",
     "add_files",
@@ -68,6 +69,13 @@ class SourceGone(Conflict):
     """The source was removed from the chapter."""
 
     code = "source_removed"
+
+
+class SourceChanged(Conflict):
+    """The source changed after the revision an edit was based on (another edit, a retag, a
+    re-extraction): applying it would silently undo that change."""
+
+    code = "source_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +159,23 @@ async def update(
     actor: str,
     tags: Sequence[str] | None = None,
     text: str | None = None,
+    base_rev: int | None = None,
 ) -> SourceView:
-    """Retag a source and/or correct its extracted text (logged as a patch); the source after."""
+    """Retag a source and/or correct its extracted text (logged as a patch); the source after.
+
+    With `base_rev` (the source's `rev` when the caller read it), a source changed since is
+    refused with `SourceChanged` rather than overwritten: the check is against the catalogue
+    folded to the head, so only a change landing in the few milliseconds between this read and
+    the append slips through.
+    """
     if tags is None and text is None:
         raise Invalid("send the new `tags`, the corrected `text`, or both")
     view = await read_source(services, chapter, source)
+    if base_rev is not None and view.rev != base_rev and view.status != "removed":
+        raise SourceChanged(
+            f"{view.name} changed since you opened it (revision {base_rev}, now {view.rev}); "
+            "reload it and make your change again"
+        )
     if await forwarding.update(services, chapter, view.id, tags, text):
         return view  # changed in the owner's chapter; the mirror shows it with the next sync
     if view.status == "removed":

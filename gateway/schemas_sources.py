@@ -104,6 +104,9 @@ class SourceUpdate(_Model):
     """The new tag set (replaces the old one)."""
     text: Annotated[str, Field(max_length=ExtractLimits().max_text_chars)] | None = None
     """The corrected text (only for an extracted source); ingest re-cuts it into passages."""
+    rev: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    """The source's `rev` this change is based on (as read): if the source changed since, 409
+    `source_changed` and nothing changes. Null: no check (the change wins)."""
 
 
 class SearchRequest(_Model):

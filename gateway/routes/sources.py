@@ -306,7 +306,13 @@ async def update_source(
 ) -> SourcePublic:
     """Retag a source and/or correct its extracted text (the edit is logged as a patch)."""
     view = await app_sources.update(
-        services, chapter.id, source, actor=user.id, tags=body.tags, text=body.text
+        services,
+        chapter.id,
+        source,
+        actor=user.id,
+        tags=body.tags,
+        text=body.text,
+        base_rev=body.rev,
     )
     return source_public(view)
 

@@ -260,6 +260,53 @@ async def test_editing_the_text_re_extracts_it(client, owner, chapter, services)
     )
 
 
+async def test_an_edit_based_on_a_stale_revision_is_refused(client, owner, chapter, services):
+    added = await upload(
+        client, chapter, owner, [("bees.txt", BEES.encode(), "text/plain")], wait=True
+    )
+    seen = added.json()["sources"][0]
+    source, rev = seen["id"], seen["rev"]
+    # Someone else retags it after we read it: its rev moves on.
+    other = await client.patch(sources_url(chapter, source), json={"tags": ["x"]}, headers=owner)
+    assert other.status_code == 200 and other.json()["rev"] > rev
+    # Our edit, based on the rev we read, is refused and appends nothing.
+    head = (await services.logs.chapter(chapter).head()).rev
+    stale = await client.patch(
+        sources_url(chapter, source), json={"text": "Bees sleep.", "rev": rev}, headers=owner
+    )
+    error = assert_error(stale, 409, "source_changed")
+    assert "changed since you opened it" in error["message"]
+    assert_error(
+        await client.patch(
+            sources_url(chapter, source), json={"tags": [], "rev": rev}, headers=owner
+        ),
+        409,
+        "source_changed",
+    )
+    assert (await services.logs.chapter(chapter).head()).rev == head
+    text = (await client.get(sources_url(chapter, source, "text"), headers=owner)).text
+    assert text.strip() == BEES
+    # Based on the current rev, the same edit goes through.
+    fresh = await client.patch(
+        sources_url(chapter, source),
+        json={"text": "Bees sleep.", "rev": other.json()["rev"]},
+        headers=owner,
+    )
+    assert fresh.status_code == 200, fresh.text
+    assert (await until_settled(client, chapter, source, owner))["status"] == "extracted"
+    assert (await client.get(sources_url(chapter, source, "text"), headers=owner)).text == (
+        "Bees sleep."
+    )
+    # A rev that is no number is a validation error, not a conflict.
+    assert_error(
+        await client.patch(
+            sources_url(chapter, source), json={"tags": [], "rev": -1}, headers=owner
+        ),
+        422,
+        "validation_error",
+    )
+
+
 async def test_a_rejected_source_cannot_be_edited(client, owner, chapter):
     added = await upload(client, chapter, owner, [("pic.png", PNG_RED, "image/png")], wait=True)
     source = added.json()["sources"][0]["id"]
