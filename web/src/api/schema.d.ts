@@ -108,6 +108,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Session
+         * @description The browser's session (by its cookie only): the user and the CSRF value, e.g. after a
+         *     reload. 401 `session_expired` (and the cookie cleared) once it has ended.
+         */
+        get: operations["read_session_v1_auth_session_get"];
+        put?: never;
+        /**
+         * Create Session
+         * @description Sign in: sets the session cookie (HttpOnly, SameSite=Strict) and answers with the user
+         *     and the session's CSRF value.
+         */
+        post: operations["create_session_v1_auth_session_post"];
+        /**
+         * Delete Session
+         * @description Sign out: revoke the session's token and clear the cookie (with the CSRF header, like any
+         *     write made with the cookie). Signing out of a session that has ended, or of none, just
+         *     clears the cookie.
+         */
+        delete: operations["delete_session_v1_auth_session_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/session/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Session Signup
+         * @description Sign up and sign in at once (a first book too, unless invited to one).
+         */
+        post: operations["create_session_signup_v1_auth_session_signup_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/info": {
         parameters: {
             query?: never;
@@ -787,9 +839,12 @@ export interface paths {
         };
         /**
          * Read Proof
-         * @description A Merkle inclusion proof that event `rev` is among the first `size` events.
+         * @description A Merkle proof: inclusion (`rev`, `size`) or consistency (`from`, `to`).
          *
-         *     Verify with `rust_core.merkle_verify(root, leaf, rev - 1, size, proof)` (hex-decoded).
+         *     Inclusion: event `rev` is among the first `size` events; verify with
+         *     `rust_core.merkle_verify(root, leaf, rev - 1, size, proof)`. Consistency: the first `from`
+         *     events are a prefix of the first `to`; verify with `rust_core.merkle_consistency_verify(
+         *     old_root, new_root, from, to, proof)`. Values are hex; check against roots you hold.
          */
         get: operations["read_proof_v1_chapters__chapter__proof_get"];
         put?: never;
@@ -863,6 +918,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chapters/{chapter}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Changes
+         * @description The chapter's changes after `after` as server-sent events, then each new one as it is
+         *     stored (a browser's `EventSource` resumes with `Last-Event-ID`).
+         */
+        get: operations["read_changes_v1_chapters__chapter__changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chapters/{chapter}/heads": {
         parameters: {
             query?: never;
@@ -901,6 +977,48 @@ export interface paths {
          * @description Replace the book's key (owner and admins): the old key signs the new one.
          */
         post: operations["rotate_book_key_v1_books__book__keys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chapters/{chapter}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Chapter Export
+         * @description The chapter at its head as a verifiable archive (a tar): manifest, events as stored,
+         *     the book's keys, every blob the events name.
+         */
+        get: operations["read_chapter_export_v1_chapters__chapter__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/books/{book}/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Import
+         * @description Import an archive (the body) as a new chapter of the book: verified whole first, then
+         *     forked from the archive's head with its sources and threads re-issued.
+         */
+        post: operations["create_import_v1_books__book__imports_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1317,6 +1435,47 @@ export interface components {
              * @description The passage.
              */
             text: string;
+        };
+        /**
+         * ConsistencyPublic
+         * @description The tree over h[1..from] is a prefix of the tree over h[1..to] (RFC 9162 §2.1.4).
+         *
+         *     Check it with `rust_core.merkle_consistency_verify(old_root, new_root, from, to, proof)`
+         *     (hex-decoded), against an `old_root` you already trust rather than the one sent here.
+         */
+        ConsistencyPublic: {
+            /**
+             * From
+             * @description The older size.
+             */
+            from: number;
+            /**
+             * To
+             * @description The newer size.
+             */
+            to: number;
+            /**
+             * Old Root
+             * @description Root over h[1..from], hex.
+             */
+            old_root: string;
+            /**
+             * New Root
+             * @description Root over h[1..to], hex.
+             */
+            new_root: string;
+            /**
+             * Proof
+             * @description The consistency path, hex (empty when from == to).
+             */
+            proof: string[];
+            /**
+             * Served From
+             * @description Where the proof came from: the stored tree, or the log (the tree was behind).
+             * @default log
+             * @enum {string}
+             */
+            served_from: "tree" | "log";
         };
         /**
          * DiffPublic
@@ -2018,6 +2177,13 @@ export interface components {
              * @description Sibling hashes from the leaf upwards, hex.
              */
             proof: string[];
+            /**
+             * Served From
+             * @description Where the proof came from: the stored tree, or the log (the tree was behind).
+             * @default log
+             * @enum {string}
+             */
+            served_from: "tree" | "log";
         };
         /**
          * ProvenancePublic
@@ -2149,6 +2315,29 @@ export interface components {
             rev: number;
         };
         /**
+         * SessionCreate
+         * @description Credentials, for a browser session.
+         */
+        SessionCreate: {
+            /**
+             * Email
+             * @description An e-mail address, any case, blanks around it ignored: at most 64 characters before the @ and 254 in all.
+             */
+            email: string;
+            /**
+             * Password
+             * Format: password
+             * @description 8 to 1024 characters.
+             */
+            password: string;
+            /**
+             * Ttl S
+             * @description Lifetime of the session in seconds.
+             * @default 604800
+             */
+            ttl_s: number;
+        };
+        /**
          * SessionPublic
          * @description A signed-in user and a fresh API token.
          */
@@ -2169,6 +2358,35 @@ export interface components {
              * @description Unix ms after which the token is refused; null never expires.
              */
             expires_at: number | null;
+        };
+        /**
+         * SessionSignup
+         * @description A new account, signed in at once.
+         */
+        SessionSignup: {
+            /**
+             * Email
+             * @description An e-mail address, any case, blanks around it ignored: at most 64 characters before the @ and 254 in all.
+             */
+            email: string;
+            /**
+             * Password
+             * Format: password
+             * @description 8 to 1024 characters.
+             */
+            password: string;
+            /**
+             * Name
+             * @description Display name.
+             * @default
+             */
+            name: string;
+            /**
+             * Ttl S
+             * @description Lifetime of the session in seconds.
+             * @default 604800
+             */
+            ttl_s: number;
         };
         /**
          * ShareAccept
@@ -2463,6 +2681,12 @@ export interface components {
              * @description The corrected text (only for an extracted source); ingest re-cuts it into passages.
              */
             text?: string | null;
+            /**
+             * Rev
+             * @description The source's `rev` this change is based on (as read): if the source changed since, 409
+             *     `source_changed` and nothing changes. Null: no check (the change wins).
+             */
+            rev?: number | null;
         };
         /**
          * SourcesAdded
@@ -2786,6 +3010,35 @@ export interface components {
              * @description The book rev where the book's key history breaks (a rotation the old key did not sign).
              */
             bad_book_rev?: number | null;
+        };
+        /**
+         * WebSession
+         * @description A browser session: who is signed in, and the value its writes must send (never the token,
+         *     which stays in the HttpOnly cookie).
+         */
+        WebSession: {
+            user: components["schemas"]["UserPublic"];
+            /**
+             * Csrf Token
+             * @description Send it as `X-CSRF-Token` with every POST, PUT, PATCH and DELETE; keep it in memory only.
+             */
+            csrf_token: string;
+            /**
+             * Csrf Header
+             * @description The header's name.
+             * @default X-CSRF-Token
+             */
+            csrf_header: string;
+            /**
+             * Token Id
+             * @description The session's token id (it is listed in GET /v1/auth/tokens and can be revoked there).
+             */
+            token_id: string;
+            /**
+             * Expires At
+             * @description Unix ms at which the session ends.
+             */
+            expires_at: number | null;
         };
         /**
          * SharePublic
@@ -3406,6 +3659,302 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_session_v1_auth_session_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebSession"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_session_v1_auth_session_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebSession"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_session_v1_auth_session_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_session_signup_v1_auth_session_signup_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionSignup"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebSession"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7853,11 +8402,15 @@ export interface operations {
     };
     read_proof_v1_chapters__chapter__proof_get: {
         parameters: {
-            query: {
+            query?: {
                 /** @description The event to prove. */
-                rev: number;
+                rev?: number | null;
                 /** @description The tree over the first `size` events (default: all). */
                 size?: number | null;
+                /** @description Consistency: the older size. */
+                from?: number | null;
+                /** @description Consistency: the newer size (default: all). */
+                to?: number | null;
             };
             header?: never;
             path: {
@@ -7873,7 +8426,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProofPublic"];
+                    "application/json": components["schemas"]["ProofPublic"] | components["schemas"]["ConsistencyPublic"];
                 };
             };
             /** @description Bad Request */
@@ -8233,6 +8786,104 @@ export interface operations {
             };
         };
     };
+    read_changes_v1_chapters__chapter__changes_get: {
+        parameters: {
+            query?: {
+                /** @description Send the changes after this rev. */
+                after?: number;
+                /** @description Keep the stream open for new changes (false: end at the head). */
+                follow?: boolean;
+            };
+            header?: {
+                /** @description Resume after this rev (sent by EventSource). */
+                "last-event-id"?: string | null;
+            };
+            path: {
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-sent events: `change` {rev, type, actor, at, summary, source} with the rev as its id, keep-alive comments, and `closed` {code, message} when the caller's access ends. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     create_head_v1_chapters__chapter__heads_post: {
         parameters: {
             query?: never;
@@ -8491,6 +9142,209 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_chapter_export_v1_chapters__chapter__export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chapter's archive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-tar": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_import_v1_books__book__imports_post: {
+        parameters: {
+            query?: {
+                title?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChapterPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
