@@ -1,7 +1,7 @@
 // The frame around every screen (header, theme toggle, sign-out) and the guard that sends a
 // signed-out user to the sign-in screen, coming back to where they were afterwards.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { BookOpen, LogOut } from "lucide-react";
+import { BookOpen, KeyRound, LogOut } from "lucide-react";
 import { useEffect } from "react";
 import { Link, Navigate, Outlet, useLocation, useNavigate } from "react-router";
 import { keys } from "../api/endpoints";
@@ -53,6 +53,9 @@ export function Shell() {
               <span className="muted hide-narrow" title={me.data.email}>
                 {me.data.name || me.data.email}
               </span>
+              <Link className="btn btn-ghost" to="/tokens" title="API tokens" aria-label="API tokens">
+                <KeyRound size={16} aria-hidden /> <span className="hide-narrow">API tokens</span>
+              </Link>
               <Button variant="ghost" onClick={() => void leave()}>
                 <LogOut size={16} aria-hidden /> Sign out
               </Button>

@@ -24,6 +24,26 @@ export const router = createBrowserRouter([
             lazy: async () => ({ Component: (await import("../screens/Book")).BookScreen }),
           },
           {
+            path: "/books/:book/settings",
+            lazy: async () => ({
+              Component: (await import("../screens/BookSettings")).BookSettingsScreen,
+            }),
+          },
+          {
+            path: "/books/:book/all-chapters",
+            lazy: async () => ({
+              Component: (await import("../screens/AllChapters")).AllChaptersScreen,
+            }),
+          },
+          {
+            path: "/tokens",
+            lazy: async () => ({ Component: (await import("../screens/Tokens")).TokensScreen }),
+          },
+          {
+            path: "/chapters/:chapter/sources/:source",
+            lazy: async () => ({ Component: (await import("../screens/Source")).SourceScreen }),
+          },
+          {
             path: "/chapters/:chapter",
             lazy: async () => ({ Component: (await import("../screens/Chapter")).ChapterScreen }),
           },

@@ -1,14 +1,18 @@
 // Chat beside the sources: answers stream in token by token (server-sent events), and each
 // citation mark opens the passage it cites.
+import { useQueryClient } from "@tanstack/react-query";
 import { Send, Square } from "lucide-react";
 import { useRef, useState, type FormEvent } from "react";
+import { adminKeys } from "../api/admin";
 import { askStream } from "../api/endpoints";
 import { ApiError, describe } from "../api/http";
-import type { Answer } from "../api/types";
-import { Button } from "../components/ui";
+import type { Answer, Citation } from "../api/types";
+import { Button, ErrorState, Loading } from "../components/ui";
 import { answerParts } from "../lib/spans";
 import { readEvents } from "../lib/sse";
+import { usageLine } from "../lib/threads";
 import type { PassageTarget } from "./Passage";
+import { ThreadPicker, useStoredTurns } from "./Threads";
 
 interface Turn {
   id: number;
@@ -27,6 +31,17 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
   const [question, setQuestion] = useState("");
   const abort = useRef<AbortController | null>(null);
   const busy = log.some((t) => t.streaming);
+  const queryClient = useQueryClient();
+  const stored = useStoredTurns(chapter, thread);
+  // A live turn leaves once the stored thread holds its question (refetched after the answer).
+  const storedKeys = new Set((stored.data ?? []).map((t) => t.key));
+  const live = log.filter((t) => !(t.answer && storedKeys.has(t.answer.question)));
+
+  function pick(next: string | null) {
+    abort.current?.abort();
+    setLog([]);
+    setThread(next);
+  }
 
   function patch(id: number, change: Partial<Turn>) {
     setLog((all) => all.map((t) => (t.id === id ? { ...t, ...change } : t)));
@@ -47,8 +62,10 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
           patch(id, { text: sofar });
         } else if (event.event === "answer") {
           const answer = data as unknown as Answer;
-          setThread(answer.thread);
           patch(id, { text: answer.text, answer, streaming: false });
+          setThread(answer.thread);
+          void queryClient.invalidateQueries({ queryKey: adminKeys.threads(chapter) });
+          void queryClient.invalidateQueries({ queryKey: adminKeys.messages(chapter, answer.thread) });
         } else if (event.event === "error") {
           const error = data.error as { message?: string } | undefined;
           patch(id, { error: error?.message ?? "The answer failed.", streaming: false });
@@ -78,22 +95,37 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
     <section className="panel chat" aria-labelledby="chat-title">
       <div className="panel-head">
         <h2 id="chat-title">Chat</h2>
-        {thread && (
-          <Button variant="ghost" onClick={() => { setThread(null); setLog([]); }} disabled={busy}>
-            New thread
-          </Button>
-        )}
       </div>
+      <ThreadPicker chapter={chapter} current={thread} busy={busy} pick={pick} />
       <div className="messages" aria-live="polite">
-        {log.length === 0 && (
+        {thread !== null && stored.isPending && <Loading label="Loading the thread…" />}
+        {thread !== null && stored.isError && (
+          <ErrorState error={stored.error} retry={() => void stored.refetch()} />
+        )}
+        {(stored.data ?? []).map((turn) => (
+          <div key={turn.key} className="turn">
+            {turn.question && <p className="bubble bubble-user">{turn.question}</p>}
+            <div className="bubble bubble-answer">
+              {turn.text ? (
+                <AnswerText text={turn.text} citations={turn.citations} open={open} />
+              ) : (
+                <span className="muted">No answer was recorded.</span>
+              )}
+              {(turn.model || turn.usage) && (
+                <p className="muted small usage">{usageLine(turn.model, turn.usage)}</p>
+              )}
+            </div>
+          </div>
+        ))}
+        {thread === null && log.length === 0 && (
           <p className="muted">Ask a question about this chapter’s sources; answers cite them.</p>
         )}
-        {log.map((turn) => (
+        {live.map((turn) => (
           <div key={turn.id} className="turn">
             <p className="bubble bubble-user">{turn.question}</p>
             <div className="bubble bubble-answer" aria-busy={turn.streaming}>
               {turn.text ? (
-                <AnswerText turn={turn} open={open} />
+                <AnswerText text={turn.text} citations={turn.answer?.citations ?? []} open={open} />
               ) : turn.streaming ? (
                 <span className="muted">Thinking…</span>
               ) : null}
@@ -106,11 +138,7 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
                 </p>
               )}
               {turn.answer && (
-                <p className="muted small">
-                  {turn.answer.model}
-                  {turn.answer.usage &&
-                    ` · ${turn.answer.usage.prompt} + ${turn.answer.usage.completion} tokens`}
-                </p>
+                <p className="muted small usage">{usageLine(turn.answer.model, turn.answer.usage)}</p>
               )}
             </div>
           </div>
@@ -145,8 +173,16 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
   );
 }
 
-function AnswerText({ turn, open }: { turn: Turn; open: (t: PassageTarget) => void }) {
-  const parts = answerParts(turn.text, turn.answer?.citations ?? []);
+function AnswerText({
+  text,
+  citations,
+  open,
+}: {
+  text: string;
+  citations: Citation[];
+  open: (t: PassageTarget) => void;
+}) {
+  const parts = answerParts(text, citations);
   return (
     <p className="answer-text">
       {parts.map((part, i) => {
@@ -161,7 +197,12 @@ function AnswerText({ turn, open }: { turn: Turn; open: (t: PassageTarget) => vo
             aria-label={`Citation ${part.n}: ${citation.source_name}`}
             title={citation.source_name}
             onClick={() =>
-              open({ source: citation.source, name: citation.source_name, span: citation.span })
+              open({
+                source: citation.source,
+                name: citation.source_name,
+                span: citation.span,
+                quote: citation.text,
+              })
             }
           >
             {part.n}

@@ -1,17 +1,20 @@
 // A cited passage in its source: the extracted text with the span highlighted and scrolled into
 // view, its page or heading named, and the original to download.
 import { useQuery } from "@tanstack/react-query";
-import { Download } from "lucide-react";
+import { Download, Info } from "lucide-react";
+import { Link } from "react-router";
 import { useEffect, useRef } from "react";
 import { keys, readSourceText, sourceFileUrl } from "../api/endpoints";
 import type { Span } from "../api/types";
 import { Dialog, QueryView } from "../components/ui";
-import { highlight } from "../lib/spans";
+import { locatePassage } from "../lib/passage";
 
 export interface PassageTarget {
   source: string;
   name: string;
   span?: Span;
+  /** The passage's words as the answer cited them (to find it again if the source changed). */
+  quote?: string;
 }
 
 export function PassageDialog({
@@ -43,10 +46,18 @@ function PassageBody({ chapter, target }: { chapter: string; target: PassageTarg
   const where = [span?.page ? `page ${span.page}` : null, span?.heading ? `“${span.heading}”` : null]
     .filter(Boolean)
     .join(", ");
+  const located = span && text.data !== undefined ? locatePassage(text.data, span, target.quote) : null;
   return (
     <div className="passage">
       <div className="passage-meta">
-        {where && <span className="muted">Cited passage: {where}</span>}
+        {span && (
+          <span className="muted">
+            {where ? `Cited passage: ${where}` : "The cited passage is highlighted."}
+          </span>
+        )}
+        <Link className="btn btn-ghost" to={`/chapters/${chapter}/sources/${target.source}`}>
+          <Info size={16} aria-hidden /> Details
+        </Link>
         <a className="btn btn-ghost" href={sourceFileUrl(chapter, target.source)} download>
           <Download size={16} aria-hidden /> Original
         </a>
@@ -58,17 +69,30 @@ function PassageBody({ chapter, target }: { chapter: string; target: PassageTarg
         empty="This source has no text."
       >
         {(t) => (
-          <pre className="source-text" tabIndex={0} aria-label="Source text">
-            {(span ? highlight(t, span.start, span.end) : [{ text: t, marked: false }]).map((part, i) =>
-              part.marked ? (
-                <mark key={i} ref={mark}>
-                  {part.text}
-                </mark>
-              ) : (
-                <span key={i}>{part.text}</span>
-              ),
+          <>
+            {located?.where === "moved" && (
+              <p className="notice small" role="status">
+                The source was edited after this answer: the passage is highlighted where it is now.
+              </p>
             )}
-          </pre>
+            {located?.where === "gone" && (
+              <div className="notice small" role="status">
+                <p>The source was edited after this answer and no longer holds the passage it cited:</p>
+                <blockquote className="quote">{target.quote}</blockquote>
+              </div>
+            )}
+            <pre className="source-text" tabIndex={0} aria-label="Source text">
+              {located && located.where !== "gone" ? (
+                <>
+                  {t.slice(0, located.from)}
+                  <mark ref={mark}>{t.slice(located.from, located.to)}</mark>
+                  {t.slice(located.to)}
+                </>
+              ) : (
+                t
+              )}
+            </pre>
+          </>
         )}
       </QueryView>
     </div>

@@ -1,7 +1,8 @@
 // A chapter's sources: live status, drag-and-drop upload with per-file progress, add a web page,
 // filter by tag, delete, open the text.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { CheckCircle2, Clock, FileText, Link2, RotateCw, Trash2, Upload, X, XCircle } from "lucide-react";
+import { CheckCircle2, Clock, FileText, Info, Link2, RotateCw, Trash2, Upload, X, XCircle } from "lucide-react";
+import { Link } from "react-router";
 import { useMemo, useRef, useState, type DragEvent, type FormEvent } from "react";
 import { addUrl, deleteSource, keys, listSources } from "../api/endpoints";
 import { describe } from "../api/http";
@@ -144,6 +145,14 @@ function SourceRow({
           <p className="reason">{source.reason}</p>
         )}
       </div>
+      <Link
+        className="btn btn-icon"
+        to={`sources/${source.id}`}
+        aria-label={`Details of ${source.name}`}
+        title="Details: text, tags, download"
+      >
+        <Info size={16} aria-hidden />
+      </Link>
       <IconButton label={`Delete ${source.name}`} onClick={remove} disabled={removing}>
         <Trash2 size={16} aria-hidden />
       </IconButton>

@@ -1,9 +1,27 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { ChevronRight, NotebookText, Share2 } from "lucide-react";
+import { ChevronRight, LayoutList, NotebookText, Settings, Share2 } from "lucide-react";
 import { Link, useParams } from "react-router";
 import { createChapter, keys, listChapters, readBook } from "../api/endpoints";
 import { CreateForm } from "../components/CreateForm";
 import { QueryView } from "../components/ui";
+import { manages } from "../lib/admin";
+
+/** The book's settings (every member may look) and, for its owner and admins only, all chapters. */
+function BookLinks({ book, role }: { book: string; role: string | undefined }) {
+  if (!role) return null;
+  return (
+    <nav className="actions" aria-label="This book">
+      <Link className="btn" to={`/books/${book}/settings`}>
+        <Settings size={16} aria-hidden /> {manages(role) ? "Members and settings" : "Members"}
+      </Link>
+      {manages(role) && (
+        <Link className="btn" to={`/books/${book}/all-chapters`}>
+          <LayoutList size={16} aria-hidden /> All chapters
+        </Link>
+      )}
+    </nav>
+  );
+}
 
 export function BookScreen() {
   const { book = "" } = useParams();
@@ -18,6 +36,7 @@ export function BookScreen() {
       <h1>
         <NotebookText size={22} aria-hidden /> {info.data?.name ?? "Book"}
       </h1>
+      <BookLinks book={book} role={info.data?.role} />
       <QueryView
         query={chapters}
         loading="Loading chapters…"
