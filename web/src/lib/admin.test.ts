@@ -26,6 +26,8 @@ describe("times", () => {
     expect(expiry(NOW + 30_000, NOW).text).toBe("expires in 1 min");
     expect(expiry(NOW + 5 * 60 * MIN, NOW).text).toBe("expires in 5 h");
     expect(expiry(NOW + 30 * DAY, NOW).text).toBe("expires in 30 days");
+    expect(expiry(NOW + 30 * DAY - 5_000, NOW).text).toBe("expires in 30 days");
+    expect(expiry(NOW + DAY + 1, NOW).text).toBe("expires in 1 day");
   });
 });
 

@@ -26,8 +26,9 @@ export function expiry(expiresAt: number | null, now: number): { text: string; e
   const left = expiresAt - now;
   if (left <= 0) return { text: "expired", expired: true };
   if (left < HOUR) return { text: `expires in ${Math.max(1, Math.floor(left / MINUTE))} min`, expired: false };
-  if (left < DAY) return { text: `expires in ${Math.floor(left / HOUR)} h`, expired: false };
-  const days = Math.floor(left / DAY);
+  // Rounded: a 30-day token made a second ago still "expires in 30 days".
+  if (left < DAY) return { text: `expires in ${Math.max(1, Math.round(left / HOUR))} h`, expired: false };
+  const days = Math.round(left / DAY);
   return { text: `expires in ${days} day${days === 1 ? "" : "s"}`, expired: false };
 }
 

@@ -160,7 +160,10 @@ function TokenRow({ token, onRevoked }: { token: Token; onRevoked: () => void })
         label={`Revoke ${token.name}`}
         disabled={revoke.isPending}
         onClick={() => {
-          if (window.confirm(`Revoke “${token.name}”? Anything using it stops working at once.`))
+          const question = token.current
+            ? `Revoke “${token.name}”? It is the session you are using: you will be signed out here.`
+            : `Revoke “${token.name}”? Anything using it stops working at once.`;
+          if (window.confirm(question))
             revoke.mutate();
         }}
       >
