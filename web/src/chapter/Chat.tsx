@@ -10,7 +10,7 @@ import type { Answer, Citation } from "../api/types";
 import { Button, ErrorState, Loading } from "../components/ui";
 import { answerParts } from "../lib/spans";
 import { readEvents } from "../lib/sse";
-import { usageLine } from "../lib/threads";
+import { usageLine, type StoredTurn } from "../lib/threads";
 import type { PassageTarget } from "./Passage";
 import { ThreadPicker, useStoredTurns } from "./Threads";
 
@@ -63,9 +63,22 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
         } else if (event.event === "answer") {
           const answer = data as unknown as Answer;
           patch(id, { text: answer.text, answer, streaming: false });
+          // The exchange joins the thread's stored turns at once (a new thread shows without a
+          // reload; the live turn then leaves, its question being stored).
+          const stored: StoredTurn = {
+            key: answer.question,
+            question: text,
+            text: answer.text,
+            citations: answer.citations,
+            model: answer.model,
+            usage: answer.usage ?? null,
+          };
+          queryClient.setQueryData<StoredTurn[]>(adminKeys.messages(chapter, answer.thread), (old) => [
+            ...(old ?? []).filter((t) => t.key !== stored.key), // a refetch may hold the question
+            stored,
+          ]);
           setThread(answer.thread);
           void queryClient.invalidateQueries({ queryKey: adminKeys.threads(chapter) });
-          void queryClient.invalidateQueries({ queryKey: adminKeys.messages(chapter, answer.thread) });
         } else if (event.event === "error") {
           const error = data.error as { message?: string } | undefined;
           patch(id, { error: error?.message ?? "The answer failed.", streaming: false });
