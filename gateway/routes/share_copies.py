@@ -2,10 +2,12 @@
 
     GET /v1/shares/snapshot    (header X-Share-Token) the copy's manifest, MessagePack
 
-The manifest (events/copies.py) holds the in-scope events' original bytes and the original's
-chain hashes, so the guest's server checks every copied event before importing it
-(engine/copies.py). It is taken at the chapter's head when asked, not at the grant: a copy is
-the chapter as it is when the guest accepts. The token travels in a header, never the path or
+The manifest (events/copies.py) holds the in-scope events' original bytes, the original's
+chain hashes, its signed head at the copy's rev with the book's keys, and each copied event's
+inclusion proof, so the guest's server checks every copied event against a root the original's
+book signed before importing it (engine/copies.py). It is taken at the chapter's head when asked
+(signed then if it was not), not at the grant: a copy is the chapter as it is when the guest
+accepts. The token travels in a header, never the path or
 a query string, so that it stays out of access logs; the route needs no account.
 """
 
@@ -14,8 +16,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from engine.copies import share_snapshot
-from gateway.deps import ServicesDep, ShareDep
+from gateway.deps import ShareDep
 from gateway.errors import error_responses
+from gateway.routes.heads import BookKeysDep
 
 __all__ = ["MANIFEST_MEDIA_TYPE", "router"]
 
@@ -32,8 +35,9 @@ router = APIRouter(tags=["shares"], responses=error_responses(401, 403, 404))
         **error_responses(409),
     },
 )
-async def read_share_snapshot(services: ServicesDep, share: ShareDep) -> Response:
-    """A copy share's manifest at the chapter's head now (409 for a live share): every in-scope
-    event's original bytes with the chain hashes and Merkle root that check them."""
-    data = await share_snapshot(services.logs, share)
+async def read_share_snapshot(keys: BookKeysDep, share: ShareDep) -> Response:
+    """A copy share's manifest at the chapter's head now, signed (409 for a live share): every
+    in-scope event's original bytes with the chain hashes, the signed head and the inclusion
+    proofs that check them, and the book's public keys."""
+    data = await share_snapshot(keys, share)
     return Response(data, media_type=MANIFEST_MEDIA_TYPE)
