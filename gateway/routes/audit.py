@@ -51,7 +51,6 @@ from gateway.schemas_audit import (
 from projections.audit import (
     ChapterSnapshot,
     InclusionProof,
-    chapter_at_rev,
     inclusion_proof,
     read_envelopes,
     rev_at_time,
@@ -228,7 +227,7 @@ async def read_state(
         rev = head.rev
     elif rev > head.rev:
         raise BadRequest(f"the chapter has {head.rev} events; there is no rev {rev}")
-    snapshot = await chapter_at_rev(log, rev)
+    snapshot = await services.read.snapshots.at(log, rev)
     return _state(snapshot, include_removed=include_removed, messages=messages)
 
 
