@@ -42,11 +42,11 @@ from events.copies import (
     check_signed,
     decode_manifest,
     encode_manifest,
-    inclusion_proofs,
     merkle_root_hex,
     verify_copy,
 )
 from events.keys import BookKey, KeyHistory
+from events.proofs import inclusion_proofs
 from events.scopes import copied_types
 from rust_core import GENESIS
 

@@ -33,6 +33,9 @@ the copy was taken (trust on first use: `CopyReport.signed_by` names the key, to
 pin). A manifest made before signed heads has none: it checks out `signed=False` unless the
 caller requires a signature.
 
+One module holds the whole check of a copy (its format, chain, signature and proofs), as
+docs/log-format.md states it in one section: hence its length.
+
 Wire format: the manifest is MessagePack of `CopyManifest` (a map; `events` items are
 `[rev, payload]` arrays), stored as a blob whose BLAKE3 hex is `ChapterForked.manifest`.
 """
@@ -49,7 +52,7 @@ from events.heads import head_signature_ok
 from events.keys import BookKey, KeyHistory
 from events.proofs import verify_inclusion
 from events.scopes import copied_types
-from rust_core import GENESIS, chain_link, merkle_leaf_hashes, merkle_parents, merkle_root
+from rust_core import GENESIS, chain_link, merkle_root
 from rust_core import hash as blake3
 
 __all__ = [
@@ -61,7 +64,6 @@ __all__ = [
     "check_signed",
     "decode_manifest",
     "encode_manifest",
-    "inclusion_proofs",
     "manifest_hash",
     "merkle_root_hex",
     "split_hashes",
@@ -180,30 +182,6 @@ def split_hashes(hashes: bytes) -> list[bytes]:
 def merkle_root_hex(hashes: bytes) -> str:
     """Hex Merkle root over h[1..] of concatenated hashes h[0..] (h[0], GENESIS, is no leaf)."""
     return merkle_root(split_hashes(hashes)[1:]).hex()
-
-
-def inclusion_proofs(hashes: bytes, revs: Sequence[int]) -> list[list[bytes]]:
-    """Inclusion proofs of h[rev] for each rev in `revs`, in the tree over h[1..] of concatenated
-    hashes h[0..] (as `CopyManifest.hashes`): every level is hashed once by rust_core, O(n), then
-    each proof takes O(log n) siblings (`rust_core.merkle_proof` would re-hash the tree per proof).
-
-    A level with an odd node out carries it up unhashed: that is RFC 6962's tree, which splits at
-    the largest power of two, seen bottom up."""
-    levels = [merkle_leaf_hashes(split_hashes(hashes)[1:])] if len(hashes) > _HASH_SIZE else []
-    while levels and len(levels[-1]) > _HASH_SIZE:
-        level = levels[-1]
-        paired = len(level) // (2 * _HASH_SIZE) * 2 * _HASH_SIZE
-        levels.append(merkle_parents(level[:paired]) + level[paired:])
-    proofs: list[list[bytes]] = []
-    for rev in revs:
-        index, proof = rev - 1, []
-        for level in levels[:-1]:
-            sibling = index ^ 1
-            if sibling * _HASH_SIZE < len(level):
-                proof.append(level[sibling * _HASH_SIZE : (sibling + 1) * _HASH_SIZE])
-            index >>= 1
-        proofs.append(proof)
-    return proofs
 
 
 def _fault(checked: int, reason: str, **where: int | None) -> CopyReport:

@@ -14,12 +14,12 @@ from events.copies import (
     CopiedEvent,
     CopyManifest,
     check_signed,
-    inclusion_proofs,
     merkle_root_hex,
     verify_copy,
 )
 from events.heads import sign_head
 from events.keys import BookKey, KeyHistory, new_private_key, public_key_of, rotation
+from events.proofs import inclusion_proofs
 from events.scopes import copied_types
 from tests.events.test_copy_verifier import _copy, _original, _refork
 
