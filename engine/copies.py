@@ -29,7 +29,7 @@ from engine.books import Books
 from engine.errors import BlobCorrupt, BlobNotFound, ChainBroken
 from engine.keys import KEYS_ACTOR, BookKeys
 from engine.log import Log, Logs
-from engine.rules import Conflict, Invalid
+from engine.rules import Conflict, Invalid, NotFound
 from engine.shares import ShareAccess
 from engine.verify import VerifyReport, book_key_history, verify_log
 from events import ChapterForked, HeadSigned, RecordedEvent, decode
@@ -56,6 +56,7 @@ __all__ = [
     "FetchBlob",
     "NotACopyShare",
     "build_manifest",
+    "copy_manifest",
     "import_copy",
     "share_snapshot",
     "signed_manifest",
@@ -289,6 +290,24 @@ def _decoded(data: bytes) -> CopyManifest:
         raise CopyRejected(str(exc)) from None
 
 
+async def _fork(logs: Logs, chapter: str) -> ChapterForked | None:
+    first = await logs.chapter(chapter).get(1)
+    body = None if first is None else first.envelope.body
+    return body if isinstance(body, ChapterForked) and body.manifest is not None else None
+
+
+async def copy_manifest(logs: Logs, blobs: BlobStore, chapter: str) -> bytes:
+    """The manifest blob a copy chapter's `ChapterForked` names, as stored (for a client to
+    check the copy itself); `NotFound` for a chapter that is no copy, or a missing blob."""
+    fork = await _fork(logs, chapter)
+    if fork is None or fork.manifest is None:
+        raise NotFound("the chapter is not a copy with a manifest")
+    try:
+        return await blobs.get(fork.manifest)
+    except BlobNotFound:
+        raise NotFound(f"the copy's manifest blob {fork.manifest} is missing") from None
+
+
 async def verify_copy_chapter(
     logs: Logs, blobs: BlobStore, chapter: str, *, require_signed: bool = False
 ) -> CopyReport:
@@ -296,19 +315,14 @@ async def verify_copy_chapter(
     `verify_copy`), reading the copy's log with its own chain verified. Its signed head is
     checked against the original book's key history when this server holds that book's log (a
     copy taken here), else against the keys the manifest carries (pinned when it was taken)."""
-    log = logs.chapter(chapter)
-    first = await log.get(1)
-    body = None if first is None else first.envelope.body
-    if not isinstance(body, ChapterForked) or body.manifest is None:
+    if await _fork(logs, chapter) is None:
         return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
     try:
-        data = await blobs.get(body.manifest)
-    except BlobNotFound:
-        return CopyReport(
-            ok=False, checked=0, copy_rev=1,
-            reason=f"the manifest blob {body.manifest} its ChapterForked names is missing",
-        )  # fmt: skip
+        data = await copy_manifest(logs, blobs, chapter)
+    except NotFound as exc:
+        return CopyReport(ok=False, checked=0, copy_rev=1, reason=str(exc))
     manifest = _decoded(data)
+    log = logs.chapter(chapter)
     count = 1 + len(manifest.events)
     payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
@@ -325,9 +339,7 @@ async def verify_chapter(
     manifest whose signed root does not hold, fails the chapter at the copy's rev."""
     log = logs.chapter(chapter)
     report = await verify_log(log, keys=keys)
-    first = await log.get(1) if report.ok else None
-    body = None if first is None else first.envelope.body
-    if not isinstance(body, ChapterForked) or body.manifest is None:
+    if not report.ok or await _fork(logs, chapter) is None:
         return report
     copy = await verify_copy_chapter(logs, blobs, chapter)
     if copy.ok:
