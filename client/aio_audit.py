@@ -124,11 +124,8 @@ class AuditCalls:
         report = verify_copy(data, copied, keys=keys)
         if report.ok:
             return result
-        original = f" (the original's rev {report.rev})" if report.rev is not None else ""
-        return msgspec.structs.replace(
-            result, ok=False, first_bad_rev=report.copy_rev or 1,
-            reason=f"the copy does not verify against its original{original}: {report.reason}",
-        )  # fmt: skip
+        bad, reason = report.copy_fault()
+        return msgspec.structs.replace(result, ok=False, first_bad_rev=bad, reason=reason)
 
     async def history(
         self, chapter: str, *, after: int = 0, limit: int | None = None

@@ -344,8 +344,5 @@ async def verify_chapter(
     copy = await verify_copy_chapter(logs, blobs, chapter)
     if copy.ok:
         return report
-    original = f" (the original's rev {copy.rev})" if copy.rev is not None else ""
-    return msgspec.structs.replace(
-        report, ok=False, first_bad_rev=copy.copy_rev or 1,
-        reason=f"the copy does not verify against its original{original}: {copy.reason}",
-    )  # fmt: skip
+    bad, reason = copy.copy_fault()
+    return msgspec.structs.replace(report, ok=False, first_bad_rev=bad, reason=reason)

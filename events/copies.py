@@ -135,6 +135,14 @@ class CopyReport(msgspec.Struct, frozen=True, kw_only=True):
     signed_by: str | None = None
     """The hex public key that signed that root (compare it with a key you pinned)."""
 
+    def copy_fault(self) -> tuple[int, str]:
+        """Where a failed check fails the copy chapter, and why, as a chapter's verification
+        reports it: the copy's rev (1, its `ChapterForked`, for a fault of the whole manifest)
+        and a sentence naming the original's rev."""
+        original = f" (the original's rev {self.rev})" if self.rev is not None else ""
+        reason = f"the copy does not verify against its original{original}: {self.reason}"
+        return self.copy_rev or 1, reason
+
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(CopyManifest)
