@@ -92,6 +92,10 @@ async def test_the_state_at_every_rev_is_a_fresh_fold(logs):
     for rev in revs:
         assert await snapshots.at(log, rev) == await chapter_at_rev(log, rev), rev
     assert snapshots.checkpoints(log.id) == list(range(EVERY, 61, EVERY))
+    # The chapter exercised every record kind the fold keeps.
+    last = await snapshots.at(log, 60)
+    assert last.threads and last.messages and last.shares
+    assert {s.status for s in last.sources} >= {"pending", "removed"}
 
 
 async def test_a_checkpoint_is_not_changed_by_the_folds_that_go_on_from_it(logs):
