@@ -19,9 +19,11 @@ from engine.copies import (
 from engine.keys import BookKeys
 from engine.verify import book_key_history
 from events import ChapterForked, HeadSigned, SourceAdded, SourceRetagged, decode, encode
+from events.archive_check import verify_archive_file
 from events.copies import encode_manifest, manifest_hash
 from events.heads import sign_head
 from events.keys import BookKey, new_private_key, public_key_of
+from tests.engine.test_archive import _export
 
 
 @pytest.fixture
@@ -123,3 +125,32 @@ async def test_a_copy_whose_event_was_altered_fails_verify_naming_the_rev(keys, 
     report = await verify_chapter(keys.logs, blobs, copy, await book_key_history(keys.logs, guest))
     assert not report.ok and report.first_bad_rev == 4
     assert "the original's rev 4" in report.reason and "differs" in report.reason
+
+
+async def test_an_archive_of_a_copy_is_checked_against_the_original_offline(keys, blobs, tmp_path):
+    """An exported copy carries its manifest: `verify --archive` proves the copy against the
+    original's signed root with no server, and names the rev of a copied event that is not the
+    original's."""
+    chapter = await _original(keys, blobs)
+    manifest = await signed_manifest(keys, chapter, ["sources"])
+    data = encode_manifest(manifest)
+    guest = await _guest(keys)
+    faithful = await import_copy(
+        keys.books, keys.logs, blobs, actor="bob", book=guest, title="Mine", share=None,
+        manifest=data, fetch_blob=blobs.get, require_signed=True,
+    )  # fmt: skip
+    report = verify_archive_file(await _export(keys, blobs, faithful, tmp_path / "copy.tar"))
+    assert report.ok, report.reason
+
+    first = ChapterForked(
+        book=guest, title="Forged", from_chapter=chapter, from_rev=manifest.from_rev,
+        from_head=manifest.from_head, from_root=manifest.from_root, manifest=manifest_hash(data),
+    )  # fmt: skip
+    forged = await keys.books.start_chapter(guest, first, actor="bob")
+    bodies = [decode(e.payload).body for e in manifest.events]
+    bodies[4] = msgspec.structs.replace(bodies[4], size=7)
+    await keys.logs.chapter(forged).append_many(bodies, actor="bob")
+    await keys.books.register_shared("bob", guest, forged, "Forged", share=None)
+    report = verify_archive_file(await _export(keys, blobs, forged, tmp_path / "forged.tar"))
+    assert not report.ok and report.first_bad_rev == 6
+    assert f"the original's rev {manifest.events[4].rev}" in report.reason
