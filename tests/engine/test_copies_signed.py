@@ -20,7 +20,7 @@ from engine.keys import BookKeys
 from engine.verify import book_key_history
 from events import ChapterForked, HeadSigned, SourceAdded, SourceRetagged, decode, encode
 from events.archive_check import verify_archive_file
-from events.copies import encode_manifest, manifest_hash
+from events.copies import CopyManifest, encode_manifest, manifest_hash
 from events.heads import sign_head
 from events.keys import BookKey, new_private_key, public_key_of
 from tests.engine.test_archive import _export
@@ -47,6 +47,23 @@ async def _original(keys: BookKeys, blobs: LocalBlobStore) -> str:
 
 async def _guest(keys: BookKeys) -> str:
     return (await keys.books.create_book("bob", "bob@example.org", "Bob's")).id
+
+
+async def _forged_copy(
+    keys: BookKeys, guest: str, manifest: CopyManifest, altered: int, **change: object
+) -> str:
+    """A copy written by hand, as a tampering server might: the fork names the true manifest,
+    but the `altered`-th copied body has `change` applied."""
+    first = ChapterForked(
+        book=guest, title="Forged", from_chapter=manifest.from_chapter,
+        from_rev=manifest.from_rev, from_head=manifest.from_head, from_root=manifest.from_root,
+        manifest=manifest_hash(encode_manifest(manifest)),
+    )  # fmt: skip
+    copy = await keys.books.start_chapter(guest, first, actor="bob")
+    bodies = [decode(e.payload).body for e in manifest.events]
+    bodies[altered] = msgspec.structs.replace(bodies[altered], **change)
+    await keys.logs.chapter(copy).append_many(bodies, actor="bob")
+    return copy
 
 
 async def test_a_copy_is_proved_against_the_signed_head_and_verifies_on_the_server(keys, blobs):
@@ -110,18 +127,9 @@ async def test_a_manifest_signed_by_another_key_is_refused_or_fails_verify(keys,
 async def test_a_copy_whose_event_was_altered_fails_verify_naming_the_rev(keys, blobs):
     chapter = await _original(keys, blobs)
     manifest = await signed_manifest(keys, chapter, ["sources"])
-    data = encode_manifest(manifest)
-    await blobs.put(data)
+    await blobs.put(encode_manifest(manifest))
     guest = await _guest(keys)
-    # A copy written by hand, as a tampering server might: the third copied body altered.
-    first = ChapterForked(
-        book=guest, title="Mine", from_chapter=chapter, from_rev=manifest.from_rev,
-        from_head=manifest.from_head, from_root=manifest.from_root, manifest=manifest_hash(data),
-    )  # fmt: skip
-    copy = await keys.books.start_chapter(guest, first, actor="bob")
-    bodies = [decode(e.payload).body for e in manifest.events]
-    bodies[2] = msgspec.structs.replace(bodies[2], name="forged.txt")
-    await keys.logs.chapter(copy).append_many(bodies, actor="bob")
+    copy = await _forged_copy(keys, guest, manifest, 2, name="forged.txt")
     report = await verify_chapter(keys.logs, blobs, copy, await book_key_history(keys.logs, guest))
     assert not report.ok and report.first_bad_rev == 4
     assert "the original's rev 4" in report.reason and "differs" in report.reason
@@ -142,14 +150,7 @@ async def test_an_archive_of_a_copy_is_checked_against_the_original_offline(keys
     report = verify_archive_file(await _export(keys, blobs, faithful, tmp_path / "copy.tar"))
     assert report.ok, report.reason
 
-    first = ChapterForked(
-        book=guest, title="Forged", from_chapter=chapter, from_rev=manifest.from_rev,
-        from_head=manifest.from_head, from_root=manifest.from_root, manifest=manifest_hash(data),
-    )  # fmt: skip
-    forged = await keys.books.start_chapter(guest, first, actor="bob")
-    bodies = [decode(e.payload).body for e in manifest.events]
-    bodies[4] = msgspec.structs.replace(bodies[4], size=7)
-    await keys.logs.chapter(forged).append_many(bodies, actor="bob")
+    forged = await _forged_copy(keys, guest, manifest, 4, size=7)
     await keys.books.register_shared("bob", guest, forged, "Forged", share=None)
     report = verify_archive_file(await _export(keys, blobs, forged, tmp_path / "forged.tar"))
     assert not report.ok and report.first_bad_rev == 6
