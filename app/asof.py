@@ -22,7 +22,7 @@ from app.readside import ReadSide
 from engine.errors import BlobNotFound
 from engine.log import Log
 from engine.rules import Invalid
-from projections.audit import ChapterFold, ChapterSnapshot, chapter_at_rev, read_envelopes
+from projections.audit import ChapterFold, ChapterSnapshot, read_envelopes
 from projections.diff import ChapterDiff, diff_chapter, texts_to_load
 from projections.vectors import SearchHit
 
@@ -78,7 +78,7 @@ async def search_as_of(
     sources: set[str] | None = None
     if tags:
         wanted = set(tags)
-        snapshot = await chapter_at_rev(log, rev)
+        snapshot = await read.snapshots.at(log, rev)
         sources = {s.id for s in snapshot.sources if s.status != "removed" and wanted & set(s.tags)}
     return await read.vectors.search_at(chapter, query, rev=rev, k=k, sources=sources)
 
@@ -92,8 +92,9 @@ async def chapter_diff(read: ReadSide, chapter: str, from_rev: int, to_rev: int)
         raise RevOutOfRange(
             f"from {from_rev} is after to {to_rev}: a diff goes from an earlier rev to a later one"
         )
-    states = await snapshots_at(log, [from_rev, to_rev])
-    before, after = states[from_rev], states[to_rev]
+    # Each from the nearest fold checkpoint: two short folds, not one from rev 1.
+    before = await read.snapshots.at(log, from_rev)
+    after = await read.snapshots.at(log, to_rev)
     texts: dict[str, str] = {}
     for blob in sorted(texts_to_load(before, after)):
         try:

@@ -35,8 +35,9 @@ class LocalPeer:
         return await self.services.blobs.get(hash)
 
     async def snapshot(self) -> bytes:
+        assert self.services.keys is not None, "open_services makes the keys"
         return await share_snapshot(
-            self.services.logs, await self.services.shares.resolve(self.token)
+            self.services.keys, await self.services.shares.resolve(self.token)
         )
 
     async def add_files(self, files: list[tuple[str, bytes, str]], tags: list[str]) -> list[str]:

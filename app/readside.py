@@ -22,6 +22,7 @@ from events import Body
 from projections.catalogue import Catalogue
 from projections.chat import ChatView, open_chat_view
 from projections.embedding_cache import CachedEmbedder, Embedder, EmbeddingCache
+from projections.fold_snapshots import FoldSnapshots
 from projections.ingest import Ingest
 from projections.providers import LLM
 from projections.runner import LogSource, Projection, Runner
@@ -55,6 +56,8 @@ class ReadSide:
     chat: ChatView | PostgresChatView
     trees: Trees
     """Each chapter's Merkle tree, from which proofs are served."""
+    snapshots: FoldSnapshots
+    """The chapter at any rev, from in-memory fold checkpoints (audit, diff, search as of)."""
     runner: Runner
     settle: Settle
     """Read-your-writes: the runner's positions where this process folds, else the stored
@@ -132,6 +135,7 @@ async def open_read_side(
         vectors=vectors,
         chat=chat,
         trees=trees,
+        snapshots=FoldSnapshots(),
         runner=runner,
         settle=settle,
         llm=llm,

@@ -3,10 +3,13 @@ a time, verification (by the server, or here from the stored bytes) and Merkle p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
+import msgspec
+
 from client.chain import ChainChecker
+from client.errors import ApiError
 from client.models import (
     BookKeys,
     Chapter,
@@ -20,6 +23,9 @@ from client.models import (
 )
 from client.models_history import ChapterDiff, Provenance
 from client.proofs import Consistency
+from events import ChapterForked
+from events.copies import CopyManifest, decode_manifest, verify_copy
+from events.envelope import DecodeError
 from events.keys import KeyHistory
 
 __all__ = ["AUDIT_PAGE", "AuditCalls"]
@@ -30,10 +36,20 @@ AUDIT_PAGE = 1000
 """Events asked for per request when paging through a log (the server's largest page)."""
 
 
+def _manifest_or_none(data: bytes) -> CopyManifest | None:
+    try:
+        return decode_manifest(data)
+    except DecodeError:
+        return None  # verify_copy names what is wrong with it
+
+
 class AuditCalls:
-    """Mixed into `AsyncClient`, which provides `_typed` (one typed request)."""
+    """Mixed into `AsyncClient`, which provides `_typed` (one typed request) and `fetch_bytes`."""
 
     async def _typed(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T:
+        raise NotImplementedError
+
+    async def fetch_bytes(self, path: str, *, params: Mapping[str, Any] | None = None) -> bytes:
         raise NotImplementedError
 
     async def events(self, chapter: str, *, after: int = 0, limit: int | None = None) -> EventPage:
@@ -60,19 +76,56 @@ class AuditCalls:
     async def verify_here(self, chapter: str, *, book: str | None = None) -> VerifyResult:
         """Verify the chapter's chain and signed heads on this side, from the stored payloads and
         hashes the server hands out and the book's keys (re-checked here): an auditor need not
-        take the server's word (`verify`) for it. `book`: the chapter's book, if known."""
+        take the server's word (`verify`) for it. `book`: the chapter's book, if known.
+
+        A copy is checked against its original too, from its manifest (GET …/manifest): every
+        copied event against the original's bytes and signed root, the signature against the
+        original book's keys when the caller may list them, else against the keys the manifest
+        carries (`signed_by` is not shown: compare keys with `book_keys` if you pinned one)."""
         if book is None:
             info = await self._typed(Chapter, "GET", f"/v1/chapters/{chapter}")
             book = info.book
         listed = await self.book_keys(book)
         checker = ChainChecker(chapter, KeyHistory.of_keys(book, listed.keys))
+        copied: list[bytes] = []  # a copy's first payloads, which its manifest checks
+        manifest: CopyManifest | None = None
+        data = b""
         next_after: int | None = 0
         while next_after is not None:
             page = await self.events(chapter, after=next_after, limit=AUDIT_PAGE)
-            if not checker.feed(e.recorded() for e in page.events):
+            recorded = [e.recorded() for e in page.events]
+            if (
+                next_after == 0
+                and recorded
+                and isinstance(recorded[0].envelope.body, ChapterForked)
+            ):
+                data = await self.fetch_bytes(f"/v1/chapters/{chapter}/manifest")
+                manifest = _manifest_or_none(data)
+            if manifest is not None and len(copied) <= len(manifest.events):
+                copied.extend(e.payload for e in recorded[: len(manifest.events) + 1 - len(copied)])
+            if not checker.feed(recorded):
                 break
             next_after = page.next_after if page.events else None
-        return checker.result()
+        result = checker.result()
+        if not result.ok or not data:
+            return result
+        return await self._checked_copy(result, data, manifest, copied)
+
+    async def _checked_copy(
+        self, result: VerifyResult, data: bytes, manifest: CopyManifest | None, copied: list[bytes]
+    ) -> VerifyResult:
+        keys = None
+        if manifest is not None and manifest.book is not None:
+            try:  # the original book's own history, when the caller is one of its members
+                listed = await self.book_keys(manifest.book)
+                keys = KeyHistory.of_keys(manifest.book, listed.keys)
+            except ApiError:
+                keys = None
+        report = verify_copy(data, copied, keys=keys)
+        if report.ok:
+            return result
+        bad, reason = report.copy_fault()
+        return msgspec.structs.replace(result, ok=False, first_bad_rev=bad, reason=reason)
 
     async def history(
         self, chapter: str, *, after: int = 0, limit: int | None = None

@@ -10,7 +10,6 @@ inside its functions only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -114,22 +113,24 @@ def local_history(
 
 def local_verify(data: Path | None, chapter: str) -> VerifyResult:
     """Recompute the chapter's chain from the stored payloads; check its signed heads against
-    its book's keys."""
-    from engine.errors import ChapterNotFound
-    from engine.verify import verify_log
-    from events.keys import KeyHistory
+    its book's keys; check a copy against its original's signed root."""
+    from app.settings import load_settings
+    from engine.blobs import open_blob_store
+    from engine.copies import verify_chapter
+    from engine.verify import book_key_history
 
     async def work(logs: Logs) -> VerifyResult:
         await _require(logs, chapter)
         first = await logs.chapter(chapter).get(1)
         book = getattr(first.envelope.body, "book", None) if first is not None else None
-        keys = None
-        if isinstance(book, str):  # signatures are checked against the book's keys
-            keys = KeyHistory(book)
-            with contextlib.suppress(ChapterNotFound):  # no book log: the book has no keys
-                async for recorded in logs.book(book).read():
-                    keys.apply(recorded.envelope)
-        report = await verify_log(logs.chapter(chapter), keys=keys)
+        # Signatures are checked against the book's keys (none without a book log).
+        keys = await book_key_history(logs, book) if isinstance(book, str) else None
+        settings = load_settings(data_dir=str(data) if data is not None else None)
+        blobs = open_blob_store(settings.blobs or settings.data / "blobs")
+        try:
+            report = await verify_chapter(logs, blobs, chapter, keys)
+        finally:
+            await blobs.aclose()
         return VerifyResult(
             ok=report.ok,
             events=report.events,

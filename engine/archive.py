@@ -9,11 +9,13 @@ layout is events/archive.py's; docs/log-format.md says how to verify one with on
 Import (`import_archive`) verifies the whole archive first (events/archive_check.py: files,
 chain, head and root, signed heads against the archived keys, blobs), and only then restores it
 as a NEW chapter of the caller's book, the way a copy share is imported (engine/copies.py): a copy
-manifest is derived from the archive (every chain hash h[0..count] and the exact original
-payloads of the content events: sources and threads) and stored as a blob; rev 1 is
-`ChapterForked` naming the archive's chapter, rev, head, Merkle root and that manifest; the
-content events follow, bodies unchanged, with their original actors. So each imported fact
-verifies against the archive's head (`verify_copy_chapter`). The original's identity events
+manifest is derived from the archive (the chain hashes and the exact original payloads of the
+content events: sources and threads, taken at the archive's latest signed head when that covers
+every content event, with the `HeadSigned`, the archived keys and inclusion proofs; else at its
+last rev, unsigned) and stored as a blob; rev 1 is `ChapterForked` naming the archive's chapter,
+that rev, head, Merkle root and that manifest; the content events follow, bodies unchanged, with
+their original actors. So each imported fact verifies against the archive's signed root
+(`verify_copy_chapter`). The original's identity events
 (title, shares, signed heads) are not re-issued: the new chapter has its own. A bad archive is
 refused (`ArchiveRejected`, naming the rev) before anything is written.
 """
@@ -32,7 +34,14 @@ from engine.blobs import BlobStore
 from engine.copies import import_copy
 from engine.keys import BookKeys
 from engine.rules import Conflict, Invalid, NotFound
-from events import ChapterCreated, ChapterForked, ChapterMirrored, ChapterRenamed, decode
+from events import (
+    ChapterCreated,
+    ChapterForked,
+    ChapterMirrored,
+    ChapterRenamed,
+    HeadSigned,
+    decode,
+)
 from events.archive import (
     BLOBS_DIR,
     EVENTS_FILE,
@@ -52,6 +61,7 @@ from events.archive import (
 from events.archive_check import ArchiveError, ArchiveReader, verify_archive
 from events.copies import CopiedEvent, CopyManifest, merkle_root_hex
 from events.heads import MerkleFrontier
+from events.proofs import inclusion_proofs
 from events.scopes import SCOPE_EVENTS, copied_types
 from rust_core import GENESIS, Hasher
 
@@ -186,10 +196,16 @@ def _title(body: object, title: str) -> str:
 
 
 def _copy_manifest(reader: ArchiveReader) -> tuple[CopyManifest, str]:
-    """The copy manifest of everything the archive holds, and the chapter's last title."""
+    """The copy manifest of everything the archive holds, and the chapter's last title.
+
+    When the archive's latest v2 signed head covers every copied event (an export ends with one
+    when the chapter was signed since its last change), the copy is taken at the rev it signs,
+    with that `HeadSigned` and the archived keys: each imported fact is then proved against the
+    original's signed root. Otherwise it is taken at the archive's last rev, unsigned."""
     m = reader.manifest
     tags = {t.__struct_config__.tag for t in copied_types(ARCHIVE_SCOPE)}
     hashes, events, title = bytearray(GENESIS), [], ""
+    signed: tuple[int, bytes] | None = None  # (the rev it signs, its payload)
     for batch in reader.events():
         for event in batch:
             hashes += event.hash
@@ -197,10 +213,19 @@ def _copy_manifest(reader: ArchiveReader) -> tuple[CopyManifest, str]:
             title = _title(envelope.body, title)
             if type(envelope.body).__struct_config__.tag in tags:
                 events.append(CopiedEvent(event.rev, event.payload))
-    data = bytes(hashes)
+            elif isinstance(envelope.body, HeadSigned) and envelope.body.root is not None:
+                signed = (envelope.body.rev, event.payload)
+    upto = m.count
+    if signed is not None and all(e.rev <= signed[0] for e in events):
+        upto = signed[0]
+    data = bytes(hashes[: (upto + 1) * 32])
+    proved = signed is not None and upto == signed[0]
     manifest = CopyManifest(
-        from_chapter=m.chapter, from_rev=m.count, from_head=m.head.hash,
+        from_chapter=m.chapter, from_rev=upto, from_head=data[-32:].hex(),
         from_root=merkle_root_hex(data), scope=ARCHIVE_SCOPE, hashes=data, events=events,
+        book=m.book, signed_head=signed[1] if signed is not None and proved else None,
+        proofs=inclusion_proofs(data, [e.rev for e in events]) if proved else [],
+        keys=reader.keys().keys if proved else [],
     )  # fmt: skip
     return manifest, title
 

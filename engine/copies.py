@@ -1,13 +1,16 @@
 """Copy shares: the owner's snapshot manifest, and importing it as a chapter of the guest's book.
 
 The owner's side reads the chapter once, verified, up to a rev and keeps the in-scope events'
-exact payloads with every chain hash h[0..rev] and the Merkle root over h[1..rev]
-(`build_manifest`; the format is events/copies.py's). `share_snapshot` is what a copy share's
-token opens: the chapter as it is at the request. A copy is a snapshot taken when the guest
+exact payloads with every chain hash h[0..rev], the Merkle root over h[1..rev] and each copied
+event's inclusion proof (`build_manifest`; the format is events/copies.py's). `share_snapshot` is
+what a copy share's token opens: the chapter at its latest signed head, signed first when the head
+is a change nobody signed yet, with that `HeadSigned` and the book's keys in the manifest, so
+that every copied event is proved against a root the original's book signed. A copy is a snapshot taken when the guest
 accepts (as the issue asks of a new guest's first look), not when the share was granted: the
 grant says "you may take a copy", and the owner's later work up to the accept is part of it.
 
-The guest's side (`import_copy`) checks the manifest, copies the blobs its events name, then
+The guest's side (`import_copy`) checks the manifest (and its signed head, against the keys the
+caller trusts, else those the manifest carries: trust on first use), copies the blobs its events name, then
 writes a new chapter: `ChapterForked` naming the manifest blob, then the copied bodies unchanged
 (bulk atomic batches, each with its original actor), and only then registers the chapter in the
 book. Later changes on either side do not cross: the copy is a chapter of its own.
@@ -23,25 +26,27 @@ import msgspec
 
 from engine.blobs import BlobStore, blob_hash
 from engine.books import Books
-from engine.errors import BlobCorrupt, ChainBroken
+from engine.errors import BlobCorrupt, BlobNotFound, ChainBroken
+from engine.keys import KEYS_ACTOR, BookKeys
 from engine.log import Log, Logs
-from engine.rules import Conflict, Invalid
+from engine.rules import Conflict, Invalid, NotFound
 from engine.shares import ShareAccess
-from events import (
-    ChapterForked,
-    decode,
-)
+from engine.verify import VerifyReport, book_key_history, verify_log
+from events import ChapterForked, HeadSigned, RecordedEvent, decode
 from events.blobs import blobs_of_all
 from events.copies import (
     CopiedEvent,
     CopyManifest,
     CopyReport,
     check_manifest,
+    check_signed,
     decode_manifest,
     encode_manifest,
     merkle_root_hex,
     verify_copy,
 )
+from events.keys import BookKey, KeyHistory
+from events.proofs import inclusion_proofs
 from events.scopes import copied_types
 from rust_core import GENESIS
 
@@ -51,8 +56,11 @@ __all__ = [
     "FetchBlob",
     "NotACopyShare",
     "build_manifest",
+    "copy_manifest",
     "import_copy",
     "share_snapshot",
+    "signed_manifest",
+    "verify_chapter",
     "verify_copy_chapter",
 ]
 
@@ -94,9 +102,19 @@ _stamp_decoder = msgspec.msgpack.Decoder(_Stamp)
 # -- the owner's side ----------------------------------------------------------------------------
 
 
-async def build_manifest(log: Log, *, upto: int, scope: Iterable[str]) -> CopyManifest:
+async def build_manifest(
+    log: Log,
+    *,
+    upto: int,
+    scope: Iterable[str],
+    book: str | None = None,
+    signed_head: RecordedEvent | None = None,
+    keys: Sequence[BookKey] = (),
+) -> CopyManifest:
     """The manifest of a copy of `log` at rev `upto` (<= its head) for a share with `scope`,
-    read in batches with the chain verified (`ChainBroken` names a bad rev)."""
+    read in batches with the chain verified (`ChainBroken` names a bad rev), with each copied
+    event's inclusion proof. `signed_head` (the original's `HeadSigned` of `upto`), `book` and
+    its `keys` go into the manifest as they are (`signed_manifest` brings them)."""
     head = await log.head()
     if not 1 <= upto <= head.rev:
         raise Invalid(f"a copy is taken at a rev between 1 and the head ({head.rev}), not {upto}")
@@ -124,20 +142,57 @@ async def build_manifest(log: Log, *, upto: int, scope: Iterable[str]) -> CopyMa
         scope=scope,
         hashes=data,
         events=events,
+        book=book,
+        signed_head=None if signed_head is None else signed_head.payload,
+        proofs=inclusion_proofs(data, [e.rev for e in events]),
+        keys=list(keys),
     )
 
 
-async def share_snapshot(logs: Logs, access: ShareAccess) -> bytes:
+_SIGN_TRIES = 5
+
+
+async def _latest_signed(keys: BookKeys, chapter: str) -> RecordedEvent:
+    """The chapter's `HeadSigned` at its head, signing the head first when it is a change."""
+    log = keys.logs.chapter(chapter)
+    for _ in range(_SIGN_TRIES):
+        signed = await keys.sign_head(KEYS_ACTOR, chapter, by_process=True)
+        if signed is None:  # the head is a signature already, or the chapter moved meanwhile
+            head = await log.head()
+            signed = await log.get(head.rev) if head.rev else None
+        if signed is not None and isinstance(signed.envelope.body, HeadSigned):
+            return signed
+    raise Conflict("the chapter is changing too fast to sign its head for a copy; try again")
+
+
+async def signed_manifest(keys: BookKeys, chapter: str, scope: Iterable[str]) -> CopyManifest:
+    """The manifest of a copy of `chapter` at its latest signed head (signed now when the head
+    is an unsigned change): the `HeadSigned`, the book and its keys included, and the whole
+    checked here as a guest will check it, against the book's own key history."""
+    book = await keys.books.book_of(chapter)
+    signed = await _latest_signed(keys, chapter)
+    body = signed.envelope.body
+    assert isinstance(body, HeadSigned)
+    history = await keys.history(book)
+    manifest = await build_manifest(
+        keys.logs.chapter(chapter), upto=body.rev, scope=scope, book=book,
+        signed_head=signed, keys=history.keys,
+    )  # fmt: skip
+    report = check_signed(manifest, history, required=True)
+    if not report.ok:  # the log or its signature is broken: serve no copy of it
+        raise ChainBroken(chapter, signed.rev, report.reason or "the signed head does not verify")
+    return manifest
+
+
+async def share_snapshot(keys: BookKeys, access: ShareAccess) -> bytes:
     """The manifest bytes of the copy share `access` (resolved from its token), at the
-    chapter's head now; `NotACopyShare` for a live share."""
+    chapter's latest signed head now (`signed_manifest`); `NotACopyShare` for a live share."""
     if access.mode != "copy":
         raise NotACopyShare(
             f"this is a {access.mode} share: only a copy share has a snapshot; follow a "
             "live share through POST /v1/shares/{token}/connect"
         )
-    log = logs.chapter(access.chapter)
-    manifest = await build_manifest(log, upto=(await log.head()).rev, scope=access.scope)
-    return encode_manifest(manifest)
+    return encode_manifest(await signed_manifest(keys, access.chapter, access.scope))
 
 
 # -- the guest's side ----------------------------------------------------------------------------
@@ -183,11 +238,16 @@ async def import_copy(
     share: str | None,
     manifest: CopyManifest | bytes,
     fetch_blob: FetchBlob,
+    keys: KeyHistory | None = None,
+    require_signed: bool = False,
 ) -> str:
     """Import a copy into `book` for `actor` (a member); the new chapter's id. `share` is the
     copy share it came from (None: an archive, engine/archive.py).
 
-    The manifest is checked first (`CopyRejected`, nothing written), then the blobs its events
+    The manifest is checked first (`CopyRejected`, nothing written), with its signed head and
+    every inclusion proof (`check_signed`: against `keys`, the original book's key history when
+    this server has it, else the keys the manifest carries; `require_signed` refuses a manifest
+    without a signed head), then the blobs its events
     name are copied where the guest's store lacks them, then the manifest is stored, the chapter
     started with `ChapterForked` and the bodies re-issued, and last the chapter is registered in
     the book. Pass the manifest's bytes as received, so that the fork names the blob the owner
@@ -203,6 +263,8 @@ async def import_copy(
     else:
         data, m = encode_manifest(manifest), manifest
     report = check_manifest(m)
+    if report.ok:
+        report = check_signed(m, keys, required=require_signed)
     if not report.ok:
         raise CopyRejected(f"the copy's manifest does not check out: {report.reason}")
     (await books.state(book, fresh=True)).require_member(actor)
@@ -228,17 +290,59 @@ def _decoded(data: bytes) -> CopyManifest:
         raise CopyRejected(str(exc)) from None
 
 
-async def verify_copy_chapter(logs: Logs, blobs: BlobStore, chapter: str) -> CopyReport:
-    """Check a copy chapter against the manifest its `ChapterForked` names (events/copies.py's
-    `verify_copy`), reading the copy's log with its own chain verified."""
-    log = logs.chapter(chapter)
-    first = await log.get(1)
+async def _fork(logs: Logs, chapter: str) -> ChapterForked | None:
+    first = await logs.chapter(chapter).get(1)
     body = None if first is None else first.envelope.body
-    if not isinstance(body, ChapterForked) or body.manifest is None:
+    return body if isinstance(body, ChapterForked) and body.manifest is not None else None
+
+
+async def copy_manifest(logs: Logs, blobs: BlobStore, chapter: str) -> bytes:
+    """The manifest blob a copy chapter's `ChapterForked` names, as stored (for a client to
+    check the copy itself); `NotFound` for a chapter that is no copy, or a missing blob."""
+    fork = await _fork(logs, chapter)
+    if fork is None or fork.manifest is None:
+        raise NotFound("the chapter is not a copy with a manifest")
+    try:
+        return await blobs.get(fork.manifest)
+    except BlobNotFound:
+        raise NotFound(f"the copy's manifest blob {fork.manifest} is missing") from None
+
+
+async def verify_copy_chapter(
+    logs: Logs, blobs: BlobStore, chapter: str, *, require_signed: bool = False
+) -> CopyReport:
+    """Check a copy chapter against the manifest its `ChapterForked` names (events/copies.py's
+    `verify_copy`), reading the copy's log with its own chain verified. Its signed head is
+    checked against the original book's key history when this server holds that book's log (a
+    copy taken here), else against the keys the manifest carries (pinned when it was taken)."""
+    if await _fork(logs, chapter) is None:
         return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
-    data = await blobs.get(body.manifest)
-    count = 1 + len(_decoded(data).events)
+    try:
+        data = await copy_manifest(logs, blobs, chapter)
+    except NotFound as exc:
+        return CopyReport(ok=False, checked=0, copy_rev=1, reason=str(exc))
+    manifest = _decoded(data)
+    log = logs.chapter(chapter)
+    count = 1 + len(manifest.events)
     payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
         payloads.extend(e.payload for e in batch)
-    return verify_copy(data, payloads)
+    history = None if manifest.book is None else await book_key_history(logs, manifest.book)
+    return verify_copy(data, payloads, keys=history, require_signed=require_signed)
+
+
+async def verify_chapter(
+    logs: Logs, blobs: BlobStore, chapter: str, keys: KeyHistory | None
+) -> VerifyReport:
+    """`verify_log` (with `keys`, the chapter's own book's key history), and for a copy with a
+    manifest, `verify_copy_chapter` too: a copied event that is not the original's, or a
+    manifest whose signed root does not hold, fails the chapter at the copy's rev."""
+    log = logs.chapter(chapter)
+    report = await verify_log(log, keys=keys)
+    if not report.ok or await _fork(logs, chapter) is None:
+        return report
+    copy = await verify_copy_chapter(logs, blobs, chapter)
+    if copy.ok:
+        return report
+    bad, reason = copy.copy_fault()
+    return msgspec.structs.replace(report, ok=False, first_bad_rev=bad, reason=reason)

@@ -14,14 +14,15 @@ from collections.abc import Iterable
 
 import msgspec
 
+from engine.errors import ChapterNotFound
 from engine.jetstream.feed import Hole
-from engine.log import GENESIS, Log
+from engine.log import GENESIS, Log, Logs
 from events import RecordedEvent
 from events.chain import ChainCheck
 from events.heads import HeadCheck
 from events.keys import KeyHistory
 
-__all__ = ["VerifyReport", "verify_events", "verify_log"]
+__all__ = ["VerifyReport", "book_key_history", "verify_events", "verify_log"]
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,3 +133,15 @@ def verify_events(
     good = page[: check.verified]
     heads.feed([e.payload for e in good], [e.hash for e in good])
     return _report(check, heads)
+
+
+async def book_key_history(logs: Logs, book: str) -> KeyHistory | None:
+    """The book's key history folded from its log as stored; None when this server has no log
+    of that book (another server's, or a book never written)."""
+    history = KeyHistory(book)
+    try:
+        async for recorded in logs.book(book).read():
+            history.apply(recorded.envelope)
+    except ChapterNotFound:
+        return None
+    return history if history.rev else None

@@ -5,7 +5,11 @@ each of the listed size and BLAKE3); `verify_archive` then checks the chapter as
 a log (events/chain.py, events/heads.py): the chain from the payloads, every envelope naming the
 chapter and its rev, the head and Merkle root the manifest claims, every `HeadSigned` against the
 book's key history in `keys.json` (each rotation signed by the key before it), and that every blob
-an event names is in the archive under its own hash. A fault in an event names its rev.
+an event names is in the archive under its own hash. A fault in an event names its rev. An
+archive of a copy holds the copy's manifest (a blob its `ChapterForked` names), so the copy is
+checked against its original too (events/copies.py's `verify_copy`: every copied event against
+the original's bytes and, where the manifest has one, its signed root, by the keys the manifest
+carries, as they were pinned when the copy was taken).
 
 Pure apart from reading the file the caller names or opened; the engine's import and the
 client's `ragstack verify --archive` share it.
@@ -34,6 +38,8 @@ from events.archive import (
     decode_event_line,
 )
 from events.chain import ChainCheck
+from events.chapter import ChapterForked
+from events.copies import decode_manifest, verify_copy
 from events.envelope import DecodeError, RecordedEvent, decode
 from events.heads import HeadCheck, MerkleFrontier
 from events.keys import KeyHistory
@@ -197,11 +203,51 @@ def _book_of(payload: bytes) -> str | None:
         return None
 
 
+class _CopyCheck:
+    """For an archive of a copy: its manifest and the copy's first payloads, which it checks."""
+
+    def __init__(self, reader: ArchiveReader) -> None:
+        self.reader = reader
+        self.manifest: bytes | None = None
+        self.needed = 0
+        self.payloads: list[bytes] = []
+
+    def feed(self, events: list[RecordedEvent]) -> None:
+        for event in events:
+            if event.rev == 1:
+                self._start(event.payload)
+            if len(self.payloads) < self.needed:
+                self.payloads.append(event.payload)
+
+    def _start(self, payload: bytes) -> None:
+        try:
+            body = decode(payload).body
+        except DecodeError:
+            return
+        if not isinstance(body, ChapterForked) or not body.manifest:
+            return
+        if not self.reader.has_blob(body.manifest):
+            return  # reported as a blob the events name and the archive lacks
+        self.manifest = self.reader.blob(body.manifest)
+        try:
+            self.needed = 1 + len(decode_manifest(self.manifest).events)
+        except DecodeError:
+            self.needed = 1  # verify_copy says what is wrong with it
+
+    def fault(self) -> tuple[int, str] | None:
+        """The copy's rev and why, when the copy does not verify against its original."""
+        if self.manifest is None:
+            return None
+        report = verify_copy(self.manifest, self.payloads)
+        return None if report.ok else report.copy_fault()
+
+
 def verify_archive(reader: ArchiveReader) -> ArchiveReport:
     """Verify an opened archive (see the module docstring); the first fault stops the check."""
     m = reader.manifest
     keys = reader.keys()
     chain, heads, frontier = ChainCheck(m.chapter), HeadCheck(m.chapter, keys), MerkleFrontier()
+    copy = _CopyCheck(reader)
     named: list[str] = []
     reason: str | None = None
     try:
@@ -210,6 +256,7 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
             good = batch[: chain.verified - frontier.size]
             heads.feed([e.payload for e in good], [e.hash for e in good])
             frontier.extend([e.hash for e in good])
+            copy.feed(good)
             if good and good[0].rev == 1 and _book_of(good[0].payload) != m.book:
                 chain.fail(1, f"rev 1 does not name the archive's book {m.book}")
             for event in good:
@@ -233,6 +280,8 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
         bad, reason = m.head.rev, f"the manifest's head is not h[{m.head.rev}] of the events"
     elif bad is None and m.head.root != frontier.root().hex():
         bad, reason = m.head.rev, f"the manifest's root is not the Merkle root over h[1..{m.count}]"
+    if bad is None and (fault := copy.fault()) is not None:
+        bad, reason = fault
     missing = [h for h in dict.fromkeys(named) if not reader.has_blob(h)]
     if bad is None and missing:
         reason = f"blob {missing[0]} is named by the events but missing from the archive"

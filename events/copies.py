@@ -8,7 +8,13 @@ it). The manifest keeps what a stranger needs to check each copied fact against 
 - `events`: for each copied event its original rev and its exact original payload (the
   envelope bytes the original's chain hashed);
 - `from_head` = h[from_rev] and `from_root`, the RFC 9162 Merkle root over h[1..from_rev]
-  (`rust_core.merkle_root`, BLAKE3), which is what a signed tree head of the original vouches for.
+  (`rust_core.merkle_root`, BLAKE3), which is what a signed tree head of the original vouches for;
+- `signed_head`: the original's own `HeadSigned` event (its exact stored payload) that signs
+  from_rev, its head and its root (v2, events/heads.py), by a key of the original's `book`;
+- `proofs`: for each copied event, its RFC 9162 inclusion proof (h[rev] is leaf rev - 1 of the
+  tree of from_rev leaves), so each copied fact is proved against the signed root on its own;
+- `keys`: the original book's keys as its server listed them when the copy was taken
+  (GET /v1/books/{book}/keys, which a guest cannot call: the key comes with the share).
 
 `verify_copy` checks that the hashes give that root and head; that each payload chains,
 h[rev] = BLAKE3("ragstack.chain.v1" || h[rev-1] || payload), decodes to an envelope of the
@@ -16,6 +22,19 @@ original chapter at its rev, and is in the share's scope; and that the copy re-i
 bodies, in order, after a `ChapterForked` that names the manifest. It proves the copy's facts are
 the original's (soundness); it cannot prove that no in-scope event was left out, because the
 payloads outside the scope (kept from the guest on purpose) are needed to tell their types.
+
+The hashes alone tie the copy to a root; only a signature ties that root to the original's book.
+So the signed head is checked too (`check_signed`): it is an event of the original chapter that
+signs exactly from_rev, from_head and from_root; its key is one of the book's keys at the event's
+time; its signature verifies; and every copied event's inclusion proof verifies against that
+signed root. Whose keys count is the caller's to say (`keys`): the original book's key history
+when the verifier can read it (the same server), else the keys the manifest carries, pinned when
+the copy was taken (trust on first use: `CopyReport.signed_by` names the key, to compare with a
+pin). A manifest made before signed heads has none: it checks out `signed=False` unless the
+caller requires a signature.
+
+One module holds the whole check of a copy (its format, chain, signature and proofs), as
+docs/log-format.md states it in one section: hence its length.
 
 Wire format: the manifest is MessagePack of `CopyManifest` (a map; `events` items are
 `[rev, payload]` arrays), stored as a blob whose BLAKE3 hex is `ChapterForked.manifest`.
@@ -27,8 +46,11 @@ from collections.abc import Sequence
 
 import msgspec
 
-from events.chapter import ChapterForked
+from events.chapter import ChapterForked, HeadSigned
 from events.envelope import DecodeError, Envelope, decode, decode_body, encode_body
+from events.heads import head_signature_ok
+from events.keys import BookKey, KeyHistory
+from events.proofs import verify_inclusion
 from events.scopes import copied_types
 from rust_core import GENESIS, chain_link, merkle_root
 from rust_core import hash as blake3
@@ -39,6 +61,7 @@ __all__ = [
     "CopyManifest",
     "CopyReport",
     "check_manifest",
+    "check_signed",
     "decode_manifest",
     "encode_manifest",
     "manifest_hash",
@@ -80,6 +103,14 @@ class CopyManifest(msgspec.Struct, frozen=True, kw_only=True):
     """h[0..from_rev], 32 raw bytes each, concatenated (h[0] is GENESIS)."""
     events: list[CopiedEvent]
     """The copied events in the original's order; the copy re-issues event i at rev i + 2."""
+    book: str | None = None
+    """The original's book, whose keys sign its heads (None in a manifest made before)."""
+    signed_head: bytes | None = None
+    """The original's stored `HeadSigned` event (exact payload) signing from_rev, head and root."""
+    proofs: list[list[bytes]] = []
+    """For each copied event, its inclusion proof in the tree over h[1..from_rev]."""
+    keys: list[BookKey] = []
+    """The original book's keys (current and past) as its server listed them at the copy."""
 
     def hash_at(self, rev: int) -> bytes:
         """h[rev] of the original (0 <= rev <= from_rev)."""
@@ -99,6 +130,18 @@ class CopyReport(msgspec.Struct, frozen=True, kw_only=True):
     copy_rev: int | None = None
     """The faulty event's rev in the copy, where one is concerned."""
     reason: str | None = None
+    signed: bool = False
+    """Whether the copied events were proved against a signed root of the original."""
+    signed_by: str | None = None
+    """The hex public key that signed that root (compare it with a key you pinned)."""
+
+    def copy_fault(self) -> tuple[int, str]:
+        """Where a failed check fails the copy chapter, and why, as a chapter's verification
+        reports it: the copy's rev (1, its `ChapterForked`, for a fault of the whole manifest)
+        and a sentence naming the original's rev."""
+        original = f" (the original's rev {self.rev})" if self.rev is not None else ""
+        reason = f"the copy does not verify against its original{original}: {self.reason}"
+        return self.copy_rev or 1, reason
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -215,10 +258,81 @@ def _check(m: CopyManifest) -> tuple[CopyReport, list[bytes]]:
         prev_rev = event.rev
     n = len(m.events)
     if m.hash_at(m.from_rev).hex() != m.from_head:
-        return _fault(n, f"h[{m.from_rev}] in the manifest is not from_head {m.from_head}"), bodies
+        reason = f"h[{m.from_rev}] in the manifest is not from_head {m.from_head}"
+        return _fault(n, reason, rev=m.from_rev), bodies
     if merkle_root_hex(m.hashes) != m.from_root:
-        return _fault(n, "the manifest's chain hashes do not give its from_root"), bodies
+        reason = f"the manifest's chain hashes h[1..{m.from_rev}] do not give its from_root"
+        return _fault(n, reason, rev=m.from_rev), bodies
     return CopyReport(ok=True, checked=n), bodies
+
+
+def _signed_head(m: CopyManifest) -> tuple[int, HeadSigned] | str:
+    """The signed head's rev in the original and body, or why it is not one of the original's."""
+    assert m.signed_head is not None
+    try:
+        envelope = decode(m.signed_head)
+    except DecodeError:
+        return "the manifest's signed head is not an event envelope"
+    body, where = envelope.body, f"the original's signed head at rev {envelope.rev}"
+    if not isinstance(body, HeadSigned):
+        return f"the manifest's signed head (rev {envelope.rev}) is not a HeadSigned"
+    if envelope.chapter != m.from_chapter:
+        return f"{where} belongs to chapter {envelope.chapter!r}, not {m.from_chapter!r}"
+    if body.rev != m.from_rev or body.rev >= envelope.rev:
+        return f"{where} signs rev {body.rev}, not the copy's rev {m.from_rev}"
+    if body.head != m.from_head:
+        return f"{where} signs head {body.head}, not from_head {m.from_head}"
+    if body.root != m.from_root:
+        return f"{where} signs root {body.root}, not from_root {m.from_root} (forged root?)"
+    return envelope.at, body
+
+
+def _key_fault(m: CopyManifest, body: HeadSigned, at: int, keys: KeyHistory | None) -> str | None:
+    history = keys if keys is not None else KeyHistory.of_keys(m.book or "", m.keys)
+    where = f"the original's signed head of rev {m.from_rev}"
+    if history.failed:
+        return f"{where}: the original book's key history is broken ({history.reason})"
+    key = history.find(body.key)
+    if key is None:
+        return f"{where} is signed by key {body.key[:16]}…, which is not the original book's"
+    if not key.valid_at(at):
+        return f"{where} is signed by key {body.key[:16]}…, not the book's at that time"
+    if not head_signature_ok(m.from_chapter, body):
+        return f"{where} has a signature that does not verify (ragstack.head.v2)"
+    return None
+
+
+def check_signed(
+    manifest: CopyManifest, keys: KeyHistory | None = None, *, required: bool = False
+) -> CopyReport:
+    """Check the manifest's signed head and every copied event's inclusion proof against its
+    root (see the module docstring); `keys` is the original book's key history you trust (None:
+    the keys the manifest carries). A manifest without a signed head checks out `signed=False`,
+    or fails when `required`. Run `check_manifest` too: this does not check the chain."""
+    m, n = manifest, len(manifest.events)
+    if m.signed_head is None:
+        if required:
+            return _fault(0, "the manifest carries no signed head of the original", rev=m.from_rev)
+        return CopyReport(ok=True, checked=n)
+    signed = _signed_head(m)
+    if isinstance(signed, str):
+        return _fault(0, signed, rev=m.from_rev)
+    at, body = signed
+    reason = _key_fault(m, body, at, keys)
+    if reason is not None:
+        return _fault(0, reason, rev=m.from_rev)
+    if len(m.proofs) != n:
+        return _fault(0, f"the manifest holds {len(m.proofs)} inclusion proofs for {n} events")
+    root = bytes.fromhex(body.root or "")
+    for i, (event, proof) in enumerate(zip(m.events, m.proofs, strict=True)):
+        if not verify_inclusion(root, m.hash_at(event.rev), event.rev, m.from_rev, proof):
+            return _fault(
+                i,
+                f"copied event {i} (original rev {event.rev}): its inclusion proof does not "
+                f"verify against the original's signed root at rev {m.from_rev}",
+                index=i, rev=event.rev, copy_rev=i + 2,
+            )  # fmt: skip
+    return CopyReport(ok=True, checked=n, signed=True, signed_by=body.key)
 
 
 def check_manifest(manifest: CopyManifest) -> CopyReport:
@@ -270,9 +384,14 @@ def _name(raw: bytes) -> str:
 
 
 def verify_copy(
-    manifest: CopyManifest | bytes, copy_events: Sequence[Envelope | bytes]
+    manifest: CopyManifest | bytes,
+    copy_events: Sequence[Envelope | bytes],
+    *,
+    keys: KeyHistory | None = None,
+    require_signed: bool = False,
 ) -> CopyReport:
-    """Check a copy against its manifest: `check_manifest`, then the copy's own events from rev 1
+    """Check a copy against its manifest: `check_manifest` and `check_signed` (given `keys`,
+    and `require_signed` as its `required`), then the copy's own events from rev 1
     (`ChapterForked` naming this manifest) re-issue the manifest's bodies, encoded identically, at
     revs 2, 3, …; later events are the copy's own and are not checked.
 
@@ -300,6 +419,9 @@ def verify_copy(
     report, originals = _check(m)
     if not report.ok:
         return report
+    proved = check_signed(m, keys, required=require_signed)
+    if not proved.ok:
+        return proved
     for i, event in enumerate(m.events):
         where = {"index": i, "rev": event.rev, "copy_rev": i + 2}
         if i + 1 >= len(copy_events):
@@ -318,4 +440,4 @@ def verify_copy(
                 f"rev {event.rev} ({_name(originals[i])})",
                 **where,
             )
-    return CopyReport(ok=True, checked=len(m.events))
+    return proved

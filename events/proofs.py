@@ -1,4 +1,5 @@
-"""Checking Merkle proofs over a chapter's chain hashes, as a stranger holding only a root would.
+"""Merkle proofs over a chapter's chain hashes: checked as a stranger holding only a root would,
+and making many inclusion proofs at once (`inclusion_proofs`, for a copy's manifest).
 
 The tree (docs/architecture.md, "The log in one page") has the chain hashes h[1..size] as leaves,
 RFC 6962's shape and BLAKE3: leaf = H(0x00 || h[n]), node = H(0x01 || left || right). Two proofs:
@@ -19,9 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rust_core import merkle_consistency_verify, merkle_verify
+from rust_core import (
+    merkle_consistency_verify,
+    merkle_leaf_hashes,
+    merkle_parents,
+    merkle_verify,
+)
 
 __all__ = [
+    "inclusion_proofs",
     "verify_consistency",
     "verify_consistency_hex",
     "verify_inclusion",
@@ -29,6 +36,7 @@ __all__ = [
 ]
 
 _MAX = 2**63 - 1  # rust_core takes sizes as i64
+_HASH = 32
 
 
 def _sizes_ok(*sizes: int) -> bool:
@@ -76,3 +84,28 @@ def verify_consistency_hex(
     if decoded is None:
         return False
     return verify_consistency(decoded[0], decoded[1], old_size, new_size, decoded[2:])
+
+
+def inclusion_proofs(hashes: bytes, revs: Sequence[int]) -> list[list[bytes]]:
+    """Inclusion proofs of h[rev] for each rev in `revs`, in the tree over h[1..] of concatenated
+    hashes h[0..] (as `CopyManifest.hashes`): every level is hashed once by rust_core, O(n), then
+    each proof takes O(log n) siblings (`rust_core.merkle_proof` would re-hash the tree per proof).
+
+    A level with an odd node out carries it up unhashed: that is RFC 6962's tree, which splits at
+    the largest power of two, seen bottom up."""
+    leaves = [hashes[i : i + _HASH] for i in range(_HASH, len(hashes), _HASH)]
+    levels = [merkle_leaf_hashes(leaves)] if leaves else []
+    while levels and len(levels[-1]) > _HASH:
+        level = levels[-1]
+        paired = len(level) // (2 * _HASH) * 2 * _HASH
+        levels.append(merkle_parents(level[:paired]) + level[paired:])
+    proofs: list[list[bytes]] = []
+    for rev in revs:
+        index, proof = rev - 1, []
+        for level in levels[:-1]:
+            sibling = index ^ 1
+            if sibling * _HASH < len(level):
+                proof.append(level[sibling * _HASH : (sibling + 1) * _HASH])
+            index >>= 1
+        proofs.append(proof)
+    return proofs

@@ -16,6 +16,7 @@ rev - 1, size, proof)` without fetching the others.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 import msgspec
@@ -61,6 +62,7 @@ __all__ = [
     "fold",
     "inclusion_proof",
     "read_envelopes",
+    "require_events",
     "rev_at_time",
     "source_of",
     "summarize",
@@ -115,6 +117,21 @@ class ChapterFold(rules.ChapterFold):
             )
         super().apply(e)
         self.hash = hash if hash is not None else self.hash
+
+    def copy(self) -> ChapterFold:
+        """An independent fold at the same rev. Shallow, and cheap (no record is copied): the
+        rules never change a record in place, they replace it (records are frozen), so the two
+        folds share every record and each goes on with its own dicts."""
+        other = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, dict):  # the record maps: every other attribute is immutable
+                setattr(other, name, dict(value))
+        return other
+
+    @property
+    def records(self) -> int:
+        """How many records the fold holds (what a copy of it costs)."""
+        return len(self.sources) + len(self.threads) + len(self.messages) + len(self.shares)
 
     def snapshot(self) -> ChapterSnapshot:
         """The state after the last event applied."""
@@ -173,15 +190,16 @@ async def chapter_at_rev(log: Log, rev: int) -> ChapterSnapshot:
     """The chapter as it was at `rev` (0: before its first event)."""
     if rev < 0:
         raise AuditRangeError(f"revisions start at 1 (0 for the empty chapter), not {rev}")
-    await _require_events(log, rev)
+    await require_events(log, rev)
     state = ChapterFold(log.id)
     async for event, e in read_envelopes(log, 0, rev):
         state.apply(e, event.hash)
     return state.snapshot()
 
 
-async def _require_events(log: Log, count: int) -> None:
-    # A read through a rev past the head would wait for it to be written: refuse it first.
+async def require_events(log: Log, count: int) -> None:
+    """`AuditRangeError` unless the log holds `count` events (a read through a rev past the
+    head would wait for it to be written: refuse it first)."""
     head = await log.head()
     if count > head.rev:
         raise AuditRangeError(f"the chapter has {head.rev} events, fewer than {count}")
@@ -244,7 +262,7 @@ async def inclusion_proof(log: Log, rev: int, size: int) -> InclusionProof:
     """Prove event `rev` is in the first `size` events (1 <= rev <= size <= the log's head)."""
     if not 1 <= rev <= size:
         raise AuditRangeError(f"a proof needs 1 <= rev <= size, not rev {rev} and size {size}")
-    await _require_events(log, size)
+    await require_events(log, size)
     leaves: list[bytes] = []
     async for batch in log.read_batches(0, size, verify=True):
         leaves.extend(event.hash for event in batch)

@@ -28,8 +28,8 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
 from app.services import Services
+from engine.copies import verify_chapter
 from engine.log import Head, Log
-from engine.verify import verify_log
 from events import Body, Envelope, SourceAdded, UnknownEvent
 from gateway.deps import ReadableChapter, ServicesDep
 from gateway.errors import BadRequest, error_responses
@@ -51,7 +51,6 @@ from gateway.schemas_audit import (
 from projections.audit import (
     ChapterSnapshot,
     InclusionProof,
-    chapter_at_rev,
     inclusion_proof,
     read_envelopes,
     rev_at_time,
@@ -228,7 +227,7 @@ async def read_state(
         rev = head.rev
     elif rev > head.rev:
         raise BadRequest(f"the chapter has {head.rev} events; there is no rev {rev}")
-    snapshot = await chapter_at_rev(log, rev)
+    snapshot = await services.read.snapshots.at(log, rev)
     return _state(snapshot, include_removed=include_removed, messages=messages)
 
 
@@ -238,10 +237,12 @@ async def read_verification(services: ServicesDep, chapter: ReadableChapter) -> 
 
     Each event must hash to its stored `Rs-Hash`, say its own rev and name this chapter; each
     signed head must name h[rev] and the Merkle root at rev and be signed by a key of the book
-    valid at the time (GET /v1/books/{book}/keys).
+    valid at the time (GET /v1/books/{book}/keys). A copy is also checked against its original:
+    every copied event against the manifest its first event names, and against the original's
+    signed root by its inclusion proof (a fault names the copy's rev).
     """
     keys = await services.keys.history_of_chapter(chapter.id) if services.keys else None
-    report = await verify_log(services.logs.chapter(chapter.id), keys=keys)
+    report = await verify_chapter(services.logs, services.blobs, chapter.id, keys)
     return VerifyPublic(
         ok=report.ok,
         events=report.events,

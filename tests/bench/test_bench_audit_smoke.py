@@ -15,6 +15,8 @@ AUDIT_KEYS = (
     "consistency_proof_ms",
     "raw_read_1m_eps",
     "state_read_only_100k_ms",
+    "state_fresh_fold_100k_ms",
+    "state_first_question_100k_ms",
     "inclusion_proof_log_ms",
     "consistency_proof_log_ms",
     "tree_fold_eps",

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from events.copies import check_signed, decode_manifest
 from tests.serve_support import ServeProcess, serving
 
 ENV = {"RAGSTACK_SHARING_ALLOW_PRIVATE_PEERS": "true", "RAGSTACK_SHARING_TICK_S": "1"}
@@ -112,6 +113,16 @@ def test_copy_proxied_and_direct_shares_cross_to_another_server(servers):
         mirror = accepted[mode]["id"]
         _eventually(lambda m=mirror: _names(b, gus, m) == both, f"{mode} follows A")
     assert _names(b, gus, accepted["copy"]["id"]) == {"owls.txt"}
+    # B verifies the copy against A's signed root, by the keys that came with the share (B
+    # holds no log of A's book), and so does a client that reads it from B.
+    copy_id = accepted["copy"]["id"]
+    verified = httpx.get(f"{b.url}/v1/chapters/{copy_id}/verify", headers=gus).json()
+    assert verified["ok"], verified
+    manifest = decode_manifest(
+        httpx.get(f"{b.url}/v1/chapters/{copy_id}/manifest", headers=gus).content
+    )
+    a_keys = httpx.get(f"{a.url}/v1/books/{manifest.book}/keys", headers=olive).json()
+    assert check_signed(manifest).signed_by == a_keys["current"]
 
     # Revoked on A: the live mirrors leave B's book; the copy stays.
     for mode in ("proxied", "direct"):

@@ -80,12 +80,16 @@ async def test_an_export_verifies_offline_and_imports_as_a_verifiable_copy(keys,
     events = [e.envelope async for e in keys.logs.chapter(copy).read()]
     first = events[0].body
     assert isinstance(first, ChapterForked) and first.share is None
-    assert (first.from_chapter, first.from_rev, first.from_head) == (chapter, head.rev, head.hex)
+    # The archive ends with a signed head of its last change: the copy is taken at the rev it
+    # signs, and every imported fact is proved against that signed root by the archived keys.
+    signed = (await keys.logs.chapter(chapter).get(head.rev - 1)).hash.hex()
+    assert (first.from_chapter, first.from_rev, first.from_head) == (chapter, head.rev - 1, signed)
     assert first.title == "Owls at night"
     assert [type(e.body).__name__ for e in events[1:]] == [
         "SourceAdded", "SourceExtracted", "ThreadStarted", "MessagePosted",
     ]  # fmt: skip
-    assert (await verify_copy_chapter(keys.logs, blobs, copy)).ok
+    proved = await verify_copy_chapter(keys.logs, blobs, copy, require_signed=True)
+    assert proved.ok and proved.signed, proved.reason
     assert copy in (await keys.books.state(other.id)).chapters
 
 

@@ -53,7 +53,8 @@ async def test_export_then_import_round_trips(client, services: Services, tmp_pa
     report = verify_archive_file(path)
     assert report.ok and report.head == head.hex and report.signed == 1, report
 
-    # Import into Bob's book: a new chapter forked from the archive's head.
+    # Import into Bob's book: a new chapter forked from the archive's signed head (the export
+    # ends with it), every fact proved against that signed root.
     bob = bearer(await sign_up(client, "bob@example.org"))
     bobs = await _book(client, bob, "Bob's")
     imported = await client.post(
@@ -65,9 +66,16 @@ async def test_export_then_import_round_trips(client, services: Services, tmp_pa
     assert copy["id"] != chapter and copy["title"] == "Imported"
     bodies = [e.envelope.body async for e in services.logs.chapter(copy["id"]).read()]
     assert isinstance(bodies[0], ChapterForked)
-    assert (bodies[0].from_chapter, bodies[0].from_head) == (chapter, head.hex)
+    signed_rev = signed.json()["signed_rev"]
+    at_signed = (await log.get(signed_rev)).hash.hex()
+    assert (bodies[0].from_chapter, bodies[0].from_rev, bodies[0].from_head) == (
+        chapter, signed_rev, at_signed,
+    )  # fmt: skip
     assert [type(b) for b in bodies[1:2]] == [SourceAdded]
-    assert (await verify_copy_chapter(services.logs, services.blobs, copy["id"])).ok
+    proved = await verify_copy_chapter(
+        services.logs, services.blobs, copy["id"], require_signed=True
+    )
+    assert proved.ok and proved.signed, proved.reason
     listed = await client.get(f"/v1/books/{bobs}/chapters", headers=bob)
     assert [c["id"] for c in listed.json()["chapters"]] == [copy["id"]]
 

@@ -9,7 +9,7 @@ from isolation_support import sign_up_person
 from engine.blobs import LocalBlobStore
 from engine.copies import import_copy, verify_copy_chapter
 from events import SourceRetagged
-from events.copies import check_manifest, decode_manifest
+from events.copies import check_manifest, check_signed, decode_manifest
 
 URL = "/v1/shares/snapshot"
 
@@ -54,6 +54,13 @@ async def test_a_copy_share_serves_its_manifest_at_the_head_now(client, services
     )
     assert manifest.scope == ["sources"] and check_manifest(manifest).ok
     assert manifest.events[-1].rev == head.rev  # the late retag is in it
+    # The head was an unsigned change: it was signed for the copy, and the copy is proved
+    # against that signature, by the book's key the keys route lists.
+    signed = await log.get(head.rev + 1)
+    assert signed is not None and manifest.signed_head == signed.payload
+    book_keys = await services.keys.history_of_chapter(chapter)
+    proved = check_signed(manifest, book_keys, required=True)
+    assert proved.ok and proved.signed and proved.signed_by == book_keys.current.key
 
     # The guest's server imports it (here: the same server, whose store has every blob; a
     # second store shows the blobs coming across).
@@ -64,8 +71,8 @@ async def test_a_copy_share_serves_its_manifest_at_the_head_now(client, services
         services.books, services.logs, guest_blobs, actor=guest.id, book=guest_book,
         title="Owls", share=share["id"], manifest=got.content, fetch_blob=services.blobs.get,
     )  # fmt: skip
-    report = await verify_copy_chapter(services.logs, guest_blobs, copy)
-    assert report.ok and report.checked == len(manifest.events)
+    report = await verify_copy_chapter(services.logs, guest_blobs, copy, require_signed=True)
+    assert report.ok and report.checked == len(manifest.events) and report.signed
     listed = (await client.get(f"/v1/books/{guest_book}/chapters", headers=guest.headers)).json()
     assert copy in {c["id"] for c in listed["chapters"]}
 
