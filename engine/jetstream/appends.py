@@ -96,8 +96,8 @@ async def publish_at(
     """Publish at `rev`; None if another writer got there first. Retries while the outcome is
     unknown (timeouts, a restarting server) with the same bytes and `Nats-Msg-Id` (`msg_id`,
     default the event id). When JetStream has already stored that message id (a client's
-    retried write: engine/jetstream/idempotency.py) it returns the event stored then, at its
-    own rev, which may be below `rev`."""
+    retried write: engine/jetstream/idempotency.py; or this event, its ack lost) it returns
+    the event stored then, at its own rev, which may be below `rev`."""
     headers = {
         HASH_HEADER: link.hex(),
         EXPECTED_LAST_SEQUENCE_HEADER: str(rev - 1),
@@ -130,7 +130,9 @@ async def publish_at(
             maybe_stored = True  # the ack may be lost while the append was stored
             problem = exc
         else:
-            if ack.duplicate and msg_id is not None:
+            if ack.duplicate and ack.seq != rev:
+                # Stored before, at another rev: a client's retried write, or our own publish
+                # whose ack was lost before a conflict made us re-encode it for a later rev.
                 return await _stored_event(log, ack.seq)
             if ack.seq != rev:
                 raise LogError(f"{log.stream} stored event {event_id} at {ack.seq}, not {rev}")
