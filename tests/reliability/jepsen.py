@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from engine.errors import EngineError
+from engine.errors import ChainBroken, EngineError
 from engine.log import Log
 from engine.nats import NATS
 from events import ChapterRenamed, decode
+from events.envelope import DecodeError
 from rust_core import GENESIS, verify_chain
 
 
@@ -95,9 +96,11 @@ async def run_writers(
 
 
 class Stored(msgspec.Struct, frozen=True):
-    """One log as some reader saw it: rev -> (payload, stored hash)."""
+    """One log as some reader saw it: rev -> (payload, stored hash), and where the read stopped
+    at a rev it could not verify (`ChainBroken` from the engine's own read), if it did."""
 
     messages: dict[int, tuple[bytes, bytes]]
+    broken_at: int | None = None
 
 
 @dataclass
@@ -170,6 +173,8 @@ def check(history: History, stored: Mapping[str, Stored]) -> Verdict:
     for chapter, log in stored.items():
         verdict.heads[chapter] = max(log.messages, default=0)
         bad = first_bad_rev(log.messages)
+        if log.broken_at is not None:
+            bad = min(bad or log.broken_at, log.broken_at)
         if bad is not None:
             verdict.first_bad_rev[chapter] = bad
         where: dict[str, list[int]] = {}
@@ -177,7 +182,7 @@ def check(history: History, stored: Mapping[str, Stored]) -> Verdict:
         for rev in sorted(log.messages):
             try:
                 body = decode(log.messages[rev][0]).body
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except (msgspec.DecodeError, msgspec.ValidationError, DecodeError):
                 continue  # a corrupt payload: the chain check names it
             if not isinstance(body, ChapterRenamed):
                 continue
@@ -220,9 +225,13 @@ async def read_through(nc: NATS, chapters: list[str]) -> dict[str, Stored]:
     for chapter in chapters:
         log = Log(nc, chapter, unavailable_after=60)
         messages: dict[int, tuple[bytes, bytes]] = {}
-        async for batch in log.read_batches(verify=False):
-            for event in batch:
-                messages[event.rev] = (event.payload, event.hash)
+        broken_at = None
+        try:
+            async for batch in log.read_batches(verify=False):
+                for event in batch:
+                    messages[event.rev] = (event.payload, event.hash)
+        except ChainBroken as exc:  # a hole in what the server serves: detected, named
+            broken_at = exc.rev
         await log.close()
-        stored[chapter] = Stored(messages=messages)
+        stored[chapter] = Stored(messages=messages, broken_at=broken_at)
     return stored

@@ -55,9 +55,20 @@ def _headers(block: bytes) -> dict[str, str]:
     return {k: v.strip() for k, _, v in (line.partition(":") for line in lines if ":" in line)}
 
 
-def read_store(node_dir: Path, stream: str) -> dict[int, StoredMessage]:
-    """Every live message the node's store holds for `stream`, by sequence (= rev)."""
-    found: dict[int, StoredMessage] = {}
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    path: Path
+    start: int
+    """Where the record starts in its block file."""
+    payload_start: int
+    """Where its payload starts in the file."""
+    message: StoredMessage
+
+
+def records(node_dir: Path, stream: str) -> list[Record]:
+    """Every live record of `stream` in the node's block files, in file order."""
+    found: list[Record] = []
     for path in block_files(node_dir, stream):
         data = path.read_bytes()
         at = 0
@@ -66,13 +77,21 @@ def read_store(node_dir: Path, stream: str) -> dict[int, StoredMessage]:
             length = raw_length & ~_HAS_HEADERS
             if length < _HEAD.size + _CHECKSUM or at + length > len(data):
                 break  # torn or truncated: nothing past here is readable
-            body = data[at + _HEAD.size + subject_length : at + length - _CHECKSUM]
+            body_start = at + _HEAD.size + subject_length
+            body = data[body_start : at + length - _CHECKSUM]
             headers: dict[str, str] = {}
             if raw_length & _HAS_HEADERS:
                 (header_length,) = struct.unpack_from("<I", body, 0)
                 headers = _headers(body[4 : 4 + header_length])
                 body = body[4 + header_length :]
+                body_start += 4 + header_length
             if not seq & (_ERASED | _TOMBSTONE) and seq > 0:
-                found[seq] = StoredMessage(seq=seq, headers=headers, payload=bytes(body))
+                message = StoredMessage(seq=seq, headers=headers, payload=bytes(body))
+                found.append(Record(seq, path, at, body_start, message))
             at += length
     return found
+
+
+def read_store(node_dir: Path, stream: str) -> dict[int, StoredMessage]:
+    """Every live message the node's store holds for `stream`, by sequence (= rev)."""
+    return {record.seq: record.message for record in records(node_dir, stream)}
