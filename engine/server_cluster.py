@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import nats.errors
+from nats.js.api import StorageType, StreamConfig
 
 from engine.errors import LogUnavailable
 from engine.nats import NATS, open_nats
@@ -39,6 +40,8 @@ ROUTE_USER = "ragstack-route"
 """The user nodes present to each other on routes."""
 
 _LAYOUT_NAME = "cluster.json"
+_PROBE_STREAM = "RS_PROBE"
+_PROBE_SUBJECT = "rs.probe"
 _ENGINE_SECRET = "engine.password"
 _ROUTE_SECRET = "route.password"
 
@@ -151,13 +154,23 @@ class LocalCluster:
             raise
 
     async def wait_ready(self, within: float = 60.0) -> None:
-        """Return once the cluster has a JetStream meta leader and answers account requests."""
+        """Return once the cluster can place a stream on as many nodes as an R3 log needs
+        (min(3, nodes)): a meta leader alone is not enough, right after a start it may not yet
+        know its peers, and a chapter created then fails with "no suitable peers"."""
         nc = await self.connect(connect_timeout=within)
+        probe = StreamConfig(
+            name=_PROBE_STREAM,
+            subjects=[_PROBE_SUBJECT],
+            storage=StorageType.MEMORY,
+            num_replicas=min(3, len(self.nodes)),
+        )
         try:
             deadline = time.monotonic() + within
             while True:
                 try:
-                    await nc.jetstream(timeout=2).account_info()
+                    js = nc.jetstream(timeout=5)
+                    await js.add_stream(probe)
+                    await js.delete_stream(_PROBE_STREAM)
                     return
                 except (nats.errors.Error, OSError) as exc:
                     if time.monotonic() > deadline:
@@ -193,6 +206,21 @@ class LocalCluster:
     async def start_node(self, i: int) -> None:
         """Start node `i` again on its store and ports."""
         await self.nodes[i].start()
+
+    async def rebuild_node(self, i: int) -> Path:
+        """Give node `i` a fresh store, to be refilled from its peers: stop it, move its JetStream
+        directory aside (returned, for a post-mortem), start it. The leaders then send it every
+        stream it holds a replica of. For a node whose store was damaged (a chain check named
+        a bad or missing rev there while its peers verify): JetStream does not repair such a
+        replica on its own, and may even report it current (docs/deploy.md, "Damaged stores")."""
+        node = self.nodes[i]
+        await node.stop()
+        store = node.store_dir / "jetstream"
+        aside = store.with_name(f"jetstream.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        if store.exists():
+            store.rename(aside)
+        await node.start()
+        return aside
 
     def pause(self, i: int) -> None:
         """SIGSTOP node `i`: alive to the kernel, silent to its peers (a long GC, a frozen VM)."""

@@ -4,12 +4,15 @@ not ours to fix. What RagStack must do is DETECT it: the chain check, run over e
 store, names the first bad or missing rev on the damaged node and finds the others whole, so
 what the peers still hold is there to recover from. After a restart the test reads through the
 cluster and looks at every node again, and prints the outcome it observed (docs/deploy.md
-records it); it asserts only that nothing wrong is ever served unnoticed.
+records it); it asserts only that nothing wrong is ever served unnoticed. Then it recovers the
+damaged node from its peers (`LocalCluster.rebuild_node`) and checks every node whole again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 import pytest
 
@@ -18,7 +21,7 @@ from engine.nats import chapter_stream
 from engine.server_cluster import LocalCluster
 from events import ChapterRenamed, new_id
 from tests.reliability.jepsen import History, Verdict, check, read_through
-from tests.reliability.store_blocks import Record, records
+from tests.reliability.store_blocks import Record, read_store, records
 from tests.reliability.test_cluster_faults import node_logs
 
 EVENTS = 200
@@ -101,3 +104,17 @@ async def test_a_damaged_store_on_one_node_is_detected_and_the_peers_hold_the_lo
         for i, v in enumerate(after)
         if i != VICTIM
     ), "a peer lost its copy"
+
+    # Recovery from what the peers hold: the damaged node gets a fresh store and is refilled.
+    await cluster.start()
+    await cluster.rebuild_node(VICTIM)
+    victim_dir = cluster.nodes[VICTIM].data_dir
+    deadline = time.monotonic() + 60
+    while len(read_store(victim_dir, chapter_stream(chapter))) < EVENTS:
+        assert time.monotonic() < deadline, "the rebuilt node was not refilled within 60 s"
+        await asyncio.sleep(0.5)
+    await cluster.stop()
+    rebuilt = [check(history, node_logs(node.data_dir, [chapter])) for node in cluster.nodes]
+    print(f"  after rebuilding n{VICTIM + 1}: {[v.summary()['present'] for v in rebuilt]} present")
+    for verdict in rebuilt:
+        assert verdict.clean and verdict.present == EVENTS, verdict.summary()
