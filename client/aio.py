@@ -130,8 +130,8 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
 
         `slow` allows a long wait for the answer (an LLM writing, ingest settling). A write
         carries an `Idempotency-Key` of its own, and the request is sent again while the server
-        cannot be reached or drops the connection (a restart, a failover), for up to
-        `retry_for` seconds: the key makes a write that did land the first time answer with
+        cannot be reached, drops the connection or answers 503 (a restart, a failover), for up
+        to `retry_for` seconds: the key makes a write that did land the first time answer with
         what it stored instead of storing it twice."""
         headers = self._headers()
         if method.upper() in _WRITES:
@@ -150,14 +150,18 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
                     headers=headers,
                     timeout=SLOW_TIMEOUT if slow else httpx.USE_CLIENT_DEFAULT,
                 )
-                break
             except _RETRIED as exc:
                 if time.monotonic() + pause > deadline:
                     raise self._transport_error(exc) from None
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
             except httpx.TransportError as exc:
                 raise self._transport_error(exc) from None
+            else:
+                # 503: the server is up but its log is not (NATS restarting, a leader being
+                # elected): as safe to send again as a lost connection.
+                if response.status_code != 503 or time.monotonic() + pause > deadline:
+                    break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
         if response.status_code >= 400:
             raise error_from(response, response.content)
         if response.status_code == 204 or not response.content:

@@ -17,6 +17,7 @@ current one, which overlaps our CPU with the server's fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Protocol
@@ -120,7 +121,10 @@ async def publish_at(
                 raise LogError(f"JetStream refused an append to {log.stream}: {exc}") from None
             problem: BaseException = exc
         except nats.js.errors.NoStreamResponseError as exc:
-            await stream_info(log.js, log.stream)  # ChapterNotFound, or JetStream restarting
+            # ChapterNotFound ends it; a stream that does not answer either (its leader is being
+            # elected, the server restarting) is retried until the deadline like the publish.
+            with contextlib.suppress(LogUnavailable):
+                await stream_info(log.js, log.stream)
             problem = exc
         except nats.errors.MaxPayloadError:
             raise EventTooLarge(len(payload), log.max_event_bytes) from None
