@@ -72,6 +72,20 @@ _RETRIED = (
 )
 
 
+_RETRIED_CODES = frozenset(
+    {"log_unavailable", "account_store_unavailable", "blob_store_unavailable"}
+)
+
+
+def _store_unavailable(response: httpx.Response) -> bool:
+    if response.status_code != 503:
+        return False
+    try:
+        return response.json()["error"]["code"] in _RETRIED_CODES
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
     """RagStack over HTTP, async. Use as `async with`, or call `aclose()`."""
 
@@ -156,9 +170,10 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
             except httpx.TransportError as exc:
                 raise self._transport_error(exc) from None
             else:
-                # 503: the server is up but its log is not (NATS restarting, a leader being
-                # elected): as safe to send again as a lost connection.
-                if response.status_code != 503 or time.monotonic() + pause > deadline:
+                # The server is up but a store of its own is not (NATS restarting, a leader
+                # being elected): as safe to send again as a lost connection. Not a provider's
+                # 503: an LLM that is down is the caller's to know at once.
+                if not _store_unavailable(response) or time.monotonic() + pause > deadline:
                     break
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
