@@ -123,8 +123,9 @@ async def publish_at(
         except nats.js.errors.NoStreamResponseError as exc:
             # ChapterNotFound ends it; a stream that does not answer either (its leader is being
             # elected, the server restarting) is retried until the deadline like the publish.
-            with contextlib.suppress(LogUnavailable):
-                await stream_info(log.js, log.stream)
+            # Bounded by the publish timeout: the stream's info waits on the leader too.
+            with contextlib.suppress(LogUnavailable, TimeoutError):
+                await asyncio.wait_for(stream_info(log.js, log.stream), log.publish_timeout)
             problem = exc
         except nats.errors.MaxPayloadError:
             raise EventTooLarge(len(payload), log.max_event_bytes) from None
