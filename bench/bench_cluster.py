@@ -13,9 +13,9 @@ Failover: an R3 chapter takes appends one after the other; its stream leader is 
 figure is the time from the kill to the next acknowledged append (median of a few kills, the
 node restarted between them).
 
-Workers: `workers_N_eps` (projection throughput with N workers sharing chapters) needs worker
-leases per chapter, which are part 2 of issue 12 and not built: the figures are null, with the
-reason. Progress goes to stderr; the last line of stdout is one JSON object.
+Workers: `workers_N_eps` (projection throughput with N workers sharing chapters) needs the
+runner to fold by chapter lease, part 2 of issue 12 (only the lease primitive exists): the
+figures are null, with the reason. Progress goes to stderr; the last line of stdout is one JSON object.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ from engine.server_cluster import LocalCluster
 from events import ChapterRenamed, new_id
 
 WORKERS_NOT_BUILT = (
-    "worker leases per chapter (NATS KV with TTL) are part 2 of issue 12 and not built yet: "
-    "every worker would fold every chapter, so there is no sharing to measure"
+    "the runner does not fold by chapter lease yet (part 2 of issue 12: the lease primitive, "
+    "engine/jetstream/leases.py, exists; workers folding only their leased chapters do not), "
+    "so every worker would fold every chapter and there is no sharing to measure"
 )
 
 

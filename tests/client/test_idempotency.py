@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from app.services import Services
-from client.sdk import AsyncClient, ServerUnreachable
+from client.sdk import ApiError, AsyncClient, ServerUnreachable
 from events import SourceAdded
 from gateway.app import create_app
 
@@ -142,3 +142,40 @@ async def test_without_retries_a_lost_answer_is_an_error(services: Services, ali
         with pytest.raises(ServerUnreachable):
             await client.upload(chapter, b"lost", name="lost.txt")
     assert len(await alice.sources(chapter)) == 1  # it landed; only the answer was lost
+
+
+class _UnavailableOnce(httpx.AsyncBaseTransport):
+    """Answers the first write with the gateway's 503 for `code` (its store away), then serves."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, code: str) -> None:
+        self.inner = inner
+        self.code = code
+        self.refused = 0
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/sources"):
+            self.sent += 1
+            if not self.refused:
+                self.refused += 1
+                body = {"error": {"code": self.code, "message": "away for a moment"}}
+                return httpx.Response(503, json=body)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_the_sdk_retries_a_503_of_the_servers_log_but_not_of_a_provider(
+    services: Services, alice: AsyncClient
+):
+    chapter = await _chapter(alice)
+    log_away = _UnavailableOnce(httpx.ASGITransport(create_app(services)), "log_unavailable")
+    async with AsyncClient("http://ragstack.test", alice.token, transport=log_away) as client:
+        await client.upload(chapter, b"after the log came back", name="back.txt")
+    assert (log_away.refused, log_away.sent) == (1, 2)
+
+    provider_away = _UnavailableOnce(
+        httpx.ASGITransport(create_app(services)), "provider_unavailable"
+    )
+    async with AsyncClient("http://ragstack.test", alice.token, transport=provider_away) as client:
+        with pytest.raises(ApiError) as caught:
+            await client.upload(chapter, b"not retried", name="no.txt")
+    assert caught.value.status == 503 and provider_away.sent == 1
