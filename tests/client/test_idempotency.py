@@ -179,3 +179,18 @@ async def test_the_sdk_retries_a_503_of_the_servers_log_but_not_of_a_provider(
         with pytest.raises(ApiError) as caught:
             await client.upload(chapter, b"not retried", name="no.txt")
     assert caught.value.status == 503 and provider_away.sent == 1
+
+
+async def test_a_retried_chapter_creation_answers_with_the_first_chapter(
+    services: Services, alice: AsyncClient
+):
+    book = await alice.create_book("Retried chapters")
+    async with _raw(services, alice.token) as http:
+        key = {"Idempotency-Key": "new-chapter-0001"}
+        path = f"/v1/books/{book.id}/chapters"
+        first = await http.post(path, json={"title": "Once"}, headers=key)
+        again = await http.post(path, json={"title": "Once"}, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    titles = [c.title for c in await alice.chapters(book.id)]
+    assert titles.count("Once") == 1
