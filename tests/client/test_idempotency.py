@@ -194,3 +194,17 @@ async def test_a_retried_chapter_creation_answers_with_the_first_chapter(
     assert again.json()["id"] == first.json()["id"]
     titles = [c.title for c in await alice.chapters(book.id)]
     assert titles.count("Once") == 1
+
+
+async def test_a_retried_thread_start_answers_with_the_first_thread(
+    services: Services, alice: AsyncClient
+):
+    chapter = await _chapter(alice)
+    async with _raw(services, alice.token) as http:
+        key = {"Idempotency-Key": "new-thread-0001"}
+        path = f"/v1/chapters/{chapter}/threads"
+        first = await http.post(path, json={"title": "Questions"}, headers=key)
+        again = await http.post(path, json={"title": "Questions"}, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert [t.id for t in await alice.threads(chapter)] == [first.json()["id"]]
