@@ -125,6 +125,9 @@ async def start_thread(
     recorded = await read.logs.chapter(chapter).append(
         ThreadStarted(thread=thread, title=title), actor=actor
     )
+    stored = recorded.envelope.body
+    if isinstance(stored, ThreadStarted):  # a client's retry gets the thread it first started
+        thread, title = stored.thread, stored.title
     if await read.settle(chapter, recorded.rev, ["chat"], within=wait_s):
         view = await read.chat.thread(chapter, thread)
         if view is not None:

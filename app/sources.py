@@ -26,7 +26,7 @@ from engine.rules import Conflict, Invalid, NotFound
 from engine.sources import clean_name, clean_tags, edit_source, prepare_source, remove_source
 from engine.sources import retag_source as retag
 from engine.webpages import WebFetcher, fetch_web_page
-from events import SourceAdded
+from events import RecordedEvent, SourceAdded
 from projections.catalogue import SourceView, Status
 from projections.vectors import SearchHit
 
@@ -131,8 +131,16 @@ async def add_files(
             origin="upload",
             max_size=limit,
         )
-        added.append((body, (await log.append(body, actor=actor)).rev))
+        recorded = await log.append(body, actor=actor)
+        added.append((_as_stored(body, recorded), recorded.rev))
     return await _added(services, chapter, added, wait=wait)
+
+
+def _as_stored(body: SourceAdded, recorded: RecordedEvent) -> SourceAdded:
+    """The source as the log holds it: a client's retried upload (its Idempotency-Key) gets the
+    source that the first attempt stored, not the new id this attempt made up."""
+    stored = recorded.envelope.body
+    return stored if isinstance(stored, SourceAdded) else body
 
 
 async def add_page(
@@ -148,7 +156,7 @@ async def add_page(
     """Fetch the page at `url` (and its images) and append its `SourceAdded`."""
     body = await fetch_web_page(services.blobs, fetcher, url=url, tags=tags)
     recorded = await services.logs.chapter(chapter).append(body, actor=actor)
-    return await _added(services, chapter, [(body, recorded.rev)], wait=wait)
+    return await _added(services, chapter, [(_as_stored(body, recorded), recorded.rev)], wait=wait)
 
 
 async def update(

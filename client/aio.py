@@ -11,6 +11,7 @@ import io
 import json
 import mimetypes
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -56,6 +57,35 @@ SLOW_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 """For answers that take long by nature: an LLM writing, ingest settling, a page being fetched."""
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""Names one logical write; the server stores a retried one once (gateway/idempotency.py)."""
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_RETRIED = (
+    # The request never reached the server, or the connection died before an answer: safe to
+    # send again (a write carries its idempotency key). A read timeout is not among them: the
+    # server may still be working, and waiting again would double a long wait.
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+
+
+_RETRIED_CODES = frozenset(
+    {"log_unavailable", "account_store_unavailable", "blob_store_unavailable"}
+)
+
+
+def _store_unavailable(response: httpx.Response) -> bool:
+    if response.status_code != 503:
+        return False
+    try:
+        return response.json()["error"]["code"] in _RETRIED_CODES
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
     """RagStack over HTTP, async. Use as `async with`, or call `aclose()`."""
 
@@ -67,8 +97,11 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        retry_for: float = 30.0,
     ) -> None:
         self.url = url.rstrip("/")
+        self.retry_for = retry_for
+        """How long a request is retried while the server cannot be reached (0: never)."""
         self.token = token
         self._extra_headers = dict(headers or {})
         """Sent with every request (a guest's `X-Share-Token`: client/aio_shares.py)."""
@@ -109,20 +142,41 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
     ) -> Any:
         """Send one request; the decoded JSON answer (None for 204), or `ApiError`.
 
-        `slow` allows a long wait for the answer (an LLM writing, ingest settling)."""
-        try:
-            response = await self._http.request(
-                method,
-                path,
-                json=json_body,
-                params={k: v for k, v in (params or {}).items() if v is not None},
-                files=files,
-                data=data,
-                headers=self._headers(),
-                timeout=SLOW_TIMEOUT if slow else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
+        `slow` allows a long wait for the answer (an LLM writing, ingest settling). A write
+        carries an `Idempotency-Key` of its own, and the request is sent again while the server
+        cannot be reached, drops the connection or answers 503 (a restart, a failover), for up
+        to `retry_for` seconds: the key makes a write that did land the first time answer with
+        what it stored instead of storing it twice."""
+        headers = self._headers()
+        if method.upper() in _WRITES:
+            headers.setdefault(IDEMPOTENCY_HEADER, uuid.uuid4().hex)
+        deadline = time.monotonic() + self.retry_for
+        pause = 0.1
+        while True:
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    json=json_body,
+                    params={k: v for k, v in (params or {}).items() if v is not None},
+                    files=files,
+                    data=data,
+                    headers=headers,
+                    timeout=SLOW_TIMEOUT if slow else httpx.USE_CLIENT_DEFAULT,
+                )
+            except _RETRIED as exc:
+                if time.monotonic() + pause > deadline:
+                    raise self._transport_error(exc) from None
+            except httpx.TransportError as exc:
+                raise self._transport_error(exc) from None
+            else:
+                # The server is up but a store of its own is not (NATS restarting, a leader
+                # being elected): as safe to send again as a lost connection. Not a provider's
+                # 503: an LLM that is down is the caller's to know at once.
+                if not _store_unavailable(response) or time.monotonic() + pause > deadline:
+                    break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
         if response.status_code >= 400:
             raise error_from(response, response.content)
         if response.status_code == 204 or not response.content:
@@ -437,6 +491,7 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
 
     async def _stream_answer(self, path: str, body: Any) -> AsyncIterator[StreamItem]:
         headers = self._headers({"Accept": "text/event-stream"})
+        headers.setdefault(IDEMPOTENCY_HEADER, uuid.uuid4().hex)  # the question is one write
         try:
             async with self._http.stream(
                 "POST", path, json=body, headers=headers, timeout=SLOW_TIMEOUT

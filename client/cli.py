@@ -1,6 +1,7 @@
 """The `ragstack` command line (its command names are a contract: docs/architecture.md).
 
     ragstack serve [--data DIR] [--host H] [--port 8000] [--role all|gateway|worker]
+    ragstack cluster up [--nodes 3] [--data DIR]
     ragstack login URL [--email E] [--password P] [--signup]    ragstack logout    ragstack whoami
     ragstack book list|create|members|invite …                  ragstack chapter list|create|rename|delete …
     ragstack add CHAPTER PATH… [--tag T] [--wait]                ragstack add CHAPTER --url URL
@@ -17,6 +18,7 @@ commands about the server and the account; the others live in cli_books, cli_sou
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -99,6 +101,59 @@ def serve(
         raise typer.Exit(130) from None
 
 
+cluster_app = typer.Typer(
+    help="A JetStream cluster on this machine, to run `serve` on (docs/deploy.md).",
+    no_args_is_help=True,
+)
+
+
+def _default_cluster_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    return Path(base) / "ragstack" / "cluster"
+
+
+@cluster_app.command("up")
+def cluster_up(
+    nodes: Annotated[int, typer.Option(help="How many nats-server nodes (3 for R3 streams).")] = 3,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="The cluster's directory (default ~/.local/share/ragstack/cluster)."
+        ),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Run a local JetStream cluster (loopback ports, fsync before every ack) until Ctrl-C."""
+    from client.serve import ClusterUp, ServeError, run_cluster_up
+
+    def announce(up: ClusterUp) -> None:
+        if json_output:
+            sys.stdout.write(json.dumps({"ready": True, **_plain(up)}) + "\n")
+            sys.stdout.flush()
+            return
+        console.print(f"A JetStream cluster of {len(up.urls)} nodes is running:")
+        for url in up.urls:
+            console.print(f"  {escape(url)}")
+        replicas = min(3, len(up.urls))
+        console.print("Serve on it (in another terminal):")
+        console.print(
+            f"  RAGSTACK_NATS_URL={escape(up.nats_url)} RAGSTACK_NATS_USER={escape(up.user)} "
+            f"RAGSTACK_NATS_PASSWORD=$(cat {escape(up.password_file)}) "
+            f"RAGSTACK_NATS_REPLICAS={replicas} ragstack serve",
+            soft_wrap=True,  # one line to copy, whatever the terminal's width
+        )
+        console.print(f"  data: {escape(up.data)}   Ctrl-C stops it.")
+
+    try:
+        run_cluster_up(
+            nodes=nodes, data=(data or _default_cluster_dir()).expanduser(), on_ready=announce
+        )
+    except ServeError as exc:
+        fail(str(exc), json_output=json_output, code="cluster")
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers were in place
+        raise typer.Exit(130) from None
+
+
 def _plain(serving: object) -> dict[str, object]:
     import msgspec
 
@@ -174,6 +229,7 @@ def whoami(json_output: JsonOpt = False) -> None:
         )
 
 
+app.add_typer(cluster_app, name="cluster")
 app.add_typer(book_app, name="book")
 app.add_typer(chapter_app, name="chapter")
 register_sources(app)

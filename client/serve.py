@@ -9,6 +9,9 @@ other commands work without them (tests/architecture checks it). The shape of a 
     followers for roles all and worker) → uvicorn on the same event loop (roles all and
     gateway) → a signal → uvicorn stops → services.close()
 
+`ragstack cluster up` lives here too: it runs nats-server processes (engine/server_cluster.py)
+on the user's machine, as `serve` runs one.
+
 Signals are ours, not uvicorn's: uvicorn's own handling re-raises SIGTERM once it has stopped,
 which would kill the process before the services (and the nats-server child) are closed.
 """
@@ -28,7 +31,16 @@ import msgspec
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["Role", "ServeError", "Serving", "run_serve", "serve"]
+__all__ = [
+    "ClusterUp",
+    "Role",
+    "ServeError",
+    "Serving",
+    "cluster_up",
+    "run_cluster_up",
+    "run_serve",
+    "serve",
+]
 
 Role = Literal["all", "gateway", "worker"]
 
@@ -139,7 +151,7 @@ async def serve(
     try:
         sock = _listen(settings.host, settings.port) if role != "worker" else None
         await _run(settings, role, sock, stopper, on_ready)
-    except (EngineError, ConfigError, OSError) as exc:
+    except (EngineError, ConfigError, OSError, ValueError) as exc:  # ValueError: a bad NATS URL
         raise ServeError(str(exc) or type(exc).__name__) from None
     finally:
         if sock is not None:
@@ -203,3 +215,78 @@ async def _run(
 def run_serve(**options: Any) -> None:
     """`serve` on a fresh event loop (the CLI's entry)."""
     asyncio.run(serve(**options))
+
+
+class ClusterUp(msgspec.Struct, frozen=True, kw_only=True):
+    """What `cluster up` announces once the cluster's JetStream answers."""
+
+    urls: list[str]
+    """Each node's client URL."""
+    nats_url: str
+    """The same, comma-separated: the value of `RAGSTACK_NATS_URL`."""
+    user: str
+    """The engine's user on every node."""
+    password_file: str
+    """Where its password is kept (mode 0600; never printed)."""
+    data: str
+    """The cluster's directory (one sub-directory per node)."""
+
+
+async def cluster_up(
+    *,
+    nodes: int,
+    data: Path,
+    on_ready: Callable[[ClusterUp], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run a JetStream cluster of `nodes` nats-servers on loopback until SIGINT/SIGTERM (or
+    `stop`), then stop every node cleanly. `ServeError` when it cannot start."""
+    from engine.errors import EngineError
+    from engine.server_cluster import LocalCluster
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main thread
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        try:
+            cluster = LocalCluster(data, nodes)
+        except ValueError as exc:
+            raise ServeError(str(exc)) from None
+        starting = asyncio.ensure_future(cluster.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await _first(starting, stopping)
+        try:
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                return
+            starting.result()
+            if on_ready is not None:
+                on_ready(
+                    ClusterUp(
+                        urls=cluster.urls,
+                        nats_url=cluster.url,
+                        user=cluster.user,
+                        password_file=str(cluster.password_file),
+                        data=str(cluster.data_dir),
+                    )
+                )
+            await stopping
+        finally:
+            stopping.cancel()
+            await cluster.stop()
+    except (EngineError, OSError) as exc:
+        raise ServeError(str(exc) or type(exc).__name__) from None
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def run_cluster_up(**options: Any) -> None:
+    """`cluster_up` on a fresh event loop (the CLI's entry)."""
+    asyncio.run(cluster_up(**options))

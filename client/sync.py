@@ -91,10 +91,13 @@ class Client(_Blocking):
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry_for: float = 30.0,
     ) -> None:
         self._runner = asyncio.Runner()
         # httpx binds its pool to the loop it first runs on: always the private one.
-        self.aio = AsyncClient(url, token, timeout=timeout, transport=transport)
+        self.aio = AsyncClient(
+            url, token, timeout=timeout, transport=transport, retry_for=retry_for
+        )
 
     @property
     def token(self) -> str | None:

@@ -150,9 +150,15 @@ class Books:
     # -- commands -----------------------------------------------------------------------------
 
     async def _decide(
-        self, book: str, actor: str, decide: Callable[[BookState], Sequence[Body]]
+        self,
+        book: str,
+        actor: str,
+        decide: Callable[[BookState], Sequence[Body]],
+        stored: list[Body] | None = None,
     ) -> BookState:
-        """Append what `decide` returns for the current state, retrying on a lost race."""
+        """Append what `decide` returns for the current state, retrying on a lost race; the
+        bodies as the log stored them go to `stored` (a client's retried write stores nothing
+        new: the log answers with what its first attempt stored)."""
         for _ in range(_MAX_TRIES):
             state = await self.state(book, fresh=True)
             bodies = decide(state)
@@ -161,8 +167,12 @@ class Books:
             try:
                 book_log = self.logs.book(book)
                 for i, body in enumerate(bodies):
-                    await book_log.append(body, actor=actor, expected_rev=state.rev + i)
+                    recorded = await book_log.append(body, actor=actor, expected_rev=state.rev + i)
+                    if stored is not None:
+                        stored.append(recorded.envelope.body)
             except RevisionConflict:
+                if stored is not None:
+                    stored.clear()
                 continue
             return await self.state(book, fresh=True)
         raise Conflict("the book is changing too fast; try again")
@@ -272,7 +282,13 @@ class Books:
             state.check_assignee(assignee)
             return [ChapterRegistered(chapter=chapter, assignee=assignee, title=title)]
 
-        state = await self._decide(book, actor, decide)
+        stored: list[Body] = []
+        state = await self._decide(book, actor, decide, stored)
+        registered = stored[-1] if stored else None
+        if isinstance(registered, ChapterRegistered) and registered.chapter != chapter:
+            # A client's retry (Idempotency-Key): the book registered the chapter its first
+            # attempt made, and that is the answer. This attempt's log stays in no book.
+            chapter = registered.chapter
         return state.chapters[chapter]
 
     async def start_chapter(

@@ -30,6 +30,7 @@ from engine.errors import (
 )
 from engine.jetstream.appends import BATCH_SIZE, publish_at, publish_batches, publish_singly
 from engine.jetstream.feed import Batch, Hole
+from engine.jetstream.idempotency import keyed_msg_id
 from engine.jetstream.reads import stream_batches
 from engine.jetstream.streams import (
     account_ping,
@@ -212,13 +213,18 @@ class Log:
                 if expected_rev != head.rev:
                     raise RevisionConflict(expected_rev, head.rev)
             event_id, at = new_id(), _now_ms()
+            msg_id = keyed_msg_id(actor)  # a client's retried write is stored once
             conflicts = 0
             while True:
                 payload = self._encode(event_id, head.rev + 1, at, actor, body)
                 link = chain_link(head.hash, payload)
-                stored = await publish_at(self, event_id, head.rev + 1, payload, link)
+                stored = await publish_at(
+                    self, event_id, head.rev + 1, payload, link, msg_id=msg_id
+                )
                 if stored is not None:
-                    self._head = Head(rev=stored.rev, hash=stored.hash)
+                    # A duplicate returns the event stored earlier, not this head's successor.
+                    fresh = stored.rev == head.rev + 1
+                    self._head = Head(rev=stored.rev, hash=stored.hash) if fresh else None
                     return stored
                 self._head = None
                 if expected_rev is not None:

@@ -72,6 +72,7 @@ __all__ = [
     "log_id_of_stream",
     "open_nats",
     "sequence_of_headers",
+    "server_urls",
     "share_user",
 ]
 
@@ -231,6 +232,15 @@ ERR_BATCH_DISABLED = 10174
 # --- connections ---
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers of a NATS URL setting: one URL, or a cluster's as `nats://a,nats://b,…`
+    (the client connects to any and fails over to the others)."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError(f"invalid NATS URL {url!r}: give nats://host:port, comma-separated")
+    return urls
+
+
 async def open_nats(
     url: str,
     user: str | None = None,
@@ -244,7 +254,8 @@ async def open_nats(
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
     closed_cb: Callable[[], Awaitable[None]] | None = None,
 ) -> NATS:
-    """Connect to NATS, reconnecting forever once connected.
+    """Connect to NATS (`url`: one server, or a cluster's, comma-separated), reconnecting
+    forever once connected.
 
     nats-py gives up after 60 attempts (about two minutes) by default; a log must survive a
     longer server restart, so reconnects never stop. The first connection, though, has to
@@ -265,7 +276,7 @@ async def open_nats(
             await error_cb(exc)
 
     options: dict[str, Any] = {
-        "servers": [url],
+        "servers": server_urls(url),
         "name": name,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": reconnect_time_wait,

@@ -37,7 +37,13 @@ from types import TracebackType
 from typing import Any
 
 from engine.errors import EngineError
-from engine.server_config import DEFAULT_HOST, ENGINE_ACCOUNT, LEGACY_ACCOUNT, config_text
+from engine.server_config import (
+    DEFAULT_HOST,
+    ENGINE_ACCOUNT,
+    LEGACY_ACCOUNT,
+    ClusterSpec,
+    config_text,
+)
 
 ENGINE_USER = "ragstack"
 """The engine's own, privileged NATS user."""
@@ -138,7 +144,8 @@ class EmbeddedServer:
     """A nats-server child process with JetStream (`sync_interval: always`) in `data_dir`.
 
     `port=None` lets the server pick a free port on first start; later starts reuse it, so a
-    restarted server is found where its clients left it.
+    restarted server is found where its clients left it. With `cluster` it is one node of a
+    JetStream cluster (engine/server_cluster.py runs such a cluster on one machine).
     """
 
     def __init__(
@@ -149,8 +156,10 @@ class EmbeddedServer:
         port: int | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         start_timeout: float = 20.0,
+        cluster: ClusterSpec | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.cluster = cluster
         self.host = host
         self.port = port
         self.max_payload = max_payload
@@ -315,6 +324,7 @@ class EmbeddedServer:
             engine_user=ENGINE_USER,
             engine_password=self.password,
             users=self.users(),
+            cluster=self.cluster,
         )
 
     def _write_config(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_HOST",
     "ENGINE_ACCOUNT",
     "LEGACY_ACCOUNT",
+    "ClusterSpec",
     "config_text",
     "parse_listen",
 ]
@@ -39,6 +41,46 @@ EXPORTED_STREAMS = ("rs.live.>",)
 """Subjects a guest's account may import (narrowed to one chapter per guest)."""
 LEGACY_ACCOUNT = "$G"
 """Where JetStream kept the streams before accounts were configured (moved on start)."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """One node's place in a JetStream cluster: its unique name, where it listens for routes
+    from its peers, and the peers' route addresses (engine/server_cluster.py makes these)."""
+
+    name: str
+    """The cluster's name (every node the same)."""
+    server_name: str
+    """This node's name, unique in the cluster: JetStream places replicas by it."""
+    host: str
+    """The address routes listen on."""
+    port: int
+    """The route port."""
+    routes: tuple[str, ...]
+    """`nats-route://host:port` of every peer (its own may be among them: nats-server skips it)."""
+    route_user: str
+    """The user the nodes present to each other on routes."""
+    route_password: str
+    """Its password (a secret: kept in the data directory with mode 0600)."""
+
+
+def _cluster_lines(cluster: ClusterSpec) -> list[str]:
+    authorization = {"user": cluster.route_user, "password": cluster.route_password}
+    routes = [
+        # Each route carries the credentials its peer checks.
+        route.replace("://", f"://{cluster.route_user}:{cluster.route_password}@", 1)
+        for route in cluster.routes
+    ]
+    return [
+        f"server_name: {json.dumps(cluster.server_name)}",
+        "cluster {",
+        f"  name: {json.dumps(cluster.name)}",
+        f"  host: {json.dumps(cluster.host)}",
+        f"  port: {cluster.port}",
+        f"  authorization: {json.dumps(authorization)}",
+        f"  routes: {json.dumps(routes)}",
+        "}",
+    ]
 
 
 def parse_listen(listen: str | None) -> tuple[str, int | None]:
@@ -73,9 +115,11 @@ def config_text(
     engine_user: str,
     engine_password: str,
     users: Mapping[str, Mapping[str, Any]],
+    cluster: ClusterSpec | None = None,
 ) -> str:
     """The whole configuration file. `users`: name -> {"password", "permissions", "services",
-    "streams"} (the subjects the user's account imports from the engine's)."""
+    "streams"} (the subjects the user's account imports from the engine's); `cluster`: this
+    node's place in a JetStream cluster (None: a single server)."""
     accounts: dict[str, Any] = {}
     for name, spec in sorted(users.items()):
         imports = [
@@ -106,8 +150,11 @@ def config_text(
             f"pid_file: {json.dumps(str(data_dir / 'nats-server.pid'))}",
             "jetstream {",
             f"  store_dir: {json.dumps(str(store_dir))}",
+            # fsync before every ack: Jepsen (NATS 2.12) lost acknowledged writes to the
+            # default lazy fsync when nodes crashed together. On a cluster too.
             "  sync_interval: always",
             "}",
+            *(_cluster_lines(cluster) if cluster is not None else []),
             f"accounts: {json.dumps(accounts, indent=2)}",
             "",
         ]

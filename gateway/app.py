@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from app.services import Services
 from gateway.errors import install_error_handlers
+from gateway.idempotency import IdempotencyMiddleware
 from gateway.metrics import HttpMetrics, MetricsMiddleware
 from gateway.ratelimit import RateLimitMiddleware, RateLimits
 from gateway.routes import include_routers
@@ -52,6 +53,7 @@ def create_app(services: Services, *, webapp_dir: Path | None = None) -> FastAPI
 
     # add_middleware wraps what is there already: the last added runs first.
     install_error_handlers(app)  # adds the catch-all, innermost
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(MetricsMiddleware, metrics=app.state.http_metrics)
 

@@ -17,6 +17,7 @@ current one, which overlaps our CPU with the server's fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Protocol
@@ -81,17 +82,27 @@ class AppendTarget(Protocol):
     def unavailable_after(self) -> float: ...
     def wire(self) -> Wire: ...
     async def stored_id(self, rev: int) -> str | None: ...
+    async def get(self, rev: int) -> RecordedEvent | None: ...
 
 
 async def publish_at(
-    log: AppendTarget, event_id: str, rev: int, payload: bytes, link: bytes
+    log: AppendTarget,
+    event_id: str,
+    rev: int,
+    payload: bytes,
+    link: bytes,
+    *,
+    msg_id: str | None = None,
 ) -> RecordedEvent | None:
     """Publish at `rev`; None if another writer got there first. Retries while the outcome is
-    unknown (timeouts, a restarting server) with the same bytes and `Nats-Msg-Id`."""
+    unknown (timeouts, a restarting server) with the same bytes and `Nats-Msg-Id` (`msg_id`,
+    default the event id). When JetStream has already stored that message id (a client's
+    retried write: engine/jetstream/idempotency.py; or this event, its ack lost) it returns
+    the event stored then, at its own rev, which may be below `rev`."""
     headers = {
         HASH_HEADER: link.hex(),
         EXPECTED_LAST_SEQUENCE_HEADER: str(rev - 1),
-        MSG_ID_HEADER: event_id,
+        MSG_ID_HEADER: msg_id or event_id,
     }
     deadline = time.monotonic() + log.unavailable_after
     maybe_stored = False
@@ -110,7 +121,11 @@ async def publish_at(
                 raise LogError(f"JetStream refused an append to {log.stream}: {exc}") from None
             problem: BaseException = exc
         except nats.js.errors.NoStreamResponseError as exc:
-            await stream_info(log.js, log.stream)  # ChapterNotFound, or JetStream restarting
+            # ChapterNotFound ends it; a stream that does not answer either (its leader is being
+            # elected, the server restarting) is retried until the deadline like the publish.
+            # Bounded by the publish timeout: the stream's info waits on the leader too.
+            with contextlib.suppress(LogUnavailable, TimeoutError):
+                await asyncio.wait_for(stream_info(log.js, log.stream), log.publish_timeout)
             problem = exc
         except nats.errors.MaxPayloadError:
             raise EventTooLarge(len(payload), log.max_event_bytes) from None
@@ -120,12 +135,24 @@ async def publish_at(
             maybe_stored = True  # the ack may be lost while the append was stored
             problem = exc
         else:
+            if ack.duplicate and ack.seq != rev:
+                # Stored before, at another rev: a client's retried write, or our own publish
+                # whose ack was lost before a conflict made us re-encode it for a later rev.
+                return await _stored_event(log, ack.seq)
             if ack.seq != rev:
                 raise LogError(f"{log.stream} stored event {event_id} at {ack.seq}, not {rev}")
             return RecordedEvent(rev=rev, hash=link, payload=payload)
         if time.monotonic() > deadline:
             raise LogUnavailable(f"appending to {log.stream} failed: {problem!r}")
         await asyncio.sleep(0.1)
+
+
+async def _stored_event(log: AppendTarget, rev: int) -> RecordedEvent:
+    """The event stored at `rev` (a de-duplicated publish's original), with its stored hash."""
+    stored = await log.get(rev)
+    if stored is None:
+        raise LogError(f"{log.stream} reported a duplicate at {rev}, but holds nothing there")
+    return stored
 
 
 async def publish_singly(

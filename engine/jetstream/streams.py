@@ -44,8 +44,11 @@ __all__ = [
     "stream_names",
 ]
 
-DUPLICATE_WINDOW_S = 120.0
-"""How long a `Nats-Msg-Id` is remembered: a retried publish within it is stored once."""
+DUPLICATE_WINDOW_S = 900.0
+"""How long a `Nats-Msg-Id` is remembered: a retried publish within it is stored once. 15
+minutes, so that a client's retry of a write (its `Idempotency-Key`) still meets the first
+attempt after a server restart or a cluster's leader change (docs/deploy.md). The cost is the
+server's table of the ids appended within the window, per stream: a few dozen bytes each."""
 
 _UNANSWERED = (
     nats.errors.TimeoutError,
@@ -123,12 +126,19 @@ async def _log_stream_info(js: JetStreamContext, name: str, subject: str) -> Str
 
 
 async def _update_live(js: JetStreamContext, info: StreamInfo, wanted: StreamConfig) -> StreamInfo:
-    """Turn on what `wanted` adds for direct guests (republish, direct gets), keeping the rest
-    of the stream's configuration as it is."""
+    """Turn on what `wanted` adds for direct guests (republish, direct gets) and widen the
+    duplicate window of a stream made by an older version, keeping the rest of the stream's
+    configuration as it is."""
     current = info.config
-    if current.allow_direct and _same_republish(current.republish, wanted.republish):
+    window = current.duplicate_window or 0.0
+    if (
+        current.allow_direct
+        and _same_republish(current.republish, wanted.republish)
+        and window >= DUPLICATE_WINDOW_S
+    ):
         return info
     current.allow_direct = True
+    current.duplicate_window = max(window, DUPLICATE_WINDOW_S)
     if wanted.republish is not None:
         current.republish = wanted.republish
     try:

@@ -164,7 +164,8 @@ async def test_retag_and_remove_a_source(alice: AsyncClient):
 
 
 async def test_an_absent_server_is_server_unreachable():
-    async with AsyncClient(f"http://127.0.0.1:{free_port()}") as client:
+    # The client retries a while (a restarting server comes back): one second here.
+    async with AsyncClient(f"http://127.0.0.1:{free_port()}", retry_for=1.0) as client:
         with pytest.raises(ServerUnreachable) as caught:
             await client.info()
     assert caught.value.status == 0 and "cannot reach" in caught.value.message

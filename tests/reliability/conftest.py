@@ -1,7 +1,8 @@
 """What the reliability tests share: logs on this test's own nats-server (they kill or crash it),
-a blob store, and a chapter to fill."""
+a blob store, a chapter to fill, and a three-node cluster of the test's own."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from engine.blobs import LocalBlobStore
 from engine.books import Books
 from engine.log import Logs
 from engine.nats import NATS
+from engine.server_cluster import LocalCluster
 from tests.projections.pipeline_support import new_chapter
 
 
@@ -33,3 +35,14 @@ async def chapter(logs: Logs) -> str:
         return await new_chapter(books)
     finally:
         await books.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A three-node JetStream cluster of this test's own (loopback, fsync before every ack)."""
+    local = LocalCluster(tmp_path / "cluster", 3)
+    asyncio.run(local.start())
+    try:
+        yield local
+    finally:
+        local.stop_sync()

@@ -1,0 +1,202 @@
+"""Chapter leases in a NATS KV bucket: which worker folds which chapter (issue 12, part 2 — the
+primitive; the runner does not use it yet).
+
+One bucket, `RS_LEASES`, whose entries expire `ttl` seconds after their last write (the bucket's
+max age). A worker announces itself under `w.<worker>` and holds a chapter under `ch.<chapter>`
+with its id as the value. Every write is revision-checked:
+
+- acquire: `create`, which succeeds only if no live entry exists (none yet, or one expired:
+  a dead worker's chapters fall free `ttl` seconds after its last renewal);
+- renew: `update` with the revision we hold, which fails once anyone else wrote the key (so a
+  worker that stalled past `ttl` learns it lost the lease instead of folding on);
+- release: `delete` with the revision we hold.
+
+The revision a worker holds is its fencing token: a write it makes on the strength of a lease
+(a checkpoint) can carry it, and a store can refuse an older one.
+
+`LeaseKeeper` runs one worker's loop: renew what it holds, then claim free chapters up to its
+fair share (all chapters / live workers, rounded up), giving back any above it so that a new
+worker gets work. Two keepers over the same chapters never hold the same chapter at once, and a
+dead one's chapters move to the others within `ttl` plus one round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import nats.errors
+import nats.js.errors
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+from engine.errors import LogUnavailable
+from engine.nats import NATS
+
+__all__ = ["LEASE_BUCKET", "ChapterLeases", "Lease", "LeaseKeeper"]
+
+LEASE_BUCKET = "RS_LEASES"
+"""The KV bucket of worker and chapter leases."""
+
+log = logging.getLogger(__name__)
+
+_CHAPTER = "ch."
+_WORKER = "w."
+_LOST = (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError)
+_AWAY = (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, nats.errors.NoRespondersError)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A chapter held by this worker, at the KV revision of our last write (the fencing token)."""
+
+    chapter: str
+    revision: int
+
+
+class ChapterLeases:
+    """The lease bucket, seen by one worker (`worker`: an id unique among live workers)."""
+
+    def __init__(self, kv: KeyValue, worker: str, ttl: float) -> None:
+        self.kv = kv
+        self.worker = worker
+        self.ttl = ttl
+
+    @classmethod
+    async def open(
+        cls, nc: NATS, worker: str, *, ttl: float = 6.0, replicas: int = 1
+    ) -> ChapterLeases:
+        """The bucket (created if missing, `ttl` its entries' lifetime) for `worker`."""
+        if not worker or any(c in worker for c in " .*>"):
+            raise ValueError(f"invalid worker id {worker!r}: no spaces, dots or wildcards")
+        js = nc.jetstream(timeout=5)
+        config = KeyValueConfig(
+            bucket=LEASE_BUCKET,
+            ttl=ttl,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=replicas,
+        )
+        try:
+            kv = await js.create_key_value(config)
+        except nats.js.errors.BadRequestError:
+            kv = await js.key_value(LEASE_BUCKET)  # made already (by another worker)
+        except _AWAY as exc:
+            raise LogUnavailable(f"NATS did not answer for the lease bucket: {exc!r}") from None
+        return cls(kv, worker, ttl)
+
+    async def acquire(self, chapter: str) -> Lease | None:
+        """The chapter's lease if nobody holds it; None if somebody does."""
+        try:
+            revision = await self.kv.create(_CHAPTER + chapter, self.worker.encode())
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return None
+        return Lease(chapter, revision)
+
+    async def renew(self, lease: Lease) -> Lease | None:
+        """The lease renewed for another `ttl`; None if it was lost (expired, taken)."""
+        try:
+            revision = await self.kv.update(
+                _CHAPTER + lease.chapter, self.worker.encode(), last=lease.revision
+            )
+        except _LOST:
+            return None
+        return Lease(lease.chapter, revision)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the chapter up now (nothing happens if it was lost already)."""
+        with contextlib.suppress(*_LOST):
+            await self.kv.delete(_CHAPTER + lease.chapter, last=lease.revision)
+
+    async def holder(self, chapter: str) -> str | None:
+        """Which worker holds `chapter` now, if any."""
+        try:
+            entry = await self.kv.get(_CHAPTER + chapter)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return entry.value.decode() if entry.value else None
+
+    async def announce(self) -> None:
+        """Say this worker is alive (for `ttl` seconds)."""
+        await self.kv.put(_WORKER + self.worker, b"")
+
+    async def retire(self) -> None:
+        """Say this worker is gone (a clean stop): the others' fair shares grow at once."""
+        with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+            await self.kv.delete(_WORKER + self.worker)
+
+    async def live_workers(self) -> int:
+        """How many workers announced themselves within the last `ttl` seconds."""
+        try:
+            keys = await self.kv.keys()
+        except nats.js.errors.NoKeysError:
+            return 0
+        return sum(1 for key in keys if key.startswith(_WORKER))
+
+
+class LeaseKeeper:
+    """One worker's share of `chapters()`: renewed, topped up and handed back, every `every` s.
+
+    `held` is what it holds after the last round. `on_change(gained, lost)` hears the chapters
+    it gained and lost in a round (start or stop folding them)."""
+
+    def __init__(
+        self,
+        leases: ChapterLeases,
+        chapters: Callable[[], Iterable[str]],
+        *,
+        every: float | None = None,
+        on_change: Callable[[set[str], set[str]], None] | None = None,
+    ) -> None:
+        self.leases = leases
+        self.chapters = chapters
+        self.every = every if every is not None else leases.ttl / 3
+        self.on_change = on_change
+        self.held: dict[str, Lease] = {}
+
+    async def round(self) -> None:
+        """Renew, hand back above the fair share, claim free chapters up to it."""
+        before = set(self.held)
+        await self.leases.announce()
+        for chapter, lease in list(self.held.items()):
+            renewed = await self.leases.renew(lease)
+            if renewed is None:
+                del self.held[chapter]
+            else:
+                self.held[chapter] = renewed
+        wanted = list(self.chapters())
+        share = math.ceil(len(wanted) / max(1, await self.leases.live_workers()))
+        for chapter in sorted(self.held)[share:]:  # more than our share: let another take it
+            await self.leases.release(self.held.pop(chapter))
+        for chapter in wanted:
+            if len(self.held) >= share:
+                break
+            if chapter not in self.held:
+                lease = await self.leases.acquire(chapter)
+                if lease is not None:
+                    self.held[chapter] = lease
+        after = set(self.held)
+        if self.on_change is not None and after != before:
+            self.on_change(after - before, before - after)
+
+    async def run(self) -> None:
+        """Rounds until cancelled; on cancellation the leases are released (a clean stop)."""
+        try:
+            while True:
+                try:
+                    await self.round()
+                except (LogUnavailable, *_AWAY) as exc:
+                    # NATS away: what we hold expires on its own if it stays away past ttl.
+                    log.warning("lease round failed: %r", exc)
+                await asyncio.sleep(self.every)
+        finally:
+            # Best effort: NATS may be gone too, and then the leases expire on their own.
+            with contextlib.suppress(Exception):
+                for lease in list(self.held.values()):
+                    await self.leases.release(lease)
+                await self.leases.retire()
+            self.held.clear()
