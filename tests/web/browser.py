@@ -131,9 +131,10 @@ class ScreenCheck:
     reported: dict[str, list[str]] = field(default_factory=dict)
 
     def capture(self, page: Page, screen: str, *, accessibility: bool = True) -> None:
-        """Screenshots of `screen` (light and dark, laptop and phone) and an axe pass in each
-        theme at laptop width; the page is left at laptop width in the light theme. Fails on a
-        serious or critical violation, naming each (all found are kept for `write_report`)."""
+        """Screenshots of `screen` (light and dark, laptop and phone) and an axe pass on each;
+        the page is left at laptop width in the light theme. Fails on a serious or critical
+        violation, naming each (all found are kept for `write_report`)."""
+        found: list[str] = []
         for theme in THEMES:
             set_theme(page, theme)
             for width, size in VIEWPORTS.items():
@@ -142,22 +143,17 @@ class ScreenCheck:
                 # The caret blinks and animations run: freeze both so shots compare across runs.
                 page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
                 self.saved.append(path)
-            if accessibility:
-                page.set_viewport_size(LAPTOP)
+                if not accessibility:
+                    continue
+                where = f"{screen} ({theme}, {width})"
                 for violation in axe_violations(page):
-                    where = f"{screen} ({theme})"
-                    bucket = (
-                        self.blocking if violation.impact in BLOCKING_IMPACTS else self.reported
-                    )
+                    blocking = violation.impact in BLOCKING_IMPACTS
+                    bucket = self.blocking if blocking else self.reported
                     bucket.setdefault(where, []).append(str(violation))
+                    if blocking:
+                        found.append(f"{where}: {violation}")
         page.set_viewport_size(LAPTOP)
         set_theme(page, "light")
-        found = [
-            f"{where}: {v}"
-            for where, vs in self.blocking.items()
-            if where.startswith(f"{screen} (")
-            for v in vs
-        ]
         assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
 
     def write_report(self) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.web.pages import STEP_TIMEOUT_MS, AppPage, File
 PASSWORD = "correct horse battery"
 VOYAGER = "Voyager 2 flew past Neptune in August 1989 and found the Great Dark Spot."
 CASSINI = "Cassini orbited Saturn for thirteen years and dove between the rings in 2017."
+SHORT_SESSION_S = 6  # long enough for the books screen to load on a busy machine
 TEST_TIMEOUT_S = 120  # each test; the module as a whole stays under about two minutes
 
 pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
@@ -36,6 +38,8 @@ pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
 def browser(web_app: Path) -> Iterator[Browser]:
     # web_app: node_modules holds axe-core. Checked before the server starts, to skip quickly.
     require_chromium()
+    # A check waits up to a step's bound (5 s by default): the machine may be busy.
+    expect.set_options(timeout=STEP_TIMEOUT_MS)
     with chromium() as launched:
         yield launched
 
@@ -194,3 +198,23 @@ def test_an_ended_session_returns_to_the_sign_in_screen(
     app.sign_in(email, PASSWORD)
     expect(app.heading("Books")).to_be_visible()
     assert app.page.url.endswith("/books")
+
+
+def test_a_session_past_its_lifetime_returns_to_the_sign_in_screen(
+    app: AppPage, context: BrowserContext
+) -> None:
+    # A session of a few seconds (the sign-up route takes a lifetime): the browser drops its
+    # cookie when the lifetime ends, and the next request is refused for want of a session.
+    made = context.request.post(
+        f"{app.base}/v1/auth/session/signup",
+        data={"email": new_email(), "password": PASSWORD, "ttl_s": SHORT_SESSION_S},
+    )
+    assert made.ok, made.text()
+    app.books()  # the app finds the session by its cookie alone
+    expect(app.page.get_by_role("button", name="Sign out")).to_be_visible()
+    ends_in_s = made.json()["expires_at"] / 1000 - time.time()
+    app.page.wait_for_timeout(max(0.0, ends_in_s + 0.5) * 1000)
+    app.page.get_by_label("New book").fill("Too late")
+    app.page.get_by_role("button", name="Create book").click()
+    expect(app.heading("Sign in")).to_be_visible()
+    assert "next=%2Fbooks" in app.page.url
