@@ -47,6 +47,14 @@ def require_chromium() -> Path:
     return CHROMIUM
 
 
+def require_axe() -> Path:
+    """axe-core's script in web/node_modules, else skip (or fail) saying to reinstall them (a
+    node_modules from before axe-core was added lacks it)."""
+    if not AXE.is_file():
+        missing_requirement("axe-core in web/node_modules", install="cd web && npm ci")
+    return AXE
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """Headless Debian Chromium for the block."""

@@ -22,7 +22,14 @@ from playwright.sync_api import Browser, BrowserContext, Route, expect
 
 from tests.projections.formats.corpus import make_docx, make_pdf
 from tests.serve_support import ServeProcess, serving
-from tests.web.browser import LAPTOP, ScreenCheck, chromium, require_chromium, screenshots_dir
+from tests.web.browser import (
+    LAPTOP,
+    ScreenCheck,
+    chromium,
+    require_axe,
+    require_chromium,
+    screenshots_dir,
+)
 from tests.web.pages import STEP_TIMEOUT_MS, AppPage, File
 
 PASSWORD = "correct horse battery"
@@ -38,6 +45,7 @@ pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
 def browser(web_app: Path) -> Iterator[Browser]:
     # web_app: node_modules holds axe-core. Checked before the server starts, to skip quickly.
     require_chromium()
+    require_axe()
     # A check waits up to a step's bound (5 s by default): the machine may be busy.
     expect.set_options(timeout=STEP_TIMEOUT_MS)
     with chromium() as launched:
