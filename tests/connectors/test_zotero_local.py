@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.blobs import LocalBlobStore
+from engine.connectors import zotero_local
 from engine.connectors.sync import held_items, sync
 from engine.connectors.zotero_local import ZoteroDirError, ZoteroLocal
 from engine.log import Log
@@ -198,3 +200,34 @@ async def test_a_directory_without_a_database_is_a_clear_error(tmp_path, log, bl
         await sync(
             ZoteroLocal(tmp_path), log, blobs, connector_id=CONNECTOR, actor="u", cursor=None
         )
+
+
+async def test_a_torn_copy_is_copied_again(zdir, log, blobs, monkeypatch):
+    library(zdir)
+    zdir.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    real_copy = shutil.copyfile
+    torn: list[str] = []
+
+    def copy_torn_once(src, dst, **kwargs):
+        # The first copy of the database stops half-way, as when Zotero writes meanwhile.
+        done = real_copy(src, dst, **kwargs)
+        if str(src).endswith("zotero.sqlite") and not torn:
+            torn.append(str(dst))
+            with open(dst, "r+b") as handle:
+                handle.truncate(Path(dst).stat().st_size // 2)
+        return done
+
+    monkeypatch.setattr(zotero_local.shutil, "copyfile", copy_torn_once)
+    report, bodies = await run(zdir, log, blobs)
+    assert torn and report.added == 3 and len(bodies) == 3
+
+
+def test_a_copy_torn_every_time_is_a_clear_error(tmp_path):
+    broken = tmp_path / "Zotero"
+    broken.mkdir()
+    (broken / "zotero.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x13" * 5000)
+    with (
+        pytest.raises(ZoteroDirError, match="could not be copied whole after 2 tries"),
+        zotero_local.snapshot(broken, tries=2),
+    ):
+        pass
