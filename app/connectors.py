@@ -39,7 +39,16 @@ from engine.connectors import (
     RemoteItem,
 )
 from engine.connectors.http import ServiceClient, check_base_url
-from engine.connectors.sync import Held, ItemError, Progress, SyncReport, held_items, sync
+from engine.connectors.sync import (
+    Held,
+    HeldFold,
+    ItemError,
+    Progress,
+    SyncReport,
+    fold_held,
+    held_items,
+    sync,
+)
 from engine.connectors.zotero_local import ZoteroLocal
 from engine.connectors.zotero_web import ZoteroWeb, check_library
 from engine.rules import Conflict, Invalid, NotFound
@@ -256,13 +265,25 @@ async def delete(
     await services.accounts.delete_secret(_scope(config.id), "credential")
     await services.accounts.delete_secret(_scope(config.id), "state")
     await services.accounts.delete_secret(_SCOPE, config.id)
+    _folds.pop(config.id, None)
     return rev
+
+
+_folds: dict[str, HeldFold] = {}
+"""Each connector's sources as folded so far in this process: a sync folds only the events
+appended since (the log only grows), not the whole chapter again."""
+
+
+async def _held(services: Services, config: _Config) -> Mapping[str, Held]:
+    fold = await fold_held(services.logs.chapter(config.chapter), config.id, _folds.get(config.id))
+    _folds[config.id] = fold
+    return fold.by_ref()
 
 
 async def held(services: Services, chapter: str, connector: str) -> list[HeldItem]:
     """What the connector has brought into the chapter, by ref (for the CLI's comparison)."""
     config = await _config(services, chapter, connector)
-    found: Mapping[str, Held] = await held_items(services.logs.chapter(chapter), config.id)
+    found = await _held(services, config)
     return [
         HeldItem(ref=h.ref, source=h.source, blob=h.blob, removed=h.removed)
         for h in sorted(found.values(), key=lambda h: h.ref)
@@ -274,7 +295,7 @@ _locks: dict[str, asyncio.Lock] = {}
 
 async def _run(
     services: Services, config: _Config, connector: object, *, actor: str,
-    progress: Progress | None = None, keep_cursor: bool = False,
+    progress: Progress | None = None, keep_cursor: bool = False, settle: bool = True,
 ) -> ConnectorView:  # fmt: skip
     lock = _locks.setdefault(config.id, asyncio.Lock())
     if lock.locked():
@@ -293,6 +314,7 @@ async def _run(
                 cursor=state.cursor,
                 max_size=services.settings.limits.upload_bytes,
                 progress=progress,
+                held=await _held(services, config),
             )
         except ConnectorError as exc:
             state.status = (
@@ -313,7 +335,7 @@ async def _run(
         state.status, state.last_error, state.last_error_code = "ok", None, None
         state.last_run_at, state.report = _now(), report
         await _save_state(services, config.id, state)
-    if report.rev is not None:
+    if settle and report.rev is not None:
         await services.settled(config.chapter, report.rev)
     return await _view(services, config)
 
@@ -331,7 +353,7 @@ async def run_sync(
         )
     if config.kind == "zotero_dir":
         assert config.path is not None
-        known = {h.ref: h.blob for h in await held(services, config.chapter, config.id)
+        known = {ref: h.blob for ref, h in (await _held(services, config)).items()
                  if not h.removed}  # fmt: skip
         reader = ZoteroLocal(config.path).with_known(known)
         return await _run(services, config, reader, actor=actor, progress=progress)
@@ -383,8 +405,11 @@ async def push(
     for digest, data in files.items():
         if blob_hash(data) != digest:
             raise Invalid(f"a file sent as {digest} has other bytes (its hash differs)")
+    # A push without a cursor is a batch before the last: the CLI reads nothing between
+    # batches, so only the last waits for the read models (read-your-writes).
+    last = changes.cursor is not None
     return await _run(
-        services, config, _Pushed(changes, files), actor=actor, keep_cursor=changes.cursor is None
+        services, config, _Pushed(changes, files), actor=actor, keep_cursor=not last, settle=last
     )
 
 

@@ -11,7 +11,7 @@ with the reason). Deleted refs append `SourceRemoved`. Nothing changed, nothing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
@@ -31,7 +31,17 @@ from events import (
     new_id,
 )
 
-__all__ = ["Held", "ItemError", "Progress", "SyncReport", "fit_tags", "held_items", "sync"]
+__all__ = [
+    "Held",
+    "HeldFold",
+    "ItemError",
+    "Progress",
+    "SyncReport",
+    "fit_tags",
+    "fold_held",
+    "held_items",
+    "sync",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +103,25 @@ def fit_tags(tags: Sequence[str]) -> list[str]:
     return sorted((prefixed + plain)[:MAX_TAGS])
 
 
-async def held_items(log_: Log, connector: str) -> dict[str, Held]:
-    """The connector's sources in the chapter, by ref, folded from the log (removed ones too)."""
+class HeldFold(msgspec.Struct, kw_only=True):
+    """The connector's sources folded from its chapter's log up to `rev`: a caller that keeps it
+    folds only the events after `rev` next time (the log only grows)."""
+
+    connector: str
+    rev: int = 0
     by_source: dict[str, Held] = {}
-    async for recorded in log_.read():
+
+    def by_ref(self) -> dict[str, Held]:
+        """The sources by ref (a ref re-added after a removal maps to its newest source)."""
+        return {h.ref: h for h in self.by_source.values()}
+
+
+async def fold_held(log_: Log, connector: str, fold: HeldFold | None = None) -> HeldFold:
+    """`fold` (or a new one) brought up to the log's head."""
+    fold = fold or HeldFold(connector=connector)
+    by_source = fold.by_source
+    async for recorded in log_.read(after=fold.rev):
+        fold.rev = recorded.rev
         body = recorded.envelope.body
         if isinstance(body, SourceAdded):
             if body.connector == connector and body.ref is not None:
@@ -119,8 +144,12 @@ async def held_items(log_: Log, connector: str) -> dict[str, Held]:
                 held.meta = body.meta
             case SourceRemoved():
                 held.removed = True
-    # A ref re-added after a removal maps to its newest source.
-    return {h.ref: h for h in by_source.values()}
+    return fold
+
+
+async def held_items(log_: Log, connector: str) -> dict[str, Held]:
+    """The connector's sources in the chapter, by ref, folded from the log (removed ones too)."""
+    return (await fold_held(log_, connector)).by_ref()
 
 
 async def sync(
@@ -133,10 +162,14 @@ async def sync(
     cursor: str | None,
     max_size: int | None = None,
     progress: Progress | None = None,
+    held: Mapping[str, Held] | None = None,
 ) -> SyncReport:
     """List the changes since `cursor`, append what differs, and report; the new cursor is in
-    the report. A ConnectorError (credential, service) propagates and the cursor stays."""
-    held = await held_items(log_, connector_id)
+    the report. `held`: the connector's sources by ref, when the caller has folded them (else
+    they are folded here). A ConnectorError (credential, service) propagates and the cursor
+    stays."""
+    if held is None:
+        held = await held_items(log_, connector_id)
     changes: Changes = await connector.changes(cursor)
     report = SyncReport(cursor=changes.cursor, listed=len(changes.items))
     run = _Run(connector, log_, blobs, connector_id, actor, max_size, report)
