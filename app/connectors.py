@@ -12,7 +12,8 @@ Storage, in the accounts store (all encrypted at rest with the data directory's 
 What a connector brought in is not stored here: it is folded from the chapter's log each sync.
 
 Kinds: `zotero` (the Web API: `library` users/<n> or groups/<n>, an API key, `base_url`
-defaulting to `[connectors] zotero_api_url`) and `zotero_dir` (a Zotero data directory: with a
+defaulting to `[connectors] zotero_api_url`), `confluence` (`base_url` of the site, the space
+key as `library`, an API token and, for Cloud, the account's `email`) and `zotero_dir` (a Zotero data directory: with a
 `path` under the operator's `[connectors] local_root`, the server reads it itself; without one,
 the user's CLI reads it on their machine and pushes its changes, `push`).
 """
@@ -20,6 +21,7 @@ the user's CLI reads it on their machine and pushes its changes, `push`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
@@ -29,6 +31,7 @@ from typing import Literal
 
 import msgspec
 
+from app.mirrors import mirror_record
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.connectors import (
@@ -38,11 +41,11 @@ from engine.connectors import (
     ItemFailed,
     RemoteItem,
 )
+from engine.connectors.confluence import Confluence, check_space
 from engine.connectors.http import ServiceClient, check_base_url
 from engine.connectors.sync import (
     Held,
     HeldFold,
-    ItemError,
     Progress,
     SyncReport,
     fold_held,
@@ -51,6 +54,7 @@ from engine.connectors.sync import (
 )
 from engine.connectors.zotero_local import ZoteroLocal
 from engine.connectors.zotero_web import ZoteroWeb, check_library
+from engine.errors import EngineError
 from engine.rules import Conflict, Invalid, NotFound
 from events import SourceRemoved, new_id
 
@@ -72,7 +76,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ConnectorKind = Literal["zotero", "zotero_dir"]
+ConnectorKind = Literal["zotero", "zotero_dir", "confluence"]
 Status = Literal["new", "running", "ok", "failed", "credential_rejected"]
 _SCOPE = "connectors"
 _MAX_KEY_CHARS = 512
@@ -96,6 +100,7 @@ class _Config(msgspec.Struct, frozen=True, kw_only=True):
     library: str | None = None
     base_url: str | None = None
     path: str | None = None
+    email: str | None = None
     created_by: str
     created_at: int
 
@@ -118,6 +123,8 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     library: str | None
     base_url: str | None
     path: str | None
+    email: str | None
+    """Confluence Cloud: the account the API token belongs to."""
     pushed: bool
     """Its changes come from the user's CLI (`ragstack sync --zotero-dir`)."""
     has_credential: bool
@@ -174,7 +181,7 @@ async def _view(services: Services, config: _Config) -> ConnectorView:
     has_key = await services.accounts.get_secret(_scope(config.id), "credential") is not None
     return ConnectorView(
         id=config.id, chapter=config.chapter, kind=config.kind, library=config.library,
-        base_url=config.base_url, path=config.path,
+        base_url=config.base_url, path=config.path, email=config.email,
         pushed=config.kind == "zotero_dir" and config.path is None, has_credential=has_key,
         status=state.status, cursor=state.cursor, last_run_at=state.last_run_at,
         last_error=state.last_error, last_error_code=state.last_error_code, report=state.report,
@@ -208,8 +215,12 @@ async def configure(
     api_key: str | None = None,
     base_url: str | None = None,
     path: str | None = None,
+    email: str | None = None,
 ) -> ConnectorView:
     """A new connector of `chapter`; Invalid for a configuration that cannot work."""
+    if await mirror_record(services, chapter) is not None:
+        # A mirror holds the owner's chapter as it is; its sources come from the owner's log.
+        raise Invalid("a live mirror takes no connector: configure it on the owner's chapter")
     if kind == "zotero":
         if library is None:
             raise Invalid("a Zotero connector needs its `library`: users/<id> or groups/<id>")
@@ -220,15 +231,30 @@ async def configure(
             raise Invalid("a Zotero connector needs its `api_key` (zotero.org/settings/keys)")
         if path is not None:
             raise Invalid("a Zotero Web API connector takes no `path`")
+    elif kind == "confluence":
+        if library is None or base_url is None:
+            raise Invalid(
+                "a Confluence connector needs its `base_url` (https://<site>.atlassian.net/wiki"
+                " or your server's) and its space key as `library`"
+            )
+        library, base_url = check_space(library), check_base_url(base_url)
+        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
+            raise Invalid("a Confluence connector needs its `api_key` (an API or access token)")
+        if path is not None:
+            raise Invalid("a Confluence connector takes no `path`")
+        if email is not None and ("@" not in email or len(email) > 320):
+            raise Invalid("`email` must be the e-mail address of the token's account")
     elif kind == "zotero_dir":
         if library is not None or api_key is not None or base_url is not None:
             raise Invalid("a Zotero directory connector takes only an optional `path`")
         if path is not None:
             path = _local_path(services, path)
     else:
-        raise Invalid(f"unknown connector kind {kind!r}: use zotero or zotero_dir")
-    config = _Config(id=new_id(), chapter=chapter, kind=kind, library=library,
-                     base_url=base_url, path=path, created_by=actor, created_at=_now())  # fmt: skip
+        raise Invalid(f"unknown connector kind {kind!r}: use zotero, zotero_dir or confluence")
+    if email is not None and kind != "confluence":
+        raise Invalid("only a Confluence connector takes an `email`")
+    config = _Config(id=new_id(), chapter=chapter, kind=kind, library=library, base_url=base_url,
+                     path=path, email=email, created_by=actor, created_at=_now())  # fmt: skip
     if api_key is not None:
         await services.accounts.put_secret(_scope(config.id), "credential", api_key.strip())
     await services.accounts.put_secret(_SCOPE, config.id, msgspec.json.encode(config).decode())
@@ -361,16 +387,21 @@ async def run_sync(
     if key is None:
         raise Invalid("this connector has no API key; configure it again with one")
     assert config.base_url is not None and config.library is not None
-    client = ServiceClient(
-        config.base_url,
-        service="Zotero",
-        headers={"Zotero-API-Key": key, "Zotero-API-Version": "3"},
-        allow_private=services.settings.web.allow_private_addresses,
-    )
+    allow_private = services.settings.web.allow_private_addresses
+    if config.kind == "confluence":
+        # Cloud: the token with its account's e-mail (Basic); Data Center: a personal token.
+        auth = (f"Basic {base64.b64encode(f'{config.email}:{key}'.encode()).decode()}"
+                if config.email else f"Bearer {key}")  # fmt: skip
+        client = ServiceClient(config.base_url, service="Confluence", allow_private=allow_private,
+                               headers={"Authorization": auth, "Accept": "application/json"})  # fmt: skip
+        known = {ref: h.blob for ref, h in (await _held(services, config)).items() if not h.removed}
+        remote: object = Confluence(client, config.library).with_known(known)
+    else:
+        client = ServiceClient(config.base_url, service="Zotero", allow_private=allow_private,
+                               headers={"Zotero-API-Key": key, "Zotero-API-Version": "3"})  # fmt: skip
+        remote = ZoteroWeb(client, config.library)
     try:
-        return await _run(
-            services, config, ZoteroWeb(client, config.library), actor=actor, progress=progress
-        )
+        return await _run(services, config, remote, actor=actor, progress=progress)
     finally:
         await client.close()
 
@@ -431,15 +462,15 @@ class Connectors:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def sync_all(self) -> list[ItemError | str]:
+    async def sync_all(self) -> list[str]:
         """One round over every connector the server reaches itself; what failed."""
-        failed: list[ItemError | str] = []
+        failed: list[str] = []
         for view in await list_connectors(self.services):
             if view.pushed:
                 continue
             try:
                 await run_sync(self.services, None, view.id, actor=SCHEDULER_ACTOR)
-            except (ConnectorError, Invalid, ConnectorBusy) as exc:
+            except EngineError as exc:  # recorded on its status (or its chapter is gone)
                 failed.append(f"{view.id}: {exc}")
         return failed
 

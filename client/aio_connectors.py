@@ -28,11 +28,13 @@ class ConnectorCalls:
     async def create_connector(
         self, chapter: str, *, kind: str, library: str | None = None,
         api_key: str | None = None, base_url: str | None = None, path: str | None = None,
+        email: str | None = None,
     ) -> ConnectorStatus:  # fmt: skip
-        """Configure a connector: `zotero` (library users/<n> or groups/<n>, api_key) or
+        """Configure a connector: `zotero` (library users/<n> or groups/<n>, api_key),
+        `confluence` (base_url, library = the space key, api_key, email for Cloud) or
         `zotero_dir` (a path under the server's root, or none: synced from this machine)."""
         body = {"kind": kind, "library": library, "api_key": api_key, "base_url": base_url,
-                "path": path}  # fmt: skip
+                "path": path, "email": email}  # fmt: skip
         body = {k: v for k, v in body.items() if v is not None}
         path_ = f"/v1/chapters/{chapter}/connectors"
         return await self._typed(ConnectorStatus, "POST", path_, json_body=body)

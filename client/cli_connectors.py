@@ -3,6 +3,7 @@
     ragstack sync CHAPTER [--connector ID] [--zotero-dir DIR] [--json]
     ragstack connector add CHAPTER --zotero-library users/123 [--api-key-env VAR] [--base-url URL]
     ragstack connector add CHAPTER --zotero-dir-path PATH     (a directory the server reads)
+    ragstack connector add CHAPTER --confluence-space KEY --base-url URL [--email E]
     ragstack connector list CHAPTER    ragstack connector show CHAPTER ID
     ragstack connector remove CHAPTER ID [--remove-sources]
 
@@ -42,7 +43,9 @@ from client.zotero_dir import sync_zotero_dir
 
 __all__ = ["connector_app", "register"]
 
-connector_app = typer.Typer(help="A chapter's connectors (Zotero).", no_args_is_help=True)
+connector_app = typer.Typer(
+    help="A chapter's connectors (Zotero, Confluence).", no_args_is_help=True
+)
 
 Chapter = Annotated[str, typer.Argument(help="Chapter id or title.")]
 
@@ -154,23 +157,34 @@ def add(
     zotero_dir_path: Annotated[
         str | None, typer.Option("--zotero-dir-path", help="A directory the server reads.")
     ] = None,
+    confluence_space: Annotated[
+        str | None,
+        typer.Option("--confluence-space", help="A Confluence space key (with --base-url)."),
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Confluence Cloud: the token's account.")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Configure a connector for a chapter."""
+    """Configure a connector for a chapter (the key from --api-key-env, else a prompt)."""
     with errors_handled(json_output), open_client() as client:
         chapter_id = resolve_chapter(client, chapter)
-        if zotero_library is not None:
+        if zotero_library is not None or confluence_space is not None:
             key = os.environ.get(api_key_env) or (
-                "" if json_output else typer.prompt("Zotero API key", hide_input=True)
+                "" if json_output else typer.prompt("API key", hide_input=True)
             )
             if not key:
                 raise CliError(f"no API key: set {api_key_env}", code="invalid_argument")
-            made = client.create_connector(chapter_id, kind="zotero", library=zotero_library,
-                                           api_key=key, base_url=base_url)  # fmt: skip
+            if confluence_space is not None:
+                made = client.create_connector(chapter_id, kind="confluence", library=confluence_space,
+                                               api_key=key, base_url=base_url, email=email)  # fmt: skip
+            else:
+                made = client.create_connector(chapter_id, kind="zotero", library=zotero_library,
+                                               api_key=key, base_url=base_url)  # fmt: skip
         elif zotero_dir_path is not None:
             made = client.create_connector(chapter_id, kind="zotero_dir", path=zotero_dir_path)
         else:
-            raise CliError("give --zotero-library or --zotero-dir-path (or run ragstack sync"
+            raise CliError("give --zotero-library, --confluence-space or --zotero-dir-path (or run ragstack sync"
                            " --zotero-dir DIR for a directory on this machine)",
                            code="invalid_argument")  # fmt: skip
         report(made, f"connector {made.id} added", json_output=json_output)

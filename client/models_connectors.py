@@ -46,6 +46,7 @@ class ConnectorStatus(_Shape):
     library: str | None = None
     base_url: str | None = None
     path: str | None = None
+    email: str | None = None
     pushed: bool = False
     """Synced from the user's machine (`ragstack sync --zotero-dir`)."""
     has_credential: bool = False

@@ -19,21 +19,24 @@ __all__ = [
 
 class ConnectorCreate(BaseModel):
     """A connector to configure. `zotero`: the Web API (`library`, `api_key`, optional
-    `base_url`); `zotero_dir`: a Zotero data directory, read by the server under the operator's
+    `base_url`); `confluence`: a space (`base_url`, `library` = the space key, `api_key`, `email` for
+    Cloud); `zotero_dir`: a Zotero data directory, read by the server under the operator's
     `[connectors] local_root` (`path`) or, without a path, synced by the user's CLI."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
-    kind: Literal["zotero", "zotero_dir"]
+    kind: Literal["zotero", "zotero_dir", "confluence"]
     """Which service."""
-    library: Annotated[str, Field(max_length=64)] | None = None
-    """Zotero: users/<id> or groups/<id>."""
+    library: Annotated[str, Field(max_length=255)] | None = None
+    """Zotero: users/<id> or groups/<id>; Confluence: the space key."""
     api_key: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     """Zotero: the API key (write-only: it is stored encrypted and never shown again)."""
     base_url: Annotated[str, Field(max_length=2000)] | None = None
     """The service's address, for a self-hosted or test server (default: the public one)."""
     path: Annotated[str, Field(max_length=4096)] | None = None
     """zotero_dir: the directory, under the operator's local_root."""
+    email: Annotated[str, Field(max_length=320)] | None = None
+    """Confluence Cloud: the e-mail address of the API token's account."""
 
 
 class ItemErrorPublic(BaseModel):
@@ -76,6 +79,7 @@ class ConnectorPublic(BaseModel):
     library: str | None = None
     base_url: str | None = None
     path: str | None = None
+    email: str | None = None
     pushed: bool
     """Synced from the user's machine (ragstack sync --zotero-dir)."""
     has_credential: bool

@@ -55,7 +55,7 @@ async def create_connector(
     """Configure a connector; its key is stored encrypted and never shown again."""
     view = await app_connectors.configure(
         services, chapter.id, actor=user.id, kind=body.kind, library=body.library,
-        api_key=body.api_key, base_url=body.base_url, path=body.path,
+        api_key=body.api_key, base_url=body.base_url, path=body.path, email=body.email,
     )  # fmt: skip
     return _public(view)
 

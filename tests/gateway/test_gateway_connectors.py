@@ -13,6 +13,7 @@ from sources_support import new_chapter, search, until_settled
 from app.settings import load_settings
 from engine.settings import Limits
 from tests.connectors.zotero_support import ZoteroDir, pdf_bytes
+from tests.fakes.confluence_server import FakeConfluence
 from tests.fakes.zotero_server import FakeZotero
 
 
@@ -178,3 +179,34 @@ async def test_a_zotero_directory_under_the_operators_root_is_read_by_the_server
     )
     assert synced.status_code == 200, synced.text
     assert synced.json()["report"]["added"] == 1
+
+
+async def test_a_confluence_space_syncs_over_http(client):
+    headers = bearer(await sign_up(client))
+    chapter = await new_chapter(client, headers)
+    with FakeConfluence() as confluence:
+        confluence.page("11", "ENG", "Beacon runbook", "<p>restart the beacon at dawn</p>",
+                        labels=["ops"])  # fmt: skip
+        made = await client.post(
+            f"/v1/chapters/{chapter}/connectors",
+            json={"kind": "confluence", "library": "ENG", "base_url": confluence.base_url,
+                  "api_key": confluence.token, "email": confluence.email},
+            headers=headers,
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert made.json()["email"] == confluence.email and confluence.token not in made.text
+        url = f"/v1/chapters/{chapter}/connectors/{made.json()['id']}"
+        synced = await client.post(f"{url}/sync", headers=headers)
+        assert synced.status_code == 200, synced.text
+        assert synced.json()["report"]["added"] == 1
+        listed = (await client.get(f"/v1/chapters/{chapter}/sources", headers=headers)).json()
+        [page] = listed["sources"]
+        assert page["origin"] == "confluence" and "space:ENG" in page["tags"]
+        assert (await until_settled(client, chapter, page["id"], headers))["status"] == "extracted"
+        found = await search(client, chapter, headers, "beacon at dawn", tags=["space:ENG"])
+        assert found["hits"] and found["hits"][0]["source_name"] == "Beacon runbook.html"
+    no_url = await client.post(
+        f"/v1/chapters/{chapter}/connectors",
+        json={"kind": "confluence", "library": "ENG", "api_key": "k"}, headers=headers,
+    )  # fmt: skip
+    assert "base_url" in assert_error(no_url, 422, "invalid_argument")["message"]
