@@ -13,7 +13,8 @@ What a connector brought in is not stored here: it is folded from the chapter's 
 
 Kinds: `zotero` (the Web API: `library` users/<n> or groups/<n>, an API key, `base_url`
 defaulting to `[connectors] zotero_api_url`), `confluence` (`base_url` of the site, the space
-key as `library`, an API token and, for Cloud, the account's `email`) and `zotero_dir` (a Zotero data directory: with a
+key as `library`, an API token and, for Cloud, the account's `email`), `notion` (the
+integration's secret; `base_url` defaults to api.notion.com) and `zotero_dir` (a Zotero data directory: with a
 `path` under the operator's `[connectors] local_root`, the server reads it itself; without one,
 the user's CLI reads it on their machine and pushes its changes, `push`).
 """
@@ -43,6 +44,8 @@ from engine.connectors import (
 )
 from engine.connectors.confluence import Confluence, check_space
 from engine.connectors.http import ServiceClient, check_base_url
+from engine.connectors.notion import DEFAULT_BASE_URL as NOTION_BASE_URL
+from engine.connectors.notion import NOTION_VERSION, Notion
 from engine.connectors.sync import (
     Held,
     HeldFold,
@@ -76,7 +79,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ConnectorKind = Literal["zotero", "zotero_dir", "confluence"]
+ConnectorKind = Literal["zotero", "zotero_dir", "confluence", "notion"]
 Status = Literal["new", "running", "ok", "failed", "credential_rejected"]
 _SCOPE = "connectors"
 _MAX_KEY_CHARS = 512
@@ -244,13 +247,22 @@ async def configure(
             raise Invalid("a Confluence connector takes no `path`")
         if email is not None and ("@" not in email or len(email) > 320):
             raise Invalid("`email` must be the e-mail address of the token's account")
+    elif kind == "notion":
+        base_url = check_base_url(base_url or NOTION_BASE_URL)
+        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
+            raise Invalid("a Notion connector needs its `api_key` (the integration's secret)")
+        if library is not None or path is not None:
+            raise Invalid("a Notion connector reads the pages shared with its integration: no"
+                          " `library` or `path`")  # fmt: skip
     elif kind == "zotero_dir":
         if library is not None or api_key is not None or base_url is not None:
             raise Invalid("a Zotero directory connector takes only an optional `path`")
         if path is not None:
             path = _local_path(services, path)
     else:
-        raise Invalid(f"unknown connector kind {kind!r}: use zotero, zotero_dir or confluence")
+        raise Invalid(
+            f"unknown connector kind {kind!r}: use zotero, zotero_dir, confluence or notion"
+        )
     if email is not None and kind != "confluence":
         raise Invalid("only a Confluence connector takes an `email`")
     config = _Config(id=new_id(), chapter=chapter, kind=kind, library=library, base_url=base_url,
@@ -386,17 +398,25 @@ async def run_sync(
     key = await services.accounts.get_secret(_scope(config.id), "credential")
     if key is None:
         raise Invalid("this connector has no API key; configure it again with one")
-    assert config.base_url is not None and config.library is not None
+    assert config.base_url is not None
     allow_private = services.settings.web.allow_private_addresses
-    if config.kind == "confluence":
+    known = {ref: h.blob for ref, h in (await _held(services, config)).items() if not h.removed}
+    remote: object
+    if config.kind == "notion":
+        client = ServiceClient(config.base_url, service="Notion", allow_private=allow_private,
+                               headers={"Authorization": f"Bearer {key}",
+                                        "Notion-Version": NOTION_VERSION})  # fmt: skip
+        remote = Notion(client).with_known(known)
+    elif config.kind == "confluence":
+        assert config.library is not None
         # Cloud: the token with its account's e-mail (Basic); Data Center: a personal token.
         auth = (f"Basic {base64.b64encode(f'{config.email}:{key}'.encode()).decode()}"
                 if config.email else f"Bearer {key}")  # fmt: skip
         client = ServiceClient(config.base_url, service="Confluence", allow_private=allow_private,
                                headers={"Authorization": auth, "Accept": "application/json"})  # fmt: skip
-        known = {ref: h.blob for ref, h in (await _held(services, config)).items() if not h.removed}
-        remote: object = Confluence(client, config.library).with_known(known)
+        remote = Confluence(client, config.library).with_known(known)
     else:
+        assert config.library is not None
         client = ServiceClient(config.base_url, service="Zotero", allow_private=allow_private,
                                headers={"Zotero-API-Key": key, "Zotero-API-Version": "3"})  # fmt: skip
         remote = ZoteroWeb(client, config.library)

@@ -4,6 +4,7 @@
     ragstack connector add CHAPTER --zotero-library users/123 [--api-key-env VAR] [--base-url URL]
     ragstack connector add CHAPTER --zotero-dir-path PATH     (a directory the server reads)
     ragstack connector add CHAPTER --confluence-space KEY --base-url URL [--email E]
+    ragstack connector add CHAPTER --notion
     ragstack connector list CHAPTER    ragstack connector show CHAPTER ID
     ragstack connector remove CHAPTER ID [--remove-sources]
 
@@ -44,7 +45,7 @@ from client.zotero_dir import sync_zotero_dir
 __all__ = ["connector_app", "register"]
 
 connector_app = typer.Typer(
-    help="A chapter's connectors (Zotero, Confluence).", no_args_is_help=True
+    help="A chapter's connectors (Zotero, Confluence, Notion).", no_args_is_help=True
 )
 
 Chapter = Annotated[str, typer.Argument(help="Chapter id or title.")]
@@ -164,18 +165,24 @@ def add(
     email: Annotated[
         str | None, typer.Option("--email", help="Confluence Cloud: the token's account.")
     ] = None,
+    notion: Annotated[
+        bool, typer.Option("--notion", help="The pages shared with a Notion integration.")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Configure a connector for a chapter (the key from --api-key-env, else a prompt)."""
     with errors_handled(json_output), open_client() as client:
         chapter_id = resolve_chapter(client, chapter)
-        if zotero_library is not None or confluence_space is not None:
+        if zotero_library is not None or confluence_space is not None or notion:
             key = os.environ.get(api_key_env) or (
                 "" if json_output else typer.prompt("API key", hide_input=True)
             )
             if not key:
                 raise CliError(f"no API key: set {api_key_env}", code="invalid_argument")
-            if confluence_space is not None:
+            if notion:
+                made = client.create_connector(chapter_id, kind="notion", api_key=key,
+                                               base_url=base_url)  # fmt: skip
+            elif confluence_space is not None:
                 made = client.create_connector(chapter_id, kind="confluence", library=confluence_space,
                                                api_key=key, base_url=base_url, email=email)  # fmt: skip
             else:

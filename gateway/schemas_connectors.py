@@ -20,12 +20,13 @@ __all__ = [
 class ConnectorCreate(BaseModel):
     """A connector to configure. `zotero`: the Web API (`library`, `api_key`, optional
     `base_url`); `confluence`: a space (`base_url`, `library` = the space key, `api_key`, `email` for
-    Cloud); `zotero_dir`: a Zotero data directory, read by the server under the operator's
+    Cloud); `notion`: the pages shared with an integration (`api_key`); `zotero_dir`: a Zotero
+    data directory, read by the server under the operator's
     `[connectors] local_root` (`path`) or, without a path, synced by the user's CLI."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
-    kind: Literal["zotero", "zotero_dir", "confluence"]
+    kind: Literal["zotero", "zotero_dir", "confluence", "notion"]
     """Which service."""
     library: Annotated[str, Field(max_length=255)] | None = None
     """Zotero: users/<id> or groups/<id>; Confluence: the space key."""

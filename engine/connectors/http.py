@@ -106,13 +106,30 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = (200,),
     ) -> httpx.Response:  # fmt: skip
         """The answer to GET `path`; statuses in `ok` are answers, the rest errors."""
+        return await self.request("GET", path, params=params, headers=headers, ok=ok)
+
+    async def post(
+        self, path: str, *, json: Any, headers: Mapping[str, str] | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:  # fmt: skip
+        """The answer to POST `path` with a JSON body (a query, never a change: connectors
+        only read)."""
+        return await self.request("POST", path, json=json, headers=headers, ok=ok)
+
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+        json: Any = None, headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:  # fmt: skip
+        """The answer to `method` `path`, with the waits, retries and errors above."""
         url = self.url(path)
         for attempt in range(TRIES):
             if self._backoff:
                 await self._wait(self._backoff)
                 self._backoff = 0.0
             try:
-                response = await self._client.get(url, params=params, headers=headers)
+                response = await self._client.request(
+                    method, url, params=params, json=json, headers=headers
+                )
             except AddressRefused as exc:
                 raise ConnectorError(str(exc)) from None
             except httpx.HTTPError as exc:

@@ -14,6 +14,7 @@ from app.settings import load_settings
 from engine.settings import Limits
 from tests.connectors.zotero_support import ZoteroDir, pdf_bytes
 from tests.fakes.confluence_server import FakeConfluence
+from tests.fakes.notion_server import FakeNotion
 from tests.fakes.zotero_server import FakeZotero
 
 
@@ -210,3 +211,28 @@ async def test_a_confluence_space_syncs_over_http(client):
         json={"kind": "confluence", "library": "ENG", "api_key": "k"}, headers=headers,
     )  # fmt: skip
     assert "base_url" in assert_error(no_url, 422, "invalid_argument")["message"]
+
+
+async def test_a_notion_workspace_syncs_over_http(client):
+    headers = bearer(await sign_up(client))
+    chapter = await new_chapter(client, headers)
+    with FakeNotion() as notion:
+        notion.page("p-1", "Orchard plan", ["prune the willow before the frost"], tags=["garden"])
+        made = await client.post(
+            f"/v1/chapters/{chapter}/connectors",
+            json={"kind": "notion", "api_key": notion.token, "base_url": notion.base_url},
+            headers=headers,
+        )
+        assert made.status_code == 201, made.text
+        url = f"/v1/chapters/{chapter}/connectors/{made.json()['id']}"
+        synced = await client.post(f"{url}/sync", headers=headers)
+        assert synced.status_code == 200, synced.text
+        assert synced.json()["report"]["added"] == 1
+        [page] = (await client.get(f"/v1/chapters/{chapter}/sources", headers=headers)).json()[
+            "sources"
+        ]
+        assert page["origin"] == "notion" and page["tags"] == ["garden", "type:page"]
+        notion.token = "secret_rotated"
+        failed = await client.post(f"{url}/sync", headers=headers)
+        assert_error(failed, 502, "connector_credential_rejected")
+        assert (await client.get(url, headers=headers)).json()["status"] == "credential_rejected"
