@@ -20,7 +20,8 @@ SYSTEM_PROMPT = (
     "You answer questions about a collection of documents. Use only the numbered passages "
     "below. Cite every statement with the passage numbers in square brackets, like [1] or "
     "[2][3]. If the passages do not contain the answer, say that you could not find it in the "
-    "sources. Answer in the language of the question."
+    "sources. Answer in the language of the question. When a passage's heading names its "
+    "work as Author (Year), name it that way too, like: Smith (2020) [1]."
 )
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _EXTRACT_CHARS = 600
@@ -36,7 +37,9 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _where(hit: SearchHit) -> str:
-    parts = [hit.source_name or hit.source]
+    # A work from a reference library is named the way people cite it: "Smith (2020), …".
+    parts = [hit.cite] if hit.cite else []
+    parts.append(hit.source_name or hit.source)
     if hit.span.page is not None:
         parts.append(f"page {hit.span.page}")
     if hit.span.heading:

@@ -44,6 +44,7 @@ from projections.providers import LLM
 from projections.vectorstores import VectorIndex
 
 if TYPE_CHECKING:  # app/mirrors.py builds on the services; it is imported where they open
+    from app.connectors import Connectors
     from app.mirrors import Mirrors
 
 __all__ = ["ReadinessCheck", "Role", "Services", "accounts_readiness", "open_services"]
@@ -104,6 +105,8 @@ class Services:
     """Books' signing keys, and signing heads on request (engine/keys.py): every role."""
     heads: HeadSigner | None = None
     """The worker's head signer (app/heads.py): roles all and worker."""
+    connectors: Connectors | None = None
+    """The scheduled connector syncs (app/connectors.py `Connectors`): roles all and worker."""
 
     async def close(self) -> None:
         """Release every part, last opened first."""
@@ -281,6 +284,11 @@ async def open_services(
             services.mirrors = Mirrors(services)
             await services.mirrors.start()
             stack.push_async_callback(services.mirrors.stop)
+            from app.connectors import Connectors
+
+            services.connectors = Connectors(services)
+            await services.connectors.start()
+            stack.push_async_callback(services.connectors.stop)
         # Every part is open: the services own them now.
         services.stack.push_async_exit(stack.pop_all())
     return services

@@ -24,6 +24,7 @@ __all__ = [
     "CONFIG_NAME",
     "ENV_PREFIX",
     "ConfigError",
+    "ConnectorSettings",
     "Limits",
     "NatsSettings",
     "ProviderSettings",
@@ -48,6 +49,18 @@ class SharingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     tick_s: float | None = None
     """Override the proxied relay's tick (60 s on paid plans, 600 s on free), at least 1 s: for
     tests and demos."""
+
+
+class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Connectors: remote libraries kept in step with chapters (`[connectors]`)."""
+
+    local_root: Path | None = None
+    """The only directory under which the server reads a Zotero data directory itself (None:
+    it reads none; users sync their own with `ragstack sync --zotero-dir`)."""
+    sync_interval_s: float = 3600.0
+    """How often the worker syncs every connector the server reaches itself (0: never)."""
+    zotero_api_url: str = "https://api.zotero.org"
+    """The Zotero Web API a connector uses unless it names its own `base_url`."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,6 +94,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Web page fetching."""
     sharing: SharingSettings = SharingSettings()
     """Sharing between servers."""
+    connectors: ConnectorSettings = ConnectorSettings()
+    """Connectors (Zotero…): where the server may read, how often it syncs."""
     operators: list[str] = []
     """E-mail addresses of the server's operators: they alone set a book's plan
     (`RAGSTACK_OPERATORS=a@example.org,b@example.org`)."""

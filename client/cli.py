@@ -10,9 +10,11 @@
     ragstack export CHAPTER [-o FILE]   ragstack import FILE [--book B]   ragstack verify --archive FILE
     ragstack share CHAPTER --mode M --to EMAIL                  ragstack shares list|revoke|accept …
     ragstack follow TOKEN [--from URL] [--dir D] [--once]       ragstack replica sources|search|history
+    ragstack sync CHAPTER [--connector ID] [--zotero-dir DIR]   ragstack connector add|list|show|remove …
 
 Every command has `--json`; errors go to stderr with exit status 1. This module holds the
-commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_archive, cli_shares.
+commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_archive, cli_shares,
+cli_connectors.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from client.cli_common import (
     open_client,
     report,
 )
+from client.cli_connectors import register as register_connectors
 from client.cli_shares import register as register_shares
 from client.cli_sources import register as register_sources
 from client.config import Credentials, clear_credentials, load_credentials, save_credentials
@@ -236,6 +239,7 @@ register_sources(app)
 register_audit(app)
 register_archive(app)
 register_shares(app)
+register_connectors(app)
 
 
 def main() -> None:

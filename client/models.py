@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from events import Envelope, RecordedEvent, Span, decode
+from events import Envelope, RecordedEvent, SourceMeta, Span, decode
 from events import TokenUsage as Usage
 from events.keys import BookKey
 from rust_core import merkle_verify
@@ -188,6 +188,12 @@ class Source(_Shape):
     """Passages it was cut into for search."""
     code: str | None = None
     """Why it was rejected, as a code: empty, unsupported, corrupt, encrypted, too_large, …"""
+    connector: str | None = None
+    """The connector that brought it in (origin is then its kind, e.g. zotero)."""
+    ref: str | None = None
+    """Its reference in the connector's library (a Zotero item key)."""
+    meta: SourceMeta | None = None
+    """Title, authors, year and DOI, for a source from a reference library."""
 
 
 class SearchHit(_Shape):
@@ -199,6 +205,8 @@ class SearchHit(_Shape):
     text: str = ""
     score: float = 0.0
     chunk: str = ""
+    cite: str = ""
+    """How answers name the passage's work, "Author (Year)", for a source with metadata."""
 
 
 class Citation(_Shape):

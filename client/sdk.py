@@ -19,11 +19,12 @@ Every error the server answers with becomes `ApiError(status, code, message)` fr
 (client/models.py) that ignore keys they do not know, so a newer server never breaks this client.
 """
 
-from client import models, models_history, models_shares
+from client import models, models_connectors, models_history, models_shares
 from client.aio import DEFAULT_TIMEOUT, AsyncClient, Progress, StreamItem
 from client.aio_guest import AsyncShareClient, BlobMismatch
 from client.errors import ApiError, ServerUnreachable
 from client.models import *  # noqa: F403 - every result type is part of the SDK's face
+from client.models_connectors import *  # noqa: F403
 from client.models_history import *  # noqa: F403
 from client.models_shares import *  # noqa: F403
 from client.sync import Client, ShareClient
@@ -40,4 +41,6 @@ __all__ = [
     "ShareClient",
     "StreamItem",
 ]
-__all__ += models.__all__ + models_history.__all__ + models_shares.__all__
+__all__ += (
+    models.__all__ + models_connectors.__all__ + models_history.__all__ + models_shares.__all__
+)

@@ -47,6 +47,11 @@ class _Blocking:
         finally:
             self._runner.close()
 
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine over `aio` (e.g. a helper taking the AsyncClient) to completion on
+        this client's loop, the one its connection pool is bound to."""
+        return self._runner.run(call)
+
     def _iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
         while True:
             try:
@@ -176,6 +181,15 @@ class Client(_Blocking):
     revoke_share = _blocking(AsyncClient.revoke_share)
     accept_share = _blocking(AsyncClient.accept_share)
     connect_share = _blocking(AsyncClient.connect_share)
+
+    # --- connectors ---
+    create_connector = _blocking(AsyncClient.create_connector)
+    connectors = _blocking(AsyncClient.connectors)
+    connector = _blocking(AsyncClient.connector)
+    sync_connector = _blocking(AsyncClient.sync_connector)
+    delete_connector = _blocking(AsyncClient.delete_connector)
+    connector_items = _blocking(AsyncClient.connector_items)
+    push_connector_items = _blocking(AsyncClient.push_connector_items)
 
 
 class ShareClient(_Blocking):

@@ -163,6 +163,40 @@ class MirrorSynced(Event, frozen=True, kw_only=True, tag="MirrorSynced"):
     copied one by one (direct shares)."""
 
 
+class SourceMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """Bibliographic facts of a source that came from a reference library (a connector).
+
+    Item types and collections are not here: they travel as prefixed tags (`type:book`,
+    `collection:/Thesis/Ch2`) so that the tag filters work on them. Personal data: `title`,
+    `authors` and `doi` can name people (see the table of personal fields in events/).
+    """
+
+    title: str = ""
+    """The item's title (not the attachment's file name)."""
+    authors: list[str] = []
+    """Creators in the library's order: "Last, First", or one name for an institution."""
+    year: int | None = None
+    """Year of publication, where the item's date has one."""
+    doi: str | None = None
+    """The DOI, bare (`10.1000/xyz`), where known."""
+
+    def cite(self) -> str:
+        """How an answer names the work: `Smith (2020)`, `Smith and Jones (2020)`,
+        `Smith et al. (2020)`, `Smith (n.d.)`; the title when it has no author; "" for nothing."""
+        surnames = [a.split(",", 1)[0].strip() for a in self.authors if a.strip()]
+        if not surnames:
+            who = self.title
+        elif len(surnames) == 1:
+            who = surnames[0]
+        elif len(surnames) == 2:
+            who = f"{surnames[0]} and {surnames[1]}"
+        else:
+            who = f"{surnames[0]} et al."
+        if not who:
+            return ""
+        return f"{who} ({self.year if self.year is not None else 'n.d.'})"
+
+
 class SourceAdded(Event, frozen=True, kw_only=True, tag="SourceAdded"):
     """A document joined the chapter; its bytes are in the blob store."""
 
@@ -184,6 +218,13 @@ class SourceAdded(Event, frozen=True, kw_only=True, tag="SourceAdded"):
     """User tags."""
     assets: list[str] = []
     """BLAKE3 hex of related blobs kept with the source, e.g. a web page's images."""
+    connector: str | None = None
+    """The connector that brought it in (its id), when `origin` is a connector's kind."""
+    ref: str | None = None
+    """The stable remote reference of the item within its connector's library, e.g.
+    `items/ABCD1234/attachments/EFGH5678` (personal: it may carry a file's name)."""
+    meta: SourceMeta | None = None
+    """Bibliographic metadata from the connector (personal: titles and authors)."""
 
 
 class SourceExtracted(Event, frozen=True, kw_only=True, tag="SourceExtracted"):
@@ -243,6 +284,31 @@ class SourceRetagged(Event, frozen=True, kw_only=True, tag="SourceRetagged"):
     """Source id."""
     tags: list[str] = []
     """The new tag set."""
+
+
+class SourceRevised(Event, frozen=True, kw_only=True, tag="SourceRevised"):
+    """New bytes for an existing source (a connector's item got a new file version); ingest
+    extracts it again. Tags and metadata are unchanged (see SourceRetagged, SourceDescribed)."""
+
+    source: str
+    """Source id."""
+    blob: str
+    """BLAKE3 hex of the new bytes."""
+    size: int
+    """Byte size of the new bytes."""
+    media_type: str
+    """Media type declared by the remote library."""
+    name: str
+    """The file name now (personal: it may name people)."""
+
+
+class SourceDescribed(Event, frozen=True, kw_only=True, tag="SourceDescribed"):
+    """A source's bibliographic metadata changed (title, authors, year, DOI)."""
+
+    source: str
+    """Source id."""
+    meta: SourceMeta
+    """The whole metadata after the change (personal: titles and authors)."""
 
 
 class SourceRemoved(Event, frozen=True, kw_only=True, tag="SourceRemoved"):
@@ -343,6 +409,8 @@ ChapterEvent = (
     | SourceEdited
     | SourceRetagged
     | SourceRemoved
+    | SourceRevised
+    | SourceDescribed
     | ThreadStarted
     | MessagePosted
     | ShareGranted

@@ -157,6 +157,13 @@ STATUS_BY_CODE: dict[str, int] = {
     "rev_out_of_range": 400,
     # app/peers.py: another server, reached for a share, did not answer as one should
     "peer_unavailable": 502,
+    # engine/connectors/, app/connectors.py: a remote library kept in step with a chapter
+    "connector_not_found": 404,
+    "connector_busy": 409,
+    "connector_failed": 502,
+    "connector_credential_rejected": 502,
+    "connector_unavailable": 503,
+    "zotero_dir_unreadable": 422,
 }
 """Status for an error's own `code` (a class attribute, or an attribute set on the instance)."""
 

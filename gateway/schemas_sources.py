@@ -17,6 +17,7 @@ from projections.formats import Limits as ExtractLimits
 __all__ = [
     "MAX_QUERY_CHARS",
     "HitPublic",
+    "MetaPublic",
     "SearchRequest",
     "SearchResults",
     "SourceList",
@@ -39,6 +40,21 @@ _Tags = Annotated[list[_Tag], Field(max_length=MAX_TAGS)]
 class _Model(BaseModel):
     # strict: a JSON value of the wrong type is refused, never coerced (the document's types hold)
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
+
+
+class MetaPublic(BaseModel):
+    """Bibliographic metadata of a source from a reference library (Zotero)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
+
+    title: str = ""
+    """The work's title."""
+    authors: list[str] = []
+    """Creators in order, "Last, First"."""
+    year: int | None = None
+    """Year of publication."""
+    doi: str | None = None
+    """DOI, bare."""
 
 
 class SourcePublic(BaseModel):
@@ -70,6 +86,12 @@ class SourcePublic(BaseModel):
     """Passages it was cut into for search."""
     code: str | None = None
     """Why it was rejected, as a code: empty, unsupported, corrupt, encrypted, too_large, …"""
+    connector: str | None = None
+    """The connector that brought it in (origin is then the connector's kind, e.g. zotero)."""
+    ref: str | None = None
+    """Its stable reference in the connector's library (a Zotero item key)."""
+    meta: MetaPublic | None = None
+    """Title, authors, year and DOI, for a source from a reference library."""
 
 
 class SourceList(BaseModel):
@@ -138,6 +160,8 @@ class HitPublic(BaseModel):
     """Similarity to the query (higher is closer)."""
     chunk: str
     """The passage's hash (what answers cite)."""
+    cite: str = ""
+    """How answers name the passage's work, "Author (Year)", when its source has metadata."""
 
 
 class SearchResults(BaseModel):

@@ -15,6 +15,7 @@ from events import (
     SourceAdded,
     SourceEdited,
     SourceExtracted,
+    SourceMeta,
     SourceRejected,
     SourceRemoved,
     SourceRetagged,
@@ -45,10 +46,14 @@ CREATE TABLE IF NOT EXISTS catalogue_sources (
     PRIMARY KEY (chapter, source)
 );
 """
+_ADDED_COLUMNS = (("connector", "TEXT"), ("ref", "TEXT"), ("meta", "TEXT"))
+"""Columns added after the first release: `open` adds them to an older database (they are NULL
+in its rows, as they would be from a rebuild: no older event carries them)."""
+_meta_codec = msgspec.json.Decoder(SourceMeta)
 
 _COLUMNS = (
     "source, name, media_type, size, status, reason, tags, rev, blob, origin, url, text_blob, "
-    "extractor, chunks, code"
+    "extractor, chunks, code, connector, ref, meta"
 )
 _SET_COLUMNS = ", ".join(f"{column} = ?" for column in _COLUMNS.split(", ")[1:])
 _CHAPTER_COLUMNS = "chapter, book, title, rev, forked_from"
@@ -56,11 +61,12 @@ _CHAPTER_COLUMNS = "chapter, book, title, rev, forked_from"
 
 def _view(row: tuple) -> SourceView:
     (source, name, media_type, size, status, reason, tags, rev, blob, origin, url, text_blob,
-     extractor, chunks, code) = row  # fmt: skip
+     extractor, chunks, code, connector, ref, meta) = row  # fmt: skip
     return SourceView(
         id=source, name=name, media_type=media_type, size=size, status=status, reason=reason,
         tags=json.loads(tags), rev=rev, blob=blob, origin=origin, url=url, text_blob=text_blob,
-        extractor=extractor, chunks=chunks, code=code,
+        extractor=extractor, chunks=chunks, code=code, connector=connector, ref=ref,
+        meta=None if meta is None else _meta_codec.decode(meta),
     )  # fmt: skip
 
 
@@ -68,7 +74,8 @@ def _row(v: SourceView) -> tuple:
     """The view as the columns of `_COLUMNS`, in that order (`_view` reversed)."""
     return (
         v.id, v.name, v.media_type, v.size, v.status, v.reason, json.dumps(v.tags), v.rev,
-        v.blob, v.origin, v.url, v.text_blob, v.extractor, v.chunks, v.code,
+        v.blob, v.origin, v.url, v.text_blob, v.extractor, v.chunks, v.code, v.connector, v.ref,
+        None if v.meta is None else msgspec.json.encode(v.meta).decode(),
     )  # fmt: skip
 
 
@@ -88,6 +95,18 @@ class Catalogue(SqliteProjection):
     version = 1
     schema = _SCHEMA
     tables = ("catalogue_chapters", "catalogue_sources")
+
+    async def open(self) -> None:
+        """Create the tables, and add the columns a database made by an older release lacks."""
+        await super().open()
+        present = {
+            row[1] for row in await self.views.fetchall("PRAGMA table_info(catalogue_sources)")
+        }
+        missing = [(c, t) for c, t in _ADDED_COLUMNS if c not in present]
+        if missing:
+            await self.views.script(
+                "".join(f"ALTER TABLE catalogue_sources ADD COLUMN {c} {t};" for c, t in missing)
+            )
 
     # -- folding ------------------------------------------------------------------------------
 
@@ -115,7 +134,7 @@ class Catalogue(SqliteProjection):
         await self.execute(
             db,
             f"INSERT OR REPLACE INTO catalogue_sources (chapter, {_COLUMNS}, added_rev) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({', '.join('?' * (len(_COLUMNS.split(', ')) + 2))})",
             e.chapter, *_row(source_added(e, body)), e.rev,
         )  # fmt: skip
 

@@ -36,11 +36,14 @@ from events import (
     ShareGranted,
     ShareRevoked,
     SourceAdded,
+    SourceDescribed,
     SourceEdited,
     SourceExtracted,
+    SourceMeta,
     SourceRejected,
     SourceRemoved,
     SourceRetagged,
+    SourceRevised,
     ThreadStarted,
     TokenUsage,
 )
@@ -59,11 +62,13 @@ __all__ = [
     "message_posted",
     "share_granted",
     "source_added",
+    "source_described",
     "source_edited",
     "source_extracted",
     "source_rejected",
     "source_removed",
     "source_retagged",
+    "source_revised",
     "thread_started",
 ]
 
@@ -104,6 +109,12 @@ class SourceView(msgspec.Struct, frozen=True, kw_only=True):
     chunks: int = 0
     code: str | None = None
     """Rejection code, when rejected."""
+    connector: str | None = None
+    """The connector that brought it in, if one did."""
+    ref: str | None = None
+    """Its stable reference in the connector's remote library."""
+    meta: SourceMeta | None = None
+    """Bibliographic metadata (title, authors, year, DOI) from the connector."""
 
 
 class ThreadView(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,7 +200,7 @@ def source_added(e: Envelope, body: SourceAdded) -> SourceView:
     return SourceView(
         id=body.source, name=body.name, media_type=body.media_type, size=body.size,
         status="pending", reason=None, tags=_tags(body.tags), rev=e.rev, blob=body.blob,
-        origin=body.origin, url=body.url,
+        origin=body.origin, url=body.url, connector=body.connector, ref=body.ref, meta=body.meta,
     )  # fmt: skip
 
 
@@ -245,6 +256,25 @@ def source_removed(prev: SourceView | None, e: Envelope, body: SourceRemoved) ->
     return msgspec.structs.replace(prev, status="removed", rev=e.rev)
 
 
+def source_revised(prev: SourceView | None, e: Envelope, body: SourceRevised) -> SourceView | None:
+    """New bytes: pending again until ingest extracts them (the old text stays until then)."""
+    if (live := _live(prev)) is None:
+        return None
+    return msgspec.structs.replace(
+        live, name=body.name, media_type=body.media_type, size=body.size, blob=body.blob,
+        status="pending", code=None, reason=None, rev=e.rev,
+    )  # fmt: skip
+
+
+def source_described(
+    prev: SourceView | None, e: Envelope, body: SourceDescribed
+) -> SourceView | None:
+    """The new bibliographic metadata (a removed source keeps its history, like a retag)."""
+    if prev is None:
+        return None
+    return msgspec.structs.replace(prev, meta=body.meta, rev=e.rev)
+
+
 SourceChange = Callable[[SourceView | None, Envelope, Any], SourceView | None]
 
 SOURCE_CHANGES: dict[type, SourceChange] = {
@@ -253,6 +283,8 @@ SOURCE_CHANGES: dict[type, SourceChange] = {
     SourceEdited: source_edited,
     SourceRetagged: source_retagged,
     SourceRemoved: source_removed,
+    SourceRevised: source_revised,
+    SourceDescribed: source_described,
 }
 """The rule of each event that changes an existing source (all but `SourceAdded`)."""
 

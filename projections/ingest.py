@@ -35,6 +35,7 @@ from events import (
     SourceExtracted,
     SourceRejected,
     SourceRemoved,
+    SourceRevised,
 )
 from projections.base import SqliteProjection, handles
 from projections.formats import Limits, Rejected, Section, extract, location_at
@@ -252,8 +253,11 @@ class Ingest(SqliteProjection):
             is not None
         )
 
-    @handles(SourceAdded)
-    async def on_added(self, db: aiosqlite.Connection, e: Envelope, b: SourceAdded) -> None:
+    @handles(SourceAdded, SourceRevised)
+    async def on_added(
+        self, db: aiosqlite.Connection, e: Envelope, b: SourceAdded | SourceRevised
+    ) -> None:
+        # New bytes for a source (SourceRevised) are extracted like a new one.
         if await self._mirror(db, e.chapter):
             return
         await self.execute(

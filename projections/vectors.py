@@ -40,7 +40,9 @@ from events import (
     ChunkRef,
     Envelope,
     SourceAdded,
+    SourceDescribed,
     SourceExtracted,
+    SourceMeta,
     SourceRemoved,
     SourceRetagged,
     Span,
@@ -70,6 +72,8 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     text: str
     score: float
     chunk: str
+    cite: str = ""
+    """How an answer names the passage's work, "Author (Year)", for a source with metadata."""
 
 
 class _Held(ChunkRef, frozen=True, kw_only=True):
@@ -86,6 +90,7 @@ def _place(c: ChunkRef) -> tuple[int, int, int | None, str | None]:
 class _SourceState:
     name: str
     tags: list[str]
+    meta: SourceMeta | None = None
     text_blob: str | None = None
     chunks: list[_Held] = field(default_factory=list)
 
@@ -115,6 +120,24 @@ class _Ops:
 
 
 _chunks_codec = msgspec.json.Decoder(list[_Held])
+_meta_codec = msgspec.json.Decoder(SourceMeta)
+
+
+def meta_metadata(meta: SourceMeta | None) -> dict[str, str | int]:
+    """A source's bibliographic metadata as vector metadata (scalars only, which every index
+    stores): `title`, `authors` ("; "-joined), `year`, `doi`, and `cite` ("Author (Year)")."""
+    if meta is None:
+        return {}
+    found: dict[str, str | int] = {"title": meta.title, "authors": "; ".join(meta.authors)}
+    if meta.year is not None:
+        found["year"] = meta.year
+    if meta.doi:
+        found["doi"] = meta.doi
+    if cite := meta.cite():
+        found["cite"] = cite
+    return found
+
+
 _EMBED_GROUP = 512
 """Chunks embedded in one call of a batch's index operations (a bound on the vectors held)."""
 
@@ -133,6 +156,7 @@ def _hit(hit: VectorHit) -> SearchHit:
         ),
         text=hit.document or "",
         score=hit.score,
+        cite=str(m.get("cite", "")),
         chunk=str(m["chunk"]),
     )
 
@@ -203,6 +227,14 @@ class Vectors(SqliteProjection):
         self.embedder = embedder
         self._tag_shares = _TagShares()
 
+    async def open(self) -> None:
+        """Create the tables; add `meta` (the source's SourceMeta as JSON, added after the first
+        release) to an older database, where it is NULL as no older event carries it."""
+        await super().open()
+        columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
+        if "meta" not in {row[1] for row in columns}:
+            await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
+
     async def reset(self, chapter: str) -> None:
         """Drop the chapter's namespace as well as its state rows."""
         await self.index.drop(chapter)
@@ -220,8 +252,12 @@ class Vectors(SqliteProjection):
                 previous = await self._state(chapter, body.source, states)
                 if previous is not None and previous.chunks:
                     await self._retire_all(chapter, envelope.rev, body.source, previous, ops)
-                states[body.source] = _SourceState(name=body.name, tags=sorted(set(body.tags)))
-            elif isinstance(body, SourceExtracted | SourceRetagged | SourceRemoved):
+                states[body.source] = _SourceState(
+                    name=body.name, tags=sorted(set(body.tags)), meta=body.meta
+                )
+            elif isinstance(
+                body, SourceExtracted | SourceRetagged | SourceRemoved | SourceDescribed
+            ):
                 state = await self._state(chapter, body.source, states)
                 if state is None:
                     continue  # a fact about a source this chapter never added
@@ -229,6 +265,9 @@ class Vectors(SqliteProjection):
                     await self._on_extracted(chapter, envelope.rev, body, state, ops)
                 elif isinstance(body, SourceRetagged):
                     state.tags = sorted(set(body.tags))
+                    await self._reupsert(chapter, envelope.rev, body.source, state, ops)
+                elif isinstance(body, SourceDescribed):
+                    state.meta = body.meta
                     await self._reupsert(chapter, envelope.rev, body.source, state, ops)
                 else:
                     await self._retire_all(chapter, envelope.rev, body.source, state, ops)
@@ -243,10 +282,14 @@ class Vectors(SqliteProjection):
                     )
                     continue
                 chunks = msgspec.json.encode(state.chunks).decode()
+                meta = None if state.meta is None else msgspec.json.encode(state.meta).decode()
                 await db.execute(
-                    "INSERT OR REPLACE INTO vectors_sources VALUES (?, ?, ?, ?, ?, ?)",
-                    (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks),
-                )
+                    "INSERT OR REPLACE INTO vectors_sources "
+                    "(chapter, source, name, tags, text_blob, chunks, meta) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks,
+                     meta),
+                )  # fmt: skip
             await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
 
     async def _state(
@@ -254,7 +297,7 @@ class Vectors(SqliteProjection):
     ) -> "_SourceState | None":
         if source not in states:
             row = await self.views.fetchone(
-                "SELECT name, tags, text_blob, chunks FROM vectors_sources "
+                "SELECT name, tags, text_blob, chunks, meta FROM vectors_sources "
                 "WHERE chapter = ? AND source = ?",
                 (chapter, source),
             )
@@ -264,6 +307,7 @@ class Vectors(SqliteProjection):
                     tags=json.loads(row[1]),
                     text_blob=row[2],
                     chunks=_chunks_codec.decode(row[3]),
+                    meta=None if row[4] is None else _meta_codec.decode(row[4]),
                 )
                 if row
                 else None
@@ -351,6 +395,7 @@ class Vectors(SqliteProjection):
                 "end": c.end,
                 "source_name": state.name,
                 ADDED_REV: c.added,
+                **meta_metadata(state.meta),
             }
             if c.page is not None:
                 extra["page"] = c.page

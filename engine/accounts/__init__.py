@@ -284,6 +284,10 @@ class AccountStore(Protocol):
         """Forget a secret (no error if there was none)."""
         ...
 
+    async def secret_names(self, scope: str) -> list[str]:
+        """The names of the secrets stored under `scope`, sorted (never their values)."""
+        ...
+
     async def put_share_token(
         self, token: str, *, share_id: str, chapter_id: str, mode: ShareMode
     ) -> None:

@@ -397,6 +397,13 @@ class SqlAccountStore(ABC, Generic[Db]):
         scope, name = _secret_address(scope, name)
         await self._execute("DELETE FROM secrets WHERE scope = ? AND name = ?", (scope, name))
 
+    async def secret_names(self, scope: str) -> list[str]:
+        scope = _label(scope, "secret scope", required=True)
+        rows = await self._fetchall(
+            "SELECT name FROM secrets WHERE scope = ? ORDER BY name", (scope,)
+        )
+        return [str(row[0]) for row in rows]
+
     # --- share tokens ---
 
     async def put_share_token(

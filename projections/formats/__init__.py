@@ -11,7 +11,7 @@ and a message for a person; no library exception escapes.
 import bisect
 from collections.abc import Callable
 
-from projections.formats import detect, html, office, pdf, text
+from projections.formats import detect, html, office, pdf, sheets, text
 from projections.formats.base import Extracted, Limits, RejectCode, Rejected, Section
 from projections.formats.detect import describe, detect_type
 
@@ -40,6 +40,10 @@ _READERS: dict[str, Reader] = {
     detect.MARKDOWN: text.extract_markdown,
     detect.CSV: text.extract_csv,
     detect.TSV: text.extract_csv,
+    sheets.XLSX: sheets.extract_sheets,
+    sheets.ODS: sheets.extract_sheets,
+    sheets.PPTX: sheets.extract_slides,
+    sheets.ODP: sheets.extract_slides,
 }
 
 _CLAIMS: dict[str, str] = {
@@ -48,6 +52,10 @@ _CLAIMS: dict[str, str] = {
     detect.DOC: "a Word 97-2003 document (.doc)",
     detect.RTF: "an RTF document",
     detect.WPD: "a WordPerfect document",
+    sheets.XLSX: "an Excel workbook (.xlsx)",
+    sheets.ODS: "an OpenDocument spreadsheet (.ods)",
+    sheets.PPTX: "a PowerPoint presentation (.pptx)",
+    sheets.ODP: "an OpenDocument presentation (.odp)",
 }
 
 

@@ -1,0 +1,245 @@
+"""`ragstack sync` and `ragstack connector …`: keep a chapter in step with a remote library.
+
+    ragstack sync CHAPTER [--connector ID] [--zotero-dir DIR] [--json]
+    ragstack connector add CHAPTER --zotero-library users/123 [--api-key-env VAR] [--base-url URL]
+    ragstack connector add CHAPTER --zotero-dir-path PATH     (a directory the server reads)
+    ragstack connector add CHAPTER --confluence-space KEY --base-url URL [--email E]
+    ragstack connector add CHAPTER --notion
+    ragstack connector list CHAPTER    ragstack connector show CHAPTER ID
+    ragstack connector remove CHAPTER ID [--remove-sources]
+
+`sync --zotero-dir` reads the directory here (client/zotero_dir.py) and pushes it to the
+chapter's connector for it (made on first use); without it, each connector the server reaches
+itself (or the one `--connector` names) syncs on the server, with a progress bar either way.
+An API key is read from the environment (default ZOTERO_API_KEY) or a prompt, never an argument,
+so it stays out of shell history and process lists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from client.cli_books import resolve_chapter
+from client.cli_common import (
+    CliError,
+    JsonOpt,
+    console,
+    emit_json,
+    errors_handled,
+    id_table,
+    open_client,
+    report,
+    stderr,
+)
+from client.models_connectors import ConnectorStatus, SyncReport
+from client.sync import Client
+from client.zotero_dir import sync_zotero_dir
+
+__all__ = ["connector_app", "register"]
+
+connector_app = typer.Typer(
+    help="A chapter's connectors (Zotero, Confluence, Notion).", no_args_is_help=True
+)
+
+Chapter = Annotated[str, typer.Argument(help="Chapter id or title.")]
+
+
+def _summary(report_: SyncReport | None) -> str:
+    if report_ is None:
+        return "nothing done"
+    parts = [f"{getattr(report_, n)} {n}" for n in
+             ("added", "revised", "retagged", "described", "removed", "rejected")
+             if getattr(report_, n)]  # fmt: skip
+    text = ", ".join(parts) or "nothing changed"
+    return f"{text} · {report_.appended} events appended · {report_.error_count} errors"
+
+
+def _print_status(view: ConnectorStatus) -> None:
+    colour = {"ok": "green", "failed": "red", "credential_rejected": "red"}.get(
+        view.status, "yellow"
+    )
+    where = view.library or view.path or ("this machine (--zotero-dir)" if view.pushed else "")
+    console.print(f"[bold]{view.id}[/] {view.kind} {escape(where)}  [{colour}]{view.status}[/]")
+    if view.last_error:
+        console.print(f"  [red]{escape(view.last_error)}[/]")
+    if view.report is not None:
+        console.print(f"  {_summary(view.report)}")
+        for error in view.report.errors[:10]:
+            console.print(f"  [red]✗[/] {escape(error.ref)}: {escape(error.message)}")
+
+
+def _pushed_connector(client: Client, chapter: str, connector: str | None) -> ConnectorStatus:
+    if connector is not None:
+        found = client.connector(chapter, connector)
+        if not found.pushed:
+            raise CliError(f"connector {connector} is not synced from this machine",
+                           code="invalid_argument")  # fmt: skip
+        return found
+    for existing in client.connectors(chapter):
+        if existing.pushed:
+            return existing
+    return client.create_connector(chapter, kind="zotero_dir")
+
+
+def sync(
+    chapter: Chapter,
+    connector: Annotated[str | None, typer.Option("--connector", help="Only this one.")] = None,
+    zotero_dir: Annotated[
+        Path | None, typer.Option("--zotero-dir", help="A Zotero data directory on this machine.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Sync a chapter's connectors now, or a Zotero directory on this machine (--zotero-dir)."""
+    with errors_handled(json_output), open_client() as client:
+        chapter_id = resolve_chapter(client, chapter)
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=stderr, disable=json_output,
+        )  # fmt: skip
+        results: list[tuple[ConnectorStatus, SyncReport | None]] = []
+        with progress:
+            if zotero_dir is not None:
+                if not zotero_dir.expanduser().is_dir():
+                    raise CliError(f"{zotero_dir} is not a folder", code="not_found")
+                target = _pushed_connector(client, chapter_id, connector)
+                task = progress.add_task("reading Zotero library", total=None)
+
+                def moved(phase: str, done: int, total: int) -> None:
+                    label = "reading Zotero library" if phase == "read" else "syncing items"
+                    progress.update(task, description=label, completed=done, total=total)
+
+                results.append(client.run(sync_zotero_dir(
+                    client.aio, chapter_id, target, zotero_dir.expanduser(), progress=moved,
+                )))  # fmt: skip
+            else:
+                chosen = (
+                    [client.connector(chapter_id, connector)] if connector is not None
+                    else [c for c in client.connectors(chapter_id) if not c.pushed]
+                )  # fmt: skip
+                if not chosen:
+                    raise CliError("this chapter has no connector the server syncs; add one"
+                                   " (ragstack connector add) or use --zotero-dir",
+                                   code="nothing_to_sync")  # fmt: skip
+                task = progress.add_task("syncing", total=len(chosen))
+                for n, view in enumerate(chosen, start=1):
+                    progress.update(task, description=f"syncing {view.id}")
+                    done = client.sync_connector(chapter_id, view.id)
+                    results.append((done, done.report))
+                    progress.update(task, completed=n)
+        if json_output:
+            emit_json({"chapter": chapter_id,
+                       "connectors": [{"connector": v, "report": r} for v, r in results]})  # fmt: skip
+            return
+        for view, totals in results:
+            _print_status(_with_totals(view, totals))
+
+
+def _with_totals(view: ConnectorStatus, totals: SyncReport | None) -> ConnectorStatus:
+    return view if totals is None else msgspec.structs.replace(view, report=totals)
+
+
+@connector_app.command("add")
+def add(
+    chapter: Chapter,
+    zotero_library: Annotated[
+        str | None, typer.Option("--zotero-library", help="users/<id> or groups/<id>.")
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+    ] = "ZOTERO_API_KEY",
+    base_url: Annotated[str | None, typer.Option("--base-url", help="The API's address.")] = None,
+    zotero_dir_path: Annotated[
+        str | None, typer.Option("--zotero-dir-path", help="A directory the server reads.")
+    ] = None,
+    confluence_space: Annotated[
+        str | None,
+        typer.Option("--confluence-space", help="A Confluence space key (with --base-url)."),
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Confluence Cloud: the token's account.")
+    ] = None,
+    notion: Annotated[
+        bool, typer.Option("--notion", help="The pages shared with a Notion integration.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Configure a connector for a chapter (the key from --api-key-env, else a prompt)."""
+    with errors_handled(json_output), open_client() as client:
+        chapter_id = resolve_chapter(client, chapter)
+        if zotero_library is not None or confluence_space is not None or notion:
+            key = os.environ.get(api_key_env) or (
+                "" if json_output else typer.prompt("API key", hide_input=True)
+            )
+            if not key:
+                raise CliError(f"no API key: set {api_key_env}", code="invalid_argument")
+            if notion:
+                made = client.create_connector(chapter_id, kind="notion", api_key=key,
+                                               base_url=base_url)  # fmt: skip
+            elif confluence_space is not None:
+                made = client.create_connector(chapter_id, kind="confluence", library=confluence_space,
+                                               api_key=key, base_url=base_url, email=email)  # fmt: skip
+            else:
+                made = client.create_connector(chapter_id, kind="zotero", library=zotero_library,
+                                               api_key=key, base_url=base_url)  # fmt: skip
+        elif zotero_dir_path is not None:
+            made = client.create_connector(chapter_id, kind="zotero_dir", path=zotero_dir_path)
+        else:
+            raise CliError("give --zotero-library, --confluence-space or --zotero-dir-path (or run ragstack sync"
+                           " --zotero-dir DIR for a directory on this machine)",
+                           code="invalid_argument")  # fmt: skip
+        report(made, f"connector {made.id} added", json_output=json_output)
+
+
+@connector_app.command("list")
+def list_(chapter: Chapter, json_output: JsonOpt = False) -> None:
+    """A chapter's connectors and their status."""
+    with errors_handled(json_output), open_client() as client:
+        found = client.connectors(resolve_chapter(client, chapter))
+        if json_output:
+            emit_json({"connectors": found})
+            return
+        table = id_table("kind", "library / path", "status", "last run")
+        for c in found:
+            where = c.library or c.path or ("this machine" if c.pushed else "")
+            table.add_row(c.id, c.kind, escape(where), c.status, _summary(c.report))
+        console.print(table)
+
+
+@connector_app.command("show")
+def show(chapter: Chapter, connector: str, json_output: JsonOpt = False) -> None:
+    """A connector's status, cursor, last run and per-item errors."""
+    with errors_handled(json_output), open_client() as client:
+        found = client.connector(resolve_chapter(client, chapter), connector)
+        if json_output:
+            emit_json(found)
+            return
+        _print_status(found)
+
+
+@connector_app.command("remove")
+def remove(
+    chapter: Chapter,
+    connector: str,
+    remove_sources: Annotated[
+        bool, typer.Option("--remove-sources", help="Also remove the sources it brought in.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Stop and forget a connector (its sources stay unless --remove-sources)."""
+    with errors_handled(json_output), open_client() as client:
+        client.delete_connector(resolve_chapter(client, chapter), connector,
+                                remove_sources=remove_sources)  # fmt: skip
+        report({"removed": connector}, f"connector {connector} removed", json_output=json_output)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `ragstack` app."""
+    app.command()(sync)
+    app.add_typer(connector_app, name="connector")

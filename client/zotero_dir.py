@@ -1,0 +1,104 @@
+"""`ragstack sync --zotero-dir`: read a Zotero data directory on this machine and push what
+changed to a chapter's connector, sending only the bytes the chapter does not hold.
+
+The reader is the server's own (engine/connectors/zotero_local.py: a checked copy of
+`zotero.sqlite`, never the live file), imported inside the function like client/serve.py's
+imports: it touches only the user's directory. The flow:
+
+1. ask the server what the connector holds (ref → blob), the chapter's own fold of its log;
+2. read the library from a copy, hashing only files modified since the connector's cursor;
+3. push the items in batches (at most `BATCH_FILES` files and `BATCH_BYTES` bytes each), each
+   item's bytes only when its hash differs from what the chapter holds; the last batch carries
+   the deletions (held refs no longer live) and the new cursor, so an interrupted sync starts
+   again from the old cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from client.aio import AsyncClient
+from client.models_connectors import ConnectorStatus, SyncReport
+
+__all__ = ["BATCH_BYTES", "BATCH_FILES", "PushProgress", "sync_zotero_dir"]
+
+BATCH_FILES = 90
+"""Files per push (the server takes at most 100 parts in a request)."""
+BATCH_BYTES = 16 * 1024 * 1024
+"""Bytes of files per push, past which a batch is sent."""
+BATCH_ITEMS = 500
+"""Items per push, so that a request's changes stay small."""
+
+PushProgress = Callable[[str, int, int], None]
+"""Called with (phase, done, total): phase `read` once the library is read, then `push`."""
+
+
+def _merge(total: SyncReport | None, report: SyncReport | None) -> SyncReport | None:
+    if report is None:
+        return total
+    if total is None:
+        return report
+    sums = {
+        name: getattr(total, name) + getattr(report, name)
+        for name in ("listed", "added", "revised", "retagged", "described", "removed",
+                     "rejected", "appended", "error_count")
+    }  # fmt: skip
+    return msgspec.structs.replace(
+        report, **sums, errors=[*total.errors, *report.errors][:100],
+        rev=report.rev if report.rev is not None else total.rev,
+    )  # fmt: skip
+
+
+async def sync_zotero_dir(
+    client: AsyncClient,
+    chapter: str,
+    connector: ConnectorStatus,
+    directory: Path,
+    *,
+    progress: PushProgress | None = None,
+) -> tuple[ConnectorStatus, SyncReport | None]:
+    """Push `directory`'s changes; the connector after, and the summed report of the pushes."""
+    from engine.connectors import Changes, RemoteItem
+    from engine.connectors.zotero_local import ZoteroLocal
+
+    held = await client.connector_items(chapter, connector.id)
+    known = {h.ref: h.blob for h in held if not h.removed}
+    reader = ZoteroLocal(directory, linked_files=True).with_known(known)
+    changes = await reader.changes(connector.cursor)
+    note = progress or (lambda *_: None)
+    note("read", len(changes.items), len(changes.items))
+
+    batches: list[tuple[list[RemoteItem], dict[str, bytes]]] = [([], {})]
+    size = 0
+    for item in changes.items:
+        items, files = batches[-1]
+        needs = item.error is None and item.blob is not None and known.get(item.ref) != item.blob
+        if (needs and (len(files) >= BATCH_FILES or size >= BATCH_BYTES)) or len(
+            items
+        ) >= BATCH_ITEMS:
+            batches.append(([], {}))
+            items, files, size = *batches[-1], 0
+        items.append(item)
+        if needs and item.blob not in files:
+            data = await reader.fetch(item)
+            files[item.blob or ""] = data
+            size += len(data)
+
+    status, total, done = connector, None, 0
+    for n, (items, files) in enumerate(batches):
+        last = n == len(batches) - 1
+        body: dict[str, Any] = {"items": items}
+        if last:
+            body["deleted"], body["cursor"] = changes.deleted, changes.cursor
+        payload = msgspec.json.encode(Changes(**body))
+        status = await client.push_connector_items(
+            chapter, connector.id, changes=payload, files=files
+        )
+        total = _merge(total, status.report)
+        done += len(items)
+        note("push", done, len(changes.items))
+    return status, total
