@@ -48,5 +48,6 @@ export function saveError(error: unknown): string {
 export function textStats(text: string): string {
   const words = text.trim() ? text.trim().split(/\s+/).length : 0;
   const lines = text ? text.split("\n").length : 0;
-  return `${words.toLocaleString("en")} words · ${lines.toLocaleString("en")} lines`;
+  const count = (n: number, one: string) => `${n.toLocaleString("en")} ${one}${n === 1 ? "" : "s"}`;
+  return `${count(words, "word")} · ${count(lines, "line")}`;
 }
