@@ -17,6 +17,7 @@ uses, and checked with axe-core: no serious or critical violation.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Route, expect
 
 from tests.fakes import FakeOpenAI
 from tests.serve_support import ServeProcess, serving
@@ -408,3 +409,42 @@ def test_two_threads_switching_and_token_usage(
     # Every answer says what it cost, as the provider counted it.
     stored = api.get(f"/v1/chapters/{chapter_id}/threads")["threads"]
     assert len(stored) == 2 and {t["message_count"] for t in stored} == {2}
+
+
+def test_the_admin_screens_offer_a_retry_when_a_read_fails(app: AppPage) -> None:
+    # The lists these screens read answer 503 (a proxy in front of the server, say) until the
+    # route is lifted: each screen says so with a Retry, never a blank page.
+    busy = '{"error": {"code": "unavailable", "message": "The server is busy: try again."}}'
+    failing = re.compile(r".*/v1/(auth/tokens|books/[^/]+/(members|llm))$")
+
+    def unavailable(route: Route) -> None:
+        if route.request.method == "GET":
+            route.fulfill(status=503, content_type="application/json", body=busy)
+        else:
+            route.continue_()
+
+    app.sign_up(new_email(), PASSWORD)
+    books = app.books()
+    books.create("Flaky")
+    books.open("Flaky")
+    app.page.route(failing, unavailable)
+    SettingsScreen.open_from_book(app)
+    # Members and the LLM settings fail; the book itself (and its policy) still shows.
+    expect(app.alert()).to_have_count(2)
+    for alert in app.alert().all():
+        expect(alert).to_contain_text("The server is busy: try again.")
+    app.page.get_by_role("link", name="API tokens").click()
+    expect(app.heading("API tokens")).to_be_visible()
+    expect(app.alert()).to_contain_text("The server is busy: try again.")
+
+    app.page.unroute(failing)
+    app.alert().get_by_role("button", name="Retry").click()
+    expect(app.page.get_by_role("list", name="Your API tokens")).to_be_visible()
+    expect(app.alert()).to_have_count(0)
+    app.page.go_back()
+    expect(app.heading(re.compile(r": settings$"))).to_be_visible()
+    for retry in app.alert().get_by_role("button", name="Retry").all():
+        retry.click()
+    expect(app.page.get_by_role("list", name="Members")).to_be_visible()
+    expect(SettingsScreen(app).llm_form()).to_be_visible()
+    expect(app.alert()).to_have_count(0)
