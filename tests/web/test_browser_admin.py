@@ -369,6 +369,9 @@ def test_two_threads_switching_and_token_usage(
     app: AppPage, served: ServeProcess, llm: FakeOpenAI, screens: ScreenCheck
 ) -> None:
     chapter = new_chapter(app, "Outer planets", "Uranus")
+    # The breadcrumb names the chapter's book.
+    crumbs = app.page.get_by_role("navigation", name="Breadcrumb")
+    expect(crumbs.get_by_role("link", name="Outer planets")).to_be_visible()
     chapter_id = last_path_part(app.page)
     email = str(app.session()["user"]["email"])  # type: ignore[index]
     api = Api.login(served.url, email)
