@@ -52,6 +52,23 @@ def settle(page: Page) -> None:
     page.wait_for_load_state("networkidle")
 
 
+def tab_to(page: Page, target: Locator, most: int = 40) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user would reach it; fails when it
+    is not reached in `most` presses, or when the focus it gets is not visible (no outline or
+    ring drawn)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            ring = target.evaluate(
+                """el => { const s = getComputedStyle(el);
+                           return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+                                  || s.boxShadow !== 'none'; }"""
+            )
+            assert ring, "the focus on the control is not visible"
+            return
+    raise AssertionError(f"{target} was not reached with {most} presses of Tab")
+
+
 def last_path_part(page: Page) -> str:
     """The id at the end of the page's path (a book's, a chapter's, a source's)."""
     return page.url.split("?")[0].rstrip("/").split("/")[-1]

@@ -48,6 +48,7 @@ from tests.web.pages_admin import (
     accept_confirms,
     ask_and_wait,
     last_path_part,
+    tab_to,
 )
 
 PASSWORD = "correct horse battery"
@@ -451,3 +452,22 @@ def test_the_admin_screens_offer_a_retry_when_a_read_fails(app: AppPage) -> None
     expect(app.page.get_by_role("list", name="Members")).to_be_visible()
     expect(SettingsScreen(app).llm_form()).to_be_visible()
     expect(app.alert()).to_have_count(0)
+
+
+def test_a_token_is_made_and_revoked_with_the_keyboard_alone(app: AppPage) -> None:
+    app.sign_up(new_email(), PASSWORD)
+    app.books()
+    page = app.page
+    tab_to(page, page.get_by_role("link", name="API tokens"))
+    page.keyboard.press("Enter")
+    expect(app.heading("API tokens")).to_be_visible()
+    tokens = TokensScreen(app)
+    tab_to(page, page.get_by_label("Token name"))
+    page.keyboard.type("keyboard")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("region", name="Your new token")).to_be_visible()
+    row = tokens.tokens().get_by_role("listitem").filter(has_text="keyboard")
+    expect(row).to_be_visible()
+    tab_to(page, page.get_by_role("button", name="Revoke keyboard"))
+    page.keyboard.press("Enter")  # and the confirmation's OK
+    expect(row).to_have_count(0)
