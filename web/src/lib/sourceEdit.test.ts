@@ -39,5 +39,6 @@ describe("text stats", () => {
     expect(textStats("one two\nthree")).toBe("3 words · 2 lines");
     expect(textStats("a ".repeat(1500))).toBe("1,500 words · 1 line");
     expect(textStats("one")).toBe("1 word · 1 line");
+    expect(textStats("one\ntwo\n")).toBe("2 words · 2 lines");
   });
 });
