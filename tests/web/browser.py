@@ -74,13 +74,18 @@ def launch(playwright: Playwright, executable: Path = CHROMIUM) -> Browser:
     )
 
 
+_REPORTS_WRITTEN: set[Path] = set()
+
 SCREENSHOT_FOLDERS: list[Path] = []
 """The folders screenshots went to in this run (tests/web/conftest.py names them at the end)."""
 
 
 def screenshots_dir(fallback: Path) -> Path:
     """`RAGSTACK_SCREENSHOTS_DIR` when set, else `fallback`; created, and named at the end of the
-    pytest run."""
+    pytest run. Every browser test module of a run shares the first folder chosen, so a person
+    finds all the screens in one place."""
+    if SCREENSHOT_FOLDERS:
+        return SCREENSHOT_FOLDERS[0]
     chosen = Path(os.environ[SCREENSHOTS_ENV]) if os.environ.get(SCREENSHOTS_ENV) else fallback
     chosen.mkdir(parents=True, exist_ok=True)
     SCREENSHOT_FOLDERS.append(chosen)
@@ -165,9 +170,14 @@ class ScreenCheck:
         assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
 
     def write_report(self) -> Path:
-        """accessibility.json beside the screenshots: every violation found, by screen."""
+        """accessibility.json beside the screenshots: every violation found, by screen, added to
+        what other modules of the run (sharing the folder) wrote there."""
         path = self.folder / "accessibility.json"
-        path.write_text(
-            json.dumps({"blocking": self.blocking, "reported": self.reported}, indent=2) + "\n"
-        )
+        report: dict[str, dict[str, list[str]]] = {"blocking": {}, "reported": {}}
+        if path in _REPORTS_WRITTEN:  # this run's, not one left by an earlier run
+            report = json.loads(path.read_text())
+        report["blocking"].update(self.blocking)
+        report["reported"].update(self.reported)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        _REPORTS_WRITTEN.add(path)
         return path

@@ -3,7 +3,7 @@
 // that the screens each helper adds stay in their own files.
 import type { components } from "./schema";
 import { client } from "./session";
-import type { Source } from "./types";
+import type { Book, Chapter, Source } from "./types";
 
 type Schemas = components["schemas"];
 
@@ -54,7 +54,7 @@ export const changeRole = (book: string, user: string, role: Role): Promise<Memb
 export const removeMember = (book: string, user: string): Promise<void> =>
   client.request("DELETE", `/v1/books/${enc(book)}/members/${enc(user)}`);
 
-export const setExternalSharing = (book: string, on: boolean): Promise<unknown> =>
+export const setExternalSharing = (book: string, on: boolean): Promise<Book> =>
   client.request("PATCH", `/v1/books/${enc(book)}`, { json: { external_sharing: on } });
 
 export const readLlm = (book: string): Promise<LlmSettings> =>
@@ -66,7 +66,7 @@ export const writeLlm = (book: string, settings: LlmUpdate): Promise<LlmSettings
 export const resetLlm = (book: string): Promise<LlmSettings> =>
   client.request("DELETE", `/v1/books/${enc(book)}/llm`);
 
-export const reassignChapter = (chapter: string, assignee: string): Promise<unknown> =>
+export const reassignChapter = (chapter: string, assignee: string): Promise<Chapter> =>
   client.request("PATCH", `/v1/chapters/${enc(chapter)}`, { json: { assignee } });
 
 // -- one source ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // off stops every such share at once, so that asks for confirmation.
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Globe2 } from "lucide-react";
+import { useState } from "react";
 import { setExternalSharing } from "../api/admin";
 import { keys } from "../api/endpoints";
 import { describe } from "../api/http";
@@ -10,15 +11,20 @@ import { manages } from "../lib/admin";
 
 export function PolicySection({ book }: { book: Book }) {
   const queryClient = useQueryClient();
+  // The switch shows the choice at once and keeps showing it until the book as saved replaces
+  // it: deriving it from the mutation alone flipped it back for a moment after the click (before
+  // the mutation was pending) and after the save (before the book was read again).
+  const [chosen, setChosen] = useState<boolean | null>(null);
   const change = useMutation({
-    mutationFn: (on: boolean) => setExternalSharing(book.id, on),
-    onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: keys.book(book.id) });
+    mutationFn: (on: boolean): Promise<Book> => setExternalSharing(book.id, on),
+    onSuccess: (saved) => {
+      queryClient.setQueryData(keys.book(book.id), saved);
       void queryClient.invalidateQueries({ queryKey: keys.books });
     },
+    onSettled: () => setChosen(null),
   });
   const may = manages(book.role);
-  const on = change.isPending ? Boolean(change.variables) : book.external_sharing;
+  const on = chosen ?? book.external_sharing;
   return (
     <section className="panel" aria-labelledby="policy-title">
       <h2 id="policy-title">
@@ -38,8 +44,10 @@ export function PolicySection({ book }: { book: Book }) {
               window.confirm(
                 "Turn external sharing off? Every share of this book's chapters with someone outside it stops at once.",
               )
-            )
+            ) {
+              setChosen(next);
               change.mutate(next);
+            }
           }}
         />
         <span>Chapters may be shared with people outside this book</span>

@@ -18,14 +18,17 @@ export function Button({
   variant = "secondary",
   busy = false,
   className = "",
+  disabled,
   children,
   ...rest
 }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant; busy?: boolean }) {
+  // `disabled` is taken out of `rest`: spread after, a `disabled={false}` re-enabled a busy
+  // button, and a second click sent the same save or upload again.
   return (
     <button
       type="button"
       className={`btn btn-${variant} ${className}`}
-      disabled={busy || rest.disabled}
+      disabled={busy || disabled}
       aria-busy={busy || undefined}
       {...rest}
     >

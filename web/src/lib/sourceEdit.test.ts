@@ -37,6 +37,8 @@ describe("text stats", () => {
   it("count words and lines", () => {
     expect(textStats("")).toBe("0 words · 0 lines");
     expect(textStats("one two\nthree")).toBe("3 words · 2 lines");
-    expect(textStats("a ".repeat(1500))).toBe("1,500 words · 1 lines");
+    expect(textStats("a ".repeat(1500))).toBe("1,500 words · 1 line");
+    expect(textStats("one")).toBe("1 word · 1 line");
+    expect(textStats("one\ntwo\n")).toBe("2 words · 2 lines");
   });
 });

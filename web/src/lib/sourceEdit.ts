@@ -47,6 +47,8 @@ export function saveError(error: unknown): string {
 /** Characters, words and lines of a text, for the editor's footer. */
 export function textStats(text: string): string {
   const words = text.trim() ? text.trim().split(/\s+/).length : 0;
-  const lines = text ? text.split("\n").length : 0;
-  return `${words.toLocaleString("en")} words · ${lines.toLocaleString("en")} lines`;
+  // A final newline ends the last line; it does not start another.
+  const lines = text ? text.replace(/\n$/, "").split("\n").length : 0;
+  const count = (n: number, one: string) => `${n.toLocaleString("en")} ${one}${n === 1 ? "" : "s"}`;
+  return `${count(words, "word")} · ${count(lines, "line")}`;
 }

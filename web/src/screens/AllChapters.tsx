@@ -126,9 +126,19 @@ function ChapterRow({
 }) {
   const queryClient = useQueryClient();
   const selectId = useId();
+  // The pick shows from the click until the saved chapter replaces it in the list: derived from
+  // the mutation alone, the old assignee came back for a moment before the save began and
+  // again until the list was read anew.
+  const [chosen, setChosen] = useState<string | null>(null);
   const move = useMutation({
     mutationFn: (assignee: string) => reassignChapter(chapter.id, assignee),
-    onSuccess: () => void queryClient.invalidateQueries({ queryKey: keys.chapters(book) }),
+    onSuccess: (saved) => {
+      queryClient.setQueryData<Chapter[]>(keys.chapters(book), (list) =>
+        list?.map((c) => (c.id === saved.id ? saved : c)),
+      );
+      void queryClient.invalidateQueries({ queryKey: keys.chapters(book) });
+    },
+    onSettled: () => setChosen(null),
   });
   return (
     <li className="row">
@@ -155,9 +165,12 @@ function ChapterRow({
       </label>
       <select
         id={selectId}
-        value={move.isPending ? move.variables : chapter.assignee}
+        value={chosen ?? chapter.assignee}
         disabled={move.isPending}
-        onChange={(e) => move.mutate(e.target.value)}
+        onChange={(e) => {
+          setChosen(e.target.value);
+          move.mutate(e.target.value);
+        }}
       >
         {!members.some((m) => m.user === chapter.assignee) && (
           <option value={chapter.assignee}>{email}</option>

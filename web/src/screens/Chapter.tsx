@@ -2,7 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router";
-import { keys, readChapter } from "../api/endpoints";
+import { keys, readBook, readChapter } from "../api/endpoints";
 import { ChatPanel } from "../chapter/Chat";
 import { PassageDialog, type PassageTarget } from "../chapter/Passage";
 import { SearchPanel } from "../chapter/Search";
@@ -15,6 +15,12 @@ type Tab = "sources" | "search";
 export function ChapterScreen() {
   const { chapter = "" } = useParams();
   const info = useQuery({ queryKey: keys.chapter(chapter), queryFn: () => readChapter(chapter) });
+  // The breadcrumb names the book (a guest of a shared chapter may not read it: "Book" then).
+  const book = useQuery({
+    queryKey: keys.book(info.data?.book ?? ""),
+    queryFn: () => readBook(info.data?.book ?? ""),
+    enabled: info.data !== undefined,
+  });
   const feed = useChangeFeed(chapter);
   const [tab, setTab] = useState<Tab>("sources");
   const [passage, setPassage] = useState<PassageTarget | null>(null);
@@ -25,7 +31,7 @@ export function ChapterScreen() {
   return (
     <section className="chapter">
       <nav aria-label="Breadcrumb" className="crumbs">
-        <Link to="/books">Books</Link> / <Link to={`/books/${info.data.book}`}>Book</Link>
+        <Link to="/books">Books</Link> / <Link to={`/books/${info.data.book}`}>{book.data?.name ?? "Book"}</Link>
       </nav>
       <h1>{info.data.title}</h1>
       <div className="chapter-grid">
