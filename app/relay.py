@@ -36,7 +36,7 @@ from engine.books import Books
 from engine.log import Head, Logs
 from engine.rules import Conflict, Invalid
 from engine.shares import ShareAccess, interval_for
-from events import ChapterEvent, Envelope, Event, SourceAdded
+from events import ChapterEvent, ContentErased, Envelope, Event, SourceAdded
 from events.blobs import blobs_of, blobs_of_all
 from events.scopes import SOURCE_EVENTS, THREAD_EVENTS
 from projections.compaction import compact, texts_needed
@@ -51,6 +51,8 @@ IDLE_TICKS = 3
 """A chapter's loop stops after this many ticks without a feed request."""
 
 _SOURCE_KINDS = ("sources", "notes")
+_EVERY_KIND = "*"
+"""The kind of an event every guest gets whatever its scope (an erasure)."""
 
 
 class NotProxied(Conflict):
@@ -142,6 +144,8 @@ class _Chapter:
             self.blobs[kind].update(blobs_of(body))
         elif isinstance(body, THREAD_EVENTS):
             kind = "threads"
+        elif isinstance(body, ContentErased):
+            kind = _EVERY_KIND  # every guest must forget what it copied
         else:
             return
         self.envelopes.append(e)
@@ -316,7 +320,7 @@ class Relay:
             window = [
                 e
                 for e, kind in zip(held.envelopes[lo:hi], held.kinds[lo:hi], strict=True)
-                if kind in kinds
+                if kind in kinds or kind == _EVERY_KIND
             ]
             texts = {h: (await self.blob_store.get(h)).decode() for h in texts_needed(window)}
             first_added = held.first_added

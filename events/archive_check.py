@@ -32,6 +32,7 @@ from events.archive import (
     ArchiveManifest,
     archived_blobs,
     decode_event_line,
+    erased_refs,
 )
 from events.chain import ChainCheck
 from events.envelope import DecodeError, RecordedEvent, decode
@@ -203,6 +204,7 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
     keys = reader.keys()
     chain, heads, frontier = ChainCheck(m.chapter), HeadCheck(m.chapter, keys), MerkleFrontier()
     named: list[str] = []
+    erased: set[str] = set()
     reason: str | None = None
     try:
         for batch in reader.events():
@@ -214,7 +216,9 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
                 chain.fail(1, f"rev 1 does not name the archive's book {m.book}")
             for event in good:
                 try:
-                    named += archived_blobs([decode(event.payload).body])
+                    body = decode(event.payload).body
+                    named += archived_blobs([body])
+                    erased |= erased_refs([body])
                 except DecodeError as exc:
                     chain.fail(event.rev, f"the event at rev {event.rev} does not decode: {exc}")
                     break
@@ -233,7 +237,7 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
         bad, reason = m.head.rev, f"the manifest's head is not h[{m.head.rev}] of the events"
     elif bad is None and m.head.root != frontier.root().hex():
         bad, reason = m.head.rev, f"the manifest's root is not the Merkle root over h[1..{m.count}]"
-    missing = [h for h in dict.fromkeys(named) if not reader.has_blob(h)]
+    missing = [h for h in dict.fromkeys(named) if not reader.has_blob(h) and h not in erased]
     if bad is None and missing:
         reason = f"blob {missing[0]} is named by the events but missing from the archive"
     if reason is None and keys.failed:

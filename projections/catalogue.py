@@ -88,6 +88,7 @@ class Catalogue(SqliteProjection):
     version = 1
     schema = _SCHEMA
     tables = ("catalogue_chapters", "catalogue_sources")
+    refold_on_erasure = True
 
     # -- folding ------------------------------------------------------------------------------
 

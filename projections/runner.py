@@ -17,7 +17,7 @@ from typing import Protocol
 
 from engine.log import Logs
 from engine.personal import open_envelopes
-from events import ChapterDeleted, ChapterRegistered, Envelope, RecordedEvent, decode
+from events import ChapterDeleted, ChapterRegistered, ContentErased, Envelope, RecordedEvent, decode
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +305,15 @@ class Runner:
                         else:
                             await projection.apply(chapter, todo)
                         positions[projection.name] = todo[-1].rev
+                        if getattr(projection, "refold_on_erasure", False) and any(
+                            isinstance(e.body, ContentErased) for e in todo
+                        ):  # it may have reset to re-fold: its checkpoint says where it is
+                            checkpoint = await projection.load_checkpoint(chapter)
+                            positions[projection.name] = checkpoint[0] if checkpoint else 0
                 self._errors.pop(chapter, None)
                 await self._notify()
+                if any(isinstance(e.body, ContentErased) for e in envelopes):
+                    return  # views may have reset to re-fold without the erased content
                 if queue.empty():
                     await self._idle(chapter, positions)
         finally:
