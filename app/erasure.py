@@ -9,13 +9,21 @@ import msgspec
 
 from app.services import Services
 from engine.accounts import User
+from engine.copies import migrate_chapter
 from engine.erasure import Erased, Erasure
-from engine.rules import Forbidden
+from engine.rules import ChapterEntry, Forbidden
 from events import MessagePosted, ThreadStarted
 from projections.audit import ChapterSnapshot, chapter_at_rev, read_envelopes
 from projections.fold import MessageView
 
-__all__ = ["ERASURE_SETTLE_S", "PersonExport", "erase_person", "erase_source", "export_person"]
+__all__ = [
+    "ERASURE_SETTLE_S",
+    "PersonExport",
+    "erase_person",
+    "erase_source",
+    "export_person",
+    "migrate",
+]
 
 ERASURE_SETTLE_S = 30.0
 """How long an erasure waits for the read models to re-fold an erased chapter."""
@@ -56,6 +64,17 @@ async def erase_source(services: Services, actor: str, chapter: str, source: str
         await _settle(services, chapter, rev)
     await services.read.views.truncate_wal()
     return done
+
+
+async def migrate(services: Services, actor: str, chapter: str) -> ChapterEntry:
+    """Re-fork `chapter` into the sealed format (engine/copies.py `migrate_chapter`); the new
+    chapter, once the catalogue shows it."""
+    made = await migrate_chapter(
+        services.books, services.logs, services.blobs, actor=actor, chapter=chapter
+    )
+    await services.settled(made)
+    state = await services.books.state(await services.books.book_of(made))
+    return state.chapters[made]
 
 
 class ExportedBook(msgspec.Struct, kw_only=True):

@@ -19,6 +19,7 @@ import httpx
 
 from client.aio_archive import ArchiveCalls
 from client.aio_audit import AuditCalls
+from client.aio_erasure import ErasureCalls
 from client.aio_shares import ShareCalls
 from client.errors import ApiError, ServerUnreachable, error_from
 from client.models import (
@@ -56,7 +57,7 @@ SLOW_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 """For answers that take long by nature: an LLM writing, ingest settling, a page being fetched."""
 
 
-class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls):
+class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls, ErasureCalls):
     """RagStack over HTTP, async. Use as `async with`, or call `aclose()`."""
 
     def __init__(

@@ -7,11 +7,13 @@
     ragstack search CHAPTER QUERY [-k N]                         ragstack ask CHAPTER QUESTION
     ragstack history CHAPTER    ragstack verify CHAPTER    ragstack replay CHAPTER --rev N|--at TIME
     ragstack export CHAPTER [-o FILE]   ragstack import FILE [--book B]   ragstack verify --archive FILE
+    ragstack me export|erase    ragstack sources erase CHAPTER SOURCE    ragstack migrate CHAPTER
     ragstack share CHAPTER --mode M --to EMAIL                  ragstack shares list|revoke|accept …
     ragstack follow TOKEN [--from URL] [--dir D] [--once]       ragstack replica sources|search|history
 
 Every command has `--json`; errors go to stderr with exit status 1. This module holds the
-commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_archive, cli_shares.
+commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_archive, cli_shares,
+cli_erasure.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from client.cli_common import (
     open_client,
     report,
 )
+from client.cli_erasure import register as register_erasure
 from client.cli_shares import register as register_shares
 from client.cli_sources import register as register_sources
 from client.config import Credentials, clear_credentials, load_credentials, save_credentials
@@ -179,6 +182,7 @@ app.add_typer(chapter_app, name="chapter")
 register_sources(app)
 register_audit(app)
 register_archive(app)
+register_erasure(app)
 register_shares(app)
 
 

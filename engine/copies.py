@@ -25,10 +25,14 @@ from engine.blobs import BlobStore, blob_hash
 from engine.books import Books
 from engine.errors import BlobCorrupt, ChainBroken
 from engine.log import Log, Logs
+from engine.personal import open_bodies
 from engine.rules import Conflict, Invalid
 from engine.shares import ShareAccess
 from events import (
+    ChapterCreated,
     ChapterForked,
+    ChapterMirrored,
+    ChapterRenamed,
     decode,
 )
 from events.blobs import blobs_of_all
@@ -52,6 +56,7 @@ __all__ = [
     "NotACopyShare",
     "build_manifest",
     "import_copy",
+    "migrate_chapter",
     "share_snapshot",
     "verify_copy_chapter",
 ]
@@ -172,6 +177,37 @@ async def _copy_blobs(blobs: BlobStore, digests: Sequence[str], fetch_blob: Fetc
     await asyncio.gather(*(one(d) for d in digests))
 
 
+async def migrate_chapter(
+    books: Books, logs: Logs, blobs: BlobStore, *, actor: str, chapter: str
+) -> str:
+    """Re-fork `chapter` (written before sealing) into a new chapter of the same book whose events
+    are sealed (docs/log-format.md, "Erasure"), assigned to the same member; its id. The copy
+    re-issues the content events (sources, threads) under a `ChapterForked` that ties each to the
+    original, as a copy share does, and the log seals them on append. The original is left as
+    it is — its log cannot change — and stays in the book until someone deletes it (its log then
+    stays for audit: erasing personal content there is not possible; see the docs)."""
+    book = await books.book_of(chapter)
+    state = await books.state(book, fresh=True)
+    entry = state.check_chapter(actor, chapter, "manage")
+    log = logs.chapter(chapter)
+    manifest = await build_manifest(
+        log, upto=(await log.head()).rev, scope=["sources", "notes", "threads"]
+    )
+    title = ""
+    async for recorded in log.read():
+        body = recorded.envelope.body
+        if isinstance(body, ChapterCreated | ChapterRenamed | ChapterForked | ChapterMirrored):
+            (body,) = await open_bodies(log.blobs, [body])
+            title = body.title  # type: ignore[attr-defined]
+    copied = await import_copy(
+        books, logs, blobs, actor=actor, book=book, title=title or entry.title, share=None,
+        manifest=manifest, fetch_blob=blobs.get,
+    )  # fmt: skip
+    if entry.assignee != actor:
+        await books.reassign_chapter(actor, copied, entry.assignee)
+    return copied
+
+
 async def import_copy(
     books: Books,
     logs: Logs,
@@ -241,4 +277,7 @@ async def verify_copy_chapter(logs: Logs, blobs: BlobStore, chapter: str) -> Cop
     payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
         payloads.extend(e.payload for e in batch)
-    return verify_copy(data, payloads)
+    # A migrated copy sealed what the original carried inline: its personal blobs tie them.
+    refs = [r for p in payloads[1:] if (r := getattr(decode(p).body, "sealed", None))]
+    personal = await blobs.get_many(refs) if refs else {}
+    return verify_copy(data, payloads, personal)

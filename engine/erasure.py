@@ -5,8 +5,9 @@ Each erasure of one chapter works the same way, and is safe to kill and re-run a
 1. read the chapter's log and gather the blobs to erase (personal blobs, and for a source or a
    whole chapter its content blobs: bytes, assets, extracted texts, chunk manifests);
 2. keep content blobs another chapter still names (reference counting over every chapter on the
-   server: copies re-issue the same events, so they share blobs); personal blobs of a person's
-   erasure go whatever references them ("erasing a person removes their content everywhere");
+   server: copies re-issue the same events, so they share blobs; a live mirror of the chapter
+   does not count, it forgets with its original); personal blobs of a person's erasure go
+   whatever references them ("erasing a person removes their content everywhere");
 3. append `ContentErased{refs, ...}` unless an earlier one already erased all of these refs (a
    re-run appends nothing new), then delete the blobs. The eraser projection deletes them too,
    so an erasure killed after its event was stored completes when the runner resumes; and the
@@ -30,6 +31,7 @@ from engine.log import Logs
 from engine.rules import BookState, Conflict, NotFound
 from events import (
     Body,
+    ChapterMirrored,
     ContentErased,
     MessagePosted,
     SourceAdded,
@@ -235,6 +237,12 @@ class Erasure:
                 bodies = await self._bodies(other)
             except NotFound:
                 continue
+            if (
+                bodies
+                and isinstance(bodies[0], ChapterMirrored)
+                and (bodies[0].from_chapter == chapter)
+            ):
+                continue  # a live mirror follows this chapter: it forgets with it
             erasures = [b for b in bodies if isinstance(b, ContentErased)]
             if any(b.whole for b in erasures):
                 continue  # nothing there is live any more

@@ -42,7 +42,7 @@ ERASURE_EVENTS: tuple[type, ...] = (ContentErased,)
 
 
 def copied_types(scope: Iterable[str]) -> tuple[type, ...]:
-    """The event types a share with `scope` copies (unknown scope words copy nothing; any known
-    one copies erasures too)."""
+    """The event types a share with `scope` copies (unknown scope words copy nothing; a scope
+    that copies any event copies erasures too)."""
     types = tuple(t for word in dict.fromkeys(scope) for t in SCOPE_EVENTS.get(word, ()))
-    return (*types, *ERASURE_EVENTS) if any(w in SCOPE_EVENTS for w in scope) else types
+    return (*types, *ERASURE_EVENTS) if types else types

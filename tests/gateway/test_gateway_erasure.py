@@ -5,6 +5,7 @@ other members is refused; an erasure cut short is completed by running it again.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -15,11 +16,14 @@ from sources_support import upload
 
 from app.services import open_services
 from app.settings import Settings
+from engine.copies import verify_copy_chapter
 from engine.erasure import Erasure
-from events import ContentErased, decode
+from engine.log import Log
+from events import ContentErased, MessagePosted, ThreadStarted, decode, new_id
 from events.archive_check import ArchiveReader, verify_archive
 from projections.settings import ProviderSettings
 from projections.vectors import history_namespace
+from tests.audit import stranger_verifier as stranger
 
 BOB_Q1 = "Quokkazanzibar in the tundra?"
 """Bob's question in his own chapter (a word nobody else writes)."""
@@ -150,6 +154,10 @@ async def test_erasing_a_person_leaves_no_word_of_theirs_and_the_chain_verifies(
     assert not [w for w in BOB_WORDS if w in archive.content]
     report = verify_archive(ArchiveReader(io.BytesIO(archive.content)))
     assert report.ok, report.reason
+    # And by a stranger's verifier, written from docs/log-format.md alone.
+    path = services.settings.data.parent / "ada.tar"
+    path.write_bytes(archive.content)
+    assert stranger.verify(path).events == report.events
     # Chain and signatures verify in both chapters (his stays in the log, for audit).
     signed = await client.post(f"/v1/chapters/{ada.chapter}/heads", headers=ada.headers)
     assert signed.status_code in (200, 201), signed.text
@@ -291,3 +299,94 @@ async def test_an_erasure_cut_short_by_a_restart_completes_when_run_again(
             assert verified.json()["ok"] is True
     finally:
         await services.close()
+
+
+async def test_old_format_chapters_fold_and_migrate_into_sealed_ones(client, services):
+    ada = await open_desk(client, services)
+    # Events written before sealing: a writer without a blob store keeps values inline.
+    old = Log(services.logs.nc, ada.chapter)
+    thread = new_id()
+    await old.append(ThreadStarted(thread=thread, title="Inline title"), actor=ada.user)
+    await old.append(
+        MessagePosted(thread=thread, message=new_id(), role="user", text="Inline Vorpalwug"),
+        actor=ada.user,
+    )
+    await old.close()
+    raw = b"".join(await _raw_payloads(services, ada.chapter))
+    assert b"Vorpalwug" in raw
+    await services.settled(ada.chapter, projections=("chat",))
+    listed = await client.get(
+        f"/v1/chapters/{ada.chapter}/threads/{thread}/messages", headers=ada.headers
+    )
+    assert listed.status_code == 200 and "Inline Vorpalwug" in listed.text
+
+    migrated = await client.post(f"/v1/chapters/{ada.chapter}/migrate", headers=ada.headers)
+    assert migrated.status_code == 201, migrated.text
+    new = migrated.json()["id"]
+    assert migrated.json()["title"] == "Animals"
+    # The new chapter's chained bytes hold no personal value; its reads show them all.
+    raw = b"".join(await _raw_payloads(services, new))
+    assert b"Vorpalwug" not in raw and b"animals.md" not in raw
+    await services.settled(new, projections=("chat", "catalogue", "vectors"))
+    listed = await client.get(f"/v1/chapters/{new}/threads/{thread}/messages", headers=ada.headers)
+    assert "Inline Vorpalwug" in listed.text
+    sources = await client.get(f"/v1/chapters/{new}/sources", headers=ada.headers)
+    assert "animals.md" in sources.text
+    # Each re-issued event still ties to the original (its personal blob opens to its values).
+    report = await verify_copy_chapter(services.logs, services.blobs, new)
+    assert report.ok, report.reason
+    found = await client.post(
+        f"/v1/chapters/{new}/search", json={"query": "snowy owl"}, headers=ada.headers
+    )
+    assert "tundra" in found.text
+
+
+async def test_a_live_mirror_forgets_what_its_owner_erased(client, services):
+    olive = await open_desk(client, services, email="olive@example.org")
+    grant = {"mode": "direct", "grantee": "gus@example.org", "scope": ["sources", "threads"]}
+    made = await client.post(
+        f"/v1/chapters/{olive.chapter}/shares", json=grant, headers=olive.headers
+    )
+    assert made.status_code == 201, made.text
+    gus = bearer(await sign_up(client, email="gus@example.org", name="Gus"))
+    accepted = await client.post(f"/v1/shares/{made.json()['token']}/accept", json={}, headers=gus)
+    assert accepted.status_code == 201, accepted.text
+    mirror = accepted.json()["id"]
+    secret = b"The Glimmerquatch owl hides in the fjord.\n"
+    up = await upload(client, olive.chapter, olive.headers, [("glimmer.txt", secret, "text/plain")])
+    assert up.status_code == 201
+    source = up.json()["sources"][0]["id"]
+
+    async def mirrored() -> bool:
+        got = await client.get(f"/v1/chapters/{mirror}/sources", headers=gus)
+        return "glimmer.txt" in got.text and '"extracted"' in got.text
+
+    await _eventually(mirrored)
+    erased = await client.post(
+        f"/v1/chapters/{olive.chapter}/sources/{source}/erase", headers=olive.headers
+    )
+    assert erased.status_code == 200, erased.text
+
+    async def forgotten() -> bool:
+        bodies = [decode(p).body for p in await _raw_payloads(services, mirror)]
+        if not any(isinstance(b, ContentErased) for b in bodies):
+            return False
+        got = await client.get(f"/v1/chapters/{mirror}/sources", headers=gus)
+        return got.status_code == 200 and "glimmer.txt" not in got.text
+
+    await _eventually(forgotten)
+    await services.settled(mirror, projections=("eraser", "catalogue", "vectors", "chat"))
+    found = await client.post(
+        f"/v1/chapters/{mirror}/search", json={"query": "owl in the fjord"}, headers=gus
+    )
+    assert "Glimmerquatch" not in found.text
+    index = services.read.index
+    assert not [1 async for _, m in index.ids(mirror) if m.get("source") == source]
+    for path in _files_under(services.settings.data / "blobs"):
+        assert not _holds(path, [b"Glimmerquatch", b"glimmer.txt"]), path
+
+
+async def _eventually(check, *, within: float = 30.0) -> None:
+    async with asyncio.timeout(within):
+        while not await check():
+            await asyncio.sleep(0.1)
