@@ -35,6 +35,7 @@ from events import (
     ChapterRenamed,
     decode,
 )
+from events.archive import erased_refs
 from events.blobs import blobs_of_all
 from events.copies import (
     CopiedEvent,
@@ -244,7 +245,8 @@ async def import_copy(
     (await books.state(book, fresh=True)).require_member(actor)
     envelopes = [decode(event.payload) for event in m.events]
     bodies = [e.body for e in envelopes]
-    await _copy_blobs(blobs, blobs_of_all(bodies), fetch_blob)
+    erased = erased_refs(bodies)  # gone at the original: nothing to copy, they read as erased
+    await _copy_blobs(blobs, [h for h in blobs_of_all(bodies) if h not in erased], fetch_blob)
     digest = await blobs.put(data)
     title = title.strip() or "Untitled"
     first = ChapterForked(

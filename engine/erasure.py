@@ -46,7 +46,7 @@ __all__ = ["Erased", "Erasure"]
 @dataclass
 class Erased:
     """What an erasure did: per chapter, the rev of its `ContentErased` (None: nothing new to
-    erase there), and the blobs deleted."""
+    erase there), and the blobs erased (no longer in the blob store)."""
 
     revs: dict[str, int | None] = field(default_factory=dict)
     blobs: set[str] = field(default_factory=set)
@@ -190,11 +190,11 @@ class Erasure:
         return (await self.logs.chapter(chapter).append(event, actor=actor)).rev
 
     async def _delete(self, refs: Iterable[str]) -> set[str]:
-        deleted = set()
+        # Every ref is gone afterwards, whoever deleted it (the eraser may have been first).
+        refs = set(refs)
         for ref in sorted(refs):
-            if await self.blobs.delete(ref):
-                deleted.add(ref)
-        return deleted
+            await self.blobs.delete(ref)
+        return refs
 
     async def _bodies(self, chapter: str) -> list[Body]:
         return (await self._bodies_and_actors(chapter))[0]

@@ -320,6 +320,12 @@ class Vectors(SqliteProjection):
     async def _on_extracted(
         self, chapter: str, rev: int, body: SourceExtracted, state: _SourceState, ops: _Ops
     ) -> None:
+        if not await self.blobs.exists(body.text_blob) or (
+            body.chunks_blob is not None and not await self.blobs.exists(body.chunks_blob)
+        ):
+            # Erased (a copy or a re-fold of a chapter whose source was erased): nothing to index.
+            state.text_blob, state.chunks = None, []
+            return
         manifest = await load_manifest(self.blobs, body)
         old = {c.hash: c for c in state.chunks}
         new = {c.hash: c for c in manifest}
@@ -357,7 +363,7 @@ class Vectors(SqliteProjection):
         chunks: Sequence[_Held],
         ops: _Ops,
     ) -> None:
-        if not chunks or state.text_blob is None:
+        if not chunks or state.text_blob is None or not await self.blobs.exists(state.text_blob):
             return
         text = (await self.blobs.get(state.text_blob)).decode()
         records = self._records(chapter, rev, source, state, chunks, text)
@@ -375,7 +381,11 @@ class Vectors(SqliteProjection):
     async def _reupsert(
         self, chapter: str, rev: int, source: str, state: _SourceState, ops: _Ops
     ) -> None:
-        if not state.chunks or state.text_blob is None:
+        if (
+            not state.chunks
+            or state.text_blob is None
+            or not await self.blobs.exists(state.text_blob)
+        ):
             return
         text = (await self.blobs.get(state.text_blob)).decode()
         ops.upsert(self._records(chapter, rev, source, state, state.chunks, text))
