@@ -30,6 +30,10 @@ from engine.errors import BlobCorrupt, BlobNotFound, BlobStoreUnavailable
 __all__ = ["LocalBlobStore"]
 
 
+_SMALL = 64 * 1024
+"""One read takes a blob this small whole (a personal blob is a few hundred bytes)."""
+
+
 class LocalBlobStore(BlobStore):
     """Blobs as files `root/ab/cd/<hash>`, written crash-safely (temp file, fsync, rename, fsync dir)."""
 
@@ -131,12 +135,15 @@ class LocalBlobStore(BlobStore):
                 found[hash] = None
                 continue
             try:
-                pieces = []
-                while piece := os.read(fd, 65536):
-                    pieces.append(piece)
+                data = os.read(fd, _SMALL)
+                if len(data) == _SMALL:  # not small after all: read the rest
+                    pieces = [data]
+                    while piece := os.read(fd, CHUNK_SIZE):
+                        pieces.append(piece)
+                    data = b"".join(pieces)
             finally:
                 os.close(fd)
-            found[hash] = verified(hash, b"".join(pieces), path)
+            found[hash] = verified(hash, data, path)
         return found
 
     async def put_many(self, blobs: Sequence[bytes]) -> list[str]:

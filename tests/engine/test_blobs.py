@@ -89,7 +89,7 @@ class BlobStoreContract:
 
     async def test_many_small_blobs_at_once(self, store: BlobStore):
         # The personal blobs of a bulk append, and of a fold's batch (engine/personal.py).
-        blobs = [payload(40 + i, seed=i) for i in range(50)]
+        blobs = [payload(40 + i, seed=i) for i in range(50)] + [payload(200_000, seed=99)]
         digests = await store.put_many(blobs)
         assert digests == [blob_hash(b) for b in blobs]
         missing = blob_hash(b"never stored")
