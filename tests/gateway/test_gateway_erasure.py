@@ -177,6 +177,8 @@ async def test_erasing_a_person_leaves_no_word_of_theirs_and_the_chain_verifies(
         assert not _holds(path, BOB_WORDS), path
     for path in data.glob("views.sqlite3*"):
         assert not _holds(path, BOB_WORDS), path
+    # Nor any file of the data directory: accounts, JetStream's store, Chroma's, the caches.
+    assert [str(p.relative_to(data)) for p in _files_under(data) if _holds(p, BOB_WORDS)] == []
     # The vector index forgot his chapter (documents deleted, not hidden).
     assert await services.read.index.count(bob_chapter) == 0
     assert await services.read.index.count(history_namespace(bob_chapter)) == 0
