@@ -11,7 +11,7 @@ from app.services import Services
 from engine.accounts import User
 from engine.copies import migrate_chapter
 from engine.erasure import Erased, Erasure
-from engine.rules import ChapterEntry, Forbidden
+from engine.rules import ChapterEntry, Forbidden, NotFound
 from events import MessagePosted, ThreadStarted
 from projections.audit import ChapterSnapshot, chapter_at_rev, read_envelopes
 from projections.fold import MessageView
@@ -54,6 +54,10 @@ async def erase_person(services: Services, user: User) -> Erased:
 
 async def erase_source(services: Services, actor: str, chapter: str, source: str) -> Erased:
     """Erase one source (the book's owner or an admin only)."""
+    # A source of another chapter is not found here, whoever asks (not forbidden).
+    await services.settled(chapter)
+    if await services.read.catalogue.source(chapter, source) is None:
+        raise NotFound(f"chapter {chapter} has no source {source}")
     book = await services.books.book_of(chapter)
     state = await services.books.state(book)
     if not state.is_admin(actor):

@@ -280,7 +280,6 @@ class Vectors(SqliteProjection):
             await db.execute(
                 "DELETE FROM vectors_sources WHERE chapter = ? AND source = ?", (chapter, source)
             )
-        await self._purge()
 
     async def forget_chapter(self, chapter: str) -> None:
         """Erase everything the chapter's indexes hold: both namespaces dropped, the cached
@@ -296,13 +295,6 @@ class Vectors(SqliteProjection):
         await self.embedder.cache.forget(chunks)
         async with self.views.transaction() as db:
             await db.execute("DELETE FROM vectors_sources WHERE chapter = ?", (chapter,))
-        await self._purge()
-
-    async def _purge(self) -> None:
-        # Backends that keep files of their own compact them, so deleted text is unrecoverable.
-        purge = getattr(self.index, "purge", None)
-        if purge is not None:
-            await purge()
 
     async def _state(
         self, chapter: str, source: str, states: dict[str, "_SourceState | None"]

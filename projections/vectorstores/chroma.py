@@ -408,24 +408,6 @@ class ChromaIndex:
 
         await self._run(remove)
 
-    async def purge(self) -> None:
-        """After an erasure (docs/log-format.md, "Erasure"): rewrite the embedded index's SQLite
-        file so that deleted documents leave no trace in its free pages or write-ahead log. A
-        Chroma server's files are the server's to compact (its own `chroma utils vacuum`)."""
-        if self.name != "chroma-embedded":
-            return
-
-        def vacuum() -> None:
-            from chromadb.db.impl.sqlite import SqliteDB
-
-            # What `chroma utils vacuum` does; Chroma offers no public call for it.
-            db = self._client_now()._system.instance(SqliteDB)  # type: ignore[attr-defined]
-            db.vacuum(timeout=30)
-            conn = db._conn_pool.connect()
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-        await self._run(vacuum)
-
     async def close(self) -> None:
         """Release the client (files and connections); later calls fail."""
         if self._closed:
