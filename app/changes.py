@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from app.readside import ReadSide
+from engine.personal import open_envelopes
 from events import Envelope, SourceAdded, UnknownEvent
 from projections.audit import checked_envelope, source_of, summarize
 from projections.catalogue import Catalogue
@@ -83,5 +84,5 @@ async def chapter_changes(
     events = log.follow(after) if follow else log.read(after)
     async with contextlib.aclosing(events):
         async for stored in events:
-            e = checked_envelope(chapter, stored)
+            (e,) = await open_envelopes(log.blobs, [checked_envelope(chapter, stored)])
             yield _change(e, await names.of(e))

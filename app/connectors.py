@@ -297,7 +297,7 @@ async def delete(
     rev = None
     if remove_sources:
         chapter_log = services.logs.chapter(chapter)
-        for item in (await held_items(chapter_log, config.id)).values():
+        for item in (await held_items(chapter_log, services.blobs, config.id)).values():
             if not item.removed:
                 rev = (await chapter_log.append(SourceRemoved(source=item.source), actor=actor)).rev
     await services.accounts.delete_secret(_scope(config.id), "credential")
@@ -313,7 +313,9 @@ appended since (the log only grows), not the whole chapter again."""
 
 
 async def _held(services: Services, config: _Config) -> Mapping[str, Held]:
-    fold = await fold_held(services.logs.chapter(config.chapter), config.id, _folds.get(config.id))
+    fold = await fold_held(
+        services.logs.chapter(config.chapter), services.blobs, config.id, _folds.get(config.id)
+    )
     _folds[config.id] = fold
     return fold.by_ref()
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 import msgspec
 
@@ -32,6 +33,7 @@ from app.peers import FeedBatch, Peer, PeerUnavailable, open_peer
 from app.services import Services
 from app.shares import Connection
 from engine.accounts import InvalidShareToken, User
+from engine.errors import BlobNotFound
 from engine.jetstream.guest import AccessRevoked, follow_direct
 from engine.rules import ChapterEntry, Conflict, Forbidden, Invalid, NotFound
 from engine.shares import ShareEnded
@@ -166,7 +168,7 @@ async def mirror_record(services: Services, chapter: str) -> tuple[str, PeerReco
 
 async def apply_batch(services: Services, chapter: str, batch: FeedBatch, peer: Peer) -> int:
     """Append a proxied batch to the mirror (its blobs fetched first); the mirror's new rev."""
-    await _fetch_blobs(services, peer, batch.blobs)
+    await _fetch_blobs(services, peer, batch.blobs, batch.events)
     bodies: list[Body] = [
         *batch.events,
         MirrorSynced(rev=batch.rev, head=batch.head, compacted=True),
@@ -175,10 +177,20 @@ async def apply_batch(services: Services, chapter: str, batch: FeedBatch, peer: 
     return recorded[-1].rev
 
 
-async def _fetch_blobs(services: Services, peer: Peer, hashes: list[str]) -> None:
+async def _fetch_blobs(
+    services: Services, peer: Peer, hashes: list[str], bodies: Sequence[object] = ()
+) -> None:
+    # A personal blob the owner erased since is not an error: the event reads as erased here too.
+    personal = {r for b in bodies if (r := getattr(b, "sealed", None)) is not None}
     for hash in dict.fromkeys(hashes):
         if not await services.blobs.exists(hash):
-            stored = await services.blobs.put(await peer.blob(hash))
+            try:
+                data = await peer.blob(hash)
+            except (PeerUnavailable, BlobNotFound):
+                if hash in personal:
+                    continue
+                raise
+            stored = await services.blobs.put(data)
             if stored != hash:
                 raise Invalid(f"blob {hash[:12]}… arrived with other bytes")
 
@@ -310,7 +322,7 @@ class Mirrors:
                 body = event.envelope.body
                 if not isinstance(body, wanted):
                     continue  # out of scope; the next in-scope event's sync covers its rev
-                await _fetch_blobs(services, peer, blobs_of(body))
+                await _fetch_blobs(services, peer, blobs_of(body), [body])
                 synced = MirrorSynced(rev=event.rev, head=event.hash.hex())
                 await mirror.append_many([body, synced], actor=MIRROR_ACTOR)
         except AccessRevoked:

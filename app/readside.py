@@ -22,6 +22,7 @@ from events import Body
 from projections.catalogue import Catalogue
 from projections.chat import ChatView, open_chat_view
 from projections.embedding_cache import CachedEmbedder, Embedder, EmbeddingCache
+from projections.erasure import Eraser
 from projections.fold_snapshots import FoldSnapshots
 from projections.ingest import Ingest
 from projections.providers import LLM
@@ -114,11 +115,13 @@ async def open_read_side(
 
     ingest = Ingest(views, blobs, append)
     trees = Trees(views)
-    for projection in (catalogue, ingest, vectors, trees):
+    eraser = Eraser(views, blobs)
+    for projection in (eraser, catalogue, ingest, vectors, trees):
         await projection.open()
     if llm is None and use_llm_settings:
         llm = await llm_from(settings.llm)
-    projections: list[Projection] = [catalogue, ingest, vectors, chat, trees]  # type: ignore[list-item]
+    # The eraser first: erased blobs are gone before the views re-fold (projections/erasure.py).
+    projections: list[Projection] = [eraser, catalogue, ingest, vectors, chat, trees]  # type: ignore[list-item]
     runner = Runner(LogSource(logs), projections)
     settle: Settle = (
         RunnerSettle(runner) if folds else CheckpointSettle({p.name: p for p in projections})

@@ -36,7 +36,7 @@ from engine.books import Books
 from engine.log import Head, Logs
 from engine.rules import Conflict, Invalid
 from engine.shares import ShareAccess, interval_for
-from events import ChapterEvent, Envelope, Event, SourceAdded
+from events import ChapterEvent, ContentErased, Envelope, Event, SourceAdded
 from events.blobs import blobs_of, blobs_of_all
 from events.scopes import SOURCE_EVENTS, THREAD_EVENTS
 from projections.compaction import compact, texts_needed
@@ -51,6 +51,10 @@ IDLE_TICKS = 3
 """A chapter's loop stops after this many ticks without a feed request."""
 
 _SOURCE_KINDS = ("sources", "notes")
+_BLOB_KINDS = (*_SOURCE_KINDS, "threads")
+"""The scopes whose events name blobs a guest may fetch (threads: their personal blobs)."""
+_EVERY_KIND = "*"
+"""The kind of an event every guest gets whatever its scope (an erasure)."""
 
 
 class NotProxied(Conflict):
@@ -112,7 +116,7 @@ class _Chapter:
         self.kind_of: dict[str, str] = {}
         """Source id -> sources or notes (notes are sources whose origin is `note`)."""
         self.first_added: dict[str, int] = {}
-        self.blobs: dict[str, set[str]] = {kind: set() for kind in _SOURCE_KINDS}
+        self.blobs: dict[str, set[str]] = {kind: set() for kind in _BLOB_KINDS}
         self.watermark: Watermark | None = None
         self.interval_s = MIN_TICK_S
         self.batches: dict[tuple[int, tuple[str, ...]], _Compacted] = {}
@@ -142,6 +146,9 @@ class _Chapter:
             self.blobs[kind].update(blobs_of(body))
         elif isinstance(body, THREAD_EVENTS):
             kind = "threads"
+            self.blobs[kind].update(blobs_of(body))  # their personal blobs
+        elif isinstance(body, ContentErased):
+            kind = _EVERY_KIND  # every guest must forget what it copied
         else:
             return
         self.envelopes.append(e)
@@ -237,7 +244,7 @@ class Relay:
     async def blob_allowed(self, access: ShareAccess, hash: str) -> bool:
         """Whether an in-scope event of the share's chapter (up to its head) refers to `hash`."""
         held = self._chapter(access)
-        kinds = [k for k in _SOURCE_KINDS if k in access.scope]
+        kinds = [k for k in _BLOB_KINDS if k in access.scope]
         if any(hash in held.blobs[k] for k in kinds):
             return True
         head = await self.logs.chapter(held.chapter).head()
@@ -316,7 +323,7 @@ class Relay:
             window = [
                 e
                 for e, kind in zip(held.envelopes[lo:hi], held.kinds[lo:hi], strict=True)
-                if kind in kinds
+                if kind in kinds or kind == _EVERY_KIND
             ]
             texts = {h: (await self.blob_store.get(h)).decode() for h in texts_needed(window)}
             first_added = held.first_added

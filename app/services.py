@@ -228,15 +228,19 @@ async def open_services(
         # Direct shares need the embedded server (per-guest users); an external NATS has none.
         server = connection.server
         direct = GuestUsers(server, nc, url=settings.nats.guest_url) if server else None
+        blobs = open_blob_store(settings.blobs or settings.data / "blobs")
+        stack.push_async_callback(blobs.aclose)
+        # Chapter logs seal personal fields into this blob store (engine/personal.py).
         logs = Logs(
-            nc, replicas=settings.nats.replicas, max_event_bytes=settings.limits.event_bytes
+            nc,
+            replicas=settings.nats.replicas,
+            max_event_bytes=settings.limits.event_bytes,
+            blobs=blobs,
         )
         stack.push_async_callback(logs.close)
         books = Books(logs)
         await books.start()
         stack.push_async_callback(books.stop)
-        blobs = open_blob_store(settings.blobs or settings.data / "blobs")
-        stack.push_async_callback(blobs.aclose)
         read = await open_read_side(
             settings,
             logs,

@@ -45,6 +45,7 @@ from bench.common import (
     say,
 )
 from bench.log_core import ACTOR, bodies, check
+from engine.blobs import BlobStore, LocalBlobStore
 from engine.jetstream.feed import Hole
 from engine.log import Log
 from engine.nats import NATS, open_nats
@@ -84,10 +85,11 @@ FULL, QUICK = full_and_quick(
 )
 
 
-async def write_chapter(nc: NATS, total: int) -> Log:
+async def write_chapter(nc: NATS, total: int, blobs: BlobStore | None = None) -> Log:
     """A chapter of `total` events: created, then sources added with a rename every tenth event
-    and a thread now and then (what a busy team chapter looks like to the fold)."""
-    log = Log(nc, new_id())
+    and a thread now and then (what a busy team chapter looks like to the fold). With `blobs`,
+    the log seals personal fields there (every event but the proofs' is then sealed)."""
+    log = Log(nc, new_id(), blobs=blobs)
     await log.create()
     await log.append(ChapterCreated(book=new_id(), title="Ledger"), actor=ACTOR)
     written, t0 = 1, time.perf_counter()
@@ -205,14 +207,35 @@ async def bench_state(nc: NATS, sizes: Sizes) -> dict[str, object]:
             f"{fresh_ms[-1]:.0f} ms folded from rev 1 (reading alone {read_ms[-1]:.0f} ms)"
         )
     await log.close()
+    sealed_ms = await _state_sealed(nc, total, revs)
     return {
         "state_at_rev_100k_ms": round(median(fold_ms), 1),
         "state_fresh_fold_100k_ms": round(median(fresh_ms), 1),
         "state_first_question_100k_ms": round(first_ms, 1),
         "state_read_only_100k_ms": round(median(read_ms), 1),
         "state_speedup": ratio(median(fresh_ms), median(fold_ms)),
+        "state_at_rev_100k_sealed_ms": round(median(sealed_ms), 1),
+        "state_sealed_ratio": ratio(median(sealed_ms), median(fresh_ms)),
         "state_revs": revs,
     }
+
+
+async def _state_sealed(nc: NATS, total: int, revs: list[int]) -> list[float]:
+    """The same chapter written with sealing (docs/log-format.md, "Erasure"): every name and
+    title in a personal blob of a local blob store, opened while folding (one batched read per
+    batch of events)."""
+    say(f"writing a sealed {total:,}-event chapter (personal blobs in a local blob store)")
+    with tempfile.TemporaryDirectory(prefix="rs-bench-blobs-") as where:
+        log = await write_chapter(nc, total, LocalBlobStore(where))
+        out = []
+        for rev in revs:
+            t0 = time.perf_counter()
+            snapshot = await chapter_at_rev(log, rev)
+            out.append((time.perf_counter() - t0) * 1000)
+            check(snapshot.rev == rev and snapshot.sources[0].name != "", "sealed names opened")
+            say(f"  sealed state at rev {rev:,}: {out[-1]:.0f} ms")
+        await log.close()
+    return out
 
 
 # --- proofs at 1M events from the stored tree ---

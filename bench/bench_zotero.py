@@ -95,7 +95,7 @@ async def engine_path(nc: Any, root: Path, sizes: Sizes) -> dict[str, Any]:
         if label == "edited":
             for paper in papers[: sizes.edits]:
                 zdir.tag(paper, "revisited")
-        held = await held_items(log, "bench")
+        held = await held_items(log, blobs, "bench")
         known = {ref: h.blob for ref, h in held.items() if not h.removed}
         t0 = time.perf_counter()
         report = await sync(ZoteroLocal(zdir.root).with_known(known), log, blobs,

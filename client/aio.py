@@ -21,6 +21,7 @@ import httpx
 from client.aio_archive import ArchiveCalls
 from client.aio_audit import AuditCalls
 from client.aio_connectors import ConnectorCalls
+from client.aio_erasure import ErasureCalls
 from client.aio_shares import ShareCalls
 from client.errors import ApiError, ServerUnreachable, error_from
 from client.models import (
@@ -87,7 +88,7 @@ def _store_unavailable(response: httpx.Response) -> bool:
         return False
 
 
-class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls, ConnectorCalls):
+class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls, ConnectorCalls, ErasureCalls):
     """RagStack over HTTP, async. Use as `async with`, or call `aclose()`."""
 
     def __init__(

@@ -8,13 +8,14 @@
     ragstack search CHAPTER QUERY [-k N]                         ragstack ask CHAPTER QUESTION
     ragstack history CHAPTER    ragstack verify CHAPTER    ragstack replay CHAPTER --rev N|--at TIME
     ragstack export CHAPTER [-o FILE]   ragstack import FILE [--book B]   ragstack verify --archive FILE
+    ragstack me export|erase    ragstack sources erase CHAPTER SOURCE    ragstack migrate CHAPTER
     ragstack share CHAPTER --mode M --to EMAIL                  ragstack shares list|revoke|accept …
     ragstack follow TOKEN [--from URL] [--dir D] [--once]       ragstack replica sources|search|history
     ragstack sync CHAPTER [--connector ID] [--zotero-dir DIR]   ragstack connector add|list|show|remove …
 
 Every command has `--json`; errors go to stderr with exit status 1. This module holds the
 commands about the server and the account; the others live in cli_books, cli_sources, cli_audit, cli_archive, cli_shares,
-cli_connectors.
+cli_connectors, cli_erasure.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from client.cli_common import (
     report,
 )
 from client.cli_connectors import register as register_connectors
+from client.cli_erasure import register as register_erasure
 from client.cli_shares import register as register_shares
 from client.cli_sources import register as register_sources
 from client.config import Credentials, clear_credentials, load_credentials, save_credentials
@@ -238,6 +240,7 @@ app.add_typer(chapter_app, name="chapter")
 register_sources(app)
 register_audit(app)
 register_archive(app)
+register_erasure(app)
 register_shares(app)
 register_connectors(app)
 

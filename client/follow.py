@@ -33,7 +33,13 @@ from client.aio_guest import AsyncShareClient
 from client.errors import ApiError
 from client.models_shares import ShareConnection
 from client.replica import Replica
-from client.replica_rows import FollowError, ReplicaError, decode_bodies, texts_needed
+from client.replica_rows import (
+    FollowError,
+    ReplicaError,
+    decode_bodies,
+    personal_needed,
+    texts_needed,
+)
 from events import Body, RecordedEvent, decode
 
 __all__ = [
@@ -85,6 +91,19 @@ async def _texts(guest: AsyncShareClient, names: Iterable[str]) -> dict[str, str
     for name in names:
         texts[name] = (await guest.share_blob(name)).decode("utf-8", errors="replace")
     return texts
+
+
+async def _personal(guest: AsyncShareClient, names: Iterable[str]) -> dict[str, bytes | None]:
+    # Personal blobs (docs/log-format.md, "Erasure"); one the owner erased reads as erased.
+    found: dict[str, bytes | None] = {}
+    for name in names:
+        try:
+            found[name] = await guest.share_blob(name)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            found[name] = None
+    return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,9 +179,10 @@ async def proxied_step(guest: AsyncShareClient, replica: Replica) -> tuple[int, 
         return 0, batch.next_tick_at
     bodies = decode_bodies(batch.events)
     texts = await _texts(guest, texts_needed(bodies))
+    personal = await _personal(guest, personal_needed(bodies))
     applied = await replica.apply_batch(
         share=batch.share, chapter=batch.chapter, after=batch.after, rev=batch.rev,
-        head=batch.head, snapshot=batch.snapshot, bodies=bodies, texts=texts,
+        head=batch.head, snapshot=batch.snapshot, bodies=bodies, texts=texts, personal=personal,
     )  # fmt: skip
     return applied, batch.next_tick_at
 
@@ -222,12 +242,24 @@ def recorded(payload: bytes, headers: dict[str, str] | None) -> RecordedEvent | 
         ) from None
 
 
-def _needed(events: Sequence[RecordedEvent]) -> list[str]:
+def _bodies(events: Sequence[RecordedEvent]) -> list[Body]:
     bodies: list[Body] = []
     for event in events:
         with contextlib.suppress(ValueError):  # an undecodable one: the chain check names it
             bodies.append(decode(event.payload).body)
-    return texts_needed(bodies)
+    return bodies
+
+
+def _needed(events: Sequence[RecordedEvent]) -> list[str]:
+    return texts_needed(_bodies(events))
+
+
+async def _apply_direct(
+    guest: AsyncShareClient, replica: Replica, events: Sequence[RecordedEvent]
+) -> int:
+    texts = await _texts(guest, _needed(events))
+    personal = await _personal(guest, personal_needed(_bodies(events)))
+    return await replica.apply_events(events, texts, personal=personal)
 
 
 async def follow_direct(following: Following) -> Synced:
@@ -264,7 +296,7 @@ async def follow_direct(following: Following) -> Synced:
             got = await asyncio.gather(*(get(nc, rev) for rev in window))
             events = [e for e in got if e is not None]
             if events:
-                applied += await replica.apply_events(events, await _texts(guest, _needed(events)))
+                applied += await _apply_direct(guest, replica, events)
             if len(events) < DIRECT_WINDOW:
                 return applied
         return applied
@@ -290,7 +322,7 @@ async def follow_direct(following: Following) -> Synced:
                 continue
             if event.rev > replica.rev + 1:
                 await catch_up(nc, until=event.rev - 1)  # a gap: read what the live side missed
-            count = await replica.apply_events([event], await _texts(guest, _needed([event])))
+            count = await _apply_direct(guest, replica, [event])
             await following.synced(count)
     except NatsError as exc:
         raise FollowError(f"the owner's NATS refused or dropped the connection: {exc}") from None

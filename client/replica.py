@@ -65,6 +65,7 @@ from events import (
 from events.chain import ChainCheck
 from events.envelope import Body
 from events.keys import KeyHistory
+from events.personal import is_sealable, open_sealed
 from events.scopes import SOURCE_EVENTS, THREAD_EVENTS
 from projections.fold import (
     SOURCE_CHANGES,
@@ -249,6 +250,7 @@ class Replica:
         texts: Mapping[str, str],
         share: str | None = None,
         chapter: str | None = None,
+        personal: Mapping[str, bytes | None] | None = None,
     ) -> int:
         """Apply one proxied batch whole (its events, then its rev and head) in one
         transaction; how many events were applied. `texts` holds every text `texts_needed`
@@ -272,7 +274,7 @@ class Replica:
                     id="", chapter=self.chapter, rev=rev, at=now, actor=f"share:{self.share}",
                     body=body,
                 )  # fmt: skip
-                applied += await self._apply(envelope, texts)
+                applied += await self._apply(envelope, texts, personal=personal)
             await self.db.execute(
                 "INSERT INTO ticks (after, rev, head, snapshot, events, at) VALUES (?,?,?,?,?,?)",
                 (after, rev, head, int(snapshot), len(bodies), now),
@@ -305,6 +307,7 @@ class Replica:
         texts: Mapping[str, str],
         *,
         keys: KeyHistory | None = None,
+        personal: Mapping[str, bytes | None] | None = None,
     ) -> int:
         """Verify the owner's next events against the chain held here, and their signed heads
         against the key pinned here (`keys`, the book's key history, lets a rotated key in), then
@@ -327,7 +330,7 @@ class Replica:
         try:
             for event in good:
                 envelope = event.envelope
-                await self._apply(envelope, texts, owner_event=True)
+                await self._apply(envelope, texts, owner_event=True, personal=personal)
             if good:
                 await self._set({"rev": str(good[-1].rev), "head": good[-1].hash.hex()})
             if self.pinned_key:
@@ -344,8 +347,18 @@ class Replica:
     # --- the fold, over stored records ---
 
     async def _apply(
-        self, e: Envelope, texts: Mapping[str, str], *, owner_event: bool = False
+        self,
+        e: Envelope,
+        texts: Mapping[str, str],
+        *,
+        owner_event: bool = False,
+        personal: Mapping[str, bytes | None] | None = None,
     ) -> int:
+        sealed = getattr(e.body, "sealed", None)
+        if sealed is not None and personal is not None and is_sealable(e.body):
+            # Personal fields travel in personal blobs (docs/log-format.md, "Erasure"); the one
+            # fetched is checked against its name by the caller, a missing one reads as erased.
+            e = msgspec.structs.replace(e, body=open_sealed(e.body, personal.get(sealed)))  # type: ignore[arg-type]
         body = e.body
         renamed = isinstance(body, ChapterCreated | ChapterMirrored | ChapterRenamed)
         if owner_event and renamed:

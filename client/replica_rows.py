@@ -37,6 +37,7 @@ __all__ = [
     "TickRow",
     "decode_bodies",
     "event_type",
+    "personal_needed",
     "summary",
     "texts_needed",
 ]
@@ -166,3 +167,9 @@ def summary(body: Body) -> str:
 def event_type(body: Body) -> str:
     """The event's tag (an unknown one's too)."""
     return body.type if isinstance(body, UnknownEvent) else type(body).__name__
+
+
+def personal_needed(bodies: Iterable[object]) -> list[str]:
+    """The personal blobs the bodies are sealed with (docs/log-format.md, "Erasure"), once each:
+    fetch them to show the bodies' personal fields; an erased one reads as erased."""
+    return list(dict.fromkeys(r for b in bodies if (r := getattr(b, "sealed", None)) is not None))

@@ -172,6 +172,10 @@ class Client(_Blocking):
     provenance = _blocking(AsyncClient.provenance)
     book_keys = _blocking(AsyncClient.book_keys)
     export_chapter = _blocking(AsyncClient.export_chapter)
+    export_me = _blocking(AsyncClient.export_me)
+    erase_me = _blocking(AsyncClient.erase_me)
+    erase_source = _blocking(AsyncClient.erase_source)
+    migrate_chapter = _blocking(AsyncClient.migrate_chapter)
     import_archive = _blocking(AsyncClient.import_archive)
     consistency = _blocking(AsyncClient.consistency)
 

@@ -55,6 +55,7 @@ from events.archive import (
     archived_blobs,
     encode_event_line,
     encode_json,
+    erased_refs,
     tar_header,
     tar_padding,
 )
@@ -154,13 +155,16 @@ async def export_chapter(keys: BookKeys, blobs: BlobStore, chapter: str) -> Chap
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
     try:
         digest, frontier, head, named = Hasher(), MerkleFrontier(), GENESIS, []
+        erased: set[str] = set()
         async for batch in log.read_batches(0, (await log.head()).rev, verify=True):
             lines = b"".join(encode_event_line(e) for e in batch)
             digest.update(lines)
             await asyncio.to_thread(spool.write, lines)
             frontier.extend([e.hash for e in batch])
             head = batch[-1].hash
-            named += archived_blobs(decode(e.payload).body for e in batch)
+            bodies = [decode(e.payload).body for e in batch]
+            named += archived_blobs(bodies)
+            erased |= erased_refs(bodies)
         if frontier.size == 0:
             raise NotFound("no such chapter")
         history = await keys.history(book)
@@ -170,6 +174,8 @@ async def export_chapter(keys: BookKeys, blobs: BlobStore, chapter: str) -> Chap
             ArchiveFile(name=KEYS_FILE, size=len(keys_data), blake3=Hasher(keys_data).hexdigest()),
         ]
         for blob in dict.fromkeys(named):
+            if blob in erased:
+                continue  # the archive holds the events, never erased content
             if not await blobs.exists(blob):
                 raise ArchiveIncomplete(f"the chapter names blob {blob}, which the store lacks")
             files.append(

@@ -29,10 +29,20 @@ from engine.books import Books
 from engine.errors import BlobCorrupt, BlobNotFound, ChainBroken
 from engine.keys import KEYS_ACTOR, BookKeys
 from engine.log import Log, Logs
+from engine.personal import open_bodies
 from engine.rules import Conflict, Invalid, NotFound
 from engine.shares import ShareAccess
 from engine.verify import VerifyReport, book_key_history, verify_log
-from events import ChapterForked, HeadSigned, RecordedEvent, decode
+from events import (
+    ChapterCreated,
+    ChapterForked,
+    ChapterMirrored,
+    ChapterRenamed,
+    HeadSigned,
+    RecordedEvent,
+    decode,
+)
+from events.archive import erased_refs
 from events.blobs import blobs_of_all
 from events.copies import (
     CopiedEvent,
@@ -58,6 +68,7 @@ __all__ = [
     "build_manifest",
     "copy_manifest",
     "import_copy",
+    "migrate_chapter",
     "share_snapshot",
     "signed_manifest",
     "verify_chapter",
@@ -227,6 +238,37 @@ async def _copy_blobs(blobs: BlobStore, digests: Sequence[str], fetch_blob: Fetc
     await asyncio.gather(*(one(d) for d in digests))
 
 
+async def migrate_chapter(
+    books: Books, logs: Logs, blobs: BlobStore, *, actor: str, chapter: str
+) -> str:
+    """Re-fork `chapter` (written before sealing) into a new chapter of the same book whose events
+    are sealed (docs/log-format.md, "Erasure"), assigned to the same member; its id. The copy
+    re-issues the content events (sources, threads) under a `ChapterForked` that ties each to the
+    original, as a copy share does, and the log seals them on append. The original is left as
+    it is — its log cannot change — and stays in the book until someone deletes it (its log then
+    stays for audit: erasing personal content there is not possible; see the docs)."""
+    book = await books.book_of(chapter)
+    state = await books.state(book, fresh=True)
+    entry = state.check_chapter(actor, chapter, "manage")
+    log = logs.chapter(chapter)
+    manifest = await build_manifest(
+        log, upto=(await log.head()).rev, scope=["sources", "notes", "threads"]
+    )
+    title = ""
+    async for recorded in log.read():
+        body = recorded.envelope.body
+        if isinstance(body, ChapterCreated | ChapterRenamed | ChapterForked | ChapterMirrored):
+            (body,) = await open_bodies(log.blobs, [body])
+            title = body.title  # type: ignore[attr-defined]
+    copied = await import_copy(
+        books, logs, blobs, actor=actor, book=book, title=title or entry.title, share=None,
+        manifest=manifest, fetch_blob=blobs.get,
+    )  # fmt: skip
+    if entry.assignee != actor:
+        await books.reassign_chapter(actor, copied, entry.assignee)
+    return copied
+
+
 async def import_copy(
     books: Books,
     logs: Logs,
@@ -270,7 +312,8 @@ async def import_copy(
     (await books.state(book, fresh=True)).require_member(actor)
     envelopes = [decode(event.payload) for event in m.events]
     bodies = [e.body for e in envelopes]
-    await _copy_blobs(blobs, blobs_of_all(bodies), fetch_blob)
+    erased = erased_refs(bodies)  # gone at the original: nothing to copy, they read as erased
+    await _copy_blobs(blobs, [h for h in blobs_of_all(bodies) if h not in erased], fetch_blob)
     digest = await blobs.put(data)
     title = title.strip() or "Untitled"
     first = ChapterForked(
@@ -327,8 +370,13 @@ async def verify_copy_chapter(
     payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
         payloads.extend(e.payload for e in batch)
+    # A migrated copy sealed what the original carried inline: its personal blobs tie them.
+    refs = [r for p in payloads[1:] if (r := getattr(decode(p).body, "sealed", None))]
+    personal = await blobs.get_many(refs) if refs else {}
     history = None if manifest.book is None else await book_key_history(logs, manifest.book)
-    return verify_copy(data, payloads, keys=history, require_signed=require_signed)
+    return verify_copy(
+        data, payloads, keys=history, require_signed=require_signed, personal=personal
+    )
 
 
 async def verify_chapter(

@@ -21,6 +21,7 @@ from typing import Literal
 
 import msgspec
 
+from engine.blobs import BlobStore
 from engine.errors import (
     ChainBroken,
     ChapterNotFound,
@@ -54,6 +55,7 @@ from engine.nats import (
     hash_of_headers,
     sequence_of_headers,
 )
+from engine.personal import seal_bodies
 from events import Body, Envelope, RecordedEvent, encode, new_id
 from rust_core import GENESIS, chain_link, verify_chain
 
@@ -115,6 +117,7 @@ class Log:
         wire: Wire | None = None,
         publish_timeout: float = 5.0,
         unavailable_after: float = 30.0,
+        blobs: BlobStore | None = None,
     ) -> None:
         if kind not in ("chapter", "book"):
             raise ValueError(f"a log is a 'chapter' or 'book' log, not {kind!r}")
@@ -132,6 +135,9 @@ class Log:
         self.unavailable_after = unavailable_after
         self._wire = wire
         self._own_wire = wire is None
+        # Where personal fields are sealed to on append and opened from on read
+        # (engine/personal.py); None: a log written without sealing (tools, old tests).
+        self.blobs = blobs
         self._head: Head | None = None
         self._lock = asyncio.Lock()
 
@@ -206,6 +212,8 @@ class Log:
         reloaded and the event re-encoded at the next revision. With it, the caller decided on
         the basis of revision `expected_rev` and gets `RevisionConflict` if the log has moved.
         """
+        if self.blobs is not None:
+            (body,) = await seal_bodies(self.blobs, [body])
         async with self._lock:
             head = self._head or await self.head()
             if expected_rev is not None and expected_rev != head.rev:
@@ -263,6 +271,8 @@ class Log:
             raise ValueError(f"{len(actors)} actors for {len(bodies)} events")
         if not bodies:
             return []
+        if self.blobs is not None:
+            bodies = await seal_bodies(self.blobs, bodies)
         async with self._lock:
             head = self._head or await self.head()
             ids, at = [new_id() for _ in bodies], _now_ms()
@@ -380,9 +390,15 @@ class Logs:
     """The per-process registry of logs: one writer per log, one shared read connection."""
 
     def __init__(
-        self, nc: NATS, *, replicas: int = 1, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+        self,
+        nc: NATS,
+        *,
+        replicas: int = 1,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.nc = nc
+        self.blobs = blobs
         self.replicas = replicas
         self.max_event_bytes = max_event_bytes
         self._wire = Wire(nc)
@@ -396,6 +412,7 @@ class Logs:
             max_event_bytes=self.max_event_bytes,
             replicas=self.replicas,
             wire=self._wire,
+            blobs=self.blobs,
         )
         return self._logs.setdefault(log.stream, log)
 

@@ -26,6 +26,7 @@ from engine.accounts import AccountStore, InvalidShareToken
 from engine.accounts.store import new_share_token
 from engine.books import Books
 from engine.log import Logs
+from engine.personal import open_bodies
 from engine.rules import Conflict, Forbidden, Invalid, NotFound
 from events import (
     Permission,
@@ -197,6 +198,7 @@ class Shares:
                 async for recorded in self.logs.chapter(chapter).read(after=folded.rev):
                     body = recorded.envelope.body
                     if isinstance(body, ShareGranted):
+                        (body,) = await open_bodies(self.logs.blobs, [body])  # the grantee
                         folded.granted[body.share] = (body, recorded.rev)
                     elif isinstance(body, ShareRevoked):
                         folded.revoked.add(body.share)

@@ -24,7 +24,7 @@ from typing import IO
 import msgspec
 
 from events.blobs import blobs_of_all
-from events.chapter import ChapterForked
+from events.chapter import ChapterForked, ContentErased
 from events.envelope import DecodeError, RecordedEvent
 from events.heads import MerkleFrontier
 from events.keys import BookKey
@@ -49,6 +49,7 @@ __all__ = [
     "decode_event_line",
     "encode_event_line",
     "encode_json",
+    "erased_refs",
     "tar_header",
     "tar_padding",
     "write_archive",
@@ -157,6 +158,12 @@ def archived_blobs(bodies: Iterable[object]) -> list[str]:
     bodies = list(bodies)
     forks = [b.manifest for b in bodies if isinstance(b, ChapterForked) and b.manifest]
     return list(dict.fromkeys([*blobs_of_all(bodies), *forks]))
+
+
+def erased_refs(bodies: Iterable[object]) -> set[str]:
+    """The blobs the bodies' `ContentErased` events name: an archive may lack them (they were
+    erased; docs/log-format.md, "Erasure")."""
+    return {r for b in bodies if isinstance(b, ContentErased) for r in b.refs}
 
 
 def tar_header(name: str, size: int, mtime: int) -> bytes:

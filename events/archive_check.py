@@ -36,6 +36,7 @@ from events.archive import (
     ArchiveManifest,
     archived_blobs,
     decode_event_line,
+    erased_refs,
 )
 from events.chain import ChainCheck
 from events.chapter import ChapterForked
@@ -238,7 +239,11 @@ class _CopyCheck:
         """The copy's rev and why, when the copy does not verify against its original."""
         if self.manifest is None:
             return None
-        report = verify_copy(self.manifest, self.payloads)
+        # A migrated copy sealed what the original carried inline: its personal blobs, where the
+        # archive holds them (not erased), must open to the original's values.
+        refs = [r for p in self.payloads[1:] if (r := getattr(decode(p).body, "sealed", None))]
+        personal = {r: self.reader.blob(r) for r in refs if self.reader.has_blob(r)}
+        report = verify_copy(self.manifest, self.payloads, personal=personal)
         return None if report.ok else report.copy_fault()
 
 
@@ -249,6 +254,7 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
     chain, heads, frontier = ChainCheck(m.chapter), HeadCheck(m.chapter, keys), MerkleFrontier()
     copy = _CopyCheck(reader)
     named: list[str] = []
+    erased: set[str] = set()
     reason: str | None = None
     try:
         for batch in reader.events():
@@ -261,7 +267,9 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
                 chain.fail(1, f"rev 1 does not name the archive's book {m.book}")
             for event in good:
                 try:
-                    named += archived_blobs([decode(event.payload).body])
+                    body = decode(event.payload).body
+                    named += archived_blobs([body])
+                    erased |= erased_refs([body])
                 except DecodeError as exc:
                     chain.fail(event.rev, f"the event at rev {event.rev} does not decode: {exc}")
                     break
@@ -282,7 +290,7 @@ def verify_archive(reader: ArchiveReader) -> ArchiveReport:
         bad, reason = m.head.rev, f"the manifest's root is not the Merkle root over h[1..{m.count}]"
     if bad is None and (fault := copy.fault()) is not None:
         bad, reason = fault
-    missing = [h for h in dict.fromkeys(named) if not reader.has_blob(h)]
+    missing = [h for h in dict.fromkeys(named) if not reader.has_blob(h) and h not in erased]
     if bad is None and missing:
         reason = f"blob {missing[0]} is named by the events but missing from the archive"
     if reason is None and keys.failed:

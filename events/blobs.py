@@ -10,15 +10,17 @@ __all__ = ["blobs_of", "blobs_of_all"]
 def blobs_of(body: Event | object) -> list[str]:
     """The BLAKE3 hex of every blob `body` references, in a stable order (none for most events):
     a source's original bytes and assets, an extraction's text and chunk manifest, an edit's
-    base and new texts."""
+    base and new texts, and the event's personal blob when it is sealed (events/personal.py)."""
+    sealed: str | None = getattr(body, "sealed", None)
+    personal = [sealed] if sealed is not None else []
     match body:
         case SourceAdded():
-            return [body.blob, *body.assets]
+            return [body.blob, *body.assets, *personal]
         case SourceExtracted():
             return [body.text_blob, *([body.chunks_blob] if body.chunks_blob else [])]
         case SourceEdited():
-            return [body.base_text, body.new_text]
-    return []
+            return [body.base_text, body.new_text, *personal]
+    return personal
 
 
 def blobs_of_all(bodies: Iterable[Event | object]) -> list[str]:

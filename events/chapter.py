@@ -103,6 +103,10 @@ class ChapterCreated(Event, frozen=True, kw_only=True, tag="ChapterCreated"):
     """The book the chapter belongs to."""
     title: str
     """Human title."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class ChapterRenamed(Event, frozen=True, kw_only=True, tag="ChapterRenamed"):
@@ -110,6 +114,10 @@ class ChapterRenamed(Event, frozen=True, kw_only=True, tag="ChapterRenamed"):
 
     title: str
     """New title."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class ChapterForked(Event, frozen=True, kw_only=True, tag="ChapterForked"):
@@ -132,6 +140,10 @@ class ChapterForked(Event, frozen=True, kw_only=True, tag="ChapterForked"):
     manifest: str | None = None
     """BLAKE3 hex of the copy manifest in the blob store: what ties each copied event to the
     original (its original bytes and the original's chain hashes); see engine/copies.py."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class ChapterMirrored(Event, frozen=True, kw_only=True, tag="ChapterMirrored"):
@@ -149,6 +161,10 @@ class ChapterMirrored(Event, frozen=True, kw_only=True, tag="ChapterMirrored"):
     """The owner's chapter."""
     from_server: str | None = None
     """The owner's server (its public URL), or None when it is this server."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class MirrorSynced(Event, frozen=True, kw_only=True, tag="MirrorSynced"):
@@ -225,6 +241,10 @@ class SourceAdded(Event, frozen=True, kw_only=True, tag="SourceAdded"):
     `items/ABCD1234/attachments/EFGH5678` (personal: it may carry a file's name)."""
     meta: SourceMeta | None = None
     """Bibliographic metadata from the connector (personal: titles and authors)."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class SourceExtracted(Event, frozen=True, kw_only=True, tag="SourceExtracted"):
@@ -275,6 +295,10 @@ class SourceEdited(Event, frozen=True, kw_only=True, tag="SourceEdited"):
     """`rust_core.diff(base, new)`: a compact patch."""
     new_text: str
     """BLAKE3 hex of the text after the edit (in the blob store)."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class SourceRetagged(Event, frozen=True, kw_only=True, tag="SourceRetagged"):
@@ -300,6 +324,8 @@ class SourceRevised(Event, frozen=True, kw_only=True, tag="SourceRevised"):
     """Media type declared by the remote library."""
     name: str
     """The file name now (personal: it may name people)."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py); None: nothing sealed."""
 
 
 class SourceDescribed(Event, frozen=True, kw_only=True, tag="SourceDescribed"):
@@ -307,8 +333,10 @@ class SourceDescribed(Event, frozen=True, kw_only=True, tag="SourceDescribed"):
 
     source: str
     """Source id."""
-    meta: SourceMeta
-    """The whole metadata after the change (personal: titles and authors)."""
+    meta: SourceMeta | None = None
+    """The whole metadata after the change (personal: titles and authors); None once erased."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py); None: nothing sealed."""
 
 
 class SourceRemoved(Event, frozen=True, kw_only=True, tag="SourceRemoved"):
@@ -325,6 +353,10 @@ class ThreadStarted(Event, frozen=True, kw_only=True, tag="ThreadStarted"):
     """Thread id."""
     title: str = ""
     """Human title."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class MessagePosted(Event, frozen=True, kw_only=True, tag="MessagePosted"):
@@ -350,6 +382,10 @@ class MessagePosted(Event, frozen=True, kw_only=True, tag="MessagePosted"):
     """An answer's retrieval configuration (None in answers written before it was recorded)."""
     query: str | None = None
     """The standalone query an answer's retrieval searched (None: before it was recorded)."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class ShareGranted(Event, frozen=True, kw_only=True, tag="ShareGranted"):
@@ -369,6 +405,10 @@ class ShareGranted(Event, frozen=True, kw_only=True, tag="ShareGranted"):
     """What is shared: sources, notes, threads."""
     expires_at: int | None = None
     """Unix ms after which the share opens nothing (None: until revoked)."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py): its personal fields were
+    moved there and hold their empty defaults here. None: written before sealing, or nothing
+    personal."""
 
 
 class ShareRevoked(Event, frozen=True, kw_only=True, tag="ShareRevoked"):
@@ -397,6 +437,25 @@ class HeadSigned(Event, frozen=True, kw_only=True, tag="HeadSigned"):
     """Hex RFC 9162 Merkle root over h[1..rev] (`rust_core.merkle_root`); None in v1 heads."""
 
 
+class ContentErased(Event, frozen=True, kw_only=True, tag="ContentErased"):
+    """Content of this chapter was erased (docs/log-format.md, "Erasure"): the blobs in `refs`
+    were deleted from the blob store, and every follower forgets what it holds of them — views
+    re-fold, the vector index deletes the source's chunks, mirrors delete their copies. The
+    chained events that named those blobs stay as they were, so the chain still verifies."""
+
+    refs: list[str] = []
+    """BLAKE3 hex of the blobs erased: personal blobs (`sealed`) and, for a source, its bytes,
+    assets, extracted texts and chunk manifests that no other chapter references."""
+    subject: str | None = None
+    """The user whose data was erased (a person's erasure), or None."""
+    source: str | None = None
+    """The source erased (an admin's erasure of one source), or None."""
+    whole: bool = False
+    """Whether the whole chapter's content was erased (a chapter assigned to an erased person)."""
+    reason: str = ""
+    """Why, in a word: `person`, `source`, `chapter`."""
+
+
 ChapterEvent = (
     ChapterCreated
     | ChapterRenamed
@@ -416,4 +475,5 @@ ChapterEvent = (
     | ShareGranted
     | ShareRevoked
     | HeadSigned
+    | ContentErased
 )

@@ -42,7 +42,7 @@ Wire format: the manifest is MessagePack of `CopyManifest` (a map; `events` item
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -50,6 +50,7 @@ from events.chapter import ChapterForked, HeadSigned
 from events.envelope import DecodeError, Envelope, decode, decode_body, encode_body
 from events.heads import head_signature_ok
 from events.keys import BookKey, KeyHistory
+from events.personal import open_sealed, stripped
 from events.proofs import verify_inclusion
 from events.scopes import copied_types
 from rust_core import GENESIS, chain_link, merkle_root
@@ -365,15 +366,33 @@ def _stamp_of(event: Envelope | bytes) -> _Stamp:
         return _Stamp(chapter="", rev=0, body=msgspec.Raw(b""))
 
 
-def _same_body(copied: bytes, original: bytes) -> bool:
+def _same_body(
+    copied: bytes, original: bytes, personal: Mapping[str, bytes | None] | None = None
+) -> bool:
     """Whether two raw bodies are the same event: the same bytes, or (when either was written by
-    another version, which may encode defaults differently) the same canonical encoding."""
+    another version, which may encode defaults differently) the same canonical encoding, or the
+    copy is the original sealed (a migrated chapter, docs/log-format.md "Erasure"): the same
+    event with its personal fields moved to a personal blob — which, when `personal` holds it,
+    must open to the original's values (an erased one can no longer be compared)."""
     if copied == original:
         return True
     try:
-        return encode_body(decode_body(copied)) == encode_body(decode_body(original))
+        mine, theirs = decode_body(copied), decode_body(original)
     except DecodeError:
         return False
+    if encode_body(mine) == encode_body(theirs):
+        return True
+    sealed = getattr(mine, "sealed", None)
+    if sealed is None or getattr(theirs, "sealed", 1) is not None or type(mine) is not type(theirs):
+        return False
+    as_sealed = msgspec.structs.replace(stripped(theirs), sealed=sealed)  # type: ignore[arg-type]
+    if encode_body(as_sealed) != encode_body(mine):
+        return False
+    blob = (personal or {}).get(sealed)
+    if blob is None:
+        return True
+    opened = open_sealed(mine, blob)  # type: ignore[arg-type]
+    return encode_body(opened) == encode_body(msgspec.structs.replace(theirs, sealed=sealed))
 
 
 def _name(raw: bytes) -> str:
@@ -389,6 +408,7 @@ def verify_copy(
     *,
     keys: KeyHistory | None = None,
     require_signed: bool = False,
+    personal: Mapping[str, bytes | None] | None = None,
 ) -> CopyReport:
     """Check a copy against its manifest: `check_manifest` and `check_signed` (given `keys`,
     and `require_signed` as its `required`), then the copy's own events from rev 1
@@ -397,7 +417,8 @@ def verify_copy(
 
     Give the copy's events as envelopes or as their stored payloads (faster: bodies are compared
     as bytes). Pass the manifest's blob bytes when you have them (the fork names their hash); a
-    `CopyManifest` is hashed re-encoded."""
+    `CopyManifest` is hashed re-encoded. `personal` holds the personal blobs of a copy that
+    sealed what the original carried inline (see `_same_body`)."""
     if isinstance(manifest, bytes):
         data = manifest
         try:
@@ -433,7 +454,7 @@ def verify_copy(
                 f"the copy's event at position {i + 2} is {mine.chapter!r} rev {mine.rev}",
                 **where,
             )
-        if not _same_body(bytes(mine.body), originals[i]):
+        if not _same_body(bytes(mine.body), originals[i], personal):
             return _fault(
                 i,
                 f"the copy's rev {i + 2} ({_name(mine.body)}) differs from the original's "

@@ -5,6 +5,7 @@ shares, signed heads and mirror bookkeeping."""
 from collections.abc import Iterable
 
 from events.chapter import (
+    ContentErased,
     MessagePosted,
     SourceAdded,
     SourceEdited,
@@ -15,7 +16,7 @@ from events.chapter import (
     ThreadStarted,
 )
 
-__all__ = ["SCOPE_EVENTS", "SOURCE_EVENTS", "THREAD_EVENTS", "copied_types"]
+__all__ = ["ERASURE_EVENTS", "SCOPE_EVENTS", "SOURCE_EVENTS", "THREAD_EVENTS", "copied_types"]
 
 SOURCE_EVENTS: tuple[type, ...] = (
     SourceAdded,
@@ -36,7 +37,12 @@ SCOPE_EVENTS: dict[str, tuple[type, ...]] = {
 }
 """The event types each scope word covers."""
 
+ERASURE_EVENTS: tuple[type, ...] = (ContentErased,)
+"""In every scope: whoever holds a copy of erased content must learn to forget it."""
+
 
 def copied_types(scope: Iterable[str]) -> tuple[type, ...]:
-    """The event types a share with `scope` copies (unknown scope words copy nothing)."""
-    return tuple(t for word in dict.fromkeys(scope) for t in SCOPE_EVENTS.get(word, ()))
+    """The event types a share with `scope` copies (unknown scope words copy nothing; a scope
+    that copies any event copies erasures too)."""
+    types = tuple(t for word in dict.fromkeys(scope) for t in SCOPE_EVENTS.get(word, ()))
+    return (*types, *ERASURE_EVENTS) if types else types

@@ -24,6 +24,7 @@ import msgspec
 import rust_core
 from engine.errors import ChainBroken
 from engine.log import GENESIS, Log
+from engine.personal import open_envelopes
 from events import (
     ChapterCreated,
     ChapterForked,
@@ -180,10 +181,12 @@ def checked_envelope(chapter: str, event: RecordedEvent) -> Envelope:
 async def read_envelopes(
     log: Log, after: int = 0, until: int | None = None
 ) -> AsyncIterator[tuple[RecordedEvent, Envelope]]:
-    """The verified events after `after` through `until`, each with its checked envelope."""
+    """The verified events after `after` through `until`, each with its checked envelope,
+    personal fields opened from the log's blob store (or marked erased; engine/personal.py)."""
     async for batch in log.read_batches(after, until, verify=True):
-        for event in batch:
-            yield event, checked_envelope(log.id, event)
+        envelopes = await open_envelopes(log.blobs, [checked_envelope(log.id, e) for e in batch])
+        for event, e in zip(batch, envelopes, strict=True):
+            yield event, e
 
 
 async def chapter_at_rev(log: Log, rev: int) -> ChapterSnapshot:

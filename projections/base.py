@@ -5,7 +5,7 @@ from typing import Any, ClassVar, TypeVar
 
 import aiosqlite
 
-from events import Envelope, Event
+from events import ContentErased, Envelope, Event
 from projections.store import Checkpoints, Views
 
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
@@ -37,6 +37,10 @@ class SqliteProjection:
     version: ClassVar[int]
     schema: ClassVar[str] = ""
     tables: ClassVar[tuple[str, ...]] = ()
+    refold_on_erasure: ClassVar[bool] = False
+    """Whether a `ContentErased` clears the chapter's rows and checkpoint so that the runner
+    re-folds it from rev 1, the erased fields now reading as erased (views holding personal
+    texts: catalogue, chat)."""
     _handlers: ClassVar[dict[type[Event], str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -73,9 +77,41 @@ class SqliteProjection:
                 await db.execute(f"DELETE FROM {table} WHERE chapter = ?", (chapter,))
             await self._checkpoints.forget(db, chapter)
 
+    async def erasure_reset(
+        self, db: aiosqlite.Connection, chapter: str, events: Sequence[Envelope]
+    ) -> bool:
+        """Inside the open transaction `db`: when `events` hold an erasure this projection has not
+        re-folded for, clear the chapter's rows and checkpoint (the runner then re-folds from rev
+        1) and remember the erasure's rev, so that the re-fold passes it; True then. One
+        transaction, so a crash leaves either the old rows or none."""
+        if not self.refold_on_erasure:
+            return False
+        erasures = [e.rev for e in events if isinstance(e.body, ContentErased)]
+        if not erasures:
+            return False
+        row = await self.fetchone(
+            db,
+            "SELECT rev FROM erasure_refolds WHERE projection = ? AND chapter = ?",
+            self.name,
+            chapter,
+        )
+        if row is not None and max(erasures) <= row[0]:
+            return False
+        for table in self.tables:
+            await db.execute(f"DELETE FROM {table} WHERE chapter = ?", (chapter,))
+        await self._checkpoints.forget(db, chapter)
+        await db.execute(
+            "INSERT INTO erasure_refolds VALUES (?, ?, ?) ON CONFLICT (projection, chapter) "
+            "DO UPDATE SET rev = excluded.rev",
+            (self.name, chapter, max(erasures)),
+        )
+        return True
+
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
         """Run each event's handler, then store the checkpoint, all in one transaction."""
         async with self.views.transaction() as db:
+            if await self.erasure_reset(db, chapter, events):
+                return
             for envelope in events:
                 handler = self._handlers.get(type(envelope.body))
                 if handler is not None:

@@ -95,6 +95,7 @@ class Catalogue(SqliteProjection):
     version = 1
     schema = _SCHEMA
     tables = ("catalogue_chapters", "catalogue_sources")
+    refold_on_erasure = True
 
     async def open(self) -> None:
         """Create the tables, and add the columns a database made by an older release lacks."""

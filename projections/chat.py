@@ -373,10 +373,13 @@ class ChatView(ChatReads, SqliteProjection):
     version = CHAT_VERSION
     schema = schema_sql("TEXT")
     tables = TABLES
+    refold_on_erasure = True
 
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
         """Fold the events past the checkpoint and move it, in one transaction."""
         async with self.views.transaction() as db:
+            if await self.erasure_reset(db, chapter, events):
+                return
             # The writer lock is held: no other batch of this chapter can commit meanwhile.
             done = applied_rev(await self.load_checkpoint(chapter), self.version)
 

@@ -35,6 +35,7 @@ import msgspec
 
 import rust_core
 from events import (
+    ContentErased,
     Envelope,
     Event,
     MessagePosted,
@@ -188,6 +189,8 @@ def compact(
         placed.extend(_compact_source(events, was, texts))
     if threads:
         placed.extend(_compact_threads(window))
+    # Erasures are never compacted away: the mirror must forget what it holds.
+    placed.extend((e.rev, e.body) for e in window if isinstance(e.body, ContentErased))
     placed.sort(key=lambda item: item[0])
     return [body for _, body in placed]
 

@@ -49,6 +49,7 @@ class EmbeddingCache:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=10000")
+        await db.execute("PRAGMA secure_delete=ON")  # forgotten vectors leave no trace in the file
         await db.executescript(_SCHEMA)
         return cls(db)
 
@@ -69,6 +70,22 @@ class EmbeddingCache:
                 async for chunk, blob in cursor:
                     found[chunk] = np.frombuffer(blob, dtype="<f4").tolist()
         return found
+
+    async def forget(self, chunks: Sequence[str]) -> None:
+        """Drop every model's vectors of `chunks` (their text was erased)."""
+        if not chunks:
+            return
+        async with self._lock:
+            await self._db.execute("BEGIN")
+            try:
+                for start in range(0, len(chunks), 500):
+                    part = list(chunks[start : start + 500])
+                    marks = ",".join("?" * len(part))
+                    await self._db.execute(f"DELETE FROM embeddings WHERE chunk IN ({marks})", part)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
 
     async def put_many(self, model: str, vectors: Mapping[str, Sequence[float]]) -> None:
         """Store vectors (an existing entry is kept: the same chunk embeds the same)."""

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from engine.log import Logs
-from events import ChapterDeleted, ChapterRegistered, Envelope, RecordedEvent, decode
+from engine.personal import open_envelopes
+from events import ChapterDeleted, ChapterRegistered, ContentErased, Envelope, RecordedEvent, decode
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,9 @@ class Runner:
                 batch = await self._next_batch(queue)
                 self._seen[chapter] = batch[-1].rev
                 envelopes = [decode(recorded.payload) for recorded in batch]
+                opener = getattr(self._source, "open", None)
+                if opener is not None:  # personal fields, from the blob store (engine/personal.py)
+                    envelopes = await opener(envelopes)
                 for projection in self._projections:
                     done = positions[projection.name]
                     todo = [e for e in envelopes if e.rev > done]
@@ -301,8 +305,15 @@ class Runner:
                         else:
                             await projection.apply(chapter, todo)
                         positions[projection.name] = todo[-1].rev
+                        if getattr(projection, "refold_on_erasure", False) and any(
+                            isinstance(e.body, ContentErased) for e in todo
+                        ):  # it may have reset to re-fold: its checkpoint says where it is
+                            checkpoint = await projection.load_checkpoint(chapter)
+                            positions[projection.name] = checkpoint[0] if checkpoint else 0
                 self._errors.pop(chapter, None)
                 await self._notify()
+                if any(isinstance(e.body, ContentErased) for e in envelopes):
+                    return  # views may have reset to re-fold without the erased content
                 if queue.empty():
                     await self._idle(chapter, positions)
         finally:
@@ -364,6 +375,10 @@ class LogSource:
     def follow_book(self, book: str, after: int) -> AsyncIterator[RecordedEvent]:
         """A book's events after `after`, then its tail."""
         return self.logs.book(book).follow(after)
+
+    async def open(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
+        """The envelopes with their personal fields opened (or marked erased)."""
+        return await open_envelopes(self.logs.blobs, envelopes)
 
     async def head(self, chapter: str) -> int:
         """A chapter's last rev now."""

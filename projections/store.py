@@ -18,6 +18,12 @@ from typing import Any
 import aiosqlite
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS erasure_refolds (
+    projection TEXT NOT NULL,
+    chapter TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (projection, chapter)
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     projection TEXT NOT NULL,
     chapter TEXT NOT NULL,
@@ -33,6 +39,8 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute("PRAGMA synchronous=NORMAL")
     await db.execute("PRAGMA busy_timeout=10000")
+    # Erased content must not linger in freed pages of the file (docs/log-format.md, "Erasure").
+    await db.execute("PRAGMA secure_delete=ON")
     return db
 
 
@@ -52,6 +60,12 @@ class Views:
         await writer.executescript(_SCHEMA)
         reader = await _connect(path)
         return cls(writer, reader)
+
+    async def truncate_wal(self) -> None:
+        """Fold the write-ahead log into the file and empty it: after an erasure, old page images
+        in the WAL would still hold what `secure_delete` zeroed in the file."""
+        async with self._lock:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         """Close both connections."""

@@ -38,6 +38,7 @@ import rust_core
 from engine.blobs import BlobStore
 from events import (
     ChunkRef,
+    ContentErased,
     Envelope,
     SourceAdded,
     SourceDescribed,
@@ -247,6 +248,16 @@ class Vectors(SqliteProjection):
         ops = _Ops()
         for envelope in events:
             body = envelope.body
+            if isinstance(body, ContentErased):
+                await self._perform(chapter, ops)  # what came before, then the forgetting
+                ops = _Ops()
+                if body.whole:
+                    await self.forget_chapter(chapter)
+                    states = {}
+                elif body.source is not None:
+                    await self.forget_source(chapter, body.source, states)
+                    states[body.source] = None
+                continue
             if isinstance(body, SourceAdded):
                 # A re-added id starts afresh: what the old source had indexed is retired.
                 previous = await self._state(chapter, body.source, states)
@@ -292,6 +303,42 @@ class Vectors(SqliteProjection):
                 )  # fmt: skip
             await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
 
+    # -- erasure (docs/log-format.md, "Erasure"): every index forgets, not hides ----------------
+
+    async def forget_source(
+        self, chapter: str, source: str, states: dict[str, _SourceState | None] | None = None
+    ) -> None:
+        """Erase a source from the chapter's indexes: its records are deleted from the live and
+        history namespaces (documents deleted, not retired), and its chunks' cached vectors
+        dropped. Other indexes of the chapter (a lexical one) hook here."""
+        state = await self._state(chapter, source, states if states is not None else {})
+        chunks = [c.hash for c in state.chunks] if state is not None else []
+        async for _, metadata in self.index.ids(history_namespace(chapter)):
+            if metadata.get("source") == source:  # chunks an edit retired: erased too
+                chunks.append(str(metadata.get("chunk")))
+        await self.index.delete_source(chapter, source)
+        await self.index.delete_source(history_namespace(chapter), source)
+        await self.embedder.cache.forget(chunks)
+        async with self.views.transaction() as db:
+            await db.execute(
+                "DELETE FROM vectors_sources WHERE chapter = ? AND source = ?", (chapter, source)
+            )
+
+    async def forget_chapter(self, chapter: str) -> None:
+        """Erase everything the chapter's indexes hold: both namespaces dropped, the cached
+        vectors of every chunk it indexed dropped, its rows deleted."""
+        rows = await self.views.fetchall(
+            "SELECT chunks FROM vectors_sources WHERE chapter = ?", (chapter,)
+        )
+        chunks = [c.hash for (raw,) in rows for c in _chunks_codec.decode(raw)]
+        async for _, metadata in self.index.ids(history_namespace(chapter)):
+            chunks.append(str(metadata.get("chunk")))
+        await self.index.drop(chapter)
+        await self.index.drop(history_namespace(chapter))
+        await self.embedder.cache.forget(chunks)
+        async with self.views.transaction() as db:
+            await db.execute("DELETE FROM vectors_sources WHERE chapter = ?", (chapter,))
+
     async def _state(
         self, chapter: str, source: str, states: dict[str, "_SourceState | None"]
     ) -> "_SourceState | None":
@@ -317,6 +364,12 @@ class Vectors(SqliteProjection):
     async def _on_extracted(
         self, chapter: str, rev: int, body: SourceExtracted, state: _SourceState, ops: _Ops
     ) -> None:
+        if not await self.blobs.exists(body.text_blob) or (
+            body.chunks_blob is not None and not await self.blobs.exists(body.chunks_blob)
+        ):
+            # Erased (a copy or a re-fold of a chapter whose source was erased): nothing to index.
+            state.text_blob, state.chunks = None, []
+            return
         manifest = await load_manifest(self.blobs, body)
         old = {c.hash: c for c in state.chunks}
         new = {c.hash: c for c in manifest}
@@ -354,7 +407,7 @@ class Vectors(SqliteProjection):
         chunks: Sequence[_Held],
         ops: _Ops,
     ) -> None:
-        if not chunks or state.text_blob is None:
+        if not chunks or state.text_blob is None or not await self.blobs.exists(state.text_blob):
             return
         text = (await self.blobs.get(state.text_blob)).decode()
         records = self._records(chapter, rev, source, state, chunks, text)
@@ -372,7 +425,11 @@ class Vectors(SqliteProjection):
     async def _reupsert(
         self, chapter: str, rev: int, source: str, state: _SourceState, ops: _Ops
     ) -> None:
-        if not state.chunks or state.text_blob is None:
+        if (
+            not state.chunks
+            or state.text_blob is None
+            or not await self.blobs.exists(state.text_blob)
+        ):
             return
         text = (await self.blobs.get(state.text_blob)).decode()
         ops.upsert(self._records(chapter, rev, source, state, state.chunks, text))

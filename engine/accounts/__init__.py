@@ -254,6 +254,10 @@ class AccountStore(Protocol):
         """Disable or re-enable an account. Raises UserNotFound."""
         ...
 
+    async def delete_user(self, user_id: str) -> None:
+        """Erase the account: its profile and every token. Raises UserNotFound."""
+        ...
+
     async def issue_token(
         self, user_id: str, *, name: str = "", ttl_s: int | None = None
     ) -> tuple[str, TokenInfo]:

@@ -59,6 +59,7 @@ class SqliteAccountStore(SqlAccountStore[aiosqlite.Connection]):
             # FULL: an acknowledged sign-up or token survives a power cut.
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA secure_delete = ON")  # an erased profile leaves no trace
             await _migrate(db, location)
         except sqlite3.Error as exc:
             await db.close()

@@ -289,6 +289,12 @@ class SqlAccountStore(ABC, Generic[Db]):
             raise UserNotFound(user_id)
         return await self.get_user(user_id)
 
+    async def delete_user(self, user_id: str) -> None:
+        # An erasure (engine/erasure.py): the profile row and every token go, not just disabled.
+        await self._execute("DELETE FROM api_tokens WHERE user_id = ?", (user_id,))
+        if not await self._execute("DELETE FROM users WHERE id = ?", (user_id,)):
+            raise UserNotFound(user_id)
+
     # --- API tokens ---
 
     async def issue_token(

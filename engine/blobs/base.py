@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,6 +23,7 @@ import msgspec
 import rust_core
 from engine.errors import (
     BlobCorrupt,
+    BlobNotFound,
     BlobTooLarge,
     InvalidBlobHash,
 )
@@ -202,6 +203,27 @@ class BlobStore(ABC):
         data = memoryview(await self.get(hash))
         for start in range(0, len(data), chunk_size):
             yield bytes(data[start : start + chunk_size])
+
+    async def get_many(self, hashes: Sequence[str]) -> dict[str, bytes | None]:
+        """Many small blobs at once (personal blobs, read for a whole batch of events): each
+        hash's bytes, or None when it is not stored (erased). BlobCorrupt as for `get`.
+        Backends override this to save a round trip per blob."""
+        found: dict[str, bytes | None] = {}
+        for start in range(0, len(hashes), 32):
+            part = list(dict.fromkeys(hashes[start : start + 32]))
+            got = await asyncio.gather(*(self._get_or_none(h) for h in part))
+            found.update(zip(part, got, strict=True))
+        return found
+
+    async def _get_or_none(self, hash: str) -> bytes | None:
+        try:
+            return await self.get(hash)
+        except BlobNotFound:
+            return None
+
+    async def put_many(self, blobs: Sequence[bytes]) -> list[str]:
+        """Store many small blobs (the personal blobs of a bulk append); their hashes, in order."""
+        return [await self.put(data) for data in blobs]
 
     @abstractmethod
     async def exists(self, hash: str) -> bool:

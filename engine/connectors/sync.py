@@ -19,6 +19,7 @@ from engine.blobs import BlobStore, blob_hash
 from engine.connectors import Changes, Connector, ItemFailed, RemoteItem
 from engine.errors import EngineError
 from engine.log import Log
+from engine.personal import open_bodies
 from engine.sources import MAX_TAG_CHARS, MAX_TAGS, clean_name
 from events import (
     SourceAdded,
@@ -116,40 +117,50 @@ class HeldFold(msgspec.Struct, kw_only=True):
         return {h.ref: h for h in self.by_source.values()}
 
 
-async def fold_held(log_: Log, connector: str, fold: HeldFold | None = None) -> HeldFold:
-    """`fold` (or a new one) brought up to the log's head."""
+async def fold_held(
+    log_: Log, blobs: BlobStore, connector: str, fold: HeldFold | None = None
+) -> HeldFold:
+    """`fold` (or a new one) brought up to the log's head. Names and metadata are sealed in the
+    chain (events/personal.py), so bodies are opened from their personal blobs, a batch at once."""
     fold = fold or HeldFold(connector=connector)
-    by_source = fold.by_source
-    async for recorded in log_.read(after=fold.rev):
-        fold.rev = recorded.rev
-        body = recorded.envelope.body
-        if isinstance(body, SourceAdded):
-            if body.connector == connector and body.ref is not None:
-                by_source[body.source] = Held(
-                    source=body.source, ref=body.ref, name=body.name, media_type=body.media_type,
-                    blob=body.blob, tags=sorted(set(body.tags)), meta=body.meta,
-                )  # fmt: skip
-            else:
-                by_source.pop(body.source, None)  # a re-added id is no longer the connector's
-            continue
-        held = by_source.get(getattr(body, "source", ""))
-        if held is None:
-            continue
-        match body:
-            case SourceRevised():
-                held.blob, held.name, held.media_type = body.blob, body.name, body.media_type
-            case SourceRetagged():
-                held.tags = sorted(set(body.tags))
-            case SourceDescribed():
-                held.meta = body.meta
-            case SourceRemoved():
-                held.removed = True
+    head = (await log_.head()).rev
+    if head <= fold.rev:
+        return fold
+    async for batch in log_.read_batches(fold.rev, head):
+        for body in await open_bodies(blobs, [r.envelope.body for r in batch]):
+            _fold_one(fold, body)
+        fold.rev = batch[-1].rev
     return fold
 
 
-async def held_items(log_: Log, connector: str) -> dict[str, Held]:
+def _fold_one(fold: HeldFold, body: object) -> None:
+    by_source = fold.by_source
+    if isinstance(body, SourceAdded):
+        if body.connector == fold.connector and body.ref is not None:
+            by_source[body.source] = Held(
+                source=body.source, ref=body.ref, name=body.name, media_type=body.media_type,
+                blob=body.blob, tags=sorted(set(body.tags)), meta=body.meta,
+            )  # fmt: skip
+        else:
+            by_source.pop(body.source, None)  # a re-added id is no longer the connector's
+        return
+    held = by_source.get(getattr(body, "source", ""))
+    if held is None:
+        return
+    match body:
+        case SourceRevised():
+            held.blob, held.name, held.media_type = body.blob, body.name, body.media_type
+        case SourceRetagged():
+            held.tags = sorted(set(body.tags))
+        case SourceDescribed():
+            held.meta = body.meta
+        case SourceRemoved():
+            held.removed = True
+
+
+async def held_items(log_: Log, blobs: BlobStore, connector: str) -> dict[str, Held]:
     """The connector's sources in the chapter, by ref, folded from the log (removed ones too)."""
-    return (await fold_held(log_, connector)).by_ref()
+    return (await fold_held(log_, blobs, connector)).by_ref()
 
 
 async def sync(
@@ -169,7 +180,7 @@ async def sync(
     they are folded here). A ConnectorError (credential, service) propagates and the cursor
     stays."""
     if held is None:
-        held = await held_items(log_, connector_id)
+        held = await held_items(log_, blobs, connector_id)
     changes: Changes = await connector.changes(cursor)
     report = SyncReport(cursor=changes.cursor, listed=len(changes.items))
     run = _Run(connector, log_, blobs, connector_id, actor, max_size, report)

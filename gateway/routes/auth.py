@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+import msgspec
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from app import erasure as app_erasure
 from app.services import Services
 from engine.accounts import TokenInfo, User
 from engine.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -22,6 +24,7 @@ from gateway.errors import error_responses
 from gateway.schemas import Email, UserPublic, WholeFloatsAsInt
 
 __all__ = [
+    "ErasedPublic",
     "LoginRequest",
     "Password",
     "SessionPublic",
@@ -227,3 +230,34 @@ async def delete_token(
 async def read_me(user: CurrentUser) -> UserPublic:
     """The calling user."""
     return UserPublic.model_validate(user)
+
+
+class ErasedPublic(BaseModel):
+    """What an erasure did."""
+
+    chapters: dict[str, int | None]
+    """Per chapter touched: the rev of its ContentErased (None: erased already, nothing new)."""
+    blobs_deleted: int
+    """How many blobs left this server's blob store."""
+    books: list[str] = []
+    """Books erased whole (the person was their only member)."""
+
+
+@router.delete("/me", responses={**_authenticated, **error_responses(409)})
+async def erase_me(services: ServicesDep, user: CurrentUser) -> ErasedPublic:
+    """Erase the caller (GDPR): their profile and tokens, the chapters assigned to them, their
+    messages and threads everywhere, and the books they are the only member of. 409 names a book
+    they own alone with other members. Safe to repeat after a failure part-way."""
+    done = await app_erasure.erase_person(services, user)
+    return ErasedPublic(chapters=done.revs, blobs_deleted=len(done.blobs), books=done.books)
+
+
+@router.get(
+    "/me/export",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}, **_authenticated},
+)
+async def export_me(services: ServicesDep, user: CurrentUser) -> Response:
+    """All of the caller's data as JSON: profile, books, their chapters, their messages."""
+    export = await app_erasure.export_person(services, user)
+    return Response(content=msgspec.json.encode(export), media_type="application/json")

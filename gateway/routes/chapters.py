@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from app import chapters as app_chapters
+from app import erasure as app_erasure
 from app.services import Services
 from engine.rules import ChapterEntry
 from gateway.deps import CurrentUser, ManagedChapter, ReadableChapter, ServicesDep
@@ -55,3 +56,19 @@ async def update_chapter(
 async def delete_chapter(services: ServicesDep, user: CurrentUser, chapter: ManagedChapter) -> None:
     """Take a chapter out of its book (its assignee and admins); its log stays for audit."""
     await app_chapters.delete(services, user.id, chapter.id)
+
+
+@router.post(
+    "/chapters/{chapter}/migrate",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(409),
+)
+async def migrate_chapter(
+    services: ServicesDep, user: CurrentUser, chapter: ManagedChapter
+) -> ChapterPublic:
+    """Re-fork a chapter written before sealing into a new chapter of the same book, assigned to
+    the same member, whose personal content can be erased (docs/log-format.md, "Erasure"). The
+    old chapter stays as it was; delete it once the new one suits you."""
+    made = await app_erasure.migrate(services, user.id, chapter.id)
+    book = await services.books.book_of(made.id)
+    return await chapter_public(services, made, book, detail=True)

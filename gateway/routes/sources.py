@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
+from app import erasure as app_erasure
 from app import sources as app_sources
 from app.services import Services
 from app.sources import SETTLE_WAIT_S, Added, NewFile
@@ -62,6 +63,15 @@ __all__ = [
 JSON_BODY_BYTES = 64 * 1024
 """Largest JSON body POST …/sources takes (a URL and tags)."""
 _SourceId = Annotated[str, Path(max_length=64, description="A source id.")]
+
+
+class SourceErased(BaseModel):
+    """What erasing a source did."""
+
+    rev: int | None
+    """The rev of the chapter's ContentErased event (None: it was erased already)."""
+    blobs_deleted: int
+    """How many blobs left this server's blob store (shared ones stay)."""
 
 
 CREATE_BODY: dict[str, Any] = {
@@ -326,6 +336,17 @@ async def delete_source(
 ) -> None:
     """Take a source out of the chapter and out of search (its history stays in the log)."""
     await app_sources.remove(services, chapter.id, source, actor=user.id)
+
+
+@router.post("/chapters/{chapter}/sources/{source}/erase", responses=error_responses(403, 404))
+async def erase_source(
+    services: ServicesDep, user: CurrentUser, chapter: ReadableChapter, source: _SourceId
+) -> SourceErased:
+    """Erase a source (the book's owner or an admin): its bytes, texts, name and address leave
+    the blob store (unless another chapter still names them), its chunks leave the indexes, and
+    a ContentErased event records it. The chain is unchanged and still verifies."""
+    done = await app_erasure.erase_source(services, user.id, chapter.id, source)
+    return SourceErased(rev=done.revs.get(chapter.id), blobs_deleted=len(done.blobs))
 
 
 @router.post("/chapters/{chapter}/search")

@@ -29,6 +29,8 @@ BLOB_FIELDS = {
     "SourceEdited": (["base_text", "new_text"], []),
     "ChapterForked": (["manifest"], []),
 }
+SEALED_FIELD = "sealed"
+"""log-format.md, "Erasure": any event's personal blob, when it has one."""
 
 
 class Fault(Exception):
@@ -140,6 +142,7 @@ def _check_head(chapter: str, rev: int, env: dict, hashes: list[bytes], keys: li
 def _blobs_named(body: dict) -> list[str]:
     singles, lists = BLOB_FIELDS.get(body["type"], ([], []))
     named = [body[f] for f in singles if body.get(f)]
+    named += [body[SEALED_FIELD]] if body.get(SEALED_FIELD) else []
     return named + [h for f in lists for h in body.get(f) or []]
 
 
@@ -155,7 +158,7 @@ def verify(path: Path) -> Verified:
     if key_file["book"] != book:
         raise Fault("keys.json is another book's")
     keys = _keys(book, key_file["keys"])
-    hashes, signed, named = [GENESIS], 0, []
+    hashes, signed, named, erased = [GENESIS], 0, [], set()
     for n, line in enumerate(data["events.ndjson"].splitlines(), start=1):
         try:
             item = json.loads(line)
@@ -181,12 +184,14 @@ def verify(path: Path) -> Verified:
             _check_head(chapter, n, env, hashes, keys)
             signed += 1
         named += _blobs_named(env["body"])
+        if env["body"]["type"] == "ContentErased":  # log-format.md, "Erasure": may be absent
+            erased.update(env["body"].get("refs") or [])
     count = len(hashes) - 1
     head, root = hashes[-1].hex(), merkle_root(hashes[1:]).hex()
     if count != manifest["count"] or manifest["head"] != {"rev": count, "hash": head, "root": root}:
         raise Fault("the manifest's head is not the events' head")
     for digest in named:
-        if f"blobs/{digest}" not in data:
+        if f"blobs/{digest}" not in data and digest not in erased:
             raise Fault(f"blob {digest} is missing")
     return Verified(
         events=count, signed=signed, head=head, root=root, keys=[k["key"] for k in keys]

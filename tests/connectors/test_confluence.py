@@ -52,7 +52,7 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
     auth = base64.b64encode(f"{fake.email}:{token or fake.token}".encode()).decode()
     client = ServiceClient(fake.base_url, service="Confluence", allow_private=True,
                            headers={"Authorization": f"Basic {auth}"}, sleep=sleeps if sleeps is not None else Sleeps())  # fmt: skip
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     connector = Confluence(client, "ENG").with_known(
         {ref: h.blob for ref, h in held.items() if not h.removed}
     )
@@ -81,7 +81,7 @@ async def test_a_full_then_incremental_sync_of_a_space(confluence, log, blobs):
     del confluence.pages["1009"]
     report, bodies = await run(confluence, log, blobs, again.cursor)
     assert Counter(type(b).__name__ for b in bodies) == {"SourceRevised": 1, "SourceRemoved": 1}
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     assert next(b for b in bodies if isinstance(b, SourceRemoved)).source == held["1009"].source
     assert any('lastmodified >= "' in q.get("cql", "") for q in confluence.requests)
 

@@ -51,7 +51,7 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
         sleep=sleeps if sleeps is not None else Sleeps(),
         headers={"Authorization": f"Bearer {token or fake.token}", "Notion-Version": NOTION_VERSION},
     )  # fmt: skip
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     connector = Notion(client).with_known({r: h.blob for r, h in held.items() if not h.removed})
     head = (await log.head()).rev
     try:
@@ -80,7 +80,7 @@ async def test_a_full_then_incremental_sync_of_the_shared_pages(notion, log, blo
     assert Counter(type(b).__name__ for b in bodies) == {
         "SourceRevised": 1, "SourceRetagged": 1, "SourceRemoved": 1,
     }  # fmt: skip
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     assert next(b for b in bodies if isinstance(b, SourceRemoved)).source == held["page-009"].source
 
 

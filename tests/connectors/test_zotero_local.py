@@ -54,7 +54,7 @@ def zdir(tmp_path: Path):
 
 async def run(zdir: ZoteroDir, log: Log, blobs: LocalBlobStore, cursor: str | None = None):
     """One sync as the CLI or server does it: the held blobs tell the lister what is known."""
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     known = {ref: h.blob for ref, h in held.items() if not h.removed}
     connector = ZoteroLocal(zdir.root).with_known(known)
     head = (await log.head()).rev
@@ -136,7 +136,7 @@ async def test_changing_an_item_emits_exactly_the_edits(zdir, log, blobs):
 async def test_trashing_and_deleting_emit_removals(zdir, log, blobs):
     ids = library(zdir)
     first, _ = await run(zdir, log, blobs)
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     zdir.trash(ids["paper"])  # the parent in the trash takes its PDF and note with it
     zdir.delete(ids["book_pdf"])
     report, bodies = await run(zdir, log, blobs, cursor=first.cursor)

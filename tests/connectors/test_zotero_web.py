@@ -94,7 +94,7 @@ async def test_a_full_sync_then_an_incremental_sync_moves_only_what_changed(zote
     assert Counter(type(b).__name__ for b in bodies) == {
         "SourceDescribed": 1, "SourceRevised": 1, "SourceRemoved": 2,
     }  # fmt: skip
-    held = await held_items(log, CONNECTOR)
+    held = await held_items(log, blobs, CONNECTOR)
     revised = next(b for b in bodies if isinstance(b, SourceRevised))
     assert revised.source == held["FILE0005"].source
     assert {b.source for b in bodies if isinstance(b, SourceRemoved)} == {

@@ -87,6 +87,19 @@ class BlobStoreContract:
             assert await store.exists(digest)
         assert await store.put(b"") == EMPTY_HASH
 
+    async def test_many_small_blobs_at_once(self, store: BlobStore):
+        # The personal blobs of a bulk append, and of a fold's batch (engine/personal.py).
+        blobs = [payload(40 + i, seed=i) for i in range(50)] + [payload(200_000, seed=99)]
+        digests = await store.put_many(blobs)
+        assert digests == [blob_hash(b) for b in blobs]
+        missing = blob_hash(b"never stored")
+        found = await store.get_many([*digests, missing, digests[0]])
+        assert found == {**dict(zip(digests, blobs, strict=True)), missing: None}
+        await self.corrupt(store, digests[1], b"other bytes")
+        with pytest.raises(BlobCorrupt):
+            await store.get_many([digests[1]])
+        assert [p for p in await self.listing(store) if ".incoming" in p] == []
+
     async def test_put_is_idempotent(self, store: BlobStore):
         data = payload(5000)
         first = await store.put(data)

@@ -11,6 +11,7 @@ from gateway_support import bearer, sign_up
 
 from app.services import Services
 from events import Envelope, MessagePosted, ThreadStarted
+from projections.audit import read_envelopes
 from tests.projections.pipeline_support import settle
 
 ANIMALS = (
@@ -96,10 +97,10 @@ def read_events(text: str) -> list[tuple[str, dict]]:
 
 
 async def chat_events(services: Services, chapter: str) -> list[Envelope]:
-    """The chapter's ThreadStarted and MessagePosted events, in log order."""
+    """The chapter's ThreadStarted and MessagePosted events, in log order, opened (their
+    personal fields are sealed in the log, engine/personal.py)."""
     found = []
-    async for recorded in services.logs.chapter(chapter).read():
-        envelope = recorded.envelope
+    async for _, envelope in read_envelopes(services.logs.chapter(chapter)):
         if isinstance(envelope.body, MessagePosted | ThreadStarted):
             found.append(envelope)
     return found

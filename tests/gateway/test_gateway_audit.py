@@ -38,6 +38,7 @@ from events import (
     encode,
     new_id,
 )
+from events.personal import open_sealed
 from tests.projections.pipeline_support import settle
 
 REPORT = (
@@ -156,7 +157,10 @@ async def test_events_are_the_stored_bytes_and_their_chain(client, services, cha
     edit = next(e for e in events if e["event"]["type"] == "SourceEdited")
     body = decode(base64.b64decode(edit["payload"])).body
     assert isinstance(body, SourceEdited)
-    assert base64.b64decode(edit["event"]["patch"]) == body.patch
+    # The patch is personal: sealed out of the chained bytes, shown opened from its blob.
+    assert body.patch == b"" and edit["event"]["sealed"] == body.sealed is not None
+    opened = open_sealed(body, await services.blobs.get(body.sealed))
+    assert base64.b64decode(edit["event"]["patch"]) == opened.patch != b""
     assert edit["event"]["source"] == c.report
 
     page = (await client.get(c.url("events"), headers=c.headers)).json()  # default limit 100

@@ -87,7 +87,9 @@ async def test_nothing_between_ticks_everything_compacted_at_the_tick(client, se
     types = [e["type"] for e in first["events"]]
     assert types == ["SourceAdded", "SourceExtracted"]  # the grant is no guest's business
     added, extracted = first["events"]
-    assert set(first["blobs"]) == {added["blob"], extracted["text_blob"]}
+    # The source's name travels sealed: its personal blob is one the guest fetches.
+    assert added["name"] == "" and added["sealed"] is not None
+    assert set(first["blobs"]) == {added["blob"], extracted["text_blob"], added["sealed"]}
 
     # Just after a tick, the owner edits the text three times.
     batch = await _next_watermark(client, share, first)

@@ -1,0 +1,261 @@
+"""Erasure commands (GDPR): a source, a whole chapter, a person (docs/log-format.md, "Erasure").
+
+Each erasure of one chapter works the same way, and is safe to kill and re-run at any point:
+
+1. read the chapter's log and gather the blobs to erase (personal blobs, and for a source or a
+   whole chapter its content blobs: bytes, assets, extracted texts, chunk manifests);
+2. keep content blobs another chapter still names (reference counting over every chapter on the
+   server: copies re-issue the same events, so they share blobs; a live mirror of the chapter
+   does not count, it forgets with its original); personal blobs of a person's erasure go
+   whatever references them ("erasing a person removes their content everywhere");
+3. append `ContentErased{refs, ...}` unless an earlier one already erased all of these refs (a
+   re-run appends nothing new), then delete the blobs. The eraser projection deletes them too,
+   so an erasure killed after its event was stored completes when the runner resumes; and the
+   views, the vector index and mirrors forget on seeing the event.
+
+The chain is untouched: the erased values were never in the chained bytes, only their keyed
+hashes (events/personal.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from engine.accounts import AccountStore, UserNotFound
+from engine.blobs import BlobStore
+from engine.books import Books
+from engine.errors import ChapterNotFound
+from engine.log import Logs
+from engine.rules import BookState, Conflict, NotFound
+from events import (
+    Body,
+    ChapterMirrored,
+    ContentErased,
+    MessagePosted,
+    SourceAdded,
+    ThreadStarted,
+    decode,
+)
+from events.blobs import blobs_of
+
+__all__ = ["Erased", "Erasure"]
+
+
+@dataclass
+class Erased:
+    """What an erasure did: per chapter, the rev of its `ContentErased` (None: nothing new to
+    erase there), and the blobs erased (no longer in the blob store)."""
+
+    revs: dict[str, int | None] = field(default_factory=dict)
+    blobs: set[str] = field(default_factory=set)
+    books: list[str] = field(default_factory=list)
+    """Books erased whole (the person was their only member)."""
+
+
+class Erasure:
+    """The erasure commands over the logs, the books, the blob store and the accounts."""
+
+    def __init__(
+        self, logs: Logs, books: Books, blobs: BlobStore, accounts: AccountStore | None = None
+    ) -> None:
+        self.logs = logs
+        self.books = books
+        self.blobs = blobs
+        self.accounts = accounts
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def erase_source(self, actor: str, chapter: str, source: str) -> Erased:
+        """Erase one source of `chapter` (its admins' command; the caller checked the right)."""
+        bodies = await self._bodies(chapter)
+        if not any(isinstance(b, SourceAdded) and b.source == source for b in bodies):
+            raise NotFound(f"chapter {chapter} has no source {source}")
+        about = [b for b in bodies if getattr(b, "source", None) == source]
+        refs = {h for b in about for h in blobs_of(b)}
+        personal = {s for b in about if (s := getattr(b, "sealed", None)) is not None}
+        kept = await self._referenced_elsewhere(chapter, refs - personal)
+        done = Erased()
+        event = ContentErased(refs=sorted(refs - kept), source=source, reason="source")
+        done.revs[chapter] = await self._append(chapter, event, bodies, actor)
+        done.blobs |= await self._delete(refs - kept)
+        return done
+
+    async def erase_chapter(self, actor: str, chapter: str, *, subject: str | None) -> Erased:
+        """Erase everything `chapter` holds: its title, sources, threads and shares."""
+        bodies = await self._bodies(chapter)
+        refs = {h for b in bodies for h in blobs_of(b)}
+        personal = {s for b in bodies if (s := getattr(b, "sealed", None)) is not None}
+        kept = await self._referenced_elsewhere(chapter, refs - personal)
+        done = Erased()
+        event = ContentErased(
+            refs=sorted(refs - kept), subject=subject, whole=True, reason="chapter"
+        )
+        done.revs[chapter] = await self._append(chapter, event, bodies, actor)
+        done.blobs |= await self._delete(refs - kept)
+        return done
+
+    async def check_person(self, user: str) -> list[BookState]:
+        """The person's books; `Conflict` naming the first book they own alone with others in
+        it (its ownership must move first). Nothing is erased before this passes."""
+        books = await self.books.books_of(user)
+        for state in books:
+            if state.owner == user and len(state.members) > 1:
+                raise Conflict(
+                    f"you are the only owner of the book {state.name!r} ({state.id}), which has "
+                    "other members: transfer its ownership before erasing your account"
+                )
+        return books
+
+    async def erase_person(
+        self, user: str, *, settle: Callable[[str, int], Awaitable[bool]] | None = None
+    ) -> Erased:
+        """Erase a person: the chapters assigned to them, their messages and threads wherever
+        they are, the books they were the only member of, then their profile. Re-runnable.
+
+        `settle(chapter, rev)` waits until the read models have folded an erasure: a chapter
+        leaves its book only then (a deleted chapter is no longer followed, so its views must
+        have forgotten first); False (timed out) stops here with `Conflict` — run it again."""
+        books = await self.check_person(user)
+        done = Erased()
+        erased_whole: set[str] = set()
+        for state in books:
+            alone = set(state.members) == {user}
+            mine = list(state.chapters) if alone else state.chapters_of(user)
+            for chapter in mine:
+                part = await self.erase_chapter(user, chapter, subject=user)
+                done.revs |= part.revs
+                done.blobs |= part.blobs
+                erased_whole.add(chapter)
+                head = (await self.logs.chapter(chapter).head()).rev
+                if settle is not None and not await settle(chapter, head):
+                    raise Conflict(
+                        f"chapter {chapter} is still being erased by the read models; "
+                        "run the erasure again in a moment"
+                    )
+                await self.books.delete_chapter(user, chapter)
+            if alone:
+                done.books.append(state.id)
+            else:
+                await self.books.remove_member(user, state.id, user)
+        for chapter in await self._every_chapter():
+            if chapter in erased_whole:
+                continue
+            part = await self._erase_messages(user, chapter)
+            done.revs |= part.revs
+            done.blobs |= part.blobs
+        if self.accounts is not None:
+            with contextlib.suppress(UserNotFound):  # a re-run after the profile went
+                await self.accounts.delete_user(user)
+        return done
+
+    # -- the parts --------------------------------------------------------------------------
+
+    async def _erase_messages(self, user: str, chapter: str) -> Erased:
+        # Their threads (with the answers in them) and any message they posted elsewhere.
+        bodies, actors = await self._bodies_and_actors(chapter)
+        threads = {
+            b.thread
+            for b, a in zip(bodies, actors, strict=True)
+            if isinstance(b, ThreadStarted) and a == user
+        }
+        theirs = [
+            b
+            for b, a in zip(bodies, actors, strict=True)
+            if (isinstance(b, ThreadStarted) and b.thread in threads)
+            or (isinstance(b, MessagePosted) and (b.thread in threads or a == user))
+        ]
+        refs = {s for b in theirs if (s := getattr(b, "sealed", None)) is not None}
+        done = Erased()
+        if not theirs:
+            return done
+        event = ContentErased(refs=sorted(refs), subject=user, reason="person")
+        done.revs[chapter] = await self._append(chapter, event, bodies, user)
+        done.blobs |= await self._delete(refs)
+        return done
+
+    async def _append(
+        self, chapter: str, event: ContentErased, bodies: list[Body], actor: str
+    ) -> int | None:
+        # A re-run whose refs an earlier erasure already covers appends nothing new.
+        before = [b for b in bodies if isinstance(b, ContentErased)]
+        covered = {r for b in before for r in b.refs}
+        same_kind = any(
+            (b.source, b.subject, b.whole) == (event.source, event.subject, event.whole)
+            for b in before
+        )
+        if same_kind and set(event.refs) <= covered:
+            return None
+        return (await self.logs.chapter(chapter).append(event, actor=actor)).rev
+
+    async def _delete(self, refs: Iterable[str]) -> set[str]:
+        # Every ref is gone afterwards, whoever deleted it (the eraser may have been first).
+        refs = set(refs)
+        for ref in sorted(refs):
+            await self.blobs.delete(ref)
+        return refs
+
+    async def _bodies(self, chapter: str) -> list[Body]:
+        return (await self._bodies_and_actors(chapter))[0]
+
+    async def _bodies_and_actors(self, chapter: str) -> tuple[list[Body], list[str]]:
+        # The raw (sealed) bodies: erasure needs the refs, never the personal values.
+        log = self.logs.chapter(chapter)
+        bodies: list[Body] = []
+        actors: list[str] = []
+        try:
+            async for batch in log.read_batches(0, None, verify=True):
+                for recorded in batch:
+                    e = decode(recorded.payload)
+                    bodies.append(e.body)
+                    actors.append(e.actor)
+        except ChapterNotFound:
+            raise NotFound(f"no chapter {chapter}") from None
+        return bodies, actors
+
+    async def _every_chapter(self) -> list[str]:
+        chapters: list[str] = []
+        for book in await self.logs.book_ids():
+            try:
+                state = await self.books.state(book)
+            except NotFound:
+                continue
+            chapters.extend(state.chapters)
+        return list(dict.fromkeys(chapters))
+
+    async def _referenced_elsewhere(self, chapter: str, refs: set[str]) -> set[str]:
+        """Which of `refs` another chapter's events still name (so they stay). This reads every
+        chapter on the server: erasures are rare, and a count kept by a projection could lag."""
+        if not refs:
+            return set()
+        kept: set[str] = set()
+        for other in await self._every_chapter():
+            if other == chapter:
+                continue
+            try:
+                bodies = await self._bodies(other)
+            except NotFound:
+                continue
+            if (
+                bodies
+                and isinstance(bodies[0], ChapterMirrored)
+                and (bodies[0].from_chapter == chapter)
+            ):
+                continue  # a live mirror follows this chapter: it forgets with it
+            erasures = [b for b in bodies if isinstance(b, ContentErased)]
+            if any(b.whole for b in erasures):
+                continue  # nothing there is live any more
+            gone = {b.source for b in erasures if b.source is not None}
+            erased = {r for b in erasures for r in b.refs}
+            live = {
+                h
+                for b in bodies
+                if getattr(b, "source", None) not in gone
+                for h in blobs_of(b)
+                if h in refs
+            }
+            kept |= live - erased
+            if kept == refs:
+                break
+        return kept
