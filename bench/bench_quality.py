@@ -8,7 +8,8 @@ nDCG@10, recall@5, recall@20 and MRR per query kind, and hybrid search latency a
 The set is NumPy's docstrings with labelled queries (bench/numpy_docs_set.py, docs/quality.md),
 built from the installed numpy wheel. The system parts are the real ones, without a log: the
 vectors projection (`Vectors`) is handed each document as a source's `SourceAdded` and
-`SourceExtracted` events (the text cut by the real chunker), so the SQLite views, the FTS5
+`SourceExtracted` events (a document is one chunk, as the set cuts documents at the chunker's
+largest size; a longer one, from a BEIR set, is cut by the real chunker), so the SQLite views, the FTS5
 lexical index, embedded Chroma and the local MiniLM embedder behind the embedding cache are what
 a chapter uses. A document's rank is the rank of its best chunk.
 
@@ -37,13 +38,13 @@ from bench.common import bench_parser, done, finished, machine, peak_rss_mb, say
 from bench.numpy_docs_set import build, digest
 from bench.quality import LabelledSet, evaluate, load_beir
 from engine.blobs import LocalBlobStore
-from events import Envelope, SourceAdded, SourceExtracted, Span, new_id
+from events import ChunkRef, Envelope, SourceAdded, SourceExtracted, Span, new_id
 from projections import lexical
 from projections.embedding_cache import CachedEmbedder, EmbeddingCache
 from projections.ingest import ChunkSizes, chunk_manifest
 from projections.providers.local_embedder import LocalEmbedder
 from projections.store import Views
-from projections.vectors import SEARCH_MODES, Vectors, record_id
+from projections.vectors import FUSION, LEXICAL_WEIGHT, SEARCH_MODES, Vectors, record_id
 from projections.vectorstores import VectorRecord, chunk_metadata
 from projections.vectorstores.chroma import ChromaIndex
 
@@ -120,7 +121,12 @@ async def index_set(
         sources[source] = did
         data = text.encode()
         blob = await blobs.put(data)
-        manifest = chunk_manifest(text, [], ChunkSizes())
+        # A document no longer than the chunker's largest chunk is one chunk, as the set cut it.
+        manifest = (
+            [ChunkRef(hash=rust_core.hash(data).hex(), start=0, end=len(text))]
+            if len(text) <= ChunkSizes().max_size
+            else chunk_manifest(text, [], ChunkSizes())
+        )
         for c in manifest:
             texts[c.hash] = text[c.start : c.end]
         envelopes.append(
@@ -261,7 +267,9 @@ async def bench_latency(
     }
 
 
-async def run(sizes: Sizes, *, quick: bool, beir: Path | None) -> dict[str, Any]:
+async def run(
+    sizes: Sizes, *, quick: bool, beir: Path | None, cache_path: Path | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
     figures: dict[str, Any] = {"benchmark": "quality", "quick": quick, "machine": machine()}
     if beir is not None:
@@ -280,7 +288,8 @@ async def run(sizes: Sizes, *, quick: bool, beir: Path | None) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="ragstack-bench-quality-") as name:
         tmp = Path(name)
         views = await Views.open(tmp / "views.sqlite3")
-        cache = await EmbeddingCache.open(tmp / "embeddings.sqlite3")
+        cache = await EmbeddingCache.open(cache_path or tmp / "embeddings.sqlite3")
+        figures["embedding_cache_reused"] = cache_path is not None
         index = ChromaIndex.embedded(tmp / "chroma")
         blobs = LocalBlobStore(tmp / "blobs")
         vectors = Vectors(views, blobs, index, CachedEmbedder(embedder, cache))
@@ -305,6 +314,20 @@ async def run(sizes: Sizes, *, quick: bool, beir: Path | None) -> dict[str, Any]
                     f"{scores['all']['recall20']:.4f}; "
                     + ", ".join(f"{k} {v['ndcg10']:.3f}" for k, v in scores.items() if k != "all")
                 )
+            # The fusion's choices, side by side (docs/quality.md says how the default was set).
+            variants = {}
+            for fusion, weight in (("rrf", 0.5), ("convex", 0.3), ("convex", 0.5), ("convex", 0.7)):
+                vectors.fusion, vectors.lexical_weight = fusion, weight  # type: ignore[assignment]
+                runs, _ = await run_queries(
+                    labelled, vectors, chapter, indexed["sources"], "hybrid"
+                )
+                scores = evaluate(labelled, runs)
+                name = fusion if fusion == "rrf" else f"convex_{weight}"
+                variants[name] = {k: v["ndcg10"] for k, v in scores.items()}
+                say(f"hybrid {name}: nDCG@10 {scores['all']['ndcg10']:.4f}")
+            vectors.fusion, vectors.lexical_weight = FUSION, LEXICAL_WEIGHT
+            figures["hybrid_fusion"] = f"{FUSION} (lexical weight {LEXICAL_WEIGHT})"
+            figures["hybrid_variants_ndcg10"] = variants
             deadline = started + TIME_LIMIT_S - 60
             figures |= await bench_latency(labelled, sizes, vectors, chapter, deadline)
         finally:
@@ -336,9 +359,14 @@ async def run(sizes: Sizes, *, quick: bool, beir: Path | None) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__)
     parser.add_argument("--beir", type=Path, help="a BEIR-format set's folder, instead of NumPy's")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="an embedding cache file to reuse between runs (the figures then omit embedding)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    done(asyncio.run(run(sizes, quick=args.quick, beir=args.beir)))
+    done(asyncio.run(run(sizes, quick=args.quick, beir=args.beir, cache_path=args.cache)))
 
 
 if __name__ == "__main__":

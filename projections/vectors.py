@@ -57,7 +57,7 @@ from events import (
 from projections import lexical
 from projections.base import SqliteProjection
 from projections.embedding_cache import CachedEmbedder
-from projections.fusion import rrf
+from projections.fusion import convex, rrf
 from projections.ingest import load_manifest
 from projections.store import Views
 from projections.vectorstores import (
@@ -77,8 +77,13 @@ SearchMode = Literal["vector", "lexical", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
 DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
 FUSION_DEPTH = 40
-"""Hits taken from each side before fusing (at least 4 k): RRF needs the lists' tails, where
+"""Hits taken from each side before fusing (at least 4 k): fusion needs the lists' tails, where
 the other side's best hits often sit."""
+Fusion = Literal["convex", "rrf"]
+FUSION: Fusion = "convex"
+LEXICAL_WEIGHT = 0.5
+"""The lexical side's weight in the convex fusion (the vector side's is 1 - this); set by the
+quality bench (docs/quality.md)."""
 
 
 class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
@@ -263,6 +268,8 @@ class Vectors(SqliteProjection):
         self.index = index
         self.embedder = embedder
         self._tag_shares = _TagShares()
+        self.fusion: Fusion = FUSION
+        self.lexical_weight = LEXICAL_WEIGHT
         self._backfill_total = 0
         self._backfill_done = 0
 
@@ -611,7 +618,14 @@ class Vectors(SqliteProjection):
         by_id: dict[str, SearchHit] = {h.id: _hit(h) for h in near}
         for h in found:
             by_id.setdefault(h.row.id, _lexical_hit(h))
-        fused = rrf([[h.id for h in near], [h.row.id for h in found]])[:k]
+        if self.fusion == "rrf":
+            fused = rrf([[h.id for h in near], [h.row.id for h in found]])[:k]
+        else:
+            w = self.lexical_weight
+            fused = convex(
+                [[(h.id, h.score) for h in near], [(h.row.id, h.score) for h in found]],
+                weights=[1.0 - w, w],
+            )[:k]
         return Retrieved(
             hits=[msgspec.structs.replace(by_id[i], score=score) for i, score in fused],
             similarity=similarity,
