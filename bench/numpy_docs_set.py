@@ -26,6 +26,7 @@ changes with any change to the text, so two figures are comparable only over one
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import random
@@ -37,7 +38,7 @@ import numpy as np
 import rust_core
 from bench.quality import Doc, LabelledSet, Query
 
-__all__ = ["MODULES", "build", "digest"]
+__all__ = ["MODULES", "TEMPLATES", "build", "digest"]
 
 MODULES = (
     "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.ma",
@@ -63,7 +64,7 @@ _NAME = re.compile(r"(?<=[a-z,.] )([A-Z][a-z]{3,})\b")
 _WORD = re.compile(r"\b[a-z]+\b")
 _CODE = re.compile(r"\b(?=[A-Za-z_]*[0-9_])(?=[0-9_]*[A-Za-z])[A-Za-z][A-Za-z0-9_]{3,}\b")
 _NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\d{3,})(?![\w.])")
-_TEMPLATES = {
+TEMPLATES = {
     "name": "Which passage mentions {}?",
     "code": "Where is {} described?",
     "number": "Where does the value {} appear?",
@@ -71,6 +72,7 @@ _TEMPLATES = {
 _PER_KIND = {"paraphrase": 200, "name": 60, "code": 70, "number": 70}
 
 
+@functools.cache
 def _docstrings() -> dict[str, str]:
     """Qualified name -> cleaned docstring, for each distinct docstring of 200+ characters."""
     named: dict[str, str] = {}
@@ -169,7 +171,7 @@ def build(per_kind: dict[str, int] | None = None, seed: int = SEED) -> LabelledS
         qrels[qid] = {d: 1 for d in sorted(descriptions[description])}
 
     # exact terms: rare surnames, codes and numbers
-    found: dict[str, dict[str, set[str]]] = {k: defaultdict(set) for k in _TEMPLATES}
+    found: dict[str, dict[str, set[str]]] = {k: defaultdict(set) for k in TEMPLATES}
     lower = {w for doc in corpus.values() for w in _WORD.findall(doc.text)}
     for did, doc in corpus.items():
         for m in _NAME.finditer(doc.text):
@@ -179,7 +181,7 @@ def build(per_kind: dict[str, int] | None = None, seed: int = SEED) -> LabelledS
             found["code"][m.group(0)].add(did)
         for m in _NUMBER.finditer(doc.text):
             found["number"][m.group(0)].add(did)
-    for kind, template in _TEMPLATES.items():
+    for kind, template in TEMPLATES.items():
         terms = sorted(t for t, docs in found[kind].items() if len(docs) <= 2)
         chosen_terms = sorted(rng.sample(terms, min(wanted[kind], len(terms))))
         for n, term in enumerate(chosen_terms):
