@@ -615,6 +615,12 @@ class Vectors(SqliteProjection):
         if mode == "vector":
             return Retrieved(hits=[_hit(h) for h in near], similarity=similarity)
         found = await lexical.search(self.views, chapter, query, depth, sources=sources)
+        return Retrieved(hits=self._fuse(near, found, k), similarity=similarity)
+
+    def _fuse(
+        self, near: Sequence[VectorHit], found: Sequence[lexical.LexicalHit], k: int
+    ) -> list[SearchHit]:
+        """The vector and lexical hits fused (`self.fusion`), the best `k`."""
         by_id: dict[str, SearchHit] = {h.id: _hit(h) for h in near}
         for h in found:
             by_id.setdefault(h.row.id, _lexical_hit(h))
@@ -626,10 +632,38 @@ class Vectors(SqliteProjection):
                 [[(h.id, h.score) for h in near], [(h.row.id, h.score) for h in found]],
                 weights=[1.0 - w, w],
             )[:k]
-        return Retrieved(
-            hits=[msgspec.structs.replace(by_id[i], score=score) for i, score in fused],
-            similarity=similarity,
-        )
+        return [msgspec.structs.replace(by_id[i], score=score) for i, score in fused]
+
+    async def expand(
+        self, chapter: str, hits: Sequence[SearchHit], *, window: int = 1
+    ) -> list[SearchHit]:
+        """Each hit widened to `window` neighbouring chunks on each side of its source (the
+        sentence that began in the chunk before, the one that ends in the next), its span and
+        text with them; a hit inside a better hit's widened span is dropped. The chunk hash
+        stays the hit's own. A source no longer in the chapter keeps its hit as it was."""
+        texts: dict[str, str] = {}
+        out: list[SearchHit] = []
+        for hit in hits:
+            row = await self.views.fetchone(
+                "SELECT text_blob, chunks FROM vectors_sources WHERE chapter = ? AND source = ?",
+                (chapter, hit.source),
+            )
+            chunks = _chunks_codec.decode(row[1]) if row and row[0] else []
+            at = next((n for n, c in enumerate(chunks) if c.hash == hit.chunk), None)
+            if row is None or at is None:
+                out.append(hit)
+                continue
+            if row[0] not in texts:
+                texts[row[0]] = (await self.blobs.get(row[0])).decode()
+            lo = chunks[max(0, at - window)].start
+            hi = chunks[min(len(chunks) - 1, at + window)].end
+            if any(o.source == hit.source and o.span.start <= lo and hi <= o.span.end for o in out):
+                continue
+            span = msgspec.structs.replace(hit.span, start=lo, end=hi)
+            out.append(
+                msgspec.structs.replace(hit, span=span, text=texts[row[0]][lo:hi])
+            )  # fmt: skip
+        return out
 
     async def search_at(
         self,
@@ -639,25 +673,49 @@ class Vectors(SqliteProjection):
         rev: int,
         k: int = 8,
         sources: Collection[str] | None = None,
+        mode: SearchMode = "vector",
     ) -> list[SearchHit]:
-        """The `k` passages most similar to `query` among those searchable at `rev`.
+        """The `k` passages best matching `query` among those searchable at `rev`.
 
         `sources` restricts the search to these source ids (None: all; empty: nothing), which is
         how a caller applies tags as they stood at `rev`. The index must have folded `rev`.
+
+        The lexical index keeps live chunks only: lexical hits as of `rev` are the live ones
+        that were already searchable then (`added_rev <= rev`). A chunk removed since `rev` is
+        found by the vector side alone, so a lexical or hybrid search as of a rev before a
+        removal can differ from the search made then.
         """
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}; one of {', '.join(SEARCH_MODES)}")
         if sources is not None and not sources:
             return []
-        vector = await self.embedder.embed_query(query)
-        chosen = sorted(sources) if sources is not None else None
-        live = await self.index.query(chapter, vector, k, Filter(sources=chosen, added_by=rev))
-        retired = await self.index.query(
-            history_namespace(chapter),
-            vector,
-            k,
-            Filter(sources=chosen, added_by=rev, removed_after=rev),
-        )
-        hits = sorted([*live, *retired], key=lambda h: -h.score)[:k]
-        return [_hit(hit) for hit in hits]
+        depth = k if mode == "vector" else max(FUSION_DEPTH, 4 * k)
+        near: list[VectorHit] = []
+        if mode != "lexical":
+            vector = await self.embedder.embed_query(query)
+            chosen = sorted(sources) if sources is not None else None
+            live = await self.index.query(
+                chapter, vector, depth, Filter(sources=chosen, added_by=rev)
+            )
+            retired = await self.index.query(
+                history_namespace(chapter),
+                vector,
+                depth,
+                Filter(sources=chosen, added_by=rev, removed_after=rev),
+            )
+            near = sorted([*live, *retired], key=lambda h: -h.score)[:depth]
+            if mode == "vector":
+                return [_hit(hit) for hit in near]
+        found = await lexical.search(self.views, chapter, query, depth, sources=sources)
+        records = await self.index.get(chapter, [h.row.id for h in found])
+        then = [
+            h
+            for h in found
+            if h.row.id in records and int(records[h.row.id].metadata.get(ADDED_REV, 0)) <= rev
+        ]
+        if mode == "lexical":
+            return [_lexical_hit(h) for h in then[:k]]
+        return self._fuse(near, then, k)
 
     async def _search_tagged(
         self, chapter: str, vector: list[float], k: int, tags: set[str]
