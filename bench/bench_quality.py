@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 import rust_core
+from app.answers import DEFAULT_MIN_SIMILARITY
 from bench.common import bench_parser, done, finished, machine, peak_rss_mb, say
 from bench.numpy_docs_set import build, digest
 from bench.quality import LabelledSet, evaluate, load_beir
@@ -49,6 +50,20 @@ from projections.vectorstores import VectorRecord, chunk_metadata
 from projections.vectorstores.chroma import ChromaIndex
 
 TIME_LIMIT_S = 570.0
+OFF_TOPIC = (
+    "How long should I knead bread dough?", "Who won the 1966 football world cup?",
+    "What is the capital city of Peru?", "How do I repot an orchid?",
+    "When did the Roman empire fall?", "What is a good marathon training plan?",
+    "How many calories are in a banana?", "Which planets have rings?",
+    "How do I change a flat bicycle tyre?", "What does a tax accountant do?",
+    "Where do emperor penguins breed?", "How do I remove a red wine stain?",
+    "Who wrote the novel Middlemarch?", "What causes the northern lights?",
+    "How should I prepare for a job interview?", "What is the best soil for tomatoes?",
+    "How do vaccines train the immune system?", "What time zone is Tokyo in?",
+    "How do I tune a guitar by ear?", "Why is the sky blue?",
+)  # fmt: skip
+"""The negative control of the coverage threshold: questions nothing in a NumPy reference
+answers (written here; they are no labels, only what must be refused)."""
 RETRIEVE_K = 40
 """Chunks asked for per query: documents are ranked by their best chunk, 20 are measured."""
 
@@ -177,6 +192,34 @@ async def run_queries(
         seconds.append(time.perf_counter() - t0)
         runs[qid] = list(dict.fromkeys(sources[h.source] for h in hits))[:20]
     return runs, seconds
+
+
+async def calibrate(labelled: LabelledSet, vectors: Vectors, chapter: str) -> dict[str, Any]:
+    """How the coverage threshold splits the set's queries from off-topic ones: the best
+    cosine of each, and the share refused at the shipped threshold."""
+    on = [
+        (await vectors.retrieve(chapter, q.text, k=1, mode="vector")).similarity or 0.0
+        for q in labelled.queries.values()
+    ]
+    off = [
+        (await vectors.retrieve(chapter, q, k=1, mode="vector")).similarity or 0.0
+        for q in OFF_TOPIC
+    ]
+    say(
+        f"coverage: set queries' best cosine p5 {np.percentile(on, 5):.3f}, median "
+        f"{np.median(on):.3f}; off-topic max {max(off):.3f}, median {np.median(off):.3f}"
+    )
+    return {
+        "coverage_threshold": DEFAULT_MIN_SIMILARITY,
+        "coverage_refused_on_topic": round(
+            sum(s < DEFAULT_MIN_SIMILARITY for s in on) / len(on), 4
+        ),
+        "coverage_refused_off_topic": round(
+            sum(s < DEFAULT_MIN_SIMILARITY for s in off) / len(off), 4
+        ),
+        "coverage_on_topic_p5": round(float(np.percentile(on, 5)), 4),
+        "coverage_off_topic_max": round(max(off), 4),
+    }
 
 
 async def bench_latency(
@@ -314,6 +357,7 @@ async def run(
                     f"{scores['all']['recall20']:.4f}; "
                     + ", ".join(f"{k} {v['ndcg10']:.3f}" for k, v in scores.items() if k != "all")
                 )
+            figures |= await calibrate(labelled, vectors, chapter)
             # The fusion's choices, side by side (docs/quality.md says how the default was set).
             variants = {}
             for fusion, weight in (("rrf", 0.5), ("convex", 0.3), ("convex", 0.5), ("convex", 0.7)):
