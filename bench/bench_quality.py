@@ -360,7 +360,13 @@ async def run(
             figures |= await calibrate(labelled, vectors, chapter)
             # The fusion's choices, side by side (docs/quality.md says how the default was set).
             variants = {}
-            for fusion, weight in (("rrf", 0.5), ("convex", 0.3), ("convex", 0.5), ("convex", 0.7)):
+            for fusion, weight in (
+                ("rrf", 0.5),
+                ("convex", 0.5),
+                ("convex", 0.6),
+                ("convex", 0.7),
+                ("convex", 0.8),
+            ):
                 vectors.fusion, vectors.lexical_weight = fusion, weight  # type: ignore[assignment]
                 runs, _ = await run_queries(
                     labelled, vectors, chapter, indexed["sources"], "hybrid"
