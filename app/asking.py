@@ -29,6 +29,7 @@ from app.answers import (
 )
 from app.asof import check_rev, search_as_of
 from app.readside import ReadSide
+from app.reranking import depth_for, reranked
 from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
 from events import Citation, MessagePosted, ThreadStarted, TokenUsage, is_id, new_id
@@ -278,8 +279,8 @@ async def ask(
     similarity: float | None
     if rev is None:
         rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
-        found = await read.vectors.retrieve(chapter, question, k=k, mode=mode)
-        hits, similarity = found.hits, found.similarity
+        found = await read.vectors.retrieve(chapter, question, k=depth_for(read, k), mode=mode)
+        hits, similarity = await reranked(read, question, found.hits, k=k), found.similarity
     else:
         hits = await search_as_of(read, chapter, question, rev=rev, k=k, mode=mode)
         # A fused score is no cosine: as of a rev, only a vector search measures coverage.

@@ -20,6 +20,7 @@ import msgspec
 
 from app import forwarding
 from app.asof import search_as_of
+from app.reranking import depth_for, reranked
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.rules import Conflict, Invalid, NotFound
@@ -271,7 +272,10 @@ async def search(
             services.read, chapter, query, rev=rev, k=k, tags=wanted, mode=mode
         )
         return hits, rev
-    hits = await services.read.vectors.search(chapter, query, k=k, tags=wanted, mode=mode)
+    found = await services.read.vectors.search(
+        chapter, query, k=depth_for(services.read, k), tags=wanted, mode=mode
+    )
+    hits = await reranked(services.read, query, found, k=k)
     return hits, await services.read.settle.position(chapter, "vectors")
 
 
