@@ -275,6 +275,7 @@ async def bench_latency(
             )  # fmt: skip
         await vectors.index.upsert(namespace, records)
         async with vectors.views.transaction() as db:
+            await lexical.ensure(db, namespace)
             await lexical.write_rows(db, namespace, lexical_rows)
         loaded += count
         if loaded % 20_000 == 0 or loaded == sizes.search_chunks:

@@ -33,6 +33,7 @@ __all__ = [
     "delete_ids",
     "delete_sources",
     "drop_chapter",
+    "ensure",
     "exists",
     "fts_query",
     "rows_of",
@@ -102,7 +103,8 @@ def _ddl(table: str) -> list[str]:
     ]
 
 
-async def _ensure(db: aiosqlite.Connection, chapter: str) -> str:
+async def ensure(db: aiosqlite.Connection, chapter: str) -> str:
+    """Create the chapter's index if it has none (inside the open transaction `db`); its table."""
     table = table_of(chapter)
     for statement in _ddl(table):
         await db.execute(statement)
@@ -118,10 +120,11 @@ async def exists(views: Views, chapter: str) -> bool:
 
 
 async def write_rows(db: aiosqlite.Connection, chapter: str, rows: Sequence[LexicalRow]) -> None:
-    """Store `rows` inside the open transaction `db`, replacing rows with the same id."""
-    table = await _ensure(db, chapter)
+    """Store `rows` inside the open transaction `db`, replacing rows with the same id (the
+    index must exist: `ensure`)."""
     if not rows:
         return
+    table = table_of(chapter)
     await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(r.id,) for r in rows])
     await db.executemany(
         f'INSERT INTO {table} (id, source, source_name, chunk, start, "end", page, heading, text) '
@@ -135,16 +138,16 @@ async def write_rows(db: aiosqlite.Connection, chapter: str, rows: Sequence[Lexi
 
 
 async def delete_ids(db: aiosqlite.Connection, chapter: str, ids: Collection[str]) -> None:
-    """Remove rows by record id; unknown ids are ignored."""
+    """Remove rows by record id; unknown ids are ignored (the index must exist: `ensure`)."""
     if ids:
-        table = await _ensure(db, chapter)
+        table = table_of(chapter)
         await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
 
 
 async def delete_sources(db: aiosqlite.Connection, chapter: str, sources: Collection[str]) -> None:
-    """Remove every row of these sources."""
+    """Remove every row of these sources (the index must exist: `ensure`)."""
     if sources:
-        table = await _ensure(db, chapter)
+        table = table_of(chapter)
         await db.executemany(f"DELETE FROM {table} WHERE source = ?", [(s,) for s in sources])
 
 

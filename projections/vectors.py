@@ -314,6 +314,7 @@ class Vectors(SqliteProjection):
         async with self.views.transaction() as db:
             if await lexical.exists(self.views, chapter):
                 return  # built meanwhile
+            await lexical.ensure(db, chapter)
             await lexical.write_rows(db, chapter, built)
         if rows:
             self._backfill_done += 1
@@ -348,6 +349,7 @@ class Vectors(SqliteProjection):
             retired = [i async for i, _ in self.index.ids(history) if i.startswith(prefixes)]
             await self.index.delete(history, retired)
         async with self.views.transaction() as db:
+            await lexical.ensure(db, chapter)
             await lexical.delete_sources(db, chapter, sorted(set(sources)))
             await lexical.delete_ids(db, chapter, wanted)
 
@@ -395,7 +397,7 @@ class Vectors(SqliteProjection):
     async def _write_lexical(self, db: aiosqlite.Connection, chapter: str, ops: _Ops) -> None:
         """The batch's index operations on the lexical index, in log order (live chunks only:
         retired records stay in the vector history alone)."""
-        await lexical.write_rows(db, chapter, [])  # the index exists from the first batch on
+        await lexical.ensure(db, chapter)  # the index exists from the first batch on
         for kind, arg in ops.steps:
             if kind == "upsert":
                 records = cast("list[VectorRecord]", arg)
