@@ -130,12 +130,20 @@ def cited(text: str, hits: Sequence[SearchHit]) -> list[Citation]:
     return [citation_of(hits[n - 1]) for n in seen]
 
 
-def covered(similarity: float | None, hits: Sequence[SearchHit], min_similarity: float) -> bool:
-    """Whether the passages can answer: some were found and, when a cosine similarity was
-    measured (vector and hybrid search), the best reaches `min_similarity`."""
+def covered(
+    similarity: float | None,
+    hits: Sequence[SearchHit],
+    min_similarity: float,
+    *,
+    rare_match: bool = False,
+) -> bool:
+    """Whether the passages can answer: some were found and either a word of the question
+    that few chunks hold was found (`rare_match`: a name, a code, a number looked up, which a
+    sentence embedding scores low), or no cosine was measured (lexical search), or the best
+    cosine reaches `min_similarity`."""
     if not hits:
         return False
-    return similarity is None or similarity >= min_similarity
+    return rare_match or similarity is None or similarity >= min_similarity
 
 
 def not_covered_answer() -> Answer:

@@ -277,10 +277,12 @@ async def ask(
             f"the question is saved, ask again in a few seconds"
         )
     similarity: float | None
+    rare_match = False
     if rev is None:
         rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
         found = await read.vectors.retrieve(chapter, question, k=depth_for(read, k), mode=mode)
         hits, similarity = await reranked(read, question, found.hits, k=k), found.similarity
+        rare_match = found.rare_match
     else:
         hits = await search_as_of(read, chapter, question, rev=rev, k=k, mode=mode)
         # A fused score is no cosine: as of a rev, only a vector search measures coverage.
@@ -290,7 +292,7 @@ async def ask(
         hits=hits, mode=mode,
     )  # fmt: skip
     turns = await _history(read, chapter, thread, asked.rev, history)
-    is_covered = covered(similarity, hits, min_similarity)
+    is_covered = covered(similarity, hits, min_similarity, rare_match=rare_match)
     passages = dedupe(hits) if is_covered else []
     if passages and not as_of:  # neighbours as of a past rev are not what the state holds now
         passages = await read.vectors.expand(chapter, passages)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import rust_core
-from app.answers import DEFAULT_MIN_SIMILARITY
+from app.answers import DEFAULT_MIN_SIMILARITY, covered
 from bench.common import bench_parser, done, finished, machine, peak_rss_mb, say
 from bench.numpy_docs_set import build, digest
 from bench.quality import LabelledSet, evaluate, load_beir
@@ -195,30 +195,28 @@ async def run_queries(
 
 
 async def calibrate(labelled: LabelledSet, vectors: Vectors, chapter: str) -> dict[str, Any]:
-    """How the coverage threshold splits the set's queries from off-topic ones: the best
-    cosine of each, and the share refused at the shipped threshold."""
-    on = [
-        (await vectors.retrieve(chapter, q.text, k=1, mode="vector")).similarity or 0.0
-        for q in labelled.queries.values()
-    ]
-    off = [
-        (await vectors.retrieve(chapter, q, k=1, mode="vector")).similarity or 0.0
-        for q in OFF_TOPIC
-    ]
-    say(
-        f"coverage: set queries' best cosine p5 {np.percentile(on, 5):.3f}, median "
-        f"{np.median(on):.3f}; off-topic max {max(off):.3f}, median {np.median(off):.3f}"
-    )
+    """How the coverage rule (app/answers.py `covered`, hybrid search, the shipped threshold)
+    splits the set's queries from off-topic ones: the share of each refused, per kind."""
+
+    async def refused(text: str) -> bool:
+        found = await vectors.retrieve(chapter, text, k=8, mode="hybrid")
+        return not covered(
+            found.similarity, found.hits, DEFAULT_MIN_SIMILARITY, rare_match=found.rare_match
+        )
+
+    by_kind: dict[str, list[bool]] = {}
+    for q in labelled.queries.values():
+        by_kind.setdefault(q.kind, []).append(await refused(q.text))
+    off = [await refused(q) for q in OFF_TOPIC]
+    on = [r for rs in by_kind.values() for r in rs]
+    shares = {kind: round(sum(rs) / len(rs), 4) for kind, rs in sorted(by_kind.items())}
+    say(f"coverage: refused {sum(on)}/{len(on)} of the set's queries {shares}, "
+        f"{sum(off)}/{len(off)} off-topic")  # fmt: skip
     return {
         "coverage_threshold": DEFAULT_MIN_SIMILARITY,
-        "coverage_refused_on_topic": round(
-            sum(s < DEFAULT_MIN_SIMILARITY for s in on) / len(on), 4
-        ),
-        "coverage_refused_off_topic": round(
-            sum(s < DEFAULT_MIN_SIMILARITY for s in off) / len(off), 4
-        ),
-        "coverage_on_topic_p5": round(float(np.percentile(on, 5)), 4),
-        "coverage_off_topic_max": round(max(off), 4),
+        "coverage_refused_on_topic": round(sum(on) / len(on), 4),
+        "coverage_refused_on_topic_by_kind": shares,
+        "coverage_refused_off_topic": round(sum(off) / len(off), 4),
     }
 
 

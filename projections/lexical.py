@@ -36,9 +36,11 @@ __all__ = [
     "ensure",
     "exists",
     "fts_query",
+    "rare_terms",
     "rows_of",
     "search",
     "table_of",
+    "words_of",
     "write_rows",
 ]
 
@@ -95,6 +97,7 @@ def _ddl(table: str) -> list[str]:
         f"""CREATE VIRTUAL TABLE IF NOT EXISTS {table}_fts USING fts5(
             text, content='{table}', content_rowid='n',
             tokenize='porter unicode61 remove_diacritics 2')""",
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_vocab USING fts5vocab({table}_fts, 'row')",
         f"""CREATE TRIGGER IF NOT EXISTS {table}_ai AFTER INSERT ON {table} BEGIN
             INSERT INTO {table}_fts (rowid, text) VALUES (new.n, new.text); END""",
         f"""CREATE TRIGGER IF NOT EXISTS {table}_ad AFTER DELETE ON {table} BEGIN
@@ -154,8 +157,14 @@ async def delete_sources(db: aiosqlite.Connection, chapter: str, sources: Collec
 async def drop_chapter(db: aiosqlite.Connection, chapter: str) -> None:
     """Remove the chapter's lexical index (tables and triggers go with the row table)."""
     table = table_of(chapter)
+    await db.execute(f"DROP TABLE IF EXISTS {table}_vocab")
     await db.execute(f"DROP TABLE IF EXISTS {table}_fts")
     await db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def words_of(text: str) -> set[str]:
+    """The lower-case words of `text`, as queries split them."""
+    return set(_WORD.findall(text.lower()))
 
 
 def fts_query(text: str) -> str | None:
@@ -220,6 +229,33 @@ async def search(
         )
         for r in rows
     ]  # fmt: skip
+
+
+RARE_SHARE = 0.01
+"""A term in at most this share of a chapter's chunks (and at most `RARE_MIN` of them, whichever
+is more) is rare: a name, a code, a number."""
+RARE_MIN = 3
+
+
+async def rare_terms(views: Views, chapter: str, text: str) -> set[str]:
+    """The words of `text` that some chunk of `chapter`, but few, contains (see `RARE_SHARE`).
+
+    Looked up in the index's vocabulary as written (lower case): a name, code or number keeps
+    its form under the Porter stemmer; a word the stemmer changes is simply not found rare.
+    """
+    terms = sorted(
+        {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
+    )[:_MAX_TERMS]  # fmt: skip
+    if not terms or not await exists(views, chapter):
+        return set()
+    table = table_of(chapter)
+    total = await views.fetchone(f"SELECT count(*) FROM {table}")
+    limit = max(RARE_MIN, int(RARE_SHARE * (total[0] if total else 0)))
+    rows = await views.fetchall(
+        f"SELECT term, doc FROM {table}_vocab WHERE term IN ({','.join('?' * len(terms))})",
+        terms,
+    )
+    return {str(term) for term, doc in rows if 0 < int(doc) <= limit}
 
 
 async def rows_of(views: Views, chapter: str) -> list[tuple[object, ...]]:

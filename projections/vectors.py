@@ -81,7 +81,7 @@ FUSION_DEPTH = 40
 the other side's best hits often sit."""
 Fusion = Literal["convex", "rrf"]
 FUSION: Fusion = "convex"
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.6
 """The lexical side's weight in the convex fusion (the vector side's is 1 - this); set by the
 quality bench (docs/quality.md)."""
 
@@ -102,6 +102,9 @@ class Retrieved(msgspec.Struct, frozen=True, kw_only=True):
 
     hits: list[SearchHit]
     similarity: float | None
+    rare_match: bool = False
+    """A word of the query that few chunks of the chapter hold (a name, a code, a number) is
+    in a hit: an exact-term lookup that found its term, whatever the cosine says."""
 
 
 class _Held(ChunkRef, frozen=True, kw_only=True):
@@ -606,7 +609,10 @@ class Vectors(SqliteProjection):
             sources = await self._tagged_sources(chapter, None, set(tags))
         if mode == "lexical":
             found = await lexical.search(self.views, chapter, query, k, sources=sources)
-            return Retrieved(hits=[_lexical_hit(h) for h in found], similarity=None)
+            hits = [_lexical_hit(h) for h in found]
+            return Retrieved(
+                hits=hits, similarity=None, rare_match=await self._rare_match(chapter, query, hits)
+            )
         vector = await self.embedder.embed_query(query)
         depth = k if mode == "vector" else max(FUSION_DEPTH, 4 * k)
         if tags:
@@ -617,7 +623,19 @@ class Vectors(SqliteProjection):
         if mode == "vector":
             return Retrieved(hits=[_hit(h) for h in near], similarity=similarity)
         found = await lexical.search(self.views, chapter, query, depth, sources=sources)
-        return Retrieved(hits=self._fuse(near, found, k), similarity=similarity)
+        hits = self._fuse(near, found, k)
+        return Retrieved(
+            hits=hits,
+            similarity=similarity,
+            rare_match=await self._rare_match(chapter, query, hits),
+        )
+
+    async def _rare_match(self, chapter: str, query: str, hits: Sequence[SearchHit]) -> bool:
+        rare = await lexical.rare_terms(self.views, chapter, query) if hits else set()
+        if not rare:
+            return False
+        words = {w for h in hits for w in lexical.words_of(h.text)}
+        return bool(rare & words)
 
     def _fuse(
         self, near: Sequence[VectorHit], found: Sequence[lexical.LexicalHit], k: int

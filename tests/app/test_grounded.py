@@ -58,6 +58,29 @@ async def test_an_off_topic_question_is_told_the_sources_do_not_cover_it(worker,
     assert answered.model == "extractive" and answered.citations
 
 
+async def test_a_name_looked_up_is_covered_whatever_its_cosine(worker, chapter):
+    # No passage reaches this threshold by meaning; the rare word found makes the lookup count.
+    thread = await start_thread(worker, chapter=chapter, actor="u-owner")
+    asked = [
+        item
+        async for item in ask(
+            worker, chapter=chapter, thread=thread.id, actor="u-owner", llm=None,
+            question="Which passage mentions Thorvaldsen?", min_similarity=0.99,
+        )
+        if isinstance(item, Asked)
+    ]  # fmt: skip
+    assert asked[0].model == "extractive" and "Agnes Thorvaldsen" in asked[0].text
+    off = [
+        item
+        async for item in ask(
+            worker, chapter=chapter, thread=thread.id, actor="u-owner", llm=None,
+            question="Which passage mentions Middlemarch?", min_similarity=0.99,
+        )
+        if isinstance(item, Asked)
+    ]  # fmt: skip
+    assert off[0].text == NOT_COVERED_TEXT
+
+
 async def test_the_extractive_answer_quotes_the_answering_sentence(worker, chapter):
     answer = await answer_of(worker, chapter, "Who replaces the lighthouse lamp?")
     assert "“The lighthouse keeper, Agnes Thorvaldsen, replaces the lamp every March.” [1]" in (
