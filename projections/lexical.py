@@ -36,6 +36,7 @@ __all__ = [
     "ensure",
     "exists",
     "fts_query",
+    "lookup_terms",
     "rare_terms",
     "rows_of",
     "search",
@@ -97,7 +98,6 @@ def _ddl(table: str) -> list[str]:
         f"""CREATE VIRTUAL TABLE IF NOT EXISTS {table}_fts USING fts5(
             text, content='{table}', content_rowid='n',
             tokenize='porter unicode61 remove_diacritics 2')""",
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_vocab USING fts5vocab({table}_fts, 'row')",
         f"""CREATE TRIGGER IF NOT EXISTS {table}_ai AFTER INSERT ON {table} BEGIN
             INSERT INTO {table}_fts (rowid, text) VALUES (new.n, new.text); END""",
         f"""CREATE TRIGGER IF NOT EXISTS {table}_ad AFTER DELETE ON {table} BEGIN
@@ -157,7 +157,6 @@ async def delete_sources(db: aiosqlite.Connection, chapter: str, sources: Collec
 async def drop_chapter(db: aiosqlite.Connection, chapter: str) -> None:
     """Remove the chapter's lexical index (tables and triggers go with the row table)."""
     table = table_of(chapter)
-    await db.execute(f"DROP TABLE IF EXISTS {table}_vocab")
     await db.execute(f"DROP TABLE IF EXISTS {table}_fts")
     await db.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -237,25 +236,39 @@ is more) is rare: a name, a code, a number."""
 RARE_MIN = 3
 
 
-async def rare_terms(views: Views, chapter: str, text: str) -> set[str]:
-    """The words of `text` that some chunk of `chapter`, but few, contains (see `RARE_SHARE`).
+_LOOKUP = re.compile(r"(?<=\S )[A-Z]\w*|\w*\d\w*|\w+_\w+")
 
-    Looked up in the index's vocabulary as written (lower case): a name, code or number keeps
-    its form under the Porter stemmer; a word the stemmer changes is simply not found rare.
+
+def lookup_terms(text: str) -> set[str]:
+    """The words of `text` shaped like what people look up: a capitalised word after the first
+    (a name), a word with a digit (a code, a number) or an underscore (an identifier); lower
+    case, as the index holds them."""
+    return {w.lower() for m in _LOOKUP.findall(text) for w in _WORD.findall(m)} - STOPWORDS
+
+
+async def rare_terms(views: Views, chapter: str, text: str) -> set[str]:
+    """The lookup-shaped words of `text` (`lookup_terms`) that some chunk of `chapter`, but
+    few, contains (see `RARE_SHARE`).
+
+    Each is counted through the FTS index itself (so stemmed as the index stems), no further
+    than the limit: a common word costs no more than a rare one.
     """
-    terms = sorted(
-        {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
-    )[:_MAX_TERMS]  # fmt: skip
+    terms = sorted(lookup_terms(text))[:8]
     if not terms or not await exists(views, chapter):
         return set()
     table = table_of(chapter)
-    total = await views.fetchone(f"SELECT count(*) FROM {table}")
-    limit = max(RARE_MIN, int(RARE_SHARE * (total[0] if total else 0)))
-    rows = await views.fetchall(
-        f"SELECT term, doc FROM {table}_vocab WHERE term IN ({','.join('?' * len(terms))})",
-        terms,
-    )
-    return {str(term) for term, doc in rows if 0 < int(doc) <= limit}
+    total = await views.fetchone(f"SELECT max(n) FROM {table}")
+    limit = max(RARE_MIN, int(RARE_SHARE * ((total[0] or 0) if total else 0)))
+    rare = set()
+    for term in terms:
+        row = await views.fetchone(
+            f"SELECT count(*) FROM (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? "
+            "LIMIT ?)",
+            (f'"{term}"', limit + 1),
+        )
+        if row and 0 < row[0] <= limit:
+            rare.add(term)
+    return rare
 
 
 async def rows_of(views: Views, chapter: str) -> list[tuple[object, ...]]:
