@@ -37,6 +37,7 @@ __all__ = [
     "exists",
     "fts_query",
     "lookup_terms",
+    "query_terms",
     "rare_terms",
     "rows_of",
     "search",
@@ -166,8 +167,8 @@ def words_of(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def fts_query(text: str) -> str | None:
-    """The FTS5 query for free `text`, or None when no word in it can rank anything."""
+def query_terms(text: str) -> list[str]:
+    """The words of free `text` a query searches for, in order, each once."""
     terms: list[str] = []
     for word in _WORD.findall(text.lower()):
         if word in STOPWORDS or word in terms:
@@ -175,10 +176,46 @@ def fts_query(text: str) -> str | None:
         terms.append(word)
         if len(terms) == _MAX_TERMS:
             break
-    if not terms:
-        return None
+    return terms
+
+
+def fts_query(terms: Sequence[str]) -> str | None:
+    """The FTS5 query OR-ing `terms`, or None when there is none."""
     # Quoted, each term is a string to match, never an FTS5 operator or column filter.
-    return " OR ".join(f'"{t}"' for t in terms)
+    return " OR ".join(f'"{t}"' for t in terms) or None
+
+
+COMMON_SHARE = 0.02
+"""A query word in more than this share of a chapter's chunks (at 1,000 chunks or more) is left
+out of the query when rarer words remain: BM25 gives it little weight, yet ranking its matches
+is most of a query's time (a 100,000-chunk chapter: every chunk with "array"). When every word
+is that common, the query asks for chunks holding all of them."""
+_COMMON_FROM = 1000
+
+
+async def _pruned_query(views: Views, table: str, text: str) -> str | None:
+    terms = query_terms(text)
+    if len(terms) < 2:
+        return fts_query(terms)
+    total = await views.fetchone(f"SELECT max(n) FROM {table}")
+    size = (total[0] or 0) if total else 0
+    if size < _COMMON_FROM:
+        return fts_query(terms)
+    cap = int(COMMON_SHARE * size)
+    kept = []
+    for term in terms:
+        # Counted no further than the cap: a common word costs no more than a rare one.
+        row = await views.fetchone(
+            f"SELECT count(*) FROM (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? "
+            "LIMIT ?)",
+            (f'"{term}"', cap + 1),
+        )
+        if row and row[0] <= cap:
+            kept.append(term)
+    if kept:
+        return fts_query(kept)
+    # Every word is common: the chunks holding all of them, a small set that ranks fast.
+    return " AND ".join(f'"{t}"' for t in terms)
 
 
 async def search(
@@ -194,11 +231,11 @@ async def search(
     `sources` keeps only rows of these sources (None: all; empty: nothing): that is how a tag
     filter reaches this side, the caller knowing which sources carry the tags.
     """
-    query = fts_query(text)
-    if query is None or (sources is not None and not sources) or k <= 0:
+    if (sources is not None and not sources) or k <= 0 or not await exists(views, chapter):
         return []
     table = table_of(chapter)
-    if not await exists(views, chapter):
+    query = await _pruned_query(views, table, text)
+    if query is None:
         return []
     # The best k postings first, then their rows: joining every match to its row (and its text)
     # before the LIMIT costs a row read per match, which for a common word is most of the index.
