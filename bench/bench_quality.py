@@ -400,7 +400,9 @@ async def run(
         "search_at_100k": figures["search_chunks"] >= 100_000,
         "queries_ge_300": figures["queries"] >= 300,
         "docs_ge_2000": figures["docs"] >= 2000,
-        "embed_ge_100_per_s": figures["embed_chunks_per_s"] >= 100,
+        # With a reused cache the embedding "rate" is the cache's: no figure for the model.
+        "embed_ge_100_per_s": not figures["embedding_cache_reused"]
+        and figures["embed_chunks_per_s"] >= 100,
     }
     return finished(figures, sizes, bars)
 
