@@ -19,15 +19,23 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from app.answers import Answer, retrieval_of, stream_answer
+from app.answers import (
+    DEFAULT_MIN_SIMILARITY,
+    Answer,
+    covered,
+    dedupe,
+    retrieval_of,
+    stream_answer,
+)
 from app.asof import check_rev, search_as_of
 from app.readside import ReadSide
+from app.reranking import depth_for, reranked
 from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
 from events import Citation, MessagePosted, ThreadStarted, TokenUsage, is_id, new_id
 from projections.chat import MAX_PAGE, MessageView, ThreadView
 from projections.providers import LLM, ChatMessage
-from projections.vectors import SearchHit, Span
+from projections.vectors import DEFAULT_SEARCH_MODE, SearchHit, SearchMode, Span
 
 __all__ = [
     "ANSWER_ACTOR",
@@ -234,8 +242,14 @@ async def ask(
     history: int = DEFAULT_HISTORY,
     wait_s: float = WAIT_S,
     rev: int | None = None,
+    mode: SearchMode = DEFAULT_SEARCH_MODE,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> AsyncIterator[str | Asked]:
     """Ask `question` in `thread`: text deltas as the answer is written, then one `Asked`.
+
+    `mode` is the book's search mode and `min_similarity` its threshold below which the answer
+    says the sources don't cover the question (app/retrieval_settings.py). Passages are
+    de-duplicated and widened to their neighbouring chunks before they are answered from.
 
     `rev` answers from the chapter as it was at that rev (None: as it is now). The answer
     records the rev retrieval saw, the query it searched and its configuration (`Retrieval`),
@@ -253,6 +267,7 @@ async def ask(
     chapter_log = read.logs.chapter(chapter)
     if rev is not None:
         await check_rev(chapter_log, rev)
+    as_of = rev is not None
     question_id = new_id()
     asked = await chapter_log.append(
         MessagePosted(thread=thread, message=question_id, role="user", text=question), actor=actor
@@ -264,19 +279,29 @@ async def ask(
             f"the chapter's index is still catching up with rev {asked.rev}; "
             f"the question is saved, ask again in a few seconds"
         )
+    similarity: float | None
+    rare_match = False
     if rev is None:
         rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
-        hits = await read.vectors.search(chapter, question, k=k)
+        found = await read.vectors.retrieve(chapter, question, k=depth_for(read, k), mode=mode)
+        hits, similarity = await reranked(read, question, found.hits, k=k), found.similarity
+        rare_match = found.rare_match
     else:
-        hits = await search_as_of(read, chapter, question, rev=rev, k=k)
+        hits = await search_as_of(read, chapter, question, rev=rev, k=k, mode=mode)
+        # A fused score is no cosine: as of a rev, only a vector search measures coverage.
+        similarity = hits[0].score if hits and mode == "vector" else None
     retrieval = retrieval_of(
         embedder=read.vectors.embedder.model, index=read.vectors.index.name, k=k, tags=[],
-        hits=hits,
+        hits=hits, mode=mode,
     )  # fmt: skip
     turns = await _history(read, chapter, thread, asked.rev, history)
+    is_covered = covered(similarity, hits, min_similarity, rare_match=rare_match)
+    passages = dedupe(hits) if is_covered else []
+    if passages and not as_of:  # neighbours as of a past rev are not what the state holds now
+        passages = await read.vectors.expand(chapter, passages)
 
     answer: Answer | None = None
-    async for piece in stream_answer(question, hits, llm, history=turns):
+    async for piece in stream_answer(question, passages, llm, history=turns, is_covered=is_covered):
         if isinstance(piece, Answer):
             answer = piece
         else:
@@ -306,7 +331,7 @@ async def ask(
         thread=thread,
         question=question_id,
         text=answer.text,
-        citations=_passages(answer.citations, hits),
+        citations=_passages(answer.citations, passages),
         rev=rev,
         message_rev=recorded.rev,
         model=answer.model,

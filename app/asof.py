@@ -24,7 +24,7 @@ from engine.log import Log
 from engine.rules import Invalid
 from projections.audit import ChapterFold, ChapterSnapshot, read_envelopes
 from projections.diff import ChapterDiff, diff_chapter, texts_to_load
-from projections.vectors import SearchHit
+from projections.vectors import SearchHit, SearchMode
 
 __all__ = ["RevOutOfRange", "chapter_diff", "check_rev", "search_as_of", "snapshots_at"]
 
@@ -67,8 +67,9 @@ async def search_as_of(
     rev: int,
     k: int,
     tags: Sequence[str] | None = None,
+    mode: SearchMode = "vector",
 ) -> list[SearchHit]:
-    """The `k` passages nearest to `query` in the chapter as it was at `rev`.
+    """The `k` passages best matching `query` in the chapter as it was at `rev`, by `mode`.
 
     `tags` keeps sources that carried one of them at `rev`. The index must have folded `rev`
     (callers settle "vectors" first).
@@ -80,7 +81,7 @@ async def search_as_of(
         wanted = set(tags)
         snapshot = await read.snapshots.at(log, rev)
         sources = {s.id for s in snapshot.sources if s.status != "removed" and wanted & set(s.tags)}
-    return await read.vectors.search_at(chapter, query, rev=rev, k=k, sources=sources)
+    return await read.vectors.search_at(chapter, query, rev=rev, k=k, sources=sources, mode=mode)
 
 
 async def chapter_diff(read: ReadSide, chapter: str, from_rev: int, to_rev: int) -> ChapterDiff:

@@ -11,7 +11,9 @@ reported by the first call that needs it.
 from app.settings import ConfigError, Settings
 from projections.embedding_cache import Embedder
 from projections.providers import LLM, ProviderConfig, make_embedder, make_llm
-from projections.settings import ProviderSettings, VectorSettings
+from projections.providers.errors import ProviderConfigError
+from projections.providers.rerank import Reranker
+from projections.settings import ProviderSettings, RerankSettings, VectorSettings
 from projections.vectorstores import VectorIndex
 
 __all__ = ["DEFAULT_MODELS", "embedder_from", "index_from", "llm_from"]
@@ -92,3 +94,16 @@ def index_from(settings: VectorSettings, data: Settings) -> VectorIndex:
             )
         return PineconeIndex(settings.url, settings.api_key)
     raise ConfigError(f"unknown vector index kind {settings.kind!r}; expected chroma or pinecone")
+
+
+def reranker_from(settings: RerankSettings) -> Reranker | None:
+    """The configured rerank service, or None (`kind = "none"`). ProviderConfigError when the
+    settings cannot work (an unknown kind, no model, no base URL)."""
+    if settings.kind == "none":
+        return None
+    if not settings.base_url or not settings.model:
+        raise ProviderConfigError(settings.kind, "[rerank] needs base_url and model")
+    return Reranker(
+        kind=settings.kind, base_url=settings.base_url, model=settings.model,
+        api_key=settings.api_key,
+    )  # fmt: skip

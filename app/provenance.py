@@ -45,7 +45,7 @@ from events import (
 )
 from projections.audit import ChapterFold, read_envelopes
 from projections.ingest import load_manifest
-from projections.vectors import SearchHit
+from projections.vectors import SEARCH_MODES, SearchHit
 
 __all__ = ["MessageNotFound", "Provenance", "ResolvedPassage", "provenance"]
 
@@ -190,7 +190,15 @@ async def provenance(
         raise IndexBehind(f"the chapter's index is still catching up with rev {rev}")
     k = retrieval.k if retrieval is not None else DEFAULT_K
     tags = retrieval.tags if retrieval is not None else []
-    rerun = await search_as_of(read, chapter, query, rev=rev, k=k, tags=tags) if query else []
+    mode = retrieval.mode if retrieval is not None else "vector"
+    if mode not in SEARCH_MODES:
+        notes.append(f"the answer was retrieved in mode {mode!r}, unknown here: re-run as vector")
+        mode = "vector"
+    rerun = (
+        await search_as_of(read, chapter, query, rev=rev, k=k, tags=tags, mode=mode)  # type: ignore[arg-type]
+        if query
+        else []
+    )
     compared: Literal["passages", "citations"]
     if retrieval is not None and retrieval.passages:
         compared = "passages"

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.configured import embedder_from, index_from, llm_from
+from app.configured import embedder_from, index_from, llm_from, reranker_from
 from app.settings import Settings
 from app.settle import CheckpointSettle, RunnerSettle, Settle
 from engine.blobs import BlobStore
@@ -26,6 +26,7 @@ from projections.erasure import Eraser
 from projections.fold_snapshots import FoldSnapshots
 from projections.ingest import Ingest
 from projections.providers import LLM
+from projections.providers.rerank import Reranker
 from projections.runner import LogSource, Projection, Runner
 from projections.store import Views
 from projections.tree import Trees
@@ -65,6 +66,10 @@ class ReadSide:
     checkpoints (app/settle.py)."""
     llm: LLM | None = None
     """The server's default answerer (None: extractive answers)."""
+    reranker: Reranker | None = None
+    """The rerank service that reorders retrieved passages (None: no reranking)."""
+    rerank_depth: int = 30
+    """Passages retrieved for the reranker to reorder."""
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
@@ -120,6 +125,9 @@ async def open_read_side(
         await projection.open()
     if llm is None and use_llm_settings:
         llm = await llm_from(settings.llm)
+    reranker = reranker_from(settings.rerank)
+    if reranker is not None:
+        closers.append(reranker.aclose)
     # The eraser first: erased blobs are gone before the views re-fold (projections/erasure.py).
     projections: list[Projection] = [eraser, catalogue, ingest, vectors, chat, trees]  # type: ignore[list-item]
     runner = Runner(LogSource(logs), projections)
@@ -142,5 +150,7 @@ async def open_read_side(
         runner=runner,
         settle=settle,
         llm=llm,
+        reranker=reranker,
+        rerank_depth=max(1, settings.rerank.depth),
         _closers=closers,
     )

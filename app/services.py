@@ -28,6 +28,7 @@ from app.book_llms import BookLLMs
 from app.heads import HeadSigner
 from app.readside import ReadSide, open_read_side
 from app.relay import Relay
+from app.retrieval_settings import BookRetrieval
 from app.settings import Settings
 from engine.accounts import AccountStore, open_account_store
 from engine.accounts.secrets import SecretBox
@@ -88,6 +89,8 @@ class Services:
     """The read models (catalogue, vectors, chat), their runner, the default answerer."""
     llms: BookLLMs
     """Which model answers each book's questions (its settings, else the server's)."""
+    retrieval: BookRetrieval
+    """How each book's chapters are searched (mode, coverage threshold)."""
     role: Role = "all"
     """Which parts this process runs."""
     mirrors: Mirrors | None = None
@@ -266,6 +269,7 @@ async def open_services(
             blobs=blobs,
             read=read,
             llms=llms,
+            retrieval=BookRetrieval(accounts),
             role=role,
             readiness_checks=checks,
         )

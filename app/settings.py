@@ -18,7 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from engine.settings import Limits, NatsSettings, WebSettings
-from projections.settings import ProviderSettings, VectorSettings
+from projections.settings import ProviderSettings, RerankSettings, VectorSettings
 
 __all__ = [
     "CONFIG_NAME",
@@ -88,6 +88,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Embeddings; auto is the local offline model."""
     llm: ProviderSettings = ProviderSettings()
     """Answers; auto is Ollama when reachable, else extractive answers."""
+    rerank: RerankSettings = RerankSettings()
+    """Reranking of retrieved passages by a service; none by default."""
     limits: Limits = Limits()
     """Request and event limits."""
     web: WebSettings = WebSettings()

@@ -20,6 +20,7 @@ import msgspec
 
 from app import forwarding
 from app.asof import search_as_of
+from app.reranking import depth_for, reranked
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.rules import Conflict, Invalid, NotFound
@@ -28,7 +29,7 @@ from engine.sources import retag_source as retag
 from engine.webpages import WebFetcher, fetch_web_page
 from events import RecordedEvent, SourceAdded
 from projections.catalogue import SourceView, Status
-from projections.vectors import SearchHit
+from projections.vectors import DEFAULT_SEARCH_MODE, SearchHit, SearchMode
 
 __all__ = [
     "SETTLE_WAIT_S",
@@ -284,18 +285,25 @@ async def search(
     k: int,
     tags: Sequence[str] | None = None,
     rev: int | None = None,
+    mode: SearchMode = DEFAULT_SEARCH_MODE,
 ) -> tuple[list[SearchHit], int]:
-    """The `k` passages nearest to `query` (optionally only from tagged sources), and the rev
-    the index had folded when it answered; with `rev`, as the chapter was then (and `rev`)."""
+    """The `k` passages best matching `query` by `mode` (the book's setting; optionally only from
+    tagged sources), and the rev the index had folded when it answered; with `rev`, as the
+    chapter was then (and `rev`)."""
     query = query.strip()
     if not query:
         raise Invalid("the query is empty")
     await services.settled(chapter, projections=["vectors"])
     wanted = [t.strip() for t in tags] if tags else None
     if rev is not None:
-        hits = await search_as_of(services.read, chapter, query, rev=rev, k=k, tags=wanted)
+        hits = await search_as_of(
+            services.read, chapter, query, rev=rev, k=k, tags=wanted, mode=mode
+        )
         return hits, rev
-    hits = await services.read.vectors.search(chapter, query, k=k, tags=wanted)
+    found = await services.read.vectors.search(
+        chapter, query, k=depth_for(services.read, k), tags=wanted, mode=mode
+    )
+    hits = await reranked(services.read, query, found, k=k)
     return hits, await services.read.settle.position(chapter, "vectors")
 
 

@@ -94,6 +94,9 @@ class Retrieval(msgspec.Struct, frozen=True, kw_only=True):
     """Only passages of sources carrying one of these tags (at the answered rev); [] for all."""
     passages: str = ""
     """BLAKE3 hex of the passages retrieved, `<source>:<chunk>` one per line in rank order."""
+    mode: str = "vector"
+    """The search mode: `vector`, `lexical` or `hybrid` (answers before it was recorded:
+    `vector`, the only one there was)."""
 
 
 class ChapterCreated(Event, frozen=True, kw_only=True, tag="ChapterCreated"):

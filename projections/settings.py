@@ -26,3 +26,18 @@ class VectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Server URL (Chroma server) or index host (Pinecone)."""
     api_key: str | None = None
     """API key where the backend needs one."""
+
+
+class RerankSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A rerank service (Cohere's or Jina's API shape; projections/providers/rerank.py)."""
+
+    kind: str = "none"
+    """none (no reranking), cohere or jina."""
+    base_url: str | None = None
+    """The service's base URL (the kind's path is added: `/v2/rerank`, `/v1/rerank`)."""
+    model: str | None = None
+    """The rerank model's name."""
+    api_key: str | None = None
+    """API key; prefer the environment (`RAGSTACK_RERANK_API_KEY`) to the file."""
+    depth: int = 30
+    """Passages retrieved for the service to reorder (the best `k` of them are kept)."""

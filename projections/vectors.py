@@ -21,17 +21,26 @@ changes. The history grows with every removal and edit; it goes when the chapter
 dropped. Tags are not read from retired records: an as-of search filters by the sources the
 caller found carrying the tags at that rev (the audit fold knows them).
 
-It is one module (about 520 lines): the fold, the batch's index operations and the searches
+**The lexical index** (`projections/lexical.py`, SQLite FTS5 per chapter) holds the live chunks
+too, written from the same batch's operations inside the transaction that commits the per-source
+state and checkpoint. It keeps no history: a search as of a rev is vector-only. Chapters folded
+before it existed get theirs built from the per-source state when they go idle (`idle`), no
+re-embedding, with progress in `lexical_progress`. `forget` is the one path that removes chunks
+from both indexes at once (a removed source, an erasure).
+
+It is one module (about 650 lines): the fold, the batch's index operations and the searches
 (now and as of a rev) share the per-source state and the history namespace's rules.
 """
 
 import json
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
+import aiosqlite
 import msgspec
 
 import rust_core
@@ -48,8 +57,10 @@ from events import (
     SourceRetagged,
     Span,
 )
+from projections import lexical
 from projections.base import SqliteProjection
 from projections.embedding_cache import CachedEmbedder
+from projections.fusion import convex, rrf
 from projections.ingest import load_manifest
 from projections.store import Views
 from projections.vectorstores import (
@@ -63,6 +74,20 @@ from projections.vectorstores import (
     chunk_metadata,
 )
 
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["vector", "lexical", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
+DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
+FUSION_DEPTH = 40
+"""Hits taken from each side before fusing (at least 4 k): fusion needs the lists' tails, where
+the other side's best hits often sit."""
+Fusion = Literal["convex", "rrf"]
+FUSION: Fusion = "convex"
+LEXICAL_WEIGHT = 0.6
+"""The lexical side's weight in the convex fusion (the vector side's is 1 - this); set by the
+quality bench (docs/quality.md)."""
+
 
 class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     """A retrieved passage: the search hit shape of docs/architecture.md plus the chunk hash."""
@@ -75,6 +100,16 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     chunk: str
     cite: str = ""
     """How an answer names the passage's work, "Author (Year)", for a source with metadata."""
+
+
+class Retrieved(msgspec.Struct, frozen=True, kw_only=True):
+    """Hits of a search and the best cosine similarity seen (None when no vector was asked)."""
+
+    hits: list[SearchHit]
+    similarity: float | None
+    rare_match: bool = False
+    """A word of the query that few chunks of the chapter hold (a name, a code, a number) is
+    in a hit: an exact-term lookup that found its term, whatever the cosine says."""
 
 
 class _Held(ChunkRef, frozen=True, kw_only=True):
@@ -162,6 +197,40 @@ def _hit(hit: VectorHit) -> SearchHit:
     )
 
 
+def _lexical_row(source: str, name: str, c: ChunkRef, text: str) -> lexical.LexicalRow:
+    return lexical.LexicalRow(
+        id=record_id(source, c.hash), source=source, source_name=name, chunk=c.hash,
+        span=Span(start=c.start, end=c.end, page=c.page, heading=c.heading),
+        text=text[c.start : c.end],
+    )  # fmt: skip
+
+
+def _record_row(r: VectorRecord) -> lexical.LexicalRow:
+    m = r.metadata
+    page, heading = m.get("page"), m.get("heading")
+    return lexical.LexicalRow(
+        id=r.id,
+        source=str(m["source"]),
+        source_name=str(m.get("source_name", "")),
+        chunk=str(m["chunk"]),
+        span=Span(
+            start=int(m["start"]),
+            end=int(m["end"]),
+            page=int(page) if page is not None else None,
+            heading=str(heading) if heading is not None else None,
+        ),
+        text=r.document or "",
+    )
+
+
+def _lexical_hit(hit: lexical.LexicalHit) -> SearchHit:
+    row = hit.row
+    return SearchHit(
+        source=row.source, source_name=row.source_name, span=row.span, text=row.text,
+        score=hit.score, chunk=row.chunk,
+    )  # fmt: skip
+
+
 class _TagShares:
     """The share of a window of nearest records that passed a chapter's tag filter last time.
 
@@ -227,20 +296,95 @@ class Vectors(SqliteProjection):
         self.index = index
         self.embedder = embedder
         self._tag_shares = _TagShares()
+        self.fusion: Fusion = FUSION
+        self.lexical_weight = LEXICAL_WEIGHT
+        self._backfill_total = 0
+        self._backfill_done = 0
 
     async def open(self) -> None:
         """Create the tables; add `meta` (the source's SourceMeta as JSON, added after the first
-        release) to an older database, where it is NULL as no older event carries it."""
+        release) to an older database, where it is NULL as no older event carries it; and count
+        the chapters whose lexical index is still to build."""
         await super().open()
         columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
         if "meta" not in {row[1] for row in columns}:
             await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
+        chapters = await self.views.fetchall("SELECT DISTINCT chapter FROM vectors_sources")
+        missing = [c for (c,) in chapters if not await lexical.exists(self.views, c)]
+        self._backfill_total = len(missing)
+        if missing:
+            log.info("lexical index: %d chapters to build in the background", len(missing))
+
+    def lexical_progress(self) -> tuple[int, int]:
+        """(built, to build) of the chapters whose lexical index is made after an upgrade."""
+        return self._backfill_done, self._backfill_total
 
     async def reset(self, chapter: str) -> None:
-        """Drop the chapter's namespace as well as its state rows."""
+        """Drop the chapter's namespaces and lexical index as well as its state rows."""
         await self.index.drop(chapter)
         await self.index.drop(history_namespace(chapter))
-        await super().reset(chapter)
+        async with self.views.transaction() as db:
+            for table in self.tables:
+                await db.execute(f"DELETE FROM {table} WHERE chapter = ?", (chapter,))
+            await lexical.drop_chapter(db, chapter)
+            await self._checkpoints.forget(db, chapter)
+
+    async def idle(self, chapter: str) -> None:
+        """Build the chapter's lexical index if an older version folded it without one."""
+        if await lexical.exists(self.views, chapter):
+            return
+        rows = await self.views.fetchall(
+            "SELECT source, name, tags, text_blob, chunks FROM vectors_sources "
+            "WHERE chapter = ? ORDER BY source",
+            (chapter,),
+        )
+        built: list[lexical.LexicalRow] = []
+        for source, name, _tags, text_blob, chunks in rows:
+            if text_blob is None:
+                continue
+            text = (await self.blobs.get(text_blob)).decode()
+            built.extend(_lexical_row(source, name, c, text) for c in _chunks_codec.decode(chunks))
+        async with self.views.transaction() as db:
+            if await lexical.exists(self.views, chapter):
+                return  # built meanwhile
+            await lexical.ensure(db, chapter)
+            await lexical.write_rows(db, chapter, built)
+        if rows:
+            self._backfill_done += 1
+            log.info(
+                "lexical index: chapter %s built, %d chunks (%d of %d chapters)",
+                chapter, len(built), self._backfill_done, self._backfill_total,
+            )  # fmt: skip
+
+    async def forget(
+        self,
+        chapter: str,
+        *,
+        sources: Collection[str] = (),
+        records: Collection[str] = (),
+    ) -> None:
+        """Remove chunks from every index of the chapter in one call: whole `sources` (live and
+        history records) and single `records` (`<source>:<chunk hash>` ids, with their history
+        stretches). The lexical rows go in one transaction; the vector deletes, idempotent, go
+        first, so a crash between the two leaves nothing that a repeat call would not remove.
+
+        This is the path for anything that must stop being findable (erasure): the per-source
+        state is not touched here, the caller's own events decide what a rebuild re-creates.
+        """
+        history = history_namespace(chapter)
+        for source in sorted(set(sources)):
+            await self.index.delete_source(chapter, source)
+            await self.index.delete_source(history, source)
+        wanted = sorted(set(records))
+        if wanted:
+            await self.index.delete(chapter, wanted)
+            prefixes = tuple(f"{r}:" for r in wanted)
+            retired = [i async for i, _ in self.index.ids(history) if i.startswith(prefixes)]
+            await self.index.delete(history, retired)
+        async with self.views.transaction() as db:
+            await lexical.ensure(db, chapter)
+            await lexical.delete_sources(db, chapter, sorted(set(sources)))
+            await lexical.delete_ids(db, chapter, wanted)
 
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
         """Fold a batch: index operations first (idempotent), then state and checkpoint."""
@@ -285,6 +429,7 @@ class Vectors(SqliteProjection):
                     states[body.source] = None
         await self._perform(chapter, ops)
         async with self.views.transaction() as db:
+            await self._write_lexical(db, chapter, ops)
             for source, state in states.items():
                 if state is None:
                     await db.execute(
@@ -316,8 +461,7 @@ class Vectors(SqliteProjection):
         async for _, metadata in self.index.ids(history_namespace(chapter)):
             if metadata.get("source") == source:  # chunks an edit retired: erased too
                 chunks.append(str(metadata.get("chunk")))
-        await self.index.delete_source(chapter, source)
-        await self.index.delete_source(history_namespace(chapter), source)
+        await self.forget(chapter, sources=[source])  # vector namespaces and lexical rows
         await self.embedder.cache.forget(chunks)
         async with self.views.transaction() as db:
             await db.execute(
@@ -338,6 +482,20 @@ class Vectors(SqliteProjection):
         await self.embedder.cache.forget(chunks)
         async with self.views.transaction() as db:
             await db.execute("DELETE FROM vectors_sources WHERE chapter = ?", (chapter,))
+            await lexical.drop_chapter(db, chapter)
+
+    async def _write_lexical(self, db: aiosqlite.Connection, chapter: str, ops: _Ops) -> None:
+        """The batch's index operations on the lexical index, in log order (live chunks only:
+        retired records stay in the vector history alone)."""
+        await lexical.ensure(db, chapter)  # the index exists from the first batch on
+        for kind, arg in ops.steps:
+            if kind == "upsert":
+                records = cast("list[VectorRecord]", arg)
+                await lexical.write_rows(db, chapter, [_record_row(r) for r in records])
+            elif kind == "delete":
+                await lexical.delete_ids(db, chapter, cast("list[str]", arg))
+            elif kind == "delete_source":
+                await lexical.delete_sources(db, chapter, [cast("str", arg)])
 
     async def _state(
         self, chapter: str, source: str, states: dict[str, "_SourceState | None"]
@@ -516,15 +674,133 @@ class Vectors(SqliteProjection):
     # -- reading ------------------------------------------------------------------------------
 
     async def search(
-        self, chapter: str, query: str, *, k: int = 8, tags: Sequence[str] | None = None
+        self,
+        chapter: str,
+        query: str,
+        *,
+        k: int = 8,
+        tags: Sequence[str] | None = None,
+        mode: SearchMode = "vector",
     ) -> list[SearchHit]:
-        """The `k` passages most similar to `query`, optionally only from sources with `tags`."""
+        """The `k` passages best matching `query`, optionally only from sources with `tags`.
+
+        `mode`: `vector` (cosine similarity; `score` is the cosine), `lexical` (BM25 over the
+        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused by reciprocal rank;
+        `score` is the fused score, comparable only within one result list).
+        """
+        return (await self.retrieve(chapter, query, k=k, tags=tags, mode=mode)).hits
+
+    async def retrieve(
+        self,
+        chapter: str,
+        query: str,
+        *,
+        k: int = 8,
+        tags: Sequence[str] | None = None,
+        mode: SearchMode = "vector",
+    ) -> "Retrieved":
+        """`search`, with the best cosine similarity any chunk has to the query (None in
+        lexical mode): the calibrated signal an answer uses to say the sources don't cover it."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}; one of {', '.join(SEARCH_MODES)}")
+        sources: set[str] | None = None
+        if tags and mode != "vector":
+            sources = await self._tagged_sources(chapter, None, set(tags))
+        if mode == "lexical":
+            found = await lexical.search(self.views, chapter, query, k, sources=sources)
+            hits = await self._cited(chapter, [_lexical_hit(h) for h in found])
+            return Retrieved(
+                hits=hits, similarity=None, rare_match=await self._rare_match(chapter, query, hits)
+            )
         vector = await self.embedder.embed_query(query)
+        depth = k if mode == "vector" else max(FUSION_DEPTH, 4 * k)
         if tags:
-            hits = await self._search_tagged(chapter, vector, k, set(tags))
+            near = await self._search_tagged(chapter, vector, depth, set(tags))
         else:
-            hits = await self.index.query(chapter, vector, k)
-        return [_hit(hit) for hit in hits]
+            near = await self.index.query(chapter, vector, depth)
+        similarity = max((h.score for h in near), default=None)
+        if mode == "vector":
+            return Retrieved(hits=[_hit(h) for h in near], similarity=similarity)
+        found = await lexical.search(self.views, chapter, query, depth, sources=sources)
+        hits = await self._cited(chapter, self._fuse(near, found, k))
+        return Retrieved(
+            hits=hits,
+            similarity=similarity,
+            rare_match=await self._rare_match(chapter, query, hits),
+        )
+
+    async def _cited(self, chapter: str, hits: list[SearchHit]) -> list[SearchHit]:
+        """Hits found by the lexical side alone carry no metadata (the FTS rows hold none): their
+        "Author (Year)" comes from the source's stored metadata, as the vector side's does."""
+        missing = sorted({h.source for h in hits if not h.cite})
+        if not missing:
+            return hits
+        marks = ",".join("?" * len(missing))
+        rows = await self.views.fetchall(
+            f"SELECT source, meta FROM vectors_sources WHERE chapter = ? AND source IN ({marks}) "
+            "AND meta IS NOT NULL",
+            (chapter, *missing),
+        )
+        cites = {src: _meta_codec.decode(raw).cite() for src, raw in rows}
+        return [
+            msgspec.structs.replace(h, cite=cites[h.source]) if cites.get(h.source) else h
+            for h in hits
+        ]
+
+    async def _rare_match(self, chapter: str, query: str, hits: Sequence[SearchHit]) -> bool:
+        rare = await lexical.rare_terms(self.views, chapter, query) if hits else set()
+        if not rare:
+            return False
+        words = {w for h in hits for w in lexical.words_of(h.text)}
+        return bool(rare & words)
+
+    def _fuse(
+        self, near: Sequence[VectorHit], found: Sequence[lexical.LexicalHit], k: int
+    ) -> list[SearchHit]:
+        """The vector and lexical hits fused (`self.fusion`), the best `k`."""
+        by_id: dict[str, SearchHit] = {h.id: _hit(h) for h in near}
+        for h in found:
+            by_id.setdefault(h.row.id, _lexical_hit(h))
+        if self.fusion == "rrf":
+            fused = rrf([[h.id for h in near], [h.row.id for h in found]])[:k]
+        else:
+            w = self.lexical_weight
+            fused = convex(
+                [[(h.id, h.score) for h in near], [(h.row.id, h.score) for h in found]],
+                weights=[1.0 - w, w],
+            )[:k]
+        return [msgspec.structs.replace(by_id[i], score=score) for i, score in fused]
+
+    async def expand(
+        self, chapter: str, hits: Sequence[SearchHit], *, window: int = 1
+    ) -> list[SearchHit]:
+        """Each hit widened to `window` neighbouring chunks on each side of its source (the
+        sentence that began in the chunk before, the one that ends in the next), its span and
+        text with them; a hit inside a better hit's widened span is dropped. The chunk hash
+        stays the hit's own. A source no longer in the chapter keeps its hit as it was."""
+        texts: dict[str, str] = {}
+        out: list[SearchHit] = []
+        for hit in hits:
+            row = await self.views.fetchone(
+                "SELECT text_blob, chunks FROM vectors_sources WHERE chapter = ? AND source = ?",
+                (chapter, hit.source),
+            )
+            chunks = _chunks_codec.decode(row[1]) if row and row[0] else []
+            at = next((n for n, c in enumerate(chunks) if c.hash == hit.chunk), None)
+            if row is None or at is None:
+                out.append(hit)
+                continue
+            if row[0] not in texts:
+                texts[row[0]] = (await self.blobs.get(row[0])).decode()
+            lo = chunks[max(0, at - window)].start
+            hi = chunks[min(len(chunks) - 1, at + window)].end
+            if any(o.source == hit.source and o.span.start <= lo and hi <= o.span.end for o in out):
+                continue
+            span = msgspec.structs.replace(hit.span, start=lo, end=hi)
+            out.append(
+                msgspec.structs.replace(hit, span=span, text=texts[row[0]][lo:hi])
+            )  # fmt: skip
+        return out
 
     async def search_at(
         self,
@@ -534,25 +810,49 @@ class Vectors(SqliteProjection):
         rev: int,
         k: int = 8,
         sources: Collection[str] | None = None,
+        mode: SearchMode = "vector",
     ) -> list[SearchHit]:
-        """The `k` passages most similar to `query` among those searchable at `rev`.
+        """The `k` passages best matching `query` among those searchable at `rev`.
 
         `sources` restricts the search to these source ids (None: all; empty: nothing), which is
         how a caller applies tags as they stood at `rev`. The index must have folded `rev`.
+
+        The lexical index keeps live chunks only: lexical hits as of `rev` are the live ones
+        that were already searchable then (`added_rev <= rev`). A chunk removed since `rev` is
+        found by the vector side alone, so a lexical or hybrid search as of a rev before a
+        removal can differ from the search made then.
         """
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}; one of {', '.join(SEARCH_MODES)}")
         if sources is not None and not sources:
             return []
-        vector = await self.embedder.embed_query(query)
-        chosen = sorted(sources) if sources is not None else None
-        live = await self.index.query(chapter, vector, k, Filter(sources=chosen, added_by=rev))
-        retired = await self.index.query(
-            history_namespace(chapter),
-            vector,
-            k,
-            Filter(sources=chosen, added_by=rev, removed_after=rev),
-        )
-        hits = sorted([*live, *retired], key=lambda h: -h.score)[:k]
-        return [_hit(hit) for hit in hits]
+        depth = k if mode == "vector" else max(FUSION_DEPTH, 4 * k)
+        near: list[VectorHit] = []
+        if mode != "lexical":
+            vector = await self.embedder.embed_query(query)
+            chosen = sorted(sources) if sources is not None else None
+            live = await self.index.query(
+                chapter, vector, depth, Filter(sources=chosen, added_by=rev)
+            )
+            retired = await self.index.query(
+                history_namespace(chapter),
+                vector,
+                depth,
+                Filter(sources=chosen, added_by=rev, removed_after=rev),
+            )
+            near = sorted([*live, *retired], key=lambda h: -h.score)[:depth]
+            if mode == "vector":
+                return [_hit(hit) for hit in near]
+        found = await lexical.search(self.views, chapter, query, depth, sources=sources)
+        records = await self.index.get(chapter, [h.row.id for h in found])
+        then = [
+            h
+            for h in found
+            if h.row.id in records and int(records[h.row.id].metadata.get(ADDED_REV, 0)) <= rev
+        ]
+        if mode == "lexical":
+            return [_lexical_hit(h) for h in then[:k]]
+        return self._fuse(near, then, k)
 
     async def _search_tagged(
         self, chapter: str, vector: list[float], k: int, tags: set[str]
@@ -605,7 +905,8 @@ class Vectors(SqliteProjection):
         return {source for (source,) in await self.views.fetchall(sql, params)}
 
     async def digest(self, chapter: str) -> str:
-        """A hash of the chapter's index (ids and metadata) and state, for rebuild comparisons."""
+        """A hash of the chapter's indexes (vector ids and metadata, lexical rows) and state, for
+        rebuild comparisons."""
         entries = sorted(
             [
                 (i, sorted(m.items()))
@@ -618,5 +919,8 @@ class Vectors(SqliteProjection):
             "WHERE chapter = ? ORDER BY source",
             (chapter,),
         )
-        data = msgspec.msgpack.encode([entries, [list(r) for r in rows]])
+        lexical_rows = await lexical.rows_of(self.views, chapter)
+        data = msgspec.msgpack.encode(
+            [entries, [list(r) for r in rows], [list(r) for r in lexical_rows]]
+        )
         return rust_core.hash(data).hex()

@@ -211,9 +211,10 @@ async def _asked(
         ).id
     book = await services.books.book_of(chapter.id)
     llm = await llms.for_book(book)
+    how = await services.retrieval.for_book(book)
     stream = ask(
         services.read, chapter=chapter.id, thread=thread, question=question, actor=user.id,
-        llm=llm, k=k, rev=rev,
+        llm=llm, k=k, rev=rev, mode=how.mode, min_similarity=how.min_similarity,
     )  # fmt: skip
     return await respond(request, stream)
 

@@ -353,8 +353,11 @@ async def erase_source(
 async def search_chapter(
     body: SearchRequest, services: ServicesDep, chapter: ReadableChapter
 ) -> SearchResults:
-    """The `k` passages of the chapter nearest to `query`, optionally only from tagged sources."""
+    """The `k` passages of the chapter best matching `query` (by the book's search mode: vector,
+    lexical or hybrid), optionally only from tagged sources."""
+    how = await services.retrieval.for_book(await services.books.book_of(chapter.id))
     hits, rev = await app_sources.search(
-        services, chapter.id, body.query, k=body.k, tags=body.tags or None, rev=body.rev
-    )
+        services, chapter.id, body.query, k=body.k, tags=body.tags or None, rev=body.rev,
+        mode=how.mode,
+    )  # fmt: skip
     return SearchResults(hits=[HitPublic.model_validate(h) for h in hits], rev=rev)

@@ -143,8 +143,8 @@ async def test_a_provider_dying_mid_answer_leaves_the_question_and_no_half_answe
         )
         with pytest.raises(ProviderUnavailable) as caught:
             async for item in ask(
-                worker, chapter=chapter, thread=thread.id, question="Where?", actor="u-owner",
-                llm=llm,
+                worker, chapter=chapter, thread=thread.id, actor="u-owner", llm=llm,
+                question="Where does the snowy owl nest?",
             ):  # fmt: skip
                 seen.append(item)
         await llm.aclose()
@@ -153,7 +153,8 @@ async def test_a_provider_dying_mid_answer_leaves_the_question_and_no_half_answe
     assert "openai" in str(caught.value)
     after = await chat_events(worker, chapter)
     assert len(after) == before + 1
-    assert after[-1].body.role == "user" and after[-1].body.text == "Where?"
+    assert after[-1].body.role == "user"
+    assert after[-1].body.text == "Where does the snowy owl nest?"
 
 
 async def test_a_question_in_an_unknown_thread_or_an_empty_question_appends_nothing(

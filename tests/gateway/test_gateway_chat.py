@@ -130,7 +130,9 @@ async def test_a_provider_killed_mid_answer_gives_an_error_event_and_no_half_mes
     with_openai.die_after_chunks = 3
 
     response = await client.post(
-        messages_url(desk, thread), json={"text": "Where?"}, headers={**desk.headers, **STREAM}
+        messages_url(desk, thread),
+        json={"text": "Where does the snowy owl nest?"},
+        headers={**desk.headers, **STREAM},
     )
     events = read_events(response.text)
     assert [n for n, _ in events[:-1]] == ["token"] * (len(events) - 1) and len(events) > 1
@@ -140,7 +142,9 @@ async def test_a_provider_killed_mid_answer_gives_an_error_event_and_no_half_mes
 
     # The same failure asked for JSON is a plain 503 naming the provider.
     plain = await client.post(
-        messages_url(desk, thread), json={"text": "Where now?"}, headers=desk.headers
+        messages_url(desk, thread),
+        json={"text": "Where do snowy owls nest now?"},
+        headers=desk.headers,
     )
     error = assert_error(plain, 503, "provider_unavailable")
     assert "openai" in error["message"]
@@ -311,7 +315,7 @@ async def test_a_client_that_hangs_up_mid_answer_stops_it_and_leaves_no_half_ans
             real.stream(
                 "POST",
                 messages_url(desk, thread),
-                json={"text": "Where?"},
+                json={"text": "Where does the snowy owl nest?"},
                 headers={**desk.headers, **STREAM},
             ) as response,
         ):

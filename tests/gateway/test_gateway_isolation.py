@@ -169,6 +169,9 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/books/{book}/llm",             book_member(200)),
     Row("PUT",    "/v1/books/{book}/llm",             book_admin(200),    {"json": {"kind": "extractive"}}),
     Row("DELETE", "/v1/books/{book}/llm",             book_admin(200)),
+    Row("GET",    "/v1/books/{book}/retrieval",       book_member(200)),
+    Row("PUT",    "/v1/books/{book}/retrieval",       book_admin(200),    {"json": {"mode": "hybrid"}}),
+    Row("DELETE", "/v1/books/{book}/retrieval",       book_admin(200)),
     # chapters
     Row("GET",    "/v1/chapters/{chapter}",           chapter(200)),
     Row("PATCH",  "/v1/chapters/{chapter}",           chapter(200),       {"json": {"title": "Renamed"}}, label="rename"),

@@ -1,0 +1,138 @@
+"""The quality harness (bench/quality.py, bench/numpy_docs_set.py) and the fusion functions: the
+BEIR loader on a small set written here, the measures against values worked out by hand, the
+shipped set's size and shape, and the benchmark's `--quick` run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.numpy_docs_set import TEMPLATES, build, digest
+from bench.quality import Doc, LabelledSet, Query, evaluate, load_beir
+from projections.fusion import convex, rrf
+from tests.bench.bench_support import assert_positive, run_quick
+
+
+def _write_beir(folder: Path, *, qrels: str | None = None) -> Path:
+    (folder / "qrels").mkdir(parents=True)
+    docs = [
+        {"_id": "d1", "title": "Pumps", "text": "Fault E4411 means the pump lost pressure."},
+        {"_id": "d2", "title": "", "text": "Valves are replaced by the night shift."},
+        {"_id": "d3", "text": "Okonkwo signed the report."},
+    ]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    queries = [
+        {"_id": "q1", "text": "what does E4411 mean", "metadata": {"kind": "code"}},
+        {"_id": "q2", "text": "who signed", "kind": "name"},
+        {"_id": "q3", "text": "not judged in this split"},
+    ]
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
+    (folder / "qrels" / "test.tsv").write_text(
+        qrels or "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\nq2\td3\t1\n"
+    )
+    return folder
+
+
+def test_a_beir_set_loads_with_its_judged_queries_and_their_kinds(tmp_path):
+    labelled = load_beir(_write_beir(tmp_path / "tiny"), kind_field="kind")
+    assert labelled.name == "tiny"
+    assert labelled.corpus["d1"] == Doc(
+        title="Pumps", text="Fault E4411 means the pump lost pressure."
+    )
+    assert labelled.corpus["d3"].title == ""
+    assert labelled.queries == {
+        "q1": Query(text="what does E4411 mean", kind="code"),
+        "q2": Query(text="who signed", kind="name"),
+    }
+    assert labelled.qrels == {"q1": {"d1": 2, "d2": 0}, "q2": {"d3": 1}}
+
+
+def test_a_broken_beir_set_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"qrels/dev\.tsv is missing"):
+        load_beir(_write_beir(tmp_path / "a"), split="dev")
+    with pytest.raises(ValueError, match=r"test\.tsv:2: expected query, doc, score"):
+        load_beir(_write_beir(tmp_path / "b", qrels="query-id\tcorpus-id\tscore\nq1 d1 1\n"))
+    with pytest.raises(ValueError, match="judges unknown document 'd9'"):
+        load_beir(_write_beir(tmp_path / "c", qrels="q1\td9\t1\n"))
+    with pytest.raises(ValueError, match="'q2' has no relevant document"):
+        load_beir(_write_beir(tmp_path / "d", qrels="q1\td1\t1\nq2\td3\t0\n"))
+    folder = _write_beir(tmp_path / "e")
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"corpus\.jsonl:2: not JSON"):
+        load_beir(folder)
+
+
+def test_the_measures_match_values_worked_out_by_hand():
+    labelled = LabelledSet(
+        name="hand",
+        corpus={d: Doc(text=d) for d in ("a", "b", "c", "d")},
+        queries={
+            "q1": Query(text="x", kind="one"),
+            "q2": Query(text="y", kind="two"),
+            "q3": Query(text="z", kind="two"),
+        },
+        qrels={"q1": {"a": 1}, "q2": {"b": 1, "c": 1}, "q3": {"d": 1}},
+    ).check()
+    scores = evaluate(labelled, {"q1": ["a", "b"], "q2": ["a", "b", "d", "c"]})  # q3: nothing
+    assert scores["one"] == {"ndcg10": 1.0, "recall5": 1.0, "recall20": 1.0, "mrr": 1.0,
+                             "queries": 1}  # fmt: skip
+    # q2: relevant at ranks 2 and 4; the ideal puts them at 1 and 2.
+    dcg = 1 / math.log2(3) + 1 / math.log2(5)
+    q2 = dcg / (1 + 1 / math.log2(3))
+    assert scores["two"]["ndcg10"] == pytest.approx(q2 / 2, abs=1e-4)
+    assert scores["two"]["mrr"] == pytest.approx(0.5 / 2, abs=1e-4)
+    assert scores["two"]["recall5"] == pytest.approx(0.5, abs=1e-4)  # q2 all, q3 none
+    assert scores["all"]["queries"] == 3
+    assert scores["all"]["ndcg10"] == pytest.approx((1 + q2) / 3, abs=1e-4)
+
+
+def test_reciprocal_rank_fusion_and_the_convex_sum_rank_as_their_papers_say():
+    fused = rrf([["a", "b", "c"], ["c", "a"]], k=60)
+    assert [key for key, _ in fused] == ["a", "c", "b"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+    # One lexical hit far above the rest wins the convex sum, as RRF's ranks cannot show.
+    vector = [("x", 0.61), ("y", 0.60), ("target", 0.58), ("z", 0.40), ("w", 0.35)]
+    lexical = [("target", 12.0), ("x", 1.1), ("y", 1.0)]
+    assert convex([vector, lexical], weights=[0.5, 0.5])[0][0] == "target"
+    assert rrf([[k for k, _ in vector], [k for k, _ in lexical]])[0][0] == "x"
+    assert convex([[("a", 3.0)], []], weights=[1.0, 1.0]) == [("a", 1.0)]
+    with pytest.raises(ValueError, match="2 weights for 1"):
+        rrf([["a"]], weights=[1.0, 1.0])
+
+
+def test_the_shipped_set_is_big_enough_mixed_and_reproducible():
+    labelled = build()
+    assert len(labelled.corpus) >= 2000
+    assert len(labelled.queries) >= 300
+    kinds = {q.kind for q in labelled.queries.values()}
+    assert kinds == {"paraphrase", "name", "code", "number"}
+    for kind in kinds:
+        assert sum(q.kind == kind for q in labelled.queries.values()) >= 40, kind
+    # An exact-term query's term is in each of its relevant documents; a paraphrase is in none.
+    for qid, query in labelled.queries.items():
+        relevant = [labelled.corpus[d].text for d in labelled.qrels[qid]]
+        if query.kind == "paraphrase":
+            assert all(query.text.lower().rstrip(".") not in " ".join(t.split()).lower()
+                       for t in relevant), qid  # fmt: skip
+        else:
+            prefix, suffix = TEMPLATES[query.kind].split("{}")
+            term = query.text.removeprefix(prefix).removesuffix(suffix)
+            assert all(term in t for t in relevant), qid
+    assert digest(build()) == digest(labelled)
+
+
+def test_bench_quality_quick_prints_every_figure():
+    figures, progress = run_quick("bench_quality.py", timeout=600)
+    assert_positive(
+        figures,
+        ("vector_ndcg10", "lexical_ndcg10", "hybrid_ndcg10", "hybrid_recall20", "queries",
+         "docs", "search_p99_ms_hybrid", "embed_chunks_per_s"),
+    )  # fmt: skip
+    assert figures["rerank_ndcg10"] is None and figures["rerank_reason"]
+    assert "embed_ndcg10_delta" in figures
+    for mode in ("vector", "lexical", "hybrid"):
+        assert set(figures[f"{mode}_by_kind"]) == {"all", "paraphrase", "name", "code", "number"}
+    assert "hybrid: nDCG@10" in progress
