@@ -83,7 +83,8 @@ export async function signUp(credentials: Credentials & { name: string }): Promi
   const made = await client.request<{ token: string; token_id: string }>("POST", "/v1/auth/signup", {
     json: credentials,
   });
-  const user = await signIn(credentials);
+  // Sign-in takes only the credentials: the login route refuses fields it does not know.
+  const user = await signIn({ email: credentials.email, password: credentials.password });
   // The app needs no bearer token: drop the one sign-up made (best effort).
   await globalThis
     .fetch(`/v1/auth/tokens/${encodeURIComponent(made.token_id)}`, {

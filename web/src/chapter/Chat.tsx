@@ -6,6 +6,7 @@ import { askStream } from "../api/endpoints";
 import { ApiError, describe } from "../api/http";
 import type { Answer } from "../api/types";
 import { Button } from "../components/ui";
+import { VirtualList } from "../components/VirtualList";
 import { answerParts } from "../lib/spans";
 import { readEvents } from "../lib/sse";
 import type { PassageTarget } from "./Passage";
@@ -84,12 +85,12 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
           </Button>
         )}
       </div>
-      <div className="messages" aria-live="polite">
-        {log.length === 0 && (
-          <p className="muted">Ask a question about this chapter’s sources; answers cite them.</p>
-        )}
-        {log.map((turn) => (
-          <div key={turn.id} className="turn">
+      {log.length === 0 && (
+        <p className="muted">Ask a question about this chapter’s sources; answers cite them.</p>
+      )}
+      <VirtualList items={log} label="Messages" getKey={(t) => t.id} estimateSize={120} className="messages" stickToEnd>
+        {(turn) => (
+          <div className="turn" aria-live={turn.streaming ? "polite" : undefined}>
             <p className="bubble bubble-user">{turn.question}</p>
             <div className="bubble bubble-answer" aria-busy={turn.streaming}>
               {turn.text ? (
@@ -114,8 +115,8 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
               )}
             </div>
           </div>
-        ))}
-      </div>
+        )}
+      </VirtualList>
       <form className="ask" onSubmit={onSubmit}>
         <label htmlFor="question" className="sr-only">
           Your question

@@ -1,7 +1,8 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { ChevronRight, NotebookText, Share2 } from "lucide-react";
+import { ChevronRight, NotebookText } from "lucide-react";
 import { Link, useParams } from "react-router";
 import { createChapter, keys, listChapters, readBook } from "../api/endpoints";
+import { SharedMark } from "../chapter/SharedMark";
 import { CreateForm } from "../components/CreateForm";
 import { QueryView } from "../components/ui";
 
@@ -30,11 +31,7 @@ export function BookScreen() {
               <li key={chapter.id}>
                 <Link className="row-link" to={`/chapters/${chapter.id}`}>
                   <span className="row-title">{chapter.title}</span>
-                  {chapter.share && (
-                    <span className="badge" title="Shared with you">
-                      <Share2 size={12} aria-hidden /> shared
-                    </span>
-                  )}
+                  <SharedMark chapter={chapter} />
                   <ChevronRight size={18} aria-hidden />
                 </Link>
               </li>
