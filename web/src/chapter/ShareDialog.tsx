@@ -249,7 +249,12 @@ function CurrentShares({ chapter }: { chapter: string }) {
     onSettled: () => void queryClient.invalidateQueries({ queryKey: sharingKeys.shares(chapter) }),
   });
   function onRevoke(share: Share) {
-    const live = share.mode === "copy" ? "They keep the copy they accepted." : "Their live mirror leaves their book.";
+    const live =
+      share.mode === "copy"
+        ? "They keep the copy they already accepted."
+        : share.mode === "proxied"
+          ? "Their live mirror leaves their book at its next refresh."
+          : "Their live mirror leaves their book at once.";
     if (window.confirm(`Revoke ${share.grantee}'s ${share.mode} share? The link stops working now. ${live}`)) {
       revoke.mutate(share.id);
     }

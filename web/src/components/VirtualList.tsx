@@ -45,11 +45,14 @@ export function VirtualList<T>({
     if (onEndReached && items.length > 0 && last >= items.length - 1) onEndReached();
   }, [last, items.length, onEndReached]);
 
+  // A new row, or the last one growing (an answer streaming in), keeps a reader who was at the
+  // end there; one who scrolled up to read stays put.
+  const total = virtualizer.getTotalSize();
   useEffect(() => {
     if (stickToEnd && atEnd.current && items.length > 0) {
       virtualizer.scrollToIndex(items.length - 1, { align: "end" });
     }
-  }, [stickToEnd, items.length, virtualizer]);
+  }, [stickToEnd, items.length, total, virtualizer]);
 
   return (
     <div
@@ -60,7 +63,7 @@ export function VirtualList<T>({
         atEnd.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
       }}
     >
-      <div role="list" aria-label={label} className="vlist-inner" style={{ height: virtualizer.getTotalSize() }}>
+      <div role="list" aria-label={label} className="vlist-inner" style={{ height: total }}>
         {rows.map((row) => (
           <div
             key={row.key}

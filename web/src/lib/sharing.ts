@@ -135,7 +135,7 @@ export function shareError(error: unknown): string {
   return error.message;
 }
 
-/** The link a guest opens: this app's accept screen, the token in the fragment (see docs/web.md). */
+/** The link a guest opens: this app's accept screen, the token in the fragment (see docs/web-sharing.md). */
 export function acceptLink(origin: string, token: string): string {
   return `${origin}/accept#token=${encodeURIComponent(token)}`;
 }

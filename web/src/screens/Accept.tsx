@@ -26,13 +26,28 @@ function storage(): Storage | undefined {
 }
 
 export function AcceptScreen() {
-  const [token] = useState(() =>
+  const [token, setToken] = useState(() =>
     typeof window === "undefined" ? null : pendingToken(window.location.hash, storage()),
   );
+  const [visit, setVisit] = useState(0);
   useEffect(() => {
-    if (window.location.hash) {
-      window.history.replaceState(window.history.state, "", window.location.pathname);
+    function clear() {
+      if (window.location.hash) {
+        window.history.replaceState(window.history.state, "", window.location.pathname);
+      }
     }
+    // Another link opened in this tab changes only the fragment: no new page load.
+    function onHash() {
+      const next = pendingToken(window.location.hash, storage());
+      clear();
+      if (next) {
+        setToken(next);
+        setVisit((v) => v + 1); // a fresh form, even for a link opened again
+      }
+    }
+    clear();
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
   }, []);
   const me = useQuery({ queryKey: keys.me, queryFn: currentUser, staleTime: 60_000 });
 
@@ -58,7 +73,7 @@ export function AcceptScreen() {
           </p>
         </div>
       ) : (
-        <AcceptForm initial={token} />
+        <AcceptForm key={visit} initial={token} />
       )}
     </section>
   );

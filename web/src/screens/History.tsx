@@ -4,7 +4,7 @@
 // roots they name), saying exactly what failed if anything did.
 import { useInfiniteQuery, useMutation, useQuery } from "@tanstack/react-query";
 import { History as HistoryIcon, RotateCw, ShieldAlert, ShieldCheck } from "lucide-react";
-import { useId, useState, type FormEvent } from "react";
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { keys, readChapter } from "../api/endpoints";
 import { currentUser } from "../api/session";
@@ -223,13 +223,16 @@ function TimelineRow({
 }
 
 function Revision({ chapter, rev, head }: { chapter: string; rev: number; head: number }) {
+  const panel = useRef<HTMLElement>(null);
+  // On a phone the revision sits below the timeline: bring it into view (a no-op side by side).
+  useEffect(() => panel.current?.scrollIntoView?.({ block: "nearest", behavior: "smooth" }), [rev]);
   const state = useQuery({
     queryKey: sharingKeys.state(chapter, rev),
     queryFn: () => readState(chapter, rev),
     staleTime: Infinity, // a past revision never changes
   });
   return (
-    <section className="panel revision" aria-labelledby="revision-title">
+    <section ref={panel} className="panel revision" aria-labelledby="revision-title">
       <div className="panel-head">
         <h2 id="revision-title">At rev {rev}</h2>
         {rev === head && <span className="badge">latest</span>}
