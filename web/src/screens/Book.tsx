@@ -3,6 +3,7 @@ import { ChevronRight, NotebookText } from "lucide-react";
 import { Link, useParams } from "react-router";
 import { createChapter, keys, listChapters, readBook } from "../api/endpoints";
 import { SharedMark } from "../chapter/SharedMark";
+import { sharedKind } from "../lib/sharing";
 import { CreateForm } from "../components/CreateForm";
 import { QueryView } from "../components/ui";
 
@@ -10,7 +11,12 @@ export function BookScreen() {
   const { book = "" } = useParams();
   const queryClient = useQueryClient();
   const info = useQuery({ queryKey: keys.book(book), queryFn: () => readBook(book) });
-  const chapters = useQuery({ queryKey: keys.chapters(book), queryFn: () => listChapters(book) });
+  const chapters = useQuery({
+    queryKey: keys.chapters(book),
+    queryFn: () => listChapters(book),
+    // A live mirror leaves the book when its share ends: look again now and then while one is here.
+    refetchInterval: (q) => (q.state.data?.some((c) => sharedKind(c) === "mirror") ? 30_000 : false),
+  });
   return (
     <section className="page">
       <nav aria-label="Breadcrumb" className="crumbs">
