@@ -204,14 +204,14 @@ function CreatedShare({ share, done }: { share: ShareCreated; done: () => void }
         Send them this link: it is shown <strong>only now</strong>. Anyone holding it can open what
         you shared until you revoke it.
       </p>
-      <CopyField label="Share link" value={link} />
+      <CopyField label="Share link" value={link} focus />
       <CopyField label="Token (for another server or ragstack follow)" value={share.token} />
       <Button onClick={done}>Share with someone else</Button>
     </div>
   );
 }
 
-function CopyField({ label, value }: { label: string; value: string }) {
+function CopyField({ label, value, focus = false }: { label: string; value: string; focus?: boolean }) {
   const id = useId();
   const [copied, setCopied] = useState<"yes" | "no" | null>(null);
   async function copy() {
@@ -226,7 +226,8 @@ function CopyField({ label, value }: { label: string; value: string }) {
     <div className="field copy-field">
       <label htmlFor={id}>{label}</label>
       <div className="copy-row">
-        <input id={id} readOnly value={value} onFocus={(e) => e.currentTarget.select()} />
+        {/* The form that had focus is gone: the link takes it, selected, ready to copy. */}
+        <input id={id} readOnly value={value} autoFocus={focus} onFocus={(e) => e.currentTarget.select()} />
         <Button onClick={() => void copy()}>
           {copied === "yes" ? <Check size={16} aria-hidden /> : <Copy size={16} aria-hidden />}
           {copied === "yes" ? "Copied" : "Copy"}
