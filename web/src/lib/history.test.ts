@@ -48,6 +48,12 @@ describe("actors", () => {
     expect(actorLabel("proc:somethingnew", members, undefined)).toBe("process somethingnew");
   });
 
+  it("a guest acting through a share in force is named by its grantee", () => {
+    const guests = [{ id: "01JSHARE", grantee: "guest@example.net" }];
+    expect(actorLabel("share:01JSHARE", members, "u-owner", guests)).toBe("guest@example.net (guest)");
+    expect(actorLabel("share:01JENDEDSHARE", members, "u-owner", guests)).toBe("a guest (share 01JENDED)");
+  });
+
   it("someone outside the book (an owner's actor in a mirror) shows as a short id", () => {
     expect(actorLabel("01JOWNERIDLONGERTHAN", undefined, undefined)).toBe("user 01JOWNERID…");
     expect(actorLabel("u1", [], undefined)).toBe("user u1");

@@ -1,6 +1,6 @@
 // The history screen's logic, without React: who an actor is, the pages of a chapter's history
 // as one list, and a verification report told as a badge and the exact fault.
-import type { HistoryPage, Member, Verification } from "../api/sharing";
+import type { HistoryPage, Member, Share, Verification } from "../api/sharing";
 
 /** What the server's processors are called in a timeline (their actor is `proc:<name>`). */
 const PROCESSES: Record<string, string> = {
@@ -16,9 +16,14 @@ export function actorLabel(
   actor: string,
   members: Pick<Member, "user" | "email">[] | undefined,
   me: string | undefined,
+  guests?: Pick<Share, "id" | "grantee">[],
 ): string {
   if (me && actor === me) return "you";
-  if (actor.startsWith("share:")) return `a guest (share ${actor.slice(6, 14)})`;
+  if (actor.startsWith("share:")) {
+    // A guest acting through a share in force is named by its grantee; an ended one by its id.
+    const share = guests?.find((g) => g.id === actor.slice(6));
+    return share ? `${share.grantee} (guest)` : `a guest (share ${actor.slice(6, 14)})`;
+  }
   if (actor.startsWith("proc:")) {
     const name = actor.slice(5);
     return PROCESSES[name] ?? `process ${name}`;

@@ -11,6 +11,7 @@ import { currentUser } from "../api/session";
 import {
   HISTORY_PAGE,
   listMembers,
+  listShares,
   readDiff,
   readHistory,
   readState,
@@ -132,6 +133,11 @@ function Timeline({
     queryFn: () => listMembers(book),
     retry: false, // names are a nicety: without them actors show as ids
   });
+  const guests = useQuery({
+    queryKey: sharingKeys.shares(chapter),
+    queryFn: () => listShares(chapter),
+    retry: false, // as for members: without them a guest shows as its share's id
+  });
   const history = useInfiniteQuery({
     queryKey: [...sharingKeys.history(chapter), head],
     queryFn: ({ pageParam }) => readHistory(chapter, pageParam.after, pageParam.limit),
@@ -139,7 +145,7 @@ function Timeline({
     getNextPageParam: (_last, _all, param) => olderPage(param, HISTORY_PAGE),
   });
   const entries = newestFirst(history.data?.pages);
-  const who = (actor: string) => actorLabel(actor, members.data, me.data?.id);
+  const who = (actor: string) => actorLabel(actor, members.data, me.data?.id, guests.data);
 
   return (
     <section className="panel timeline" aria-labelledby="timeline-title">
