@@ -8,6 +8,7 @@ import {
   newestFirst,
   newestPage,
   olderPage,
+  revError,
   verdict,
   type PageParam,
 } from "./history";
@@ -144,5 +145,16 @@ describe("comparing two revisions", () => {
     expect(diffRangeError(1, 11, 10)).toContain("no rev 11");
     expect(diffRangeError(-1, 3, 10)).toContain("start at 0");
     expect(diffRangeError(1.5, 3, 10)).toContain("whole numbers");
+  });
+});
+
+describe("going to a revision by number", () => {
+  it("takes a rev of the chapter, and says why not otherwise", () => {
+    expect(revError(" 7 ", 10)).toBeNull();
+    expect(revError("10", 10)).toBeNull();
+    expect(revError("11", 10)).toContain("no rev 11");
+    expect(revError("0", 10)).toContain("start at 1");
+    expect(revError("2.5", 10)).toContain("whole number");
+    expect(revError("", 10)).toContain("whole number");
   });
 });

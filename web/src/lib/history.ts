@@ -149,3 +149,13 @@ export function olderPage(page: PageParam, size: number): PageParam | undefined 
 export function newestFirst(pages: HistoryPage[] | undefined): HistoryPage["history"] {
   return historyEntries(pages).sort((a, b) => b.rev - a.rev);
 }
+
+/** Why `text` names no revision of a chapter whose head is `head`, or null when it does. */
+export function revError(text: string, head: number): string | null {
+  const value = text.trim();
+  if (!/^\d+$/.test(value)) return "A revision is a whole number.";
+  const rev = Number(value);
+  if (rev < 1) return "Revisions start at 1 (the chapter's creation).";
+  if (rev > head) return `The chapter has ${head} revisions; there is no rev ${rev}.`;
+  return null;
+}

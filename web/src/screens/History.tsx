@@ -32,6 +32,7 @@ import {
   newestFirst,
   newestPage,
   olderPage,
+  revError,
   short,
   verdict,
   type PageParam,
@@ -156,6 +157,7 @@ function Timeline({
           <RotateCw size={14} aria-hidden /> Refresh
         </Button>
       </div>
+      {head > 0 && <GoToRev head={head} select={select} />}
       {head === 0 ? (
         <p className="muted">This chapter has no events yet.</p>
       ) : (
@@ -192,6 +194,35 @@ function Timeline({
         </QueryView>
       )}
     </section>
+  );
+}
+
+/** A revision by number, for a history too long to scroll back through. */
+function GoToRev({ head, select }: { head: number; select: (rev: number) => void }) {
+  const [text, setText] = useState("");
+  const [invalid, setInvalid] = useState<string | null>(null);
+  function onSubmit(event: FormEvent) {
+    event.preventDefault();
+    const why = revError(text, head);
+    setInvalid(why);
+    if (!why) select(Number(text.trim()));
+  }
+  return (
+    <form className="inline-form" onSubmit={onSubmit}>
+      <Field
+        label="Go to rev"
+        inputMode="numeric"
+        placeholder={`1 to ${head}`}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+      />
+      <Button type="submit">Show</Button>
+      {invalid && (
+        <p className="error-text" role="alert">
+          {invalid}
+        </p>
+      )}
+    </form>
   );
 }
 
