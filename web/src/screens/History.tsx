@@ -262,7 +262,11 @@ function TimelineRow({
 function Revision({ chapter, rev, head }: { chapter: string; rev: number; head: number }) {
   const panel = useRef<HTMLElement>(null);
   // On a phone the revision sits below the timeline: bring it into view (a no-op side by side).
-  useEffect(() => panel.current?.scrollIntoView?.({ block: "nearest", behavior: "smooth" }), [rev]);
+  // (A block body: newer browsers' scrollIntoView returns a promise, which must not become the
+  // effect's cleanup.)
+  useEffect(() => {
+    panel.current?.scrollIntoView?.({ block: "nearest", behavior: "smooth" });
+  }, [rev]);
   const state = useQuery({
     queryKey: sharingKeys.state(chapter, rev),
     queryFn: () => readState(chapter, rev),
