@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.requirements import missing_requirement
+from tests.web.browser import SCREENSHOT_FOLDERS
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 """The app's folder (package.json, package-lock.json, the sources)."""
@@ -52,3 +53,9 @@ def run_node_tool(web: Path, *args: str, timeout: float = 240) -> subprocess.Com
         timeout=timeout,
         env={**os.environ, "CI": "1", "NO_COLOR": "1", "FORCE_COLOR": "0"},
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # The browser tests' screenshots, named so a person can look at them after the run.
+    for folder in SCREENSHOT_FOLDERS:
+        terminalreporter.write_line(f"web app screenshots: {folder}")

@@ -78,22 +78,12 @@ export async function signIn(credentials: Credentials): Promise<User> {
   return login.user;
 }
 
-/** Makes an account, then signs in to it; the token sign-up hands out is revoked at once. */
+/** Makes an account and signs in to it at once (one request: the server starts the session;
+ * no bearer token is made). */
 export async function signUp(credentials: Credentials & { name: string }): Promise<User> {
-  const made = await client.request<{ token: string; token_id: string }>("POST", "/v1/auth/signup", {
-    json: credentials,
-  });
-  // Sign-in takes only the credentials: the login route refuses fields it does not know.
-  const user = await signIn({ email: credentials.email, password: credentials.password });
-  // The app needs no bearer token: drop the one sign-up made (best effort).
-  await globalThis
-    .fetch(`/v1/auth/tokens/${encodeURIComponent(made.token_id)}`, {
-      method: "DELETE",
-      headers: { Authorization: `Bearer ${made.token}` },
-      credentials: "omit",
-    })
-    .catch(() => undefined);
-  return user;
+  return keep(
+    await client.request<SessionAnswer>("POST", "/v1/auth/session/signup", { json: credentials }),
+  );
 }
 
 /** Ends the session on the server and forgets it here, whatever the server answers. */
