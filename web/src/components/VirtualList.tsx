@@ -3,7 +3,21 @@
 // Rows may differ in height: each is measured once rendered. The list is its own scroll box
 // (max-height from CSS), and tells assistive technology each row's position in the whole.
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useRef, type ReactNode } from "react";
+import { memo, useEffect, useRef, type ReactNode } from "react";
+
+// A row's content renders again only when its item, its place or the render function change: a
+// scroll re-renders the list (positions) but not the rows that stay in view.
+const RowContent = memo(function RowContent({
+  item,
+  index,
+  render,
+}: {
+  item: unknown;
+  index: number;
+  render: (item: unknown, index: number) => ReactNode;
+}) {
+  return <>{render(item, index)}</>;
+});
 
 export function VirtualList<T>({
   items,
@@ -35,6 +49,8 @@ export function VirtualList<T>({
     estimateSize: () => estimateSize,
     getItemKey: (index) => getKey(items[index]!, index),
     overscan: 8,
+    // Let React batch a scroll's re-render into the next frame instead of forcing it at once.
+    useFlushSync: false,
     // Before the first measurement (and when rendered without a browser) show a screenful.
     initialRect: { width: 0, height: 800 },
   });
@@ -75,7 +91,11 @@ export function VirtualList<T>({
             className="vlist-row"
             style={{ transform: `translateY(${row.start}px)` }}
           >
-            {children(items[row.index]!, row.index)}
+            <RowContent
+              item={items[row.index]}
+              index={row.index}
+              render={children as (item: unknown, index: number) => ReactNode}
+            />
           </div>
         ))}
       </div>
