@@ -272,7 +272,7 @@ def visit_chapter(browser: Browser, url: str, email: str, chapter: str) -> Visit
     key."""
     context = signed_in(browser, url, email)
     try:
-        return visit(context, f"/chapters/{chapter}", "[aria-label='Sources'] li", "Your question")
+        return visit(context, f"/chapters/{chapter}", SOURCE_ROW, "Your question")
     finally:
         context.close()
 
@@ -332,6 +332,9 @@ def list_api(api: httpx.Client, chapter: str, sizes: Sizes) -> dict[str, Any]:
     say(f"GET sources of {sizes.sources}: {median(times):.0f} ms")
     return {f"sources_{sizes.sources}_api_ms": round(median(times), 1)}
 
+
+SOURCE_ROW = "[aria-label='Sources'] [role=listitem], [aria-label='Sources'] li"
+"""A row of the sources list, virtualised (rows are `role=listitem`) or not (`li`)."""
 
 # Scrolls the element (the nearest scrollable ancestor of `start`, else the page) from top to
 # bottom and back, one step per animation frame, and returns the intervals between frames.
@@ -403,7 +406,7 @@ def scroll_sources(
         expect(
             page.get_by_role("list", name="Sources").get_by_role("listitem").first
         ).to_be_visible()
-        app = page.evaluate(SCROLL_JS, {"start": "[aria-label='Sources'] li", "frames": frames})
+        app = page.evaluate(SCROLL_JS, {"start": SOURCE_ROW, "frames": frames})
         rendered = page.get_by_role("list", name="Sources").get_by_role("listitem").count()
         base = static_rows(context.new_page(), sources, frames, app["range"])
     finally:
@@ -428,11 +431,16 @@ def scroll_thread(
         box = page.get_by_label("Your question")
         answers = page.get_by_role("button", name="Ask")
         t0 = time.perf_counter()
+        thread = page.get_by_role("list", name="Messages").get_by_role("listitem")
         for i in range(messages // 2):
             box.fill(f"What wind did the station log on day {i}?")
             answers.click()
-            # The next question can be asked once this answer has finished streaming.
-            expect(page.get_by_role("button", name=CITATION_1)).to_have_count(i + 1)
+            # The next question can be asked once this answer has finished streaming: the list
+            # holds i + 1 turns (a virtualised list renders only some, each knowing the total)
+            # and the newest shows its citation (the list follows its end).
+            expect(thread.first).to_have_attribute("aria-setsize", str(i + 1))
+            expect(thread.last.get_by_role("button", name=CITATION_1)).to_be_visible()
+            expect(answers).to_be_visible()
             if (i + 1) % 50 == 0:
                 say(f"  thread: {2 * (i + 1)} messages ({time.perf_counter() - t0:.0f} s)")
         asked_s = time.perf_counter() - t0

@@ -1,7 +1,9 @@
 """The web app end to end in a real headless Chromium (Debian's, driven by Playwright) against a
 real `ragstack serve` this module starts: sign up, make a book and a chapter, upload a PDF and a
 Word document, see them extracted, ask, open a citation's passage; a rejected upload shows its
-reason, a failed request offers a retry, an ended session returns to the sign-in screen.
+reason, a failed request offers a retry, an ended session returns to the sign-in screen; a chapter
+shared with a second person (another browser context) is in their book until it is revoked, and
+its history shows the share, verifies, and shows an earlier revision.
 
 Along the way every main screen is photographed (light and dark, laptop and phone widths) into
 the folder the run prints (RAGSTACK_SCREENSHOTS_DIR, else under pytest's temporary directory)
@@ -31,6 +33,7 @@ from tests.web.browser import (
     screenshots_dir,
 )
 from tests.web.pages import STEP_TIMEOUT_MS, AppPage, File
+from tests.web.share_pages import HistoryScreen, accept_share, open_share_dialog, wait_until_gone
 
 PASSWORD = "correct horse battery"
 VOYAGER = "Voyager 2 flew past Neptune in August 1989 and found the Great Dark Spot."
@@ -226,3 +229,77 @@ def test_a_session_past_its_lifetime_returns_to_the_sign_in_screen(
     app.page.get_by_role("button", name="Create book").click()
     expect(app.heading("Sign in")).to_be_visible()
     assert "next=%2Fbooks" in app.page.url
+
+
+@pytest.mark.timeout(2 * TEST_TIMEOUT_S)  # two people, an extraction, a mirror coming and going
+def test_share_the_guest_sees_it_revoke_it_is_gone_and_history_shows_earlier_revisions(
+    browser: Browser, served: ServeProcess, screens: ScreenCheck
+) -> None:
+    owner_context = browser.new_context(viewport=LAPTOP, locale="en-GB")
+    guest_context = browser.new_context(viewport=LAPTOP, locale="en-GB")  # another person
+    for made in (owner_context, guest_context):
+        made.set_default_timeout(STEP_TIMEOUT_MS)
+    try:
+        owner = AppPage(owner_context.new_page(), served.url)
+        guest = AppPage(guest_context.new_page(), served.url)
+        guest_email = new_email()
+        guest.sign_up(guest_email, PASSWORD)
+
+        owner.sign_up(new_email(), PASSWORD)
+        books = owner.books()
+        books.create("Lab")
+        book = books.open("Lab")
+        book.create_chapter("Shared notes")
+        chapter = book.open_chapter("Shared notes")
+        chapter.upload(File("neptune.txt", "text/plain", VOYAGER.encode()))
+        chapter.expect_status("neptune.txt", "extracted")
+
+        share = open_share_dialog(owner)
+        # The book is on the free plan: a proxied share would refresh every ten minutes.
+        expect(share.dialog).to_contain_text("every 10 minutes")
+        link = share.grant(guest_email, "Live (direct)", may=("Add sources",))
+        assert "/accept#token=" in link and "?" not in link  # the token never in a query string
+        screens.capture(owner.page, "share-dialog")
+        share.close()
+
+        # The guest accepts the link into their book; the chapter is there, marked shared.
+        accept_share(guest, link)
+        guest.page.get_by_role("link", name="Go to the book").click()
+        chapters = guest.page.get_by_role("list", name="Chapters")
+        mirror = chapters.get_by_role("link", name=re.compile("Shared notes"))
+        expect(mirror).to_contain_text("shared · live")
+        screens.capture(guest.page, "guest-book")
+        mirror.click()
+        expect(guest.heading("Shared notes")).to_be_visible()
+        expect(guest.page.get_by_role("list", name="Sources")).to_contain_text(
+            "neptune.txt", timeout=STEP_TIMEOUT_MS
+        )
+        guest.page.go_back()
+
+        # Revoked: the guest's mirror leaves their book.
+        share = open_share_dialog(owner)
+        share.revoke(guest_email)
+        expect(share.dialog).to_contain_text("Nobody yet.")
+        share.close()
+        wait_until_gone(guest.page, chapters, "Shared notes")
+
+        # History: grant and revoke are events with their actor; verify; an earlier revision.
+        history = HistoryScreen.open(owner)
+        expect(history.events()).to_contain_text(f"shared with {guest_email}")
+        expect(history.events()).to_contain_text("revoked share")
+        expect(history.events()).to_contain_text("you")
+        verdict = history.verify()
+        expect(verdict).to_contain_text("Verified")
+        expect(verdict).to_contain_text("recomputed from the stored bytes")
+        first = history.open_revision(1)
+        expect(first).to_contain_text("No sources at this revision")
+        first.get_by_role("button", name="Compare").click()
+        expect(first).to_contain_text("Rev 0")
+        screens.capture(owner.page, "history")
+        latest = history.open_revision(
+            int(history.events().get_by_role("button").first.inner_text())
+        )
+        expect(latest).to_contain_text("neptune.txt")
+    finally:
+        owner_context.close()
+        guest_context.close()

@@ -15,6 +15,11 @@ export const router = createBrowserRouter([
       { path: "/signin", element: <SignInScreen mode="signin" /> },
       { path: "/signup", element: <SignInScreen mode="signup" /> },
       {
+        // Signs in on its own, keeping the share link's token (in the fragment) across sign-in.
+        path: "/accept",
+        lazy: async () => ({ Component: (await import("../screens/Accept")).AcceptScreen }),
+      },
+      {
         element: <SignedIn />,
         children: [
           { index: true, element: <Navigate to="/books" replace /> },
@@ -46,6 +51,10 @@ export const router = createBrowserRouter([
           {
             path: "/chapters/:chapter",
             lazy: async () => ({ Component: (await import("../screens/Chapter")).ChapterScreen }),
+          },
+          {
+            path: "/chapters/:chapter/history",
+            lazy: async () => ({ Component: (await import("../screens/History")).HistoryScreen }),
           },
         ],
       },

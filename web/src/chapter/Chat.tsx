@@ -8,6 +8,7 @@ import { askStream } from "../api/endpoints";
 import { ApiError, describe } from "../api/http";
 import type { Answer, Citation } from "../api/types";
 import { Button, ErrorState, Loading } from "../components/ui";
+import { VirtualList } from "../components/VirtualList";
 import { answerParts } from "../lib/spans";
 import { readEvents } from "../lib/sse";
 import { usageLine, type StoredTurn } from "../lib/threads";
@@ -23,6 +24,9 @@ interface Turn {
   streaming: boolean;
 }
 
+/** One row of the messages list: a turn the thread has stored, or one asked in this tab. */
+type Row = { kind: "stored"; turn: StoredTurn } | { kind: "live"; turn: Turn };
+
 let turns = 0;
 
 export function ChatPanel({ chapter, open }: { chapter: string; open: (t: PassageTarget) => void }) {
@@ -36,6 +40,11 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
   // A live turn leaves once the stored thread holds its question (refetched after the answer).
   const storedKeys = new Set((stored.data ?? []).map((t) => t.key));
   const live = log.filter((t) => !(t.answer && storedKeys.has(t.answer.question)));
+  // One virtualised list for both, so a 500-message thread renders only the rows in view.
+  const rows: Row[] = [
+    ...(stored.data ?? []).map((turn): Row => ({ kind: "stored", turn })),
+    ...live.map((turn): Row => ({ kind: "live", turn })),
+  ];
 
   function pick(next: string | null) {
     abort.current?.abort();
@@ -110,53 +119,29 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
         <h2 id="chat-title">Chat</h2>
       </div>
       <ThreadPicker chapter={chapter} current={thread} busy={busy} pick={pick} />
-      <div className="messages" aria-live="polite">
-        {thread !== null && stored.isPending && <Loading label="Loading the thread…" />}
-        {thread !== null && stored.isError && (
-          <ErrorState error={stored.error} retry={() => void stored.refetch()} />
-        )}
-        {(stored.data ?? []).map((turn) => (
-          <div key={turn.key} className="turn">
-            {turn.question && <p className="bubble bubble-user">{turn.question}</p>}
-            <div className="bubble bubble-answer">
-              {turn.text ? (
-                <AnswerText text={turn.text} citations={turn.citations} open={open} />
-              ) : (
-                <span className="muted">No answer was recorded.</span>
-              )}
-              {(turn.model || turn.usage) && (
-                <p className="muted small usage">{usageLine(turn.model, turn.usage)}</p>
-              )}
-            </div>
-          </div>
-        ))}
-        {thread === null && log.length === 0 && (
-          <p className="muted">Ask a question about this chapter’s sources; answers cite them.</p>
-        )}
-        {live.map((turn) => (
-          <div key={turn.id} className="turn">
-            <p className="bubble bubble-user">{turn.question}</p>
-            <div className="bubble bubble-answer" aria-busy={turn.streaming}>
-              {turn.text ? (
-                <AnswerText text={turn.text} citations={turn.answer?.citations ?? []} open={open} />
-              ) : turn.streaming ? (
-                <span className="muted">Thinking…</span>
-              ) : null}
-              {turn.error && (
-                <p className="error-text" role="alert">
-                  {turn.error}{" "}
-                  <Button variant="ghost" onClick={() => void ask(turn.question)} disabled={busy}>
-                    Retry
-                  </Button>
-                </p>
-              )}
-              {turn.answer && (
-                <p className="muted small usage">{usageLine(turn.answer.model, turn.answer.usage)}</p>
-              )}
-            </div>
-          </div>
-        ))}
-      </div>
+      {thread !== null && stored.isPending && <Loading label="Loading the thread…" />}
+      {thread !== null && stored.isError && (
+        <ErrorState error={stored.error} retry={() => void stored.refetch()} />
+      )}
+      {thread === null && log.length === 0 && (
+        <p className="muted">Ask a question about this chapter’s sources; answers cite them.</p>
+      )}
+      <VirtualList
+        items={rows}
+        label="Messages"
+        getKey={(row) => (row.kind === "stored" ? `s:${row.turn.key}` : `l:${row.turn.id}`)}
+        estimateSize={120}
+        className="messages"
+        stickToEnd
+      >
+        {(row) =>
+          row.kind === "stored" ? (
+            <StoredRow turn={row.turn} open={open} />
+          ) : (
+            <LiveRow turn={row.turn} open={open} busy={busy} retry={(q) => void ask(q)} />
+          )
+        }
+      </VirtualList>
       <form className="ask" onSubmit={onSubmit}>
         <label htmlFor="question" className="sr-only">
           Your question
@@ -183,6 +168,60 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
         )}
       </form>
     </section>
+  );
+}
+
+function LiveRow({
+  turn,
+  open,
+  busy,
+  retry,
+}: {
+  turn: Turn;
+  open: (t: PassageTarget) => void;
+  busy: boolean;
+  retry: (question: string) => void;
+}) {
+  return (
+    <div className="turn" aria-live={turn.streaming ? "polite" : undefined}>
+      <p className="bubble bubble-user">{turn.question}</p>
+      <div className="bubble bubble-answer" aria-busy={turn.streaming}>
+        {turn.text ? (
+          <AnswerText text={turn.text} citations={turn.answer?.citations ?? []} open={open} />
+        ) : turn.streaming ? (
+          <span className="muted">Thinking…</span>
+        ) : null}
+        {turn.error && (
+          <p className="error-text" role="alert">
+            {turn.error}{" "}
+            <Button variant="ghost" onClick={() => retry(turn.question)} disabled={busy}>
+              Retry
+            </Button>
+          </p>
+        )}
+        {turn.answer && (
+          <p className="muted small usage">{usageLine(turn.answer.model, turn.answer.usage)}</p>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function StoredRow({ turn, open }: { turn: StoredTurn; open: (t: PassageTarget) => void }) {
+  return (
+    <div className="turn">
+      {turn.question && <p className="bubble bubble-user">{turn.question}</p>}
+      <div className="bubble bubble-answer">
+        {turn.text ? (
+          <AnswerText text={turn.text} citations={turn.citations} open={open} />
+        ) : (
+          <span className="muted">No answer was recorded.</span>
+        )}
+        {(turn.model || turn.usage) && (
+          <p className="muted small usage">{usageLine(turn.model, turn.usage)}</p>
+        )}
+      </div>
+    </div>
   );
 }
 

@@ -8,6 +8,7 @@ import { addUrl, deleteSource, keys, listSources } from "../api/endpoints";
 import { describe } from "../api/http";
 import type { Source, SourceStatus } from "../api/types";
 import { Button, Field, IconButton, QueryView, formatBytes } from "../components/ui";
+import { VirtualList } from "../components/VirtualList";
 import type { FeedMode } from "./useChangeFeed";
 import type { PassageTarget } from "./Passage";
 import { useUploads } from "./useUploads";
@@ -89,10 +90,9 @@ export function SourcesPanel({
           shown.length === 0 ? (
             <p className="muted">No source has the tag “{tag}”.</p>
           ) : (
-            <ul className="sources" aria-label="Sources">
-              {shown.map((source) => (
+            <VirtualList items={shown} label="Sources" getKey={(s) => s.id} estimateSize={64} className="sources">
+              {(source) => (
                 <SourceRow
-                  key={source.id}
                   source={source}
                   open={open}
                   remove={() => {
@@ -101,8 +101,8 @@ export function SourcesPanel({
                   }}
                   removing={remove.isPending && remove.variables === source.id}
                 />
-              ))}
-            </ul>
+              )}
+            </VirtualList>
           )
         }
       </QueryView>
@@ -122,7 +122,7 @@ function SourceRow({
   removing: boolean;
 }) {
   return (
-    <li className="source">
+    <div className="source">
       <FileText size={18} aria-hidden className="source-icon" />
       <div className="source-main">
         {source.status === "extracted" ? (
@@ -156,7 +156,7 @@ function SourceRow({
       <IconButton label={`Delete ${source.name}`} onClick={remove} disabled={removing}>
         <Trash2 size={16} aria-hidden />
       </IconButton>
-    </li>
+    </div>
   );
 }
 

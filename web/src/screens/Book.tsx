@@ -1,7 +1,9 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { ChevronRight, LayoutList, NotebookText, Settings, Share2 } from "lucide-react";
+import { ChevronRight, LayoutList, NotebookText, Settings } from "lucide-react";
 import { Link, useParams } from "react-router";
 import { createChapter, keys, listChapters, readBook } from "../api/endpoints";
+import { SharedMark } from "../chapter/SharedMark";
+import { sharedKind } from "../lib/sharing";
 import { CreateForm } from "../components/CreateForm";
 import { QueryView } from "../components/ui";
 import { manages } from "../lib/admin";
@@ -27,7 +29,12 @@ export function BookScreen() {
   const { book = "" } = useParams();
   const queryClient = useQueryClient();
   const info = useQuery({ queryKey: keys.book(book), queryFn: () => readBook(book) });
-  const chapters = useQuery({ queryKey: keys.chapters(book), queryFn: () => listChapters(book) });
+  const chapters = useQuery({
+    queryKey: keys.chapters(book),
+    queryFn: () => listChapters(book),
+    // A live mirror leaves the book when its share ends: look again now and then while one is here.
+    refetchInterval: (q) => (q.state.data?.some((c) => sharedKind(c) === "mirror") ? 30_000 : false),
+  });
   return (
     <section className="page">
       <nav aria-label="Breadcrumb" className="crumbs">
@@ -49,11 +56,7 @@ export function BookScreen() {
               <li key={chapter.id}>
                 <Link className="row-link" to={`/chapters/${chapter.id}`}>
                   <span className="row-title">{chapter.title}</span>
-                  {chapter.share && (
-                    <span className="badge" title="Shared with you">
-                      <Share2 size={12} aria-hidden /> shared
-                    </span>
-                  )}
+                  <SharedMark chapter={chapter} />
                   <ChevronRight size={18} aria-hidden />
                 </Link>
               </li>

@@ -1,6 +1,7 @@
 // A chapter: its sources (and search) beside the chat, and the passage a citation opens.
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
+import { History, Share2 } from "lucide-react";
 import { Link, useParams } from "react-router";
 import { keys, readBook, readChapter } from "../api/endpoints";
 import { ChatPanel } from "../chapter/Chat";
@@ -8,7 +9,10 @@ import { PassageDialog, type PassageTarget } from "../chapter/Passage";
 import { SearchPanel } from "../chapter/Search";
 import { SourcesPanel } from "../chapter/Sources";
 import { useChangeFeed } from "../chapter/useChangeFeed";
-import { ErrorState, Loading } from "../components/ui";
+import { ShareDialog } from "../chapter/ShareDialog";
+import { SharedMark } from "../chapter/SharedMark";
+import { Button, ErrorState, Loading } from "../components/ui";
+import { sharedKind } from "../lib/sharing";
 
 type Tab = "sources" | "search";
 
@@ -24,6 +28,7 @@ export function ChapterScreen() {
   const feed = useChangeFeed(chapter);
   const [tab, setTab] = useState<Tab>("sources");
   const [passage, setPassage] = useState<PassageTarget | null>(null);
+  const [sharing, setSharing] = useState(false);
 
   if (info.isPending) return <Loading label="Opening the chapter…" />;
   if (info.isError) return <ErrorState error={info.error} retry={() => void info.refetch()} />;
@@ -33,7 +38,20 @@ export function ChapterScreen() {
       <nav aria-label="Breadcrumb" className="crumbs">
         <Link to="/books">Books</Link> / <Link to={`/books/${info.data.book}`}>{book.data?.name ?? "Book"}</Link>
       </nav>
-      <h1>{info.data.title}</h1>
+      <div className="chapter-head">
+        <h1>{info.data.title}</h1>
+        <SharedMark chapter={info.data} />
+        <div className="row-actions">
+          <Link className="btn btn-secondary" to={`/chapters/${chapter}/history`}>
+            <History size={16} aria-hidden /> History
+          </Link>
+          {sharedKind(info.data) !== "mirror" && (
+            <Button onClick={() => setSharing(true)}>
+              <Share2 size={16} aria-hidden /> Share
+            </Button>
+          )}
+        </div>
+      </div>
       <div className="chapter-grid">
         <div className="chapter-side">
           <div className="tabs" role="tablist" aria-label="Chapter views">
@@ -63,6 +81,7 @@ export function ChapterScreen() {
         <ChatPanel chapter={chapter} open={setPassage} />
       </div>
       <PassageDialog chapter={chapter} target={passage} onClose={() => setPassage(null)} />
+      <ShareDialog chapter={chapter} book={info.data.book} open={sharing} onClose={() => setSharing(false)} />
     </section>
   );
 }
