@@ -247,7 +247,9 @@ class Vectors(SqliteProjection):
                     "INSERT OR REPLACE INTO vectors_sources VALUES (?, ?, ?, ?, ?, ?)",
                     (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks),
                 )
-            await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
+            await self._checkpoints.store(
+                db, chapter, events[-1].rev, self.version, after=events[0].rev - 1
+            )
 
     async def _state(
         self, chapter: str, source: str, states: dict[str, "_SourceState | None"]

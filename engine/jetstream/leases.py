@@ -1,5 +1,5 @@
-"""Chapter leases in a NATS KV bucket: which worker folds which chapter (issue 12, part 2 — the
-primitive; the runner does not use it yet).
+"""Chapter leases in a NATS KV bucket: which worker folds which chapter (issue 12, part 2; the
+runner folds only the chapters its keeper holds, projections/runner.py).
 
 One bucket, `RS_LEASES`, whose entries expire `ttl` seconds after their last write (the bucket's
 max age). A worker announces itself under `w.<worker>` and holds a chapter under `ch.<chapter>`
@@ -18,6 +18,11 @@ The revision a worker holds is its fencing token: a write it makes on the streng
 fair share (all chapters / live workers, rounded up), giving back any above it so that a new
 worker gets work. Two keepers over the same chapters never hold the same chapter at once, and a
 dead one's chapters move to the others within `ttl` plus one round.
+
+`LeaseKeeper.holds(chapter)` is what a worker asks before each write it makes on a chapter's
+behalf: held, AND renewed recently enough that the entry cannot have expired on the server yet
+(the renewal's send time plus `ttl` minus a margin). A worker that stalled (SIGSTOP, a long GC,
+NATS away) therefore stops writing on its own before another can have taken the chapter.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -38,6 +45,15 @@ from engine.errors import LogUnavailable
 from engine.nats import NATS
 
 __all__ = ["LEASE_BUCKET", "ChapterLeases", "Lease", "LeaseKeeper"]
+
+T = TypeVar("T")
+
+_CONCURRENT = 64
+"""Lease requests in flight at once: a worker holding 500 chapters renews them all within a
+round's budget even on a loaded machine, without flooding the server."""
+_MARGIN = 0.25
+"""The fraction of `ttl` a holder gives up early (`holds`): clocks and the server's expiry
+sweep are not exact, so a lease is trusted for 75% of its life only."""
 
 LEASE_BUCKET = "RS_LEASES"
 """The KV bucket of worker and chapter leases."""
@@ -157,28 +173,46 @@ class LeaseKeeper:
         self.every = every if every is not None else leases.ttl / 3
         self.on_change = on_change
         self.held: dict[str, Lease] = {}
+        self._renewed_at: dict[str, float] = {}
+
+    def holds(self, chapter: str) -> bool:
+        """Whether this worker may write for `chapter` now: held, and renewed recently enough
+        that its entry cannot have expired (see the module docstring)."""
+        sent = self._renewed_at.get(chapter)
+        return (
+            chapter in self.held
+            and sent is not None
+            and time.monotonic() - sent < self.leases.ttl * (1 - _MARGIN)
+        )
 
     async def round(self) -> None:
         """Renew, hand back above the fair share, claim free chapters up to it."""
         before = set(self.held)
         await self.leases.announce()
-        for chapter, lease in list(self.held.items()):
-            renewed = await self.leases.renew(lease)
-            if renewed is None:
+        sent = time.monotonic()  # before the requests: the entries live at least ttl from here
+        renewed = await _bounded([self.leases.renew(lease) for lease in self.held.values()])
+        for (chapter, _), lease in zip(list(self.held.items()), renewed, strict=True):
+            if lease is None:
                 del self.held[chapter]
+                self._renewed_at.pop(chapter, None)
             else:
-                self.held[chapter] = renewed
+                self.held[chapter] = lease
+                self._renewed_at[chapter] = sent
         wanted = list(self.chapters())
         share = math.ceil(len(wanted) / max(1, await self.leases.live_workers()))
         for chapter in sorted(self.held)[share:]:  # more than our share: let another take it
+            self._renewed_at.pop(chapter, None)  # stop writing before the release lands
             await self.leases.release(self.held.pop(chapter))
-        for chapter in wanted:
-            if len(self.held) >= share:
-                break
-            if chapter not in self.held:
-                lease = await self.leases.acquire(chapter)
+        free = [c for c in wanted if c not in self.held]
+        while free and len(self.held) < share:
+            # Claim in slices of what is still missing: concurrent, never above the share.
+            tried, free = free[: share - len(self.held)], free[share - len(self.held) :]
+            sent = time.monotonic()
+            got = await _bounded([self.leases.acquire(c) for c in tried])
+            for chapter, lease in zip(tried, got, strict=True):
                 if lease is not None:
                     self.held[chapter] = lease
+                    self._renewed_at[chapter] = sent
         after = set(self.held)
         if self.on_change is not None and after != before:
             self.on_change(after - before, before - after)
@@ -200,3 +234,15 @@ class LeaseKeeper:
                     await self.leases.release(lease)
                 await self.leases.retire()
             self.held.clear()
+            self._renewed_at.clear()
+
+
+async def _bounded(calls: list[Awaitable[T]]) -> list[T]:
+    """Await `calls`, at most `_CONCURRENT` at a time, results in order."""
+    slots = asyncio.Semaphore(_CONCURRENT)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with slots:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
