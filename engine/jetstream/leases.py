@@ -200,9 +200,17 @@ class LeaseKeeper:
                 self._renewed_at[chapter] = sent
         wanted = list(self.chapters())
         share = math.ceil(len(wanted) / max(1, await self.leases.live_workers()))
-        for chapter in sorted(self.held)[share:]:  # more than our share: let another take it
-            self._renewed_at.pop(chapter, None)  # stop writing before the release lands
-            await self.leases.release(self.held.pop(chapter))
+        giving = {c: self.held.pop(c) for c in sorted(self.held)[share:]}  # above our share
+        if giving:
+            # Stop folding them first, then let them go: another worker may take each the
+            # moment its release lands.
+            for chapter in giving:
+                self._renewed_at.pop(chapter, None)
+            before -= set(giving)
+            if self.on_change is not None:
+                self.on_change(set(), set(giving))
+            await asyncio.sleep(0)
+            await _bounded([self.leases.release(lease) for lease in giving.values()])
         free = [c for c in wanted if c not in self.held]
         while free and len(self.held) < share:
             # Claim in slices of what is still missing: concurrent, never above the share.
