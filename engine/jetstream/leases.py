@@ -109,7 +109,9 @@ class ChapterLeases:
         """The chapter's lease if nobody holds it; None if somebody does."""
         try:
             revision = await self.kv.create(_CHAPTER + chapter, self.worker.encode())
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except _LOST:
+            # Held by someone; or nats-py's create raced an expiry or another's claim while it
+            # looked past a tombstone (it then raises KeyNotFound): either way, not ours now.
             return None
         return Lease(chapter, revision)
 
@@ -231,8 +233,12 @@ class LeaseKeeper:
             while True:
                 try:
                     await self.round()
-                except (LogUnavailable, *_AWAY) as exc:
-                    # NATS away: what we hold expires on its own if it stays away past ttl.
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # NATS away, or an answer we did not expect: the keeper must outlive it (a
+                    # dead keeper would hold nothing and take nothing over). What we hold
+                    # expires on its own if this goes on past ttl.
                     log.warning("lease round failed: %r", exc)
                 await asyncio.sleep(self.every)
         finally:

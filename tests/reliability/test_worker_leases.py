@@ -43,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TTL = 3.0
 """The children's lease lifetime: a dead worker's chapters are free 3 s after its last renewal."""
 TAKEOVER_S = 10.0
-FOLDING = ("catalogue", "ingest", "vectors", "chat", "trees", "trace")
+PER_CHAPTER = 16
+"""Sources per chapter in the kill-mid-projection test (12 chapters)."""
+FOLDING = ("catalogue", "ingest", "vectors", "chat", "tree", "trace")
 
 
 class Worker:
@@ -184,11 +186,17 @@ async def test_two_workers_share_200_chapters_and_one_takes_over_when_the_other_
         return len(await published_at(published, heads)) == len(heads)
 
     await until(all_folded, 120)
-    # Shared: each holds about half (the fair share is ceil(200 / 2)).
-    holders = {c: await leases.holder(c) for c in chapters}
+    # Shared: w1, started first, took every chapter; it hands half over to w2 within rounds
+    # (the fair share is ceil(200 / 2)).
+    holders: dict[str, str | None] = {}
+
+    async def shared() -> bool:
+        holders.update({c: await leases.holder(c) for c in chapters})
+        return sum(h == "w1" for h in holders.values()) == 100 and all(holders.values())
+
+    await until(shared, 60)
     held_by_one = {c for c, h in holders.items() if h == "w1"}
-    assert {*holders.values()} == {"w1", "w2"}, holders
-    assert 60 <= len(held_by_one) <= 140, len(held_by_one)
+    await until(all_folded, 60)
 
     # w1 dies. A new event in every chapter: w2 folds all 200, w1's included, within 10 s.
     await one.kill()
@@ -197,7 +205,14 @@ async def test_two_workers_share_200_chapters_and_one_takes_over_when_the_other_
         heads[chapter] = (
             await logs.chapter(chapter).append(ChapterRenamed(title="after"), actor="u-owner")
         ).rev
-    await until(all_folded, TAKEOVER_S + 60)  # bounded loosely here, measured just below
+    try:
+        await until(all_folded, TAKEOVER_S + 60)  # bounded loosely here, measured just below
+    except TimeoutError:
+        now = {c: await leases.holder(c) for c in chapters}
+        raise AssertionError(
+            f"holders after the kill: {sorted(now.values(), key=str)[:5]}, "
+            f"{sum(h == 'w2' for h in now.values())} held by w2; {two.log()}"
+        ) from None
     took = time.monotonic() - killed
     assert took <= TAKEOVER_S, f"w2 folded w1's chapters {took:.1f} s after the kill"
     assert all([await leases.holder(c) == "w2" for c in chapters])
@@ -205,7 +220,7 @@ async def test_two_workers_share_200_chapters_and_one_takes_over_when_the_other_
     folders = check_trace(tmp_path / "data", heads)
     moved = {c for c in held_by_one if folders[c] == {"w1", "w2"}}
     assert moved, "no chapter of w1's was taken over by w2"
-    assert all(folders[c] == {"w2"} for c in set(chapters) - held_by_one - moved)
+    assert all("w2" in folders[c] for c in chapters)  # each chapter's last events, at least
 
 
 def corpus(n: int) -> dict[str, str]:
@@ -227,7 +242,7 @@ async def test_a_worker_killed_mid_projection_loses_nothing_and_applies_nothing_
     chapters = await many_chapters(logs, 12)
     added = {}
     for i, chapter in enumerate(chapters):
-        texts = corpus(8)
+        texts = corpus(PER_CHAPTER)
         added[chapter] = await add_texts_at_once(
             logs.chapter(chapter), blobs, {f"{i}-{name}": t for name, t in texts.items()}
         )
@@ -238,12 +253,12 @@ async def test_a_worker_killed_mid_projection_loses_nothing_and_applies_nothing_
 
     async def some_results() -> bool:
         done = [sum((await results(logs.chapter(c))).values()) for c in chapters]
-        return sum(done) >= len(chapters) * 8 // 4
+        return sum(done) >= 12
 
     await until(some_results, 120)
     await one.kill()  # mid-projection: ingest and vectors are busy in both workers
     done_at_kill = sum([sum((await results(logs.chapter(c))).values()) for c in chapters])
-    assert done_at_kill < len(chapters) * 8, "the kill came after all the work was done"
+    assert done_at_kill < len(chapters) * PER_CHAPTER, "the kill came after all the work was done"
     three = workers("w3")
     await three.start()  # a replacement joins; w2 and w3 share what w1 held
 
@@ -284,7 +299,7 @@ async def test_a_worker_killed_mid_projection_loses_nothing_and_applies_nothing_
     finally:
         await shared.close()
         await clean.close()
-    assert sum(len(await results(logs.chapter(c))) for c in chapters) == 12 * 8
+    assert sum(len(await results(logs.chapter(c))) for c in chapters) == len(chapters) * PER_CHAPTER
 
 
 async def test_a_gateway_never_folds_and_reads_its_writes_once_a_worker_runs(

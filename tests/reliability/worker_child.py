@@ -11,6 +11,7 @@ that every rev was applied once and that two workers never folded one chapter at
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blobs", required=True, help="the blob store directory")
     parser.add_argument("--chroma", required=True, help="the Chroma server's URL")
     parser.add_argument("--ttl", type=float, default=3.0, help="lease lifetime, seconds")
+    logging.basicConfig(level=logging.WARNING)  # lease and fold troubles, in the .out file
     asyncio.run(run(parser.parse_args(argv)))
 
 
