@@ -199,9 +199,15 @@ class Runner:
 
     def watch(self, chapter: str) -> None:
         """Follow `chapter` (idempotent); with leases, once its lease is held."""
-        self._known.add(chapter)
-        if self.keeper is None or chapter in self.keeper.held:
+        if self.keeper is None:
+            self._known.add(chapter)
             self._start(chapter)
+        elif chapter not in self._known:
+            self._known.add(chapter)
+            if chapter in self.keeper.held:
+                self._start(chapter)
+            else:
+                self.keeper.wake()  # claim it now if it is free, not a round later
 
     def unwatch(self, chapter: str) -> None:
         """Stop following `chapter`; its read models stay as they are."""

@@ -176,6 +176,11 @@ class LeaseKeeper:
         self.on_change = on_change
         self.held: dict[str, Lease] = {}
         self._renewed_at: dict[str, float] = {}
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Run the next round now rather than after `every` (new chapters to claim)."""
+        self._woken.set()
 
     def holds(self, chapter: str) -> bool:
         """Whether this worker may write for `chapter` now: held, and renewed recently enough
@@ -240,7 +245,9 @@ class LeaseKeeper:
                     # dead keeper would hold nothing and take nothing over). What we hold
                     # expires on its own if this goes on past ttl.
                     log.warning("lease round failed: %r", exc)
-                await asyncio.sleep(self.every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), self.every)
+                self._woken.clear()
         finally:
             # Best effort: NATS may be gone too, and then the leases expire on their own.
             with contextlib.suppress(Exception):
