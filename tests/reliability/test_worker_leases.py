@@ -131,7 +131,7 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float) -> flo
 
 
 async def published_at(
-    published: PublishedCheckpoints, heads: dict[str, int], names=FOLDING
+    published: PublishedCheckpoints, heads: dict[str, int], names: tuple[str, ...] = FOLDING
 ) -> set[str]:
     """The chapters whose published positions reached `heads` for every projection in `names`."""
     done = set()
