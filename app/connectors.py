@@ -487,8 +487,11 @@ class Connectors:
     async def sync_all(self) -> list[str]:
         """One round over every connector the server reaches itself; what failed."""
         failed: list[str] = []
+        runner = self.services.read.runner
         for view in await list_connectors(self.services):
-            if view.pushed:
+            # A chapter's scheduled sync is one of its singletons: only its lease holder runs it
+            # (with several workers, two syncing one connector at once could add an item twice).
+            if view.pushed or not runner.holds(view.chapter):
                 continue
             try:
                 await run_sync(self.services, None, view.id, actor=SCHEDULER_ACTOR)

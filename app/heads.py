@@ -9,9 +9,9 @@ made on request meanwhile counts too.
 
 Only chapters registered in their book are signed (a copy or mirror still being written is not,
 and a mirror never: its follower appends the owner's facts). Changes are remembered in memory:
-after a restart, a chapter is signed at its next change. With one worker process that is all; with
-several, only the chapter's lease holder may sign (issue 12 adds leases), or two workers would
-sign the same head twice (harmless) and race rotations (see engine/keys.py).
+after a restart, a chapter is signed at its next change. With several workers every one watches
+every chapter, but only the chapter's lease holder signs (`owns`, the runner's `holds`): else two
+workers would sign the same head twice (harmless) and race rotations (see engine/keys.py).
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ class HeadSigner:
         *,
         quiet_s: float = QUIET_S,
         every: int = EVERY_EVENTS,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.books = books
+        self.owns = owns
+        """Whether this process signs a chapter now (its lease); None: every chapter."""
         self.keys = keys
         self.quiet_s = quiet_s
         self.every = every
@@ -138,6 +141,8 @@ class HeadSigner:
             await asyncio.sleep(tick)
             for chapter in self._due():
                 self._pending.pop(chapter, None)
+                if self.owns is not None and not self.owns(chapter):
+                    continue  # its lease holder, which saw the same change, signs it
                 try:
                     await self.sign(chapter)
                 except asyncio.CancelledError:

@@ -16,6 +16,10 @@ Every accepted share becomes a chapter of the guest's book, marked with its shar
 A live mirror whose share ends (revoked, expired, stopped by the owner's book) leaves the
 guest's book; a copy stays, it was a copy. The share's token is kept encrypted in the guest's
 accounts store, never in a log.
+
+With several workers, a mirror is followed only by its chapter's lease holder (the runner's
+`holds`): discovery starts a follower when the lease is held and stops one whose lease went,
+and a follower checks the lease before each append, so two never append the same batch.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from engine.shares import ShareEnded
 from events import Body, ChapterMirrored, MirrorSynced
 from events.blobs import blobs_of
 from events.scopes import copied_types
+from projections.runner import LeaseNotHeld
 
 __all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "PeerRecord", "accept", "mirror_record"]
 
@@ -230,7 +235,12 @@ class Mirrors:
             except Exception as exc:  # NATS restarting: the next round finds them
                 log.warning("looking for mirrors failed, retrying: %s", exc)
 
+    def _owns(self, chapter: str) -> bool:
+        return self.services.read.runner.holds(chapter)
+
     async def _discover(self) -> None:
+        for chapter in [c for c in self._tasks if not self._owns(c)]:
+            self._tasks.pop(chapter).cancel()  # its lease went to another worker
         for book in await self.services.logs.book_ids():
             with contextlib.suppress(NotFound):
                 state = await self.services.books.state(book)
@@ -253,7 +263,7 @@ class Mirrors:
 
     def follow(self, chapter: str) -> None:
         """Keep `chapter` (a live mirror) in step (idempotent)."""
-        if chapter not in self._tasks and not self._stopping:
+        if chapter not in self._tasks and not self._stopping and self._owns(chapter):
             self._tasks[chapter] = asyncio.create_task(self._run(chapter), name=f"mirror-{chapter}")
 
     async def stop(self) -> None:
@@ -300,6 +310,7 @@ class Mirrors:
         while not self._stopping:
             batch = await peer.feed(after)
             if batch.rev != after or batch.events:
+                self._require_lease(chapter)
                 await apply_batch(self.services, chapter, batch, peer)
                 after = batch.rev
             now = int(time.time() * 1000)
@@ -323,6 +334,7 @@ class Mirrors:
                 if not isinstance(body, wanted):
                     continue  # out of scope; the next in-scope event's sync covers its rev
                 await _fetch_blobs(services, peer, blobs_of(body), [body])
+                self._require_lease(chapter)
                 synced = MirrorSynced(rev=event.rev, head=event.hash.hex())
                 await mirror.append_many([body, synced], actor=MIRROR_ACTOR)
         except AccessRevoked:
@@ -330,6 +342,10 @@ class Mirrors:
             # which (ShareEnded when the share is over; else the loop reconnects).
             await peer.connect()
             raise
+
+    def _require_lease(self, chapter: str) -> None:
+        if not self._owns(chapter):
+            raise LeaseNotHeld(chapter)  # _run retries; discovery cancels it if the lease went
 
     async def _leave(self, chapter: str, why: str) -> None:
         """The share ended: the mirror leaves the guest's book (its log stays for audit)."""

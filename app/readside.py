@@ -17,6 +17,8 @@ from app.configured import embedder_from, index_from, llm_from, reranker_from
 from app.settings import Settings
 from app.settle import CheckpointSettle, RunnerSettle, Settle
 from engine.blobs import BlobStore
+from engine.jetstream.checkpoints import PublishedCheckpoints
+from engine.jetstream.leases import ChapterLeases
 from engine.log import Logs
 from events import Body
 from projections.catalogue import Catalogue
@@ -95,12 +97,18 @@ async def open_read_side(
     llm: LLM | None = None,
     use_llm_settings: bool = True,
     folds: bool = True,
+    published: PublishedCheckpoints | None = None,
+    leases: ChapterLeases | None = None,
 ) -> ReadSide:
     """Open every read model; the runner is created but not started (call `runner.start()`).
 
     `folds=False` is a process that never folds (role gateway): it settles on the checkpoints
-    the folding process stores, and never starts a fold of its own.
+    folding processes publish in `published` (required then), and never starts a fold of its
+    own. Where it folds, the runner publishes there after each batch; with `leases` it folds
+    only the chapters whose lease it holds (role worker).
     """
+    if not folds and published is None:
+        raise ValueError("a process that does not fold needs the published checkpoints")
     data = settings.data
     views = await Views.open(data / "views.sqlite3")
     closers = [views.close]
@@ -130,10 +138,13 @@ async def open_read_side(
         closers.append(reranker.aclose)
     # The eraser first: erased blobs are gone before the views re-fold (projections/erasure.py).
     projections: list[Projection] = [eraser, catalogue, ingest, vectors, chat, trees]  # type: ignore[list-item]
-    runner = Runner(LogSource(logs), projections)
-    settle: Settle = (
-        RunnerSettle(runner) if folds else CheckpointSettle({p.name: p for p in projections})
-    )
+    runner = Runner(LogSource(logs), projections, leases=leases, published=published)
+    settle: Settle
+    if folds:
+        settle = RunnerSettle(runner)
+    else:
+        assert published is not None  # checked above
+        settle = CheckpointSettle(published)
     return ReadSide(
         logs=logs,
         blobs=blobs,

@@ -7,9 +7,12 @@
     ...
     await services.close()              # last opened first
 
-What a role changes: `all` and `worker` start the runner, which folds every chapter's read models
-in this process; `gateway` opens the same read models to answer queries but never folds, and
-waits for a worker's checkpoints instead (`ReadSide.settle`, app/settle.py). Whoever opens the
+What a role changes: `all` starts the runner, which folds every chapter's read models in this
+process; `worker` folds only the chapters whose lease it holds (NATS KV, engine/jetstream/
+leases.py), so any number of workers share them, and the same lease decides which worker signs a
+chapter's heads and follows a mirror; `gateway` opens the same read models to answer queries but
+never folds, and waits for the checkpoints folding processes publish in NATS KV instead
+(`ReadSide.settle`, app/settle.py). Every folding process publishes them. Whoever opens the
 services owns their life; the app never opens or closes them.
 """
 
@@ -18,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,10 +42,13 @@ from engine.blobs import BlobStore, open_blob_store
 from engine.books import Books
 from engine.errors import EngineError
 from engine.guests import GuestUsers
+from engine.jetstream.checkpoints import PublishedCheckpoints
+from engine.jetstream.leases import ChapterLeases
 from engine.keys import BookKeys
 from engine.log import Logs
 from engine.nats import engine_connection
 from engine.shares import Shares
+from events import new_id
 from projections.embedding_cache import Embedder
 from projections.providers import LLM
 from projections.vectorstores import VectorIndex
@@ -61,6 +70,10 @@ not ok under its function's `__name__`.
 """
 
 log = logging.getLogger("ragstack.gateway")
+
+LEASE_TTL_S = 6.0
+"""A worker's chapter leases expire this long after its last renewal (renewed every third of
+it): a dead worker's chapters are folded by another within about this long plus a round."""
 
 READ_YOUR_WRITES_S = 5.0
 """How long a read waits for read models to show the caller's own writes."""
@@ -191,6 +204,13 @@ async def sweep_forever(shares: Shares, every: float = SWEEP_S) -> None:
             log.warning("sweeping ended direct shares failed: %s", exc)
 
 
+def worker_id() -> str:
+    """A lease holder's name: host, process and a random tail (unique among live workers, and
+    readable in `nats kv ls RS_LEASES`)."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-{new_id()[-8:]}"
+
+
 async def _cancelled(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -244,6 +264,14 @@ async def open_services(
         books = Books(logs)
         await books.start()
         stack.push_async_callback(books.stop)
+        published = await PublishedCheckpoints.open(nc, replicas=settings.nats.replicas)
+        leases = (
+            await ChapterLeases.open(
+                nc, worker_id(), ttl=LEASE_TTL_S, replicas=settings.nats.replicas
+            )
+            if role == "worker"
+            else None
+        )
         read = await open_read_side(
             settings,
             logs,
@@ -253,6 +281,8 @@ async def open_services(
             llm=llm,
             use_llm_settings=use_llm_settings,
             folds=role != "gateway",
+            published=published,
+            leases=leases,
         )
         stack.push_async_callback(read.close)
         if role != "gateway":
@@ -283,7 +313,7 @@ async def open_services(
             stack.push_async_callback(_cancelled, sweeper)
         services.keys = BookKeys(logs, books, accounts)
         if role != "gateway":
-            services.heads = HeadSigner(books, services.keys)
+            services.heads = HeadSigner(books, services.keys, owns=read.runner.holds)
             await services.heads.start()
             stack.push_async_callback(services.heads.stop)
         if role != "gateway":

@@ -8,11 +8,10 @@ Two ways to know how far a read model got, behind one interface:
 
 - `RunnerSettle`, where this process folds (roles all and worker): the runner's own positions,
   woken the moment a batch commits;
-- `CheckpointSettle`, where another process folds (role gateway): the checkpoints the folding
-  process stores with its read models, polled. It never starts a fold of its own, so a gateway
-  stays a gateway. The checkpoints it reads are the ones the worker commits with each batch;
-  the same interface will read checkpoints a worker publishes elsewhere (NATS KV, PostgreSQL)
-  when processes share no disk.
+- `CheckpointSettle`, where other processes fold (role gateway): the positions the folding
+  processes publish in NATS KV after each committed batch (engine/jetstream/checkpoints.py),
+  polled. It never starts a fold of its own, so a gateway stays a gateway, and it needs no
+  access to the workers' disk to know how far they got (issue 12).
 
 A timeout is not an error: the caller answers with what there is (a read model that runs behind
 is still correct for an earlier rev), and says so where it matters.
@@ -21,10 +20,11 @@ is still correct for an earlier rev), and says so where it matters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from projections.runner import Projection, Runner
+from engine.jetstream.checkpoints import PublishedCheckpoints
+from projections.runner import Runner
 
 __all__ = ["CheckpointSettle", "RunnerSettle", "Settle"]
 
@@ -67,10 +67,10 @@ class RunnerSettle:
 
 
 class CheckpointSettle:
-    """Settles on the checkpoints another process stores; never folds anything itself."""
+    """Settles on the checkpoints folding processes publish; never folds anything itself."""
 
-    def __init__(self, projections: Mapping[str, Projection], *, poll_s: float = POLL_S) -> None:
-        self._projections = dict(projections)
+    def __init__(self, published: PublishedCheckpoints, *, poll_s: float = POLL_S) -> None:
+        self._published = published
         self._poll_s = poll_s
 
     async def __call__(
@@ -79,13 +79,18 @@ class CheckpointSettle:
         try:
             async with asyncio.timeout(within):
                 while True:
-                    folded = [await self.position(chapter, name) for name in projections]
-                    if all(at >= rev for at in folded):
+                    positions = await self._positions(chapter)
+                    if all(positions.get(name, 0) >= rev for name in projections):
                         return True
                     await asyncio.sleep(self._poll_s)
         except TimeoutError:
             return False
 
     async def position(self, chapter: str, projection: str) -> int:
-        checkpoint = await self._projections[projection].load_checkpoint(chapter)
-        return checkpoint[0] if checkpoint is not None else 0
+        return (await self._positions(chapter)).get(projection, 0)
+
+    async def _positions(self, chapter: str) -> dict[str, int]:
+        try:
+            return await self._published.positions(chapter)
+        except Exception:  # NATS away for a moment: not folded as far as we know, ask again
+            return {}

@@ -13,20 +13,29 @@ Failover: an R3 chapter takes appends one after the other; its stream leader is 
 figure is the time from the kill to the next acknowledged append (median of a few kills, the
 node restarted between them).
 
-Workers: `workers_N_eps` (projection throughput with N workers sharing chapters) needs the
-runner to fold by chapter lease, part 2 of issue 12 (only the lease primitive exists): the
-figures are null, with the reason. Progress goes to stderr; the last line of stdout is one JSON object.
+Workers: `workers_N_eps` is projection throughput with N worker processes (role worker: each
+folds only the chapters whose lease it holds, engine/jetstream/leases.py) over 1,000 chapters
+at R1 (one nats-server), all read models (catalogue, ingest, vectors, chat, tree) in one shared
+data directory and a Chroma server: events folded per second, from the moment all N workers,
+already open, are told to start, until every chapter's published checkpoints reach its head.
+The chapters hold chapter and chat events (no sources: embedding would measure the embedder).
+Progress goes to stderr; the last line of stdout is one JSON object.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cluster_worker import READY
 from bench.common import (  # fmt: skip
     alternate,
     bench_parser,
@@ -38,16 +47,17 @@ from bench.common import (  # fmt: skip
     ratio,
     say,
 )
-from engine.log import Log
+from engine.books import Books
+from engine.jetstream.checkpoints import CHECKPOINT_BUCKET, PublishedCheckpoints
+from engine.jetstream.leases import LEASE_BUCKET
+from engine.log import Log, Logs
 from engine.nats import NATS, chapter_stream, open_nats
+from engine.server import EmbeddedServer
 from engine.server_cluster import LocalCluster
-from events import ChapterRenamed, new_id
+from events import ChapterRenamed, MessagePosted, ThreadStarted, new_id
 
-WORKERS_NOT_BUILT = (
-    "the runner does not fold by chapter lease yet (part 2 of issue 12: the lease primitive, "
-    "engine/jetstream/leases.py, exists; workers folding only their leased chapters do not), "
-    "so every worker would fold every chapter and there is no sharing to measure"
-)
+ROOT = Path(__file__).resolve().parents[1]
+FOLDED = ("catalogue", "ingest", "vectors", "chat", "tree")
 
 
 @dataclass(frozen=True)
@@ -59,11 +69,16 @@ class Sizes:
     rounds: int
     kills: int
     """Leader kills measured for failover."""
+    chapters: int
+    """Chapters the workers share."""
+    chapter_events: int
+    """Events per chapter (besides its registration)."""
 
 
 FULL, QUICK = full_and_quick(
-    Sizes, seq_appends=(400, 20), batch_events=(10_000, 500), rounds=(3, 1), kills=(3, 1)
-)
+    Sizes, seq_appends=(400, 20), batch_events=(10_000, 500), rounds=(3, 1), kills=(3, 1),
+    chapters=(1000, 40), chapter_events=(20, 5),
+)  # fmt: skip
 
 
 async def _new_log(nc: NATS, replicas: int) -> Log:
@@ -173,6 +188,145 @@ async def failover(cluster: LocalCluster, sizes: Sizes) -> list[float]:
     return results
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _chroma(path: Path):
+    """A Chroma server (`chroma run`, from the chromadb wheel): the workers' shared index."""
+    port = _free_port()
+    with (path.parent / "chroma.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("chroma")), "run", "--path", str(path),
+             "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as answer,
+            ):
+                if answer.status == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Chroma server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def _fill(logs: Logs, sizes: Sizes) -> dict[str, int]:
+    """The chapters of one book, each with its events; their heads."""
+    books = Books(logs)
+    await books.start()
+    try:
+        book = await books.create_book("u-bench", "bench@example.org", "Bench")
+        chapters = [
+            (await books.create_chapter("u-bench", book.id, f"c{i}")).id
+            for i in range(sizes.chapters)
+        ]
+    finally:
+        await books.stop()
+    heads = {}
+    for i, chapter in enumerate(chapters):
+        bodies = [ChapterRenamed(title=f"c{i}"), ThreadStarted(thread="t", title="t")]
+        bodies += [
+            MessagePosted(thread="t", message=f"m{k}", role="user", text=f"message {k} of {i}")
+            for k in range(sizes.chapter_events - 2)
+        ]
+        heads[chapter] = (await logs.chapter(chapter).append_many(bodies, actor="u-bench"))[-1].rev
+    return heads
+
+
+async def _fold_with(
+    n: int, server: EmbeddedServer, nc: NATS, chroma: str, tmp: Path, heads: dict[str, int]
+) -> float:
+    """Seconds N fresh workers take to fold every chapter to its head."""
+    js = nc.jetstream()
+    for bucket in (LEASE_BUCKET, CHECKPOINT_BUCKET):  # the last run's leases and positions
+        with contextlib.suppress(Exception):
+            await js.delete_key_value(bucket)
+    data = tmp / f"workers-{n}"
+    data.mkdir()
+    procs: list[asyncio.subprocess.Process] = []
+    outs: list[Path] = []
+    for w in range(n):
+        out = data / f"w{w}.out"
+        args = [
+            "-m", "bench.cluster_worker", f"--name=w{w}", f"--url={server.url}",
+            f"--user={server.user}", f"--password={server.password}", f"--data={data}",
+            f"--chroma={chroma}",
+        ]  # fmt: skip
+        with out.open("wb") as sink:
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    *args,
+                    cwd=ROOT,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        outs.append(out)
+    try:
+        while not all(READY in o.read_text(errors="replace") for o in outs):
+            if any(p.returncode is not None for p in procs):
+                raise RuntimeError("a worker died: " + outs[0].read_text(errors="replace")[-2000:])
+            await asyncio.sleep(0.1)
+        published = await PublishedCheckpoints.open(nc)
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        started = time.monotonic()
+        todo = dict(heads)
+        while todo:
+            for chapter, head in list(todo.items()):
+                positions = await published.positions(chapter)
+                if all(positions.get(name, 0) >= head for name in FOLDED):
+                    del todo[chapter]
+            if time.monotonic() - started > 600:
+                raise RuntimeError(f"{len(todo)} chapters still unfolded after 600 s")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+    finally:
+        for proc in procs:
+            proc.kill()
+            await proc.wait()
+
+
+async def workers(tmp: Path, sizes: Sizes) -> dict[str, object]:
+    """`workers_N_eps` for N = 1, 2, 4 (see the module docstring)."""
+    server = EmbeddedServer(tmp / "nats")
+    await server.start()
+    try:
+        nc = await open_nats(server.url, server.user, server.password)
+        async with Logs(nc) as logs:
+            say(f"workers: {sizes.chapters:,} chapters of {sizes.chapter_events} events")
+            heads = await _fill(logs, sizes)
+        events = sum(heads.values())
+        figures: dict[str, object] = {"workers_events": events}
+        with _chroma(tmp / "chroma") as chroma:
+            for n in (1, 2, 4):
+                seconds = await _fold_with(n, server, nc, chroma, tmp, heads)
+                figures[f"workers_{n}_eps"] = round(events / seconds)
+                figures[f"workers_{n}_s"] = round(seconds, 2)
+                say(f"  {n} worker(s): {events:,} events in {seconds:.1f} s")
+        await nc.close()
+    finally:
+        await server.stop()
+    return figures
+
+
 async def main(sizes: Sizes) -> None:
     started = machine()
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
@@ -188,9 +342,7 @@ async def main(sizes: Sizes) -> None:
             figures["failover_each_s"] = kills
         finally:
             await cluster.stop()
-    for n in (1, 2, 4):
-        figures[f"workers_{n}_eps"] = None
-    figures["workers_reason"] = WORKERS_NOT_BUILT
+        figures.update(await workers(Path(tmp), sizes))
     targets = {"failover_under_10_s": float(figures["failover_s"]) < 10.0}  # type: ignore[arg-type]
     done(finished(figures, sizes, targets))
 

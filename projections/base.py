@@ -116,7 +116,9 @@ class SqliteProjection:
                 handler = self._handlers.get(type(envelope.body))
                 if handler is not None:
                     await getattr(self, handler)(db, envelope, envelope.body)
-            await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
+            await self._checkpoints.store(
+                db, chapter, events[-1].rev, self.version, after=events[0].rev - 1
+            )
 
     async def idle(self, chapter: str) -> None:
         """Nothing deferred by default."""

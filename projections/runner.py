@@ -7,6 +7,15 @@ where ingest does its work, so that a rebuild folds history without redoing it, 
 never redoes work whose result is already in the log but not yet folded. Any failure (NATS restarting, a store error) restarts the
 chapter's loop from the stored checkpoints after a pause: nothing is skipped, and nothing is
 applied twice because each projection's checkpoint moves with its writes.
+
+Several workers share the chapters through leases (engine/jetstream/leases.py; issue 12): given
+a `ChapterLeases`, the runner still discovers every chapter but folds only those its
+`LeaseKeeper` holds, starting a chapter's loop when the lease is gained and cancelling it when
+lost. Before every batch and every `idle` it checks the lease is still fresh (`holds`), so a
+worker that stalled past the lease's life writes nothing more for that chapter; and a stored
+checkpoint moves only from the rev the batch started after (projections/store.py), so even a
+batch racing a new holder is rolled back rather than applied twice. Given a
+`PublishedCheckpoints`, each committed batch's positions are published for gateways to settle on.
 """
 
 import asyncio
@@ -15,6 +24,8 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from engine.jetstream.checkpoints import PublishedCheckpoints
+from engine.jetstream.leases import ChapterLeases, LeaseKeeper
 from engine.log import Logs
 from engine.personal import open_envelopes
 from events import ChapterDeleted, ChapterRegistered, ContentErased, Envelope, RecordedEvent, decode
@@ -95,8 +106,13 @@ class _Stop:
         self.error = error
 
 
+class LeaseNotHeld(Exception):
+    """This worker does not (or no longer safely) hold the chapter's lease: it must not write."""
+
+
 class Runner:
-    """Drives projections over every chapter it is told about or discovers in the book logs."""
+    """Drives projections over every chapter it is told about or discovers in the book logs
+    (with `leases`: over those of them whose lease it holds)."""
 
     def __init__(
         self,
@@ -106,6 +122,8 @@ class Runner:
         batch_size: int = 256,
         retry_delay: float = 1.0,
         discover_every: float = 2.0,
+        leases: ChapterLeases | None = None,
+        published: PublishedCheckpoints | None = None,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -123,6 +141,15 @@ class Runner:
         self._changed = asyncio.Condition()
         self._discovery: asyncio.Task[None] | None = None
         self._stopping = False
+        self._known: set[str] = set()
+        """Every chapter watched (registered, not deleted), folded here or not."""
+        self._published = published
+        self.keeper = (
+            LeaseKeeper(leases, lambda: sorted(self._known), on_change=self._leases_changed)
+            if leases is not None
+            else None
+        )
+        self._keeping: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -131,6 +158,8 @@ class Runner:
         self._stopping = False
         if discover and self._discovery is None:
             self._discovery = asyncio.create_task(self._discover(), name="runner-discovery")
+        if self.keeper is not None and self._keeping is None:
+            self._keeping = asyncio.create_task(self.keeper.run(), name="runner-leases")
 
     async def stop(self) -> None:
         """Cancel every task and wait for them.
@@ -154,6 +183,13 @@ class Runner:
         self._chapters.clear()
         self._books.clear()
         self._discovery = None
+        if self._keeping is not None:
+            # Once, after the folds stopped: its cancellation releases every lease (a clean
+            # stop hands the chapters over at once); NATS gone, they expire on their own.
+            self._keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._keeping, 10)
+            self._keeping = None
 
     async def __aenter__(self) -> "Runner":
         await self.start()
@@ -163,17 +199,52 @@ class Runner:
         await self.stop()
 
     def watch(self, chapter: str) -> None:
-        """Follow `chapter` (idempotent)."""
-        if chapter not in self._chapters:
+        """Follow `chapter` (idempotent); with leases, once its lease is held."""
+        if self.keeper is None:
+            self._known.add(chapter)
+            self._start(chapter)
+        elif chapter not in self._known:
+            self._known.add(chapter)
+            if chapter in self.keeper.held:
+                self._start(chapter)
+            else:
+                self.keeper.wake()  # claim it now if it is free, not a round later
+
+    def unwatch(self, chapter: str) -> None:
+        """Stop following `chapter`; its read models stay as they are."""
+        self._known.discard(chapter)
+        self._cancel(chapter)
+
+    def holds(self, chapter: str) -> bool:
+        """Whether this process may act for `chapter` now: always without leases, else while
+        it holds a fresh lease. The chapter's other singletons (head signing, a mirror's
+        follower) ask this too."""
+        return self.keeper is None or self.keeper.holds(chapter)
+
+    def folding(self) -> set[str]:
+        """The chapters this runner folds now."""
+        return set(self._chapters)
+
+    def _start(self, chapter: str) -> None:
+        if chapter not in self._chapters and not self._stopping:
             self._chapters[chapter] = asyncio.create_task(
                 self._run_chapter(chapter), name=f"runner-{chapter}"
             )
 
-    def unwatch(self, chapter: str) -> None:
-        """Stop following `chapter`; its read models stay as they are."""
+    def _cancel(self, chapter: str) -> None:
         task = self._chapters.pop(chapter, None)
         if task is not None:
             task.cancel()
+
+    def _leases_changed(self, gained: set[str], lost: set[str]) -> None:
+        for chapter in lost:
+            self._cancel(chapter)
+            # Another worker folds it now: our positions would only go stale.
+            self._positions.pop(chapter, None)
+            self._seen.pop(chapter, None)
+            self._errors.pop(chapter, None)
+        for chapter in gained & self._known:
+            self._start(chapter)
 
     # -- reading your own writes ------------------------------------------------------------
 
@@ -275,14 +346,32 @@ class Runner:
                 await self._fold_chapter(chapter)
             except asyncio.CancelledError:
                 raise
+            except LeaseNotHeld:
+                # Not renewed in time (NATS slow or away): wait for the keeper's next round,
+                # which either renews it (we go on) or loses it (this task is cancelled).
+                await asyncio.sleep(self._retry_delay)
             except Exception as exc:
                 self._errors[chapter] = f"{type(exc).__name__}: {exc}"
                 log.warning("chapter %s: %s; resuming from checkpoints", chapter, exc)
                 await asyncio.sleep(self._retry_delay)
 
+    def _require_lease(self, chapter: str) -> None:
+        if not self.holds(chapter):
+            raise LeaseNotHeld(chapter)
+
+    async def _publish(self, chapter: str, positions: dict[str, int]) -> None:
+        if self._published is None:
+            return
+        try:
+            await self._published.publish(chapter, positions)
+        except Exception as exc:  # NATS away: the next batch publishes again
+            log.warning("chapter %s: publishing checkpoints failed: %s", chapter, exc)
+
     async def _fold_chapter(self, chapter: str) -> None:
+        self._require_lease(chapter)
         positions = await self._load_positions(chapter)
         self._positions[chapter] = positions
+        await self._publish(chapter, positions)  # a new holder shows where it resumes
         await self._notify()
         queue: asyncio.Queue[RecordedEvent | _Stop] = asyncio.Queue(maxsize=self._batch_size * 4)
         feeder = asyncio.create_task(self._feed(chapter, min(positions.values()), queue))
@@ -292,6 +381,7 @@ class Runner:
                 batch = await self._next_batch(queue)
                 self._seen[chapter] = batch[-1].rev
                 envelopes = [decode(recorded.payload) for recorded in batch]
+                self._require_lease(chapter)
                 opener = getattr(self._source, "open", None)
                 if opener is not None:  # personal fields, from the blob store (engine/personal.py)
                     envelopes = await opener(envelopes)
@@ -311,6 +401,7 @@ class Runner:
                             checkpoint = await projection.load_checkpoint(chapter)
                             positions[projection.name] = checkpoint[0] if checkpoint else 0
                 self._errors.pop(chapter, None)
+                await self._publish(chapter, positions)
                 await self._notify()
                 if any(isinstance(e.body, ContentErased) for e in envelopes):
                     return  # views may have reset to re-fold without the erased content
@@ -331,6 +422,7 @@ class Runner:
         head = await head_of(chapter) if head_of is not None else None
         for projection in self._projections:
             if head is None or positions[projection.name] >= head:
+                self._require_lease(chapter)  # idle may append (ingest): only the holder
                 await projection.idle(chapter)
 
     async def _feed(

@@ -44,6 +44,10 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return db
 
 
+class CheckpointMoved(Exception):
+    """A batch's checkpoint is no longer where the batch started: it is not applied."""
+
+
 class Views:
     """The views database: a locked writer for transactions, a reader for queries."""
 
@@ -120,8 +124,35 @@ class Checkpoints:
         )
         return (row[0], row[1]) if row else None
 
-    async def store(self, db: aiosqlite.Connection, chapter: str, rev: int, version: int) -> None:
-        """Record `rev` for `chapter` inside the open transaction `db`."""
+    async def store(
+        self,
+        db: aiosqlite.Connection,
+        chapter: str,
+        rev: int,
+        version: int,
+        *,
+        after: int | None = None,
+    ) -> None:
+        """Record `rev` for `chapter` inside the open transaction `db`.
+
+        `after`: the rev the batch folded on from. If the stored checkpoint is elsewhere,
+        another process folded this chapter meanwhile (a lease handed over while this one
+        stalled): `CheckpointMoved` is raised, so the transaction and its writes roll back and
+        nothing is applied twice. The writer holds SQLite's write lock (BEGIN IMMEDIATE), so
+        the check and the write are one step for every process on the file."""
+        if after is not None:
+            row = await (
+                await db.execute(
+                    "SELECT rev FROM checkpoints WHERE projection = ? AND chapter = ?",
+                    (self._projection, chapter),
+                )
+            ).fetchone()
+            stored = row[0] if row else 0
+            if stored != after:
+                raise CheckpointMoved(
+                    f"{self._projection} checkpoint of chapter {chapter} is at rev {stored}, "
+                    f"not {after}: another worker folded it meanwhile"
+                )
         await db.execute(
             "INSERT INTO checkpoints (projection, chapter, rev, version) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (projection, chapter) DO UPDATE SET rev = excluded.rev, "

@@ -446,7 +446,9 @@ class Vectors(SqliteProjection):
                     (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks,
                      meta),
                 )  # fmt: skip
-            await self._checkpoints.store(db, chapter, events[-1].rev, self.version)
+            await self._checkpoints.store(
+                db, chapter, events[-1].rev, self.version, after=events[0].rev - 1
+            )
 
     # -- erasure (docs/log-format.md, "Erasure"): every index forgets, not hides ----------------
 

@@ -1,5 +1,5 @@
-"""Chapter leases in a NATS KV bucket: which worker folds which chapter (issue 12, part 2 — the
-primitive; the runner does not use it yet).
+"""Chapter leases in a NATS KV bucket: which worker folds which chapter (issue 12, part 2; the
+runner folds only the chapters its keeper holds, projections/runner.py).
 
 One bucket, `RS_LEASES`, whose entries expire `ttl` seconds after their last write (the bucket's
 max age). A worker announces itself under `w.<worker>` and holds a chapter under `ch.<chapter>`
@@ -18,6 +18,11 @@ The revision a worker holds is its fencing token: a write it makes on the streng
 fair share (all chapters / live workers, rounded up), giving back any above it so that a new
 worker gets work. Two keepers over the same chapters never hold the same chapter at once, and a
 dead one's chapters move to the others within `ttl` plus one round.
+
+`LeaseKeeper.holds(chapter)` is what a worker asks before each write it makes on a chapter's
+behalf: held, AND renewed recently enough that the entry cannot have expired on the server yet
+(the renewal's send time plus `ttl` minus a margin). A worker that stalled (SIGSTOP, a long GC,
+NATS away) therefore stops writing on its own before another can have taken the chapter.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -38,6 +45,15 @@ from engine.errors import LogUnavailable
 from engine.nats import NATS
 
 __all__ = ["LEASE_BUCKET", "ChapterLeases", "Lease", "LeaseKeeper"]
+
+T = TypeVar("T")
+
+_CONCURRENT = 64
+"""Lease requests in flight at once: a worker holding 500 chapters renews them all within a
+round's budget even on a loaded machine, without flooding the server."""
+_MARGIN = 0.25
+"""The fraction of `ttl` a holder gives up early (`holds`): clocks and the server's expiry
+sweep are not exact, so a lease is trusted for 75% of its life only."""
 
 LEASE_BUCKET = "RS_LEASES"
 """The KV bucket of worker and chapter leases."""
@@ -93,7 +109,9 @@ class ChapterLeases:
         """The chapter's lease if nobody holds it; None if somebody does."""
         try:
             revision = await self.kv.create(_CHAPTER + chapter, self.worker.encode())
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except _LOST:
+            # Held by someone; or nats-py's create raced an expiry or another's claim while it
+            # looked past a tombstone (it then raises KeyNotFound): either way, not ours now.
             return None
         return Lease(chapter, revision)
 
@@ -157,28 +175,59 @@ class LeaseKeeper:
         self.every = every if every is not None else leases.ttl / 3
         self.on_change = on_change
         self.held: dict[str, Lease] = {}
+        self._renewed_at: dict[str, float] = {}
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Run the next round now rather than after `every` (new chapters to claim)."""
+        self._woken.set()
+
+    def holds(self, chapter: str) -> bool:
+        """Whether this worker may write for `chapter` now: held, and renewed recently enough
+        that its entry cannot have expired (see the module docstring)."""
+        sent = self._renewed_at.get(chapter)
+        return (
+            chapter in self.held
+            and sent is not None
+            and time.monotonic() - sent < self.leases.ttl * (1 - _MARGIN)
+        )
 
     async def round(self) -> None:
         """Renew, hand back above the fair share, claim free chapters up to it."""
         before = set(self.held)
         await self.leases.announce()
-        for chapter, lease in list(self.held.items()):
-            renewed = await self.leases.renew(lease)
-            if renewed is None:
+        sent = time.monotonic()  # before the requests: the entries live at least ttl from here
+        renewed = await _bounded([self.leases.renew(lease) for lease in self.held.values()])
+        for (chapter, _), lease in zip(list(self.held.items()), renewed, strict=True):
+            if lease is None:
                 del self.held[chapter]
+                self._renewed_at.pop(chapter, None)
             else:
-                self.held[chapter] = renewed
+                self.held[chapter] = lease
+                self._renewed_at[chapter] = sent
         wanted = list(self.chapters())
         share = math.ceil(len(wanted) / max(1, await self.leases.live_workers()))
-        for chapter in sorted(self.held)[share:]:  # more than our share: let another take it
-            await self.leases.release(self.held.pop(chapter))
-        for chapter in wanted:
-            if len(self.held) >= share:
-                break
-            if chapter not in self.held:
-                lease = await self.leases.acquire(chapter)
+        giving = {c: self.held.pop(c) for c in sorted(self.held)[share:]}  # above our share
+        if giving:
+            # Stop folding them first, then let them go: another worker may take each the
+            # moment its release lands.
+            for chapter in giving:
+                self._renewed_at.pop(chapter, None)
+            before -= set(giving)
+            if self.on_change is not None:
+                self.on_change(set(), set(giving))
+            await asyncio.sleep(0)
+            await _bounded([self.leases.release(lease) for lease in giving.values()])
+        free = [c for c in wanted if c not in self.held]
+        while free and len(self.held) < share:
+            # Claim in slices of what is still missing: concurrent, never above the share.
+            tried, free = free[: share - len(self.held)], free[share - len(self.held) :]
+            sent = time.monotonic()
+            got = await _bounded([self.leases.acquire(c) for c in tried])
+            for chapter, lease in zip(tried, got, strict=True):
                 if lease is not None:
                     self.held[chapter] = lease
+                    self._renewed_at[chapter] = sent
         after = set(self.held)
         if self.on_change is not None and after != before:
             self.on_change(after - before, before - after)
@@ -189,10 +238,16 @@ class LeaseKeeper:
             while True:
                 try:
                     await self.round()
-                except (LogUnavailable, *_AWAY) as exc:
-                    # NATS away: what we hold expires on its own if it stays away past ttl.
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # NATS away, or an answer we did not expect: the keeper must outlive it (a
+                    # dead keeper would hold nothing and take nothing over). What we hold
+                    # expires on its own if this goes on past ttl.
                     log.warning("lease round failed: %r", exc)
-                await asyncio.sleep(self.every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), self.every)
+                self._woken.clear()
         finally:
             # Best effort: NATS may be gone too, and then the leases expire on their own.
             with contextlib.suppress(Exception):
@@ -200,3 +255,15 @@ class LeaseKeeper:
                     await self.leases.release(lease)
                 await self.leases.retire()
             self.held.clear()
+            self._renewed_at.clear()
+
+
+async def _bounded(calls: list[Awaitable[T]]) -> list[T]:
+    """Await `calls`, at most `_CONCURRENT` at a time, results in order."""
+    slots = asyncio.Semaphore(_CONCURRENT)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with slots:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

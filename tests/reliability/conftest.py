@@ -13,6 +13,7 @@ from engine.log import Logs
 from engine.nats import NATS
 from engine.server_cluster import LocalCluster
 from tests.projections.pipeline_support import new_chapter
+from tests.projections.vectorstores.conftest import chroma_server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
