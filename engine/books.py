@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from engine.errors import ChapterNotFound, RevisionConflict
 from engine.log import Logs
 from engine.nats import ALL_BOOK_SUBJECTS, book_id_of_subject
+from engine.personal import open_envelopes
 from engine.rules import BookState, ChapterEntry, Conflict, Forbidden, Invalid, NotFound
 from events import (
     Body,
@@ -27,6 +28,7 @@ from events import (
     ChapterReassigned,
     ChapterRegistered,
     ChapterRenamed,
+    ContentErased,
     MemberAdded,
     MemberRemoved,
     Plan,
@@ -41,13 +43,27 @@ from events import (
 log = logging.getLogger(__name__)
 
 INVITE_PREFIX = "email:"
-"""Member key of someone invited before they had an account; claimed when they sign in."""
+"""Prefix of the member key of someone invited before they had an account; claimed when they
+sign in. The rest is a random id: the key sits in the chained bytes of the book log, where an
+address could never be erased (books written before sealing have `email:<address>` keys)."""
 _MAX_TRIES = 20
 
 
-def invite_key(email: str) -> str:
-    """The member key of a pending invitation for `email`."""
-    return INVITE_PREFIX + email.strip().lower()
+def invite_key() -> str:
+    """A new member key for a pending invitation."""
+    return INVITE_PREFIX + new_id()
+
+
+def member_key(state: BookState, user: str) -> str:
+    """`user` as a key of `state.members`: a pending invitation may also be named
+    `email:<address>`, as it was keyed before keys became opaque."""
+    if user in state.members or not user.startswith(INVITE_PREFIX):
+        return user
+    email = user.removeprefix(INVITE_PREFIX).strip().lower()
+    for key, member in state.members.items():
+        if key.startswith(INVITE_PREFIX) and member.email == email:
+            return key
+    return user
 
 
 class Books:
@@ -97,10 +113,8 @@ class Books:
             state = self._states.get(book)
             if state is None or fresh or book in self._stale:
                 self._stale.discard(book)
-                state = state or BookState(id=book)
                 try:
-                    async for recorded in self.logs.book(book).read(after=state.rev):
-                        state.apply(recorded.envelope)
+                    state = await self._fold_log(book, state or BookState(id=book))
                 except ChapterNotFound:
                     raise NotFound("no such book") from None
                 if state.rev == 0:
@@ -109,6 +123,21 @@ class Books:
                 for entry in state.chapters.values():
                     self._chapter_books[entry.id] = book
             return state
+
+    async def _fold_log(self, book: str, state: BookState) -> BookState:
+        book_log = self.logs.book(book)
+        partial = state.rev > 0
+        async for batch in book_log.read_batches(after=state.rev):
+            envelopes = [recorded.envelope for recorded in batch]
+            if partial and any(isinstance(e.body, ContentErased) for e in envelopes):
+                # An erasure: what was folded from the erased blobs must go from memory too,
+                # in every process that folds this book, so it folds again from rev 1.
+                return await self._fold_log(book, BookState(id=book))
+            # Names, e-mails and titles are sealed (events/personal.py); erased ones fold as
+            # `[erased]`.
+            for envelope in await open_envelopes(book_log.blobs, envelopes):
+                state.apply(envelope)
+        return state
 
     async def books_of(self, user: str, email: str | None = None) -> list[BookState]:
         """Books where `user` is a member; pending invitations for `email` are claimed first."""
@@ -187,7 +216,9 @@ class Books:
         await book_log.create()
         await book_log.append_many(
             [
-                BookCreated(name=name, owner=owner, owner_email=owner_email),
+                # The owner's e-mail is in the `MemberAdded` (sealed on its own): were it sealed
+                # with the name, erasing the creator would erase the name of a team's book.
+                BookCreated(name=name, owner=owner),
                 MemberAdded(user=owner, email=owner_email, role="owner"),
             ],
             actor=owner,
@@ -198,7 +229,7 @@ class Books:
         self, actor: str, book: str, email: str, role: Role, user: str | None
     ) -> BookState:
         """Invite `email` as `role`; `user` is their account id, or None to invite by e-mail."""
-        key = user or invite_key(email)
+        key = user or invite_key()
 
         def decide(state: BookState) -> list[Body]:
             state.check_new_member(actor, email, role)
@@ -208,14 +239,26 @@ class Books:
 
     async def claim_invitations(self, user: str, email: str) -> None:
         """Turn invitations sent to `email` into memberships of `user`."""
-        key = invite_key(email)
+        email = email.strip().lower()
+
+        def invitation(state: BookState) -> str | None:
+            return next(
+                (
+                    key
+                    for key, member in state.members.items()
+                    if key.startswith(INVITE_PREFIX) and member.email == email
+                ),
+                None,
+            )
+
         for state in list(self._states.values()):
-            if key not in state.members:
+            if invitation(state) is None:
                 continue
 
             def decide(state: BookState) -> list[Body]:
-                invite = state.members.get(key)
-                if invite is None or user in state.members:
+                key = invitation(state)
+                invite = state.members.get(key) if key is not None else None
+                if key is None or invite is None or user in state.members:
                     return []
                 return [
                     MemberAdded(user=user, email=invite.email, role=invite.role),
@@ -228,11 +271,12 @@ class Books:
         """Remove `user`; their chapters go to the owner, so nothing is orphaned."""
 
         def decide(state: BookState) -> list[Body]:
-            state.check_removal(actor, user)
+            key = member_key(state, user)
+            state.check_removal(actor, key)
             moves: list[Body] = [
-                ChapterReassigned(chapter=c, assignee=state.owner) for c in state.chapters_of(user)
+                ChapterReassigned(chapter=c, assignee=state.owner) for c in state.chapters_of(key)
             ]
-            return [*moves, MemberRemoved(user=user)]
+            return [*moves, MemberRemoved(user=key)]
 
         return await self._decide(book, actor, decide)
 

@@ -27,18 +27,23 @@ from engine.accounts import AccountStore, UserNotFound
 from engine.blobs import BlobStore
 from engine.books import Books
 from engine.errors import ChapterNotFound
-from engine.log import Logs
+from engine.log import Log, Logs
+from engine.personal import open_bodies
 from engine.rules import BookState, Conflict, NotFound
 from events import (
     Body,
+    BookCreated,
     ChapterMirrored,
+    ChapterRegistered,
     ContentErased,
+    MemberAdded,
     MessagePosted,
     SourceAdded,
     ThreadStarted,
     decode,
 )
 from events.blobs import blobs_of
+from events.personal import ERASED
 
 __all__ = ["Erased", "Erasure"]
 
@@ -52,6 +57,8 @@ class Erased:
     blobs: set[str] = field(default_factory=set)
     books: list[str] = field(default_factory=list)
     """Books erased whole (the person was their only member)."""
+    book_revs: dict[str, int | None] = field(default_factory=dict)
+    """Per book, the rev of the `ContentErased` in its log (a person's erasure)."""
 
 
 class Erasure:
@@ -135,6 +142,8 @@ class Erasure:
                         "run the erasure again in a moment"
                     )
                 await self.books.delete_chapter(user, chapter)
+            # Before they leave: a re-run finds only the books they are still a member of.
+            done.book_revs |= await self._erase_from_book(user, state.id, mine, alone=alone)
             if alone:
                 done.books.append(state.id)
             else:
@@ -175,8 +184,44 @@ class Erasure:
         done.blobs |= await self._delete(refs)
         return done
 
+    async def _erase_from_book(
+        self, user: str, book: str, chapters: list[str], *, alone: bool
+    ) -> dict[str, int | None]:
+        """Erase the person from the book's log: their e-mail (every `MemberAdded` of them,
+        an invitation to their address included) and the titles of their chapters; everything
+        sealed in it (the name too) when they were its only member. A team's book keeps its name."""
+        book_log = self.logs.book(book)
+        bodies: list[Body] = []
+        async for batch in book_log.read_batches(0, None, verify=True):
+            bodies.extend(decode(recorded.payload).body for recorded in batch)
+        opened = await open_bodies(self.blobs, bodies)
+        emails = {
+            b.email for b in opened if isinstance(b, MemberAdded) and b.user == user and b.email
+        } - {ERASED}
+        theirs = [
+            raw
+            for raw, b in zip(bodies, opened, strict=True)
+            if alone
+            or (isinstance(b, MemberAdded) and (b.user == user or b.email in emails))
+            or (isinstance(b, BookCreated) and b.owner_email in emails)
+            or (isinstance(b, ChapterRegistered) and b.chapter in chapters)
+        ]
+        refs = {s for b in theirs if (s := getattr(b, "sealed", None)) is not None}
+        if not refs:
+            return {}
+        event = ContentErased(refs=sorted(refs), subject=user, whole=alone, reason="person")
+        rev = await self._append(book, event, bodies, user, log=book_log)
+        await self._delete(refs)
+        return {book: rev}
+
     async def _append(
-        self, chapter: str, event: ContentErased, bodies: list[Body], actor: str
+        self,
+        chapter: str,
+        event: ContentErased,
+        bodies: list[Body],
+        actor: str,
+        *,
+        log: Log | None = None,
     ) -> int | None:
         # A re-run whose refs an earlier erasure already covers appends nothing new.
         before = [b for b in bodies if isinstance(b, ContentErased)]
@@ -187,7 +232,8 @@ class Erasure:
         )
         if same_kind and set(event.refs) <= covered:
             return None
-        return (await self.logs.chapter(chapter).append(event, actor=actor)).rev
+        log = log or self.logs.chapter(chapter)
+        return (await log.append(event, actor=actor)).rev
 
     async def _delete(self, refs: Iterable[str]) -> set[str]:
         # Every ref is gone afterwards, whoever deleted it (the eraser may have been first).

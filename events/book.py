@@ -16,17 +16,22 @@ class BookCreated(Event, frozen=True, kw_only=True, tag="BookCreated"):
     """User id of the owner."""
     owner_email: str = ""
     """The owner's e-mail at creation."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py); None: nothing sealed."""
 
 
 class MemberAdded(Event, frozen=True, kw_only=True, tag="MemberAdded"):
     """Someone joined the book."""
 
     user: str
-    """User id (or an invitation id until the invitee signs up)."""
+    """User id, or until the invitee signs up an invitation key (`email:` and a random id; in
+    books written before sealing, `email:` and the address)."""
     email: str
     """E-mail the invitation went to."""
     role: Role = "member"
     """Role in the book."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py); None: nothing sealed."""
 
 
 class MemberRemoved(Event, frozen=True, kw_only=True, tag="MemberRemoved"):
@@ -56,6 +61,8 @@ class ChapterRegistered(Event, frozen=True, kw_only=True, tag="ChapterRegistered
     """Title at creation."""
     share: str | None = None
     """For a mirror or a copy of a shared chapter: the share it came from."""
+    sealed: str | None = None
+    """BLAKE3 hex of this event's personal blob (events/personal.py); None: nothing sealed."""
 
 
 class ChapterReassigned(Event, frozen=True, kw_only=True, tag="ChapterReassigned"):

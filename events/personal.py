@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 import rust_core
+from events.book import BookCreated, ChapterRegistered, MemberAdded
 from events.chapter import (
     ChapterCreated,
     ChapterForked,
@@ -59,12 +60,16 @@ PERSONAL: dict[type[Event], tuple[str, ...]] = {
     ThreadStarted: ("title",),
     MessagePosted: ("text", "citations", "query"),
     ShareGranted: ("grantee",),
+    BookCreated: ("name", "owner_email"),
+    MemberAdded: ("email",),
+    ChapterRegistered: ("title",),
 }
 """The one table of personal fields, per event type. Every type here has a `sealed` field.
 A connector's `SourceAdded.ref` stays in the chain: it is the remote library's opaque item key
 (never a name), and a sync must find what it brought in even after the source is erased.
 Citations are sealed whole: their headings quote the sources, and which passages answered a
-person's question says what they asked."""
+person's question says what they asked. In a book log, the other events name members by user id
+(an invitation by a random key), chapters by id: nothing personal stays in its chained bytes."""
 
 
 def _empty(field: msgspec.structs.FieldInfo) -> Any:

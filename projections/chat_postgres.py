@@ -6,6 +6,12 @@ transaction. A transaction-scoped advisory lock per chapter serialises batches o
 across processes, so that while a chapter is handed from one worker to another a late batch from
 the old worker finds the checkpoint already past it and changes nothing.
 
+A `ContentErased` clears the chapter's rows and checkpoint in the batch's transaction, as the
+SQLite view does (`SqliteProjection.erasure_reset`): the runner re-folds the chapter from rev 1,
+the erased fields now reading `[erased]`. `chat_erasure_refolds` remembers the last erasure
+re-folded for, so the re-fold passes it. Deleted rows linger in PostgreSQL's heap pages until
+autovacuum reclaims them (docs/log-format.md, "Erasure").
+
 Opening, the optional `schema` and the translation of connection errors are
 `engine.pg.PgDatabase`'s.
 """
@@ -20,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from engine.pg import PgDatabase, PoolOptions, pg_query
-from events import Envelope
+from events import ContentErased, Envelope
 from projections.chat import (
     CHAT_VERSION,
     TABLES,
@@ -39,6 +45,11 @@ CREATE TABLE IF NOT EXISTS chat_checkpoints (
     chapter TEXT COLLATE "C" PRIMARY KEY, rev BIGINT NOT NULL, version INTEGER NOT NULL
 )
 """
+_REFOLDS = """
+CREATE TABLE IF NOT EXISTS chat_erasure_refolds (
+    chapter TEXT COLLATE "C" PRIMARY KEY, rev BIGINT NOT NULL
+)
+"""
 
 
 class PostgresChatView(ChatReads):
@@ -46,6 +57,8 @@ class PostgresChatView(ChatReads):
 
     name: ClassVar[str] = "chat"
     version: int = CHAT_VERSION
+    refold_on_erasure: ClassVar[bool] = True
+    """A `ContentErased` clears the chapter and the runner re-folds it (see the module doc)."""
 
     def __init__(self, db: PgDatabase) -> None:
         """Use `open`; this takes an open database with the tables made."""
@@ -100,15 +113,36 @@ class PostgresChatView(ChatReads):
     async def reset(self, chapter: str) -> None:
         """Clear the chapter's rows and checkpoint in one transaction."""
         async with self._chapter_transaction(chapter) as conn:
-            for table in (*TABLES, "chat_checkpoints"):
-                await conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE chapter = %s").format(sql.Identifier(table)),
-                    (chapter,),
-                )
+            await _clear(conn, chapter)
+
+    async def _erasure_reset(
+        self, conn: psycopg.AsyncConnection[Any], chapter: str, events: Sequence[Envelope]
+    ) -> bool:
+        # Inside the batch's transaction: an erasure not re-folded for yet clears the chapter
+        # (True); the re-fold, passing the same erasure, folds it as any other event.
+        erasures = [e.rev for e in events if isinstance(e.body, ContentErased)]
+        if not erasures:
+            return False
+        cursor = await conn.execute(
+            "SELECT rev FROM chat_erasure_refolds WHERE chapter = %s", (chapter,)
+        )
+        row = await cursor.fetchone()
+        if row is not None and max(erasures) <= row[0]:
+            return False
+        await _clear(conn, chapter)
+        await conn.execute(
+            "INSERT INTO chat_erasure_refolds (chapter, rev) VALUES (%s, %s) "
+            "ON CONFLICT (chapter) DO UPDATE SET rev = excluded.rev",
+            (chapter, max(erasures)),
+        )
+        return True
 
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
-        """Fold the events past the checkpoint and move it, in one transaction."""
+        """Fold the events past the checkpoint and move it, in one transaction (or, on a new
+        erasure, clear the chapter for the runner to re-fold)."""
         async with self._chapter_transaction(chapter) as conn:
+            if await self._erasure_reset(conn, chapter, events):
+                return
             cursor = await conn.execute(
                 "SELECT rev, version FROM chat_checkpoints WHERE chapter = %s", (chapter,)
             )
@@ -142,7 +176,14 @@ class PostgresChatView(ChatReads):
             return list(await cursor.fetchall())
 
 
+async def _clear(conn: psycopg.AsyncConnection[Any], chapter: str) -> None:
+    for table in (*TABLES, "chat_checkpoints"):
+        await conn.execute(
+            sql.SQL("DELETE FROM {} WHERE chapter = %s").format(sql.Identifier(table)), (chapter,)
+        )
+
+
 async def _create_tables(conn: psycopg.AsyncConnection[Any], where: str) -> None:
-    for statement in (*schema_sql('TEXT COLLATE "C"').split(";"), _CHECKPOINTS):
+    for statement in (*schema_sql('TEXT COLLATE "C"').split(";"), _CHECKPOINTS, _REFOLDS):
         if statement.strip():
             await conn.execute(statement)

@@ -16,10 +16,20 @@ from sources_support import upload
 
 from app.services import open_services
 from app.settings import Settings
+from engine.books import Books
 from engine.copies import verify_copy_chapter
 from engine.erasure import Erasure
 from engine.log import Log
-from events import ContentErased, MessagePosted, ThreadStarted, decode, new_id
+from engine.verify import book_key_history
+from events import (
+    BookCreated,
+    ContentErased,
+    MemberAdded,
+    MessagePosted,
+    ThreadStarted,
+    decode,
+    new_id,
+)
 from events.archive_check import ArchiveReader, verify_archive
 from projections.settings import ProviderSettings
 from projections.vectors import history_namespace
@@ -396,3 +406,79 @@ async def _eventually(check, *, within: float = 30.0) -> None:
     async with asyncio.timeout(within):
         while not await check():
             await asyncio.sleep(0.1)
+
+
+async def _raw_book_payloads(services, book: str) -> list[bytes]:
+    return [e.payload async for e in services.logs.book(book).read(verify=True)]
+
+
+async def test_erasing_a_person_erases_them_from_every_book_log(client, services):
+    ada, bob, bob_id, _ = await _bob_and_ada(client, services)
+    # Carol was invited before she had an account: her invitation holds only her address.
+    invited = await client.post(
+        f"/v1/books/{ada.book}/members",
+        json={"email": "carol@example.org", "role": "member"},
+        headers=ada.headers,
+    )
+    assert invited.status_code == 201, invited.text
+    his_books = [b["id"] for b in (await client.get("/v1/books", headers=bob)).json()["books"]]
+    assert ada.book in his_books and len(his_books) == 2
+    personal = [b"bob@example.org", b"Bob's corner", b"carol@example.org", b"Zoo"]
+    # Sealed on append: no book log's chained bytes hold an e-mail, a name or a title.
+    for book in his_books:
+        for payload in await _raw_book_payloads(services, book):
+            assert not [w for w in personal if w in payload], payload
+    members = await client.get(f"/v1/books/{ada.book}/members", headers=ada.headers)
+    assert "bob@example.org" in members.text and "carol@example.org" in members.text
+
+    erased = await client.delete("/v1/me", headers=bob)
+    assert erased.status_code == 200, erased.text
+
+    gone = [b"bob@example.org", b"Bob's corner"]
+    for book in his_books:
+        bodies = [decode(p).body for p in await _raw_book_payloads(services, book)]
+        assert [b for b in bodies if isinstance(b, ContentErased)], book
+    for path in _files_under(services.settings.data / "blobs"):
+        assert not _holds(path, gone), path
+    # Every other member's data is intact, in a process that folds the book from scratch too.
+    members = await client.get(f"/v1/books/{ada.book}/members", headers=ada.headers)
+    assert members.status_code == 200
+    assert "ada@example.org" in members.text and "carol@example.org" in members.text
+    assert "bob@example.org" not in members.text
+    fresh = Books(services.logs)
+    state = await fresh.state(ada.book)
+    assert state.name == "Zoo" and bob_id not in state.members
+    assert {m.email for m in state.members.values()} == {"ada@example.org", "carol@example.org"}
+    assert [c.title for c in state.chapters.values()] == ["Animals"]
+    # The chain and the signed heads still verify.
+    signed = await client.post(f"/v1/chapters/{ada.chapter}/heads", headers=ada.headers)
+    assert signed.status_code in (200, 201), signed.text
+    verified = await client.get(f"/v1/chapters/{ada.chapter}/verify", headers=ada.headers)
+    assert verified.status_code == 200 and verified.json()["ok"] is True, verified.text
+    assert (await book_key_history(services.logs, ada.book)) is not None
+    # Carol's invitation is still claimed by her address.
+    carol = bearer(await sign_up(client, email="carol@example.org", name="Carol"))
+    hers = [b["id"] for b in (await client.get("/v1/books", headers=carol)).json()["books"]]
+    assert ada.book in hers
+
+
+async def test_old_format_book_logs_still_fold(client, services):
+    ada = await open_desk(client, services)
+    # A book written before sealing: values inline, an invitation keyed by its address.
+    book = new_id()
+    old = Log(services.logs.nc, book, kind="book")
+    await old.create()
+    await old.append_many(
+        [
+            BookCreated(name="Old lab", owner=ada.user, owner_email="ada@example.org"),
+            MemberAdded(user=ada.user, email="ada@example.org", role="owner"),
+            MemberAdded(user="email:dan@example.org", email="dan@example.org"),
+        ],
+        actor=ada.user,
+    )
+    await old.close()
+    assert b"Old lab" in b"".join(await _raw_book_payloads(services, book))
+    state = await services.books.state(book, fresh=True)
+    assert state.name == "Old lab" and state.role_of(ada.user) == "owner"
+    dan = bearer(await sign_up(client, email="dan@example.org", name="Dan"))
+    assert book in [b["id"] for b in (await client.get("/v1/books", headers=dan)).json()["books"]]

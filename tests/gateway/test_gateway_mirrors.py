@@ -13,6 +13,7 @@ from gateway_support import assert_error
 from isolation_support import Person, sign_up_person
 
 from app.settings import Settings, SharingSettings
+from events.personal import ERASED
 
 
 @pytest.fixture
@@ -216,3 +217,65 @@ async def test_an_expired_direct_share_loses_its_nats_credentials(client, servic
     assert await services.shares.sweep() == [share["id"]]
     with pytest.raises(AccessRevoked):
         await asyncio.wait_for(reader, 15)
+
+
+async def test_a_proxied_mirror_forgets_what_its_owner_erased(client, services):
+    owner, chapter = await _owner_with_chapter(client)
+    secret = {"file": ("glimmer.txt", b"The Glimmerquatch owl hides in the fjord.", "text/plain")}
+    up = await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=secret, headers=owner.headers
+    )
+    assert up.status_code == 201, up.text
+    source = up.json()["sources"][0]["id"]
+    kept = {"file": ("bees.txt", b"Honey bees dance to show where flowers are.", "text/plain")}
+    await client.post(
+        f"/v1/chapters/{chapter}/sources?wait=true", files=kept, headers=owner.headers
+    )
+    grant = {"mode": "proxied", "grantee": "gus@example.org"}
+    share = (
+        await client.post(f"/v1/chapters/{chapter}/shares", json=grant, headers=owner.headers)
+    ).json()
+    gus = await sign_up_person(client, "gus@example.org", "Gus")
+    accepted = await client.post(
+        f"/v1/shares/{share['token']}/accept", json={}, headers=gus.headers
+    )
+    assert accepted.status_code == 201, accepted.text
+    mirror = accepted.json()["id"]
+
+    async def indexed() -> bool:
+        hits = await client.post(
+            f"/v1/chapters/{mirror}/search", json={"query": "owl fjord"}, headers=gus.headers
+        )
+        return hits.status_code == 200 and "Glimmerquatch" in hits.text
+
+    await _eventually(indexed)
+
+    erased = await client.post(
+        f"/v1/chapters/{chapter}/sources/{source}/erase", headers=owner.headers
+    )
+    assert erased.status_code == 200, erased.text
+
+    async def forgotten() -> bool:  # the next tick brings the erasure
+        # The source's row stays, as in the owner's chapter, reading as erased.
+        names = {s["name"] for s in await _sources(client, gus, mirror)}
+        return names == {ERASED, "bees.txt"}
+
+    await _eventually(forgotten)
+    await services.settled(mirror, projections=("eraser", "catalogue", "vectors", "chat"))
+    words = ["Glimmerquatch", "glimmer.txt"]
+    for route in ("sources", "history", "state", "events", "threads"):
+        got = await client.get(f"/v1/chapters/{mirror}/{route}", headers=gus.headers)
+        assert got.status_code == 200, (route, got.text)
+        assert not [w for w in words if w in got.text], route
+    hits = await client.post(
+        f"/v1/chapters/{mirror}/search", json={"query": "owl fjord"}, headers=gus.headers
+    )
+    assert hits.status_code == 200 and "Glimmerquatch" not in hits.text
+    text = await client.get(f"/v1/chapters/{mirror}/sources/{source}/text", headers=gus.headers)
+    assert text.status_code == 404 or "Glimmerquatch" not in text.text
+    blobs = services.settings.data / "blobs"
+    for path in (p for p in blobs.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert b"Glimmerquatch" not in data and b"glimmer.txt" not in data, path
+    # What was not erased is still mirrored.
+    assert "bees.txt" in {s["name"] for s in await _sources(client, gus, mirror)}

@@ -14,11 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from engine.blobs.local import LocalBlobStore
 from engine.log import Logs
 from engine.nats import NATS
 from events import (
     ChapterCreated,
     Citation,
+    ContentErased,
     Envelope,
     Event,
     MessagePosted,
@@ -26,8 +28,10 @@ from events import (
     ThreadStarted,
     TokenUsage,
     UnknownEvent,
+    decode,
     new_id,
 )
+from events.personal import ERASED
 from projections.chat import (
     MAX_PAGE,
     ChatInputError,
@@ -431,6 +435,41 @@ async def test_a_version_bump_rebuilds_the_chapter_through_the_runner(open_view,
         assert await bumped.load_checkpoint(chapter) == (head.rev, 2)
         assert await bumped.digest(chapter) == digest
         assert len(await bumped.threads(chapter)) == 2
+
+
+async def test_an_erasure_makes_the_view_forget_through_the_runner(
+    open_view, shared_nc: NATS, blobs: LocalBlobStore
+):
+    # A sealed log (texts in personal blobs); erasing one message's blob and appending
+    # `ContentErased` makes either backend clear the chapter and re-fold it without the text.
+    chapter = new_id()
+    async with Logs(shared_nc, blobs=blobs) as logs:
+        log = logs.chapter(chapter)
+        await log.create()
+        feed = Feed()
+        feed.add(ChapterCreated(book=new_id(), title="Notes"))
+        thread = feed.thread("Kept")
+        feed.message(thread, "Plimsolldrake is my secret")
+        feed.message(thread, "an answer that stays", role="assistant", actor="proc:chat")
+        for actor, body in feed.items:
+            head = await log.append(body, actor=actor)
+        source = ChapterLogs(logs)
+        view = await open_view()
+        await _fold(view, source, chapter, head.rev)
+        texts = [m.text for m in await view.messages(chapter, thread)]
+        assert texts == ["Plimsolldrake is my secret", "an answer that stays"]
+
+        raw = [decode(e.payload).body async for e in log.read()]
+        secret = next(b.sealed for b in raw if isinstance(b, MessagePosted) and b.role == "user")
+        await blobs.delete(secret)
+        erased = await log.append(ContentErased(refs=[secret], reason="person"), actor="u-alice")
+        await _fold(view, source, chapter, erased.rev)
+        texts = [m.text for m in await view.messages(chapter, thread)]
+        assert texts == [ERASED, "an answer that stays"]
+        assert await view.load_checkpoint(chapter) == (erased.rev, 1)
+        # A second pass over the same erasure (a restart) changes nothing.
+        await view.apply(chapter, [erased.envelope])
+        assert await view.load_checkpoint(chapter) == (erased.rev, 1)
 
 
 # -- backends side by side, and the factory ------------------------------------------------------
