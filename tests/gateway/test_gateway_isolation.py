@@ -37,6 +37,7 @@ from isolation_support import (
 )
 
 from app.asking import Asked, ask, start_thread
+from app.connectors import configure as configure_connector
 from app.services import open_services
 from app.settings import Settings
 from engine.settings import Limits
@@ -122,6 +123,20 @@ async def _no_blob(world: World, actor: str, values: dict[str, str], fresh: bool
     return "0" * 64  # without a share's token, no blob is looked up
 
 
+async def _connector(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    # A Zotero-directory connector its CLI pushes to: configuring it calls no outside service.
+    key = ("connector", values["chapter"])
+    if key not in world.cache:
+        view = await configure_connector(
+            world.services, values["chapter"], actor=world.owner.id, kind="zotero_dir"
+        )
+        world.cache[key] = view.id
+    return world.cache[key]
+
+
+_NO_CHANGES = {"files": {"file": ("changes.json", b'{"items": []}', "application/json")}}
+
+
 async def _share_token(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
     key = ("share_token",)
     if key not in world.cache:
@@ -182,6 +197,8 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/events",    chapter(200)),
     Row("GET",    "/v1/chapters/{chapter}/state",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/verify",    chapter(200)),
+    # a chapter that is no copy has no manifest: 404 to those who may read it, as to the rest
+    Row("GET",    "/v1/chapters/{chapter}/manifest",  chapter(404)),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"rev": 1}}),
     Row("GET",    "/v1/chapters/{chapter}/proof",     chapter(200),       {"params": {"from": 1}}, label="consistency"),
     Row("GET",    "/v1/chapters/{chapter}/history",   chapter(200)),
@@ -205,6 +222,14 @@ ROWS: list[Row] = [
     Row("DELETE", "/v1/chapters/{chapter}/sources/{source}",       chapter(204), fresh=True),
     Row("POST",   "/v1/chapters/{chapter}/sources/{source}/erase", chapter_admin(200), fresh=True),
     Row("POST",   "/v1/chapters/{chapter}/search",                 chapter(200), {"json": {"query": "who may see what"}}),
+    # connectors: configured and synced by those who may write the chapter
+    Row("POST",   "/v1/chapters/{chapter}/connectors",             chapter(201), {"json": {"kind": "zotero_dir"}}),
+    Row("GET",    "/v1/chapters/{chapter}/connectors",             chapter(200)),
+    Row("GET",    "/v1/chapters/{chapter}/connectors/{connector}", chapter(200), params={"connector": _connector}),
+    Row("POST",   "/v1/chapters/{chapter}/connectors/{connector}/sync", chapter(422), params={"connector": _connector}),
+    Row("GET",    "/v1/chapters/{chapter}/connectors/{connector}/items", chapter(200), params={"connector": _connector}),
+    Row("POST",   "/v1/chapters/{chapter}/connectors/{connector}/items", chapter(200), _NO_CHANGES, params={"connector": _connector}),
+    Row("DELETE", "/v1/chapters/{chapter}/connectors/{connector}", chapter(204), fresh=True, params={"connector": _connector}),
     # shares: granted by those who manage the chapter; a token's routes take the token, not a person
     Row("GET",    "/v1/chapters/{chapter}/shares",                 chapter(200)),
     Row("POST",   "/v1/chapters/{chapter}/shares",                 chapter(201), {"json": {"mode": "proxied", "grantee": "guest@example.org"}}),
