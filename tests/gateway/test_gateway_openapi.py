@@ -9,6 +9,8 @@ A last test runs the `st` CLI with every check against a real `ragstack serve`, 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -66,6 +68,25 @@ async def test_the_openapi_document_validates(client):
     assert me["security"] == [{"bearer": []}, {"session": []}]
     assert me["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     assert me["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+
+
+WEB_OPENAPI = Path(__file__).parents[2] / "web" / "openapi.json"
+
+
+async def test_the_web_apps_copy_of_the_document_is_current(client):
+    # The web app's types (web/src/api/schema.d.ts) are generated from web/openapi.json: a copy
+    # that lags the server hides a changed route from the type checker. RAGSTACK_UPDATE_OPENAPI=1
+    # rewrites it; then `cd web && npm run api` regenerates the types.
+    served = (await client.get("/openapi.json")).json()
+    if os.environ.get("RAGSTACK_UPDATE_OPENAPI") == "1":
+        WEB_OPENAPI.write_text(json.dumps(served, indent=2, ensure_ascii=False) + "\n")
+    saved = json.loads(WEB_OPENAPI.read_text())
+    for document in (served, saved):  # the server's version moves with every release
+        document["info"].pop("version", None)
+    assert saved == served, (
+        "web/openapi.json differs from the served document: run RAGSTACK_UPDATE_OPENAPI=1 uv run "
+        "pytest tests/gateway/test_gateway_openapi.py -k web_apps_copy, then cd web && npm run api"
+    )
 
 
 def _httpx_request(kwargs: dict[str, Any]) -> dict[str, Any]:

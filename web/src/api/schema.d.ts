@@ -102,6 +102,32 @@ export interface paths {
         get: operations["read_me_v1_me_get"];
         put?: never;
         post?: never;
+        /**
+         * Erase Me
+         * @description Erase the caller (GDPR): their profile and tokens, the chapters assigned to them, their
+         *     messages and threads everywhere, and the books they are the only member of. 409 names a book
+         *     they own alone with other members. Safe to repeat after a failure part-way.
+         */
+        delete: operations["erase_me_v1_me_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Me
+         * @description All of the caller's data as JSON: profile, books, their chapters, their messages.
+         */
+        get: operations["export_me_v1_me_export_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -330,6 +356,28 @@ export interface paths {
         patch: operations["update_chapter_v1_chapters__chapter__patch"];
         trace?: never;
     };
+    "/v1/chapters/{chapter}/migrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Migrate Chapter
+         * @description Re-fork a chapter written before sealing into a new chapter of the same book, assigned to
+         *     the same member, whose personal content can be erased (docs/log-format.md, "Erasure"). The
+         *     old chapter stays as it was; delete it once the new one suits you.
+         */
+        post: operations["migrate_chapter_v1_chapters__chapter__migrate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chapters/{chapter}/threads": {
         parameters: {
             query?: never;
@@ -421,6 +469,34 @@ export interface paths {
          * @description Forget the book's settings and key (owner and admins); the server's default answers.
          */
         delete: operations["delete_llm_settings_v1_books__book__llm_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/books/{book}/retrieval": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Retrieval Settings
+         * @description The book's search mode and coverage threshold (the defaults when never set).
+         */
+        get: operations["read_retrieval_settings_v1_books__book__retrieval_get"];
+        /**
+         * Update Retrieval Settings
+         * @description Set the book's search mode and coverage threshold (owner and admins).
+         */
+        put: operations["update_retrieval_settings_v1_books__book__retrieval_put"];
+        post?: never;
+        /**
+         * Delete Retrieval Settings
+         * @description Forget the book's settings (owner and admins): the defaults apply.
+         */
+        delete: operations["delete_retrieval_settings_v1_books__book__retrieval_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -521,6 +597,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/chapters/{chapter}/sources/{source}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase Source
+         * @description Erase a source (the book's owner or an admin): its bytes, texts, name and address leave
+         *     the blob store (unless another chapter still names them), its chunks leave the indexes, and
+         *     a ContentErased event records it. The chain is unchanged and still verifies.
+         */
+        post: operations["erase_source_v1_chapters__chapter__sources__source__erase_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chapters/{chapter}/search": {
         parameters: {
             query?: never;
@@ -532,9 +630,102 @@ export interface paths {
         put?: never;
         /**
          * Search Chapter
-         * @description The `k` passages of the chapter nearest to `query`, optionally only from tagged sources.
+         * @description The `k` passages of the chapter best matching `query` (by the book's search mode: vector,
+         *     lexical or hybrid), optionally only from tagged sources.
          */
         post: operations["search_chapter_v1_chapters__chapter__search_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chapters/{chapter}/connectors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Connectors
+         * @description The chapter's connectors and their status.
+         */
+        get: operations["read_connectors_v1_chapters__chapter__connectors_get"];
+        put?: never;
+        /**
+         * Create Connector
+         * @description Configure a connector; its key is stored encrypted and never shown again.
+         */
+        post: operations["create_connector_v1_chapters__chapter__connectors_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chapters/{chapter}/connectors/{connector}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Connector
+         * @description A connector's status, cursor, last run and per-item errors.
+         */
+        get: operations["read_connector_v1_chapters__chapter__connectors__connector__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Connector
+         * @description Stop and forget the connector (its sources stay unless `remove_sources`).
+         */
+        delete: operations["delete_connector_v1_chapters__chapter__connectors__connector__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chapters/{chapter}/connectors/{connector}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sync Connector
+         * @description Sync now; answers once the sync has ended, with the connector's status.
+         */
+        post: operations["sync_connector_v1_chapters__chapter__connectors__connector__sync_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chapters/{chapter}/connectors/{connector}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Connector Items
+         * @description What the connector brought into the chapter, by remote ref (for the CLI's comparison).
+         */
+        get: operations["read_connector_items_v1_chapters__chapter__connectors__connector__items_get"];
+        put?: never;
+        /**
+         * Push Connector Items
+         * @description Apply the changes a CLI read from its own Zotero directory, with the new bytes.
+         */
+        post: operations["push_connector_items_v1_chapters__chapter__connectors__connector__items_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -639,10 +830,34 @@ export interface paths {
         };
         /**
          * Read Share Snapshot
-         * @description A copy share's manifest at the chapter's head now (409 for a live share): every in-scope
-         *     event's original bytes with the chain hashes and Merkle root that check them.
+         * @description A copy share's manifest at the chapter's head now, signed (409 for a live share): every
+         *     in-scope event's original bytes with the chain hashes, the signed head and the inclusion
+         *     proofs that check them, and the book's public keys.
          */
         get: operations["read_share_snapshot_v1_shares_snapshot_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chapters/{chapter}/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Copy Manifest
+         * @description A copy's manifest as stored (the blob its first event, `ChapterForked`, names): with the
+         *     chapter's events, what a client needs to check every copied event against the original's
+         *     signed root itself (docs/log-format.md, "Copies and their manifests"); 404 for a chapter that
+         *     is not a copy.
+         */
+        get: operations["read_copy_manifest_v1_chapters__chapter__manifest_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -819,7 +1034,9 @@ export interface paths {
          *
          *     Each event must hash to its stored `Rs-Hash`, say its own rev and name this chapter; each
          *     signed head must name h[rev] and the Merkle root at rev and be signed by a key of the book
-         *     valid at the time (GET /v1/books/{book}/keys).
+         *     valid at the time (GET /v1/books/{book}/keys). A copy is also checked against its original:
+         *     every copied event against the manifest its first event names, and against the original's
+         *     signed root by its inclusion proof (a fault names the copy's rev).
          */
         get: operations["read_verification_v1_chapters__chapter__verify_get"];
         put?: never;
@@ -1437,6 +1654,96 @@ export interface components {
             text: string;
         };
         /**
+         * ConnectorCreate
+         * @description A connector to configure. `zotero`: the Web API (`library`, `api_key`, optional
+         *     `base_url`); `confluence`: a space (`base_url`, `library` = the space key, `api_key`, `email` for
+         *     Cloud); `notion`: the pages shared with an integration (`api_key`); `zotero_dir`: a Zotero
+         *     data directory, read by the server under the operator's
+         *     `[connectors] local_root` (`path`) or, without a path, synced by the user's CLI.
+         */
+        ConnectorCreate: {
+            /**
+             * Kind
+             * @description Which service.
+             * @enum {string}
+             */
+            kind: "zotero" | "zotero_dir" | "confluence" | "notion";
+            /**
+             * Library
+             * @description Zotero: users/<id> or groups/<id>; Confluence: the space key.
+             */
+            library?: string | null;
+            /**
+             * Api Key
+             * @description Zotero: the API key (write-only: it is stored encrypted and never shown again).
+             */
+            api_key?: string | null;
+            /**
+             * Base Url
+             * @description The service's address, for a self-hosted or test server (default: the public one).
+             */
+            base_url?: string | null;
+            /**
+             * Path
+             * @description zotero_dir: the directory, under the operator's local_root.
+             */
+            path?: string | null;
+            /**
+             * Email
+             * @description Confluence Cloud: the e-mail address of the API token's account.
+             */
+            email?: string | null;
+        };
+        /** ConnectorList */
+        ConnectorList: {
+            /** Connectors */
+            connectors: components["schemas"]["ConnectorPublic"][];
+        };
+        /**
+         * ConnectorPublic
+         * @description A connector, its status, cursor, last run and per-item errors (never its credential).
+         */
+        ConnectorPublic: {
+            /** Id */
+            id: string;
+            /** Chapter */
+            chapter: string;
+            /** Kind */
+            kind: string;
+            /** Library */
+            library?: string | null;
+            /** Base Url */
+            base_url?: string | null;
+            /** Path */
+            path?: string | null;
+            /** Email */
+            email?: string | null;
+            /**
+             * Pushed
+             * @description Synced from the user's machine (ragstack sync --zotero-dir).
+             */
+            pushed: boolean;
+            /** Has Credential */
+            has_credential: boolean;
+            /**
+             * Status
+             * @description new, running, ok, failed, credential_rejected.
+             */
+            status: string;
+            /** Cursor */
+            cursor?: string | null;
+            /**
+             * Last Run At
+             * @description Unix ms.
+             */
+            last_run_at?: number | null;
+            /** Last Error */
+            last_error?: string | null;
+            /** Last Error Code */
+            last_error_code?: string | null;
+            report?: components["schemas"]["SyncReportPublic"] | null;
+        };
+        /**
          * ConsistencyPublic
          * @description The tree over h[1..from] is a prefix of the tree over h[1..to] (RFC 9162 §2.1.4).
          *
@@ -1514,6 +1821,23 @@ export interface components {
              * @description Messages added but not listed.
              */
             messages_more: number;
+        };
+        /**
+         * ErasedPublic
+         * @description What an erasure did.
+         */
+        ErasedPublic: {
+            /** Chapters */
+            chapters: {
+                [key: string]: number | null;
+            };
+            /** Blobs Deleted */
+            blobs_deleted: number;
+            /**
+             * Books
+             * @default []
+             */
+            books: string[];
         };
         /**
          * ErrorDetail
@@ -1660,6 +1984,25 @@ export interface components {
              */
             status: "ok";
         };
+        /** HeldItemPublic */
+        HeldItemPublic: {
+            /** Ref */
+            ref: string;
+            /** Source */
+            source: string;
+            /** Blob */
+            blob: string;
+            /** Removed */
+            removed: boolean;
+        };
+        /**
+         * HeldItems
+         * @description What a connector has brought into the chapter, by remote ref.
+         */
+        HeldItems: {
+            /** Items */
+            items: components["schemas"]["HeldItemPublic"][];
+        };
         /**
          * HistoryEntry
          * @description One event, told for people.
@@ -1731,6 +2074,12 @@ export interface components {
              * @description The passage's hash (what answers cite).
              */
             chunk: string;
+            /**
+             * Cite
+             * @description How answers name the passage's work, "Author (Year)", when its source has metadata.
+             * @default
+             */
+            cite: string;
         };
         /**
          * InfoPublic
@@ -1753,6 +2102,18 @@ export interface components {
              */
             features: string[];
             limits: components["schemas"]["LimitsPublic"];
+        };
+        /**
+         * ItemErrorPublic
+         * @description An item a sync could not bring in.
+         */
+        ItemErrorPublic: {
+            /** Ref */
+            ref: string;
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
         };
         /**
          * LLMSettingsPublic
@@ -2085,6 +2446,34 @@ export interface components {
             at: number;
         };
         /**
+         * MetaPublic
+         * @description Bibliographic metadata of a source from a reference library (Zotero).
+         */
+        MetaPublic: {
+            /**
+             * Title
+             * @description The work's title.
+             * @default
+             */
+            title: string;
+            /**
+             * Authors
+             * @description Creators in order, "Last, First".
+             * @default []
+             */
+            authors: string[];
+            /**
+             * Year
+             * @description Year of publication.
+             */
+            year?: number | null;
+            /**
+             * Doi
+             * @description DOI, bare.
+             */
+            doi?: string | null;
+        };
+        /**
          * NatsPublic
          * @description Credentials of a direct share, issued to the guest.
          */
@@ -2273,6 +2662,24 @@ export interface components {
              * @description BLAKE3 hex of the retrieved passages in rank order.
              */
             passages: string;
+        };
+        /**
+         * RetrievalSettingsBody
+         * @description How the book's chapters are searched, and when an answer says the sources don't cover
+         *     the question.
+         */
+        RetrievalSettingsBody: {
+            /**
+             * Mode
+             * @default hybrid
+             * @enum {string}
+             */
+            mode: "vector" | "lexical" | "hybrid";
+            /**
+             * Min Similarity
+             * @default 0.3
+             */
+            min_similarity: number;
         };
         /**
          * SearchRequest
@@ -2645,6 +3052,16 @@ export interface components {
             diff: components["schemas"]["TextDiffPublic"];
         };
         /**
+         * SourceErased
+         * @description What erasing a source did.
+         */
+        SourceErased: {
+            /** Rev */
+            rev: number | null;
+            /** Blobs Deleted */
+            blobs_deleted: number;
+        };
+        /**
          * SourceList
          * @description A chapter's sources, in the order they were added.
          */
@@ -2769,6 +3186,66 @@ export interface components {
             messages?: components["schemas"]["MessagePublic"][] | null;
             /** Shares */
             shares: components["schemas"]["gateway__schemas_audit__SharePublic"][];
+        };
+        /**
+         * SyncReportPublic
+         * @description What one sync did: items listed, events appended by kind, per-item errors.
+         */
+        SyncReportPublic: {
+            /** Cursor */
+            cursor?: string | null;
+            /**
+             * Listed
+             * @default 0
+             */
+            listed: number;
+            /**
+             * Added
+             * @default 0
+             */
+            added: number;
+            /**
+             * Revised
+             * @default 0
+             */
+            revised: number;
+            /**
+             * Retagged
+             * @default 0
+             */
+            retagged: number;
+            /**
+             * Described
+             * @default 0
+             */
+            described: number;
+            /**
+             * Removed
+             * @default 0
+             */
+            removed: number;
+            /**
+             * Rejected
+             * @default 0
+             */
+            rejected: number;
+            /**
+             * Appended
+             * @default 0
+             */
+            appended: number;
+            /** Rev */
+            rev?: number | null;
+            /**
+             * Errors
+             * @default []
+             */
+            errors: components["schemas"]["ItemErrorPublic"][];
+            /**
+             * Error Count
+             * @default 0
+             */
+            error_count: number;
         };
         /**
          * TextDiffPublic
@@ -3209,6 +3686,18 @@ export interface components {
              * @description Why it was rejected, as a code: empty, unsupported, corrupt, encrypted, too_large, …
              */
             code?: string | null;
+            /**
+             * Connector
+             * @description The connector that brought it in (origin is then the connector's kind, e.g. zotero).
+             */
+            connector?: string | null;
+            /**
+             * Ref
+             * @description Its stable reference in the connector's library (a Zotero item key).
+             */
+            ref?: string | null;
+            /** @description Title, authors, year and DOI, for a source from a reference library. */
+            meta?: components["schemas"]["MetaPublic"] | null;
         };
     };
     responses: never;
@@ -3635,6 +4124,171 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    erase_me_v1_me_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErasedPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    export_me_v1_me_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Bad Request */
@@ -5281,6 +5935,104 @@ export interface operations {
             };
         };
     };
+    migrate_chapter_v1_chapters__chapter__migrate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChapterPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     read_threads_v1_chapters__chapter__threads_get: {
         parameters: {
             query?: {
@@ -5970,6 +6722,280 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LLMSettingsPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_retrieval_settings_v1_books__book__retrieval_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrievalSettingsBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_retrieval_settings_v1_books__book__retrieval_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetrievalSettingsBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrievalSettingsBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_retrieval_settings_v1_books__book__retrieval_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrievalSettingsBody"];
                 };
             };
             /** @description Bad Request */
@@ -6744,6 +7770,97 @@ export interface operations {
             };
         };
     };
+    erase_source_v1_chapters__chapter__sources__source__erase_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A source id. */
+                source: string;
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourceErased"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     search_chapter_v1_chapters__chapter__search_post: {
         parameters: {
             query?: never;
@@ -6799,6 +7916,696 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_connectors_v1_chapters__chapter__connectors_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorList"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_connector_v1_chapters__chapter__connectors_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectorCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_connector_v1_chapters__chapter__connectors__connector__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connector id. */
+                connector: string;
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_connector_v1_chapters__chapter__connectors__connector__delete: {
+        parameters: {
+            query?: {
+                /** @description Also take the sources it brought in out of the chapter. */
+                remove_sources?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description A connector id. */
+                connector: string;
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    sync_connector_v1_chapters__chapter__connectors__connector__sync_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connector id. */
+                connector: string;
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Bad Gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_connector_items_v1_chapters__chapter__connectors__connector__items_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connector id. */
+                connector: string;
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeldItems"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    push_connector_items_v1_chapters__chapter__connectors__connector__items_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connector id. */
+                connector: string;
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description changes.json, then files named by BLAKE3 hash. */
+                    file: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectorPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7386,6 +9193,95 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_copy_manifest_v1_chapters__chapter__manifest_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chapter: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The manifest. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-msgpack": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
