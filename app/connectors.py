@@ -32,7 +32,7 @@ from typing import Literal
 
 import msgspec
 
-from app.mirrors import mirror_record
+from app.mirror_records import mirror_record
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.connectors import (

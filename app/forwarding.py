@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Sequence
 from typing import Any
 
-from app.mirrors import mirror_record
+from app.mirror_records import mirror_record
 from app.peers import Peer, open_peer
 from app.services import Services
 from engine.blobs import blob_hash

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import msgspec
 
 from app.copying import accept_copy
+from app.mirror_records import PeerRecord, forget_token, keep, mirror_record
 from app.peers import FeedBatch, Peer, PeerUnavailable, open_peer
 from app.services import Services
 from app.shares import Connection
@@ -46,30 +47,16 @@ from events.blobs import blobs_of
 from events.scopes import copied_types
 from projections.runner import LeaseNotHeld
 
-__all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "PeerRecord", "accept", "mirror_record"]
+__all__ = ["MIRROR_ACTOR", "Accepted", "Mirrors", "accept"]
 
 log = logging.getLogger(__name__)
 
 MIRROR_ACTOR = "proc:mirror"
 """The actor of what a follower appends to a mirror: the owner's facts, relayed."""
-_TOKEN = "share.token"
-_PEER = "share.peer"
 DISCOVER_S = 5.0
 """How often a follower process looks for mirrors accepted elsewhere."""
 RETRY_S = 5.0
 """Pause after a follower's failure that is not the share's end."""
-
-
-class PeerRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """What a mirror's follower (and a guest's writes) need to reach the owner's chapter."""
-
-    share: str
-    mode: str
-    from_chapter: str
-    from_server: str | None
-    interval_s: int | None = None
-    permissions: list[str] = []
-    """What the share allowed when accepted (the owner checks again on every request)."""
 
 
 class Accepted(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,10 +65,6 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     book: str
     entry: ChapterEntry
     mode: str
-
-
-def _scope(chapter: str) -> str:
-    return f"mirror:{chapter}"
 
 
 async def _target_book(services: Services, user: User, book: str | None) -> str:
@@ -155,20 +138,10 @@ async def _start_mirror(
         from_server=from_url, interval_s=connection.interval_s,
         permissions=list(connection.permissions),
     )  # fmt: skip
-    await services.accounts.put_secret(_scope(chapter), _TOKEN, token)
-    await services.accounts.put_secret(_scope(chapter), _PEER, msgspec.json.encode(record).decode())
+    await keep(services, chapter, token, record)
     if connection.mode == "proxied":  # a new guest gets a snapshot at once
         await apply_batch(services, chapter, await peer.feed(0), peer)
     return chapter
-
-
-async def mirror_record(services: Services, chapter: str) -> tuple[str, PeerRecord] | None:
-    """The share token and peer of a live mirror; None for any other chapter."""
-    raw = await services.accounts.get_secret(_scope(chapter), _PEER)
-    token = await services.accounts.get_secret(_scope(chapter), _TOKEN)
-    if raw is None or token is None:
-        return None
-    return token, msgspec.json.decode(raw, type=PeerRecord)
 
 
 async def apply_batch(services: Services, chapter: str, batch: FeedBatch, peer: Peer) -> int:
@@ -352,5 +325,5 @@ class Mirrors:
         log.info("mirror %s: the share ended (%s); it leaves its book", chapter, why)
         book = await self.services.books.book_of(chapter)
         await self.services.books.drop_shared(book, chapter, actor=MIRROR_ACTOR)
-        await self.services.accounts.delete_secret(_scope(chapter), _TOKEN)
+        await forget_token(self.services, chapter)
         self._tasks.pop(chapter, None)

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from engine.blobs import LocalBlobStore
 from engine.connectors import CredentialRejected
 from engine.connectors.confluence import Confluence
 from engine.connectors.http import ServiceClient
 from engine.connectors.sync import held_items, sync
-from engine.log import Log
 from engine.rules import Invalid
-from events import SourceAdded, SourceRemoved, new_id
+from events import SourceAdded, SourceRemoved
+from tests.connectors.connector_support import Sleeps, opened
 from tests.fakes.confluence_server import FakeConfluence
 
 CONNECTOR = "c-conf"
-
-
-@pytest.fixture
-async def log(shared_nc) -> Log:
-    chapter_log = Log(shared_nc, new_id())
-    await chapter_log.create()
-    return chapter_log
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> LocalBlobStore:
-    return LocalBlobStore(tmp_path / "blobs")
 
 
 @pytest.fixture
@@ -41,11 +27,6 @@ def confluence():
                       labels=["ops"], ancestors=["Handbook", "Runbooks"])  # fmt: skip
         fake.page("2000", "HR", "Holidays", "<p>not ours</p>")
         yield fake
-
-
-class Sleeps(list):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
@@ -61,7 +42,7 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
         report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u", cursor=cursor)
     finally:
         await client.close()
-    return report, [r.envelope.body async for r in log.read(after=head)]
+    return report, await opened(log, blobs, head)
 
 
 async def test_a_full_then_incremental_sync_of_a_space(confluence, log, blobs):

@@ -26,23 +26,11 @@ from events import (
     SourceRemoved,
     SourceRetagged,
     SourceRevised,
-    new_id,
 )
+from tests.connectors.connector_support import opened
 from tests.connectors.zotero_support import ZoteroDir, pdf_bytes
 
 CONNECTOR = "c-zotero"
-
-
-@pytest.fixture
-async def log(shared_nc) -> Log:
-    chapter_log = Log(shared_nc, new_id())
-    await chapter_log.create()
-    return chapter_log
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> LocalBlobStore:
-    return LocalBlobStore(tmp_path / "blobs")
 
 
 @pytest.fixture
@@ -59,7 +47,7 @@ async def run(zdir: ZoteroDir, log: Log, blobs: LocalBlobStore, cursor: str | No
     connector = ZoteroLocal(zdir.root).with_known(known)
     head = (await log.head()).rev
     report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u-1", cursor=cursor)
-    bodies = [r.envelope.body async for r in log.read(after=head)]
+    bodies = await opened(log, blobs, head)
     return report, bodies
 
 

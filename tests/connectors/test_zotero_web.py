@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from engine.blobs import LocalBlobStore
 from engine.connectors import ConnectorError, ConnectorUnavailable, CredentialRejected
 from engine.connectors.http import ServiceClient
 from engine.connectors.sync import held_items, sync
 from engine.connectors.zotero_web import ZoteroWeb
-from engine.log import Log
 from engine.rules import Invalid
-from events import SourceAdded, SourceRejected, SourceRemoved, SourceRevised, new_id
+from events import SourceAdded, SourceRejected, SourceRemoved, SourceRevised
+from tests.connectors.connector_support import Sleeps, opened
 from tests.connectors.zotero_support import pdf_bytes
 from tests.fakes.zotero_server import FakeZotero
 
 CONNECTOR = "c-web"
-
-
-@pytest.fixture
-async def log(shared_nc) -> Log:
-    chapter_log = Log(shared_nc, new_id())
-    await chapter_log.create()
-    return chapter_log
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> LocalBlobStore:
-    return LocalBlobStore(tmp_path / "blobs")
 
 
 @pytest.fixture
@@ -45,11 +31,6 @@ def zotero():
                      DOI=f"10.1/{n}", tags=[{"tag": "copper"}], collections=["COLL0002"])  # fmt: skip
             fake.attach(f"FILE0{n:03d}", parent, f"paper{n}.pdf", pdf_bytes(f"paper {n} text"))
         yield fake
-
-
-class Sleeps(list):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def connector(zotero: FakeZotero, sleeps: Sleeps, key: str | None = None) -> ZoteroWeb:
@@ -67,7 +48,7 @@ async def run(zotero, log, blobs, cursor, sleeps=None, key=None):
         report = await sync(web, log, blobs, connector_id=CONNECTOR, actor="u", cursor=cursor)
     finally:
         await web.client.close()
-    return report, [r.envelope.body async for r in log.read(after=head)]
+    return report, await opened(log, blobs, head)
 
 
 async def test_a_full_sync_then_an_incremental_sync_moves_only_what_changed(zotero, log, blobs):
