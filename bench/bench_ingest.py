@@ -355,7 +355,8 @@ async def bench_search(
         await vectors.open()
         async with views.transaction() as db:
             await db.executemany(
-                "INSERT OR REPLACE INTO vectors_sources VALUES (?, ?, ?, ?, NULL, '[]')",
+                "INSERT OR REPLACE INTO vectors_sources (chapter, source, name, tags, text_blob, chunks) "
+                "VALUES (?, ?, ?, ?, NULL, '[]')",
                 [
                     (
                         namespace,

@@ -29,6 +29,7 @@ T = TypeVar("T")
 @asynccontextmanager
 async def _logs(data: Path | None) -> AsyncIterator[Logs]:
     from app.settings import ConfigError, load_settings
+    from engine.blobs import open_blob_store
     from engine.log import Logs
     from engine.nats import connect_engine
 
@@ -49,9 +50,14 @@ async def _logs(data: Path | None) -> AsyncIterator[Logs]:
             user=settings.nats.user,
             password=settings.nats.password,
         ) as nc,
-        Logs(nc) as logs,
     ):
-        yield logs
+        # The blob store opens what the chained bytes sealed away (names, titles, messages).
+        blobs = open_blob_store(settings.blobs or settings.data / "blobs")
+        try:
+            async with Logs(nc, blobs=blobs) as logs:
+                yield logs
+        finally:
+            await blobs.aclose()
 
 
 def _run(data: Path | None, work: Callable[[Logs], Awaitable[T]]) -> T:
@@ -79,7 +85,7 @@ def local_history(
 ) -> list[HistoryEntry]:
     """Events after `after` (at most `limit`), each with actor, time, type and a short summary."""
     from events import SourceAdded, UnknownEvent
-    from projections.audit import summarize
+    from projections.audit import read_envelopes, summarize
 
     async def work(logs: Logs) -> list[HistoryEntry]:
         await _require(logs, chapter)
@@ -87,8 +93,7 @@ def local_history(
         entries: list[HistoryEntry] = []
         until = None if limit is None else after + limit
         # From rev 1: summaries name sources, and a source's name is in the event that added it.
-        async for event in logs.chapter(chapter).read(0, until):
-            envelope = event.envelope
+        async for event, envelope in read_envelopes(logs.chapter(chapter), 0, until):
             if isinstance(envelope.body, SourceAdded):
                 names[envelope.body.source] = envelope.body.name
             if event.rev <= after:
@@ -114,8 +119,6 @@ def local_history(
 def local_verify(data: Path | None, chapter: str) -> VerifyResult:
     """Recompute the chapter's chain from the stored payloads; check its signed heads against
     its book's keys; check a copy against its original's signed root."""
-    from app.settings import load_settings
-    from engine.blobs import open_blob_store
     from engine.copies import verify_chapter
     from engine.verify import book_key_history
 
@@ -125,12 +128,8 @@ def local_verify(data: Path | None, chapter: str) -> VerifyResult:
         book = getattr(first.envelope.body, "book", None) if first is not None else None
         # Signatures are checked against the book's keys (none without a book log).
         keys = await book_key_history(logs, book) if isinstance(book, str) else None
-        settings = load_settings(data_dir=str(data) if data is not None else None)
-        blobs = open_blob_store(settings.blobs or settings.data / "blobs")
-        try:
-            report = await verify_chapter(logs, blobs, chapter, keys)
-        finally:
-            await blobs.aclose()
+        assert logs.blobs is not None  # _logs opens the data directory's blob store
+        report = await verify_chapter(logs, logs.blobs, chapter, keys)
         return VerifyResult(
             ok=report.ok,
             events=report.events,

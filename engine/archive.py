@@ -62,6 +62,7 @@ from events.archive import (
 from events.archive_check import ArchiveError, ArchiveReader, verify_archive
 from events.copies import CopiedEvent, CopyManifest, merkle_root_hex
 from events.heads import MerkleFrontier
+from events.personal import open_sealed
 from events.proofs import inclusion_proofs
 from events.scopes import SCOPE_EVENTS, copied_types
 from rust_core import GENESIS, Hasher
@@ -195,8 +196,11 @@ async def export_chapter(keys: BookKeys, blobs: BlobStore, chapter: str) -> Chap
     return ChapterExport(manifest, spool, keys_data, blobs)
 
 
-def _title(body: object, title: str) -> str:
+def _title(reader: ArchiveReader, body: object, title: str) -> str:
     if isinstance(body, ChapterCreated | ChapterForked | ChapterMirrored | ChapterRenamed):
+        if body.sealed is not None:  # the title is in its personal blob, when the archive has it
+            held = reader.blob(body.sealed) if reader.has_blob(body.sealed) else None
+            return open_sealed(body, held).title  # type: ignore[union-attr]
         return body.title
     return title
 
@@ -216,7 +220,7 @@ def _copy_manifest(reader: ArchiveReader) -> tuple[CopyManifest, str]:
         for event in batch:
             hashes += event.hash
             envelope = decode(event.payload)
-            title = _title(envelope.body, title)
+            title = _title(reader, envelope.body, title)
             if type(envelope.body).__struct_config__.tag in tags:
                 events.append(CopiedEvent(event.rev, event.payload))
             elif isinstance(envelope.body, HeadSigned) and envelope.body.root is not None:

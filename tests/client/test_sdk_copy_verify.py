@@ -42,7 +42,8 @@ async def test_a_copy_verifies_here_against_the_originals_signed_root(services, 
         assert here.ok and server.ok, (here.reason, server.reason)
         assert here.head == server.head
 
-        # A copy written by a tampering server: the same manifest, the second source renamed.
+        # A copy written by a tampering server: the same manifest, the second source retagged
+        # (its name is sealed in a personal blob the log keeps as it was: tags are in the chain).
         guest_book = (await bob.books())[0].id
         fork = ChapterForked(
             book=guest_book, title="Forged", from_chapter=original,
@@ -52,7 +53,7 @@ async def test_a_copy_verifies_here_against_the_originals_signed_root(services, 
         forged = await services.books.start_chapter(guest_book, fork, actor="bob")
         bodies = [decode(e.payload).body for e in manifest.events]
         i = [n for n, b in enumerate(bodies) if isinstance(b, SourceAdded)][1]
-        bodies[i] = msgspec.structs.replace(bodies[i], name="forged.txt")
+        bodies[i] = msgspec.structs.replace(bodies[i], tags=["forged"])
         await services.logs.chapter(forged).append_many(bodies, actor="bob")
         me = (await bob.me()).id
         await services.books.register_shared(me, guest_book, forged, "Forged", share=None)

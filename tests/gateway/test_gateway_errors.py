@@ -149,7 +149,7 @@ async def test_validation_errors_are_422_in_the_same_shape_without_the_input(
 
 async def test_unknown_routes_and_methods_use_the_shape_too(client):
     assert_error(await client.get("/v1/nothing-here"), 404, "not_found")
-    response = await client.put("/v1/me")
+    response = await client.put("/v1/me/export")
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "GET"
 
