@@ -212,8 +212,31 @@ class Log:
         reloaded and the event re-encoded at the next revision. With it, the caller decided on
         the basis of revision `expected_rev` and gets `RevisionConflict` if the log has moved.
         """
+        put: str | None = None  # the personal blob this attempt stored, if it sealed one
         if self.blobs is not None:
-            (body,) = await seal_bodies(self.blobs, [body])
+            (sealed,) = await seal_bodies(self.blobs, [body])
+            if getattr(body, "sealed", None) is None:  # sealed already: an existing blob
+                put = getattr(sealed, "sealed", None)
+            body = sealed
+        try:
+            stored = await self._append_one(body, actor, expected_rev)
+        except (RevisionConflict, EventTooLarge):
+            # Definitely not stored, so no event names the blob (its nonce is this attempt's).
+            # A caller deciding again (Books._decide) seals afresh; the blob would stay forever.
+            if put is not None and self.blobs is not None:
+                await self.blobs.delete(put)
+            raise
+        if (
+            put is not None
+            and self.blobs is not None
+            and getattr(stored.envelope.body, "sealed", None) != put
+        ):
+            # A client's retried write: the log answered with the event its first attempt
+            # stored, which names that attempt's blob, not this one.
+            await self.blobs.delete(put)
+        return stored
+
+    async def _append_one(self, body: Body, actor: str, expected_rev: int | None) -> RecordedEvent:
         async with self._lock:
             head = self._head or await self.head()
             if expected_rev is not None and expected_rev != head.rev:
