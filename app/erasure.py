@@ -14,7 +14,7 @@ from engine.erasure import Erased, Erasure
 from engine.rules import ChapterEntry, Forbidden, NotFound
 from events import MessagePosted, ThreadStarted
 from projections.audit import ChapterSnapshot, chapter_at_rev, read_envelopes
-from projections.fold import MessageView
+from projections.fold import MessageView, message_posted
 
 __all__ = [
     "ERASURE_SETTLE_S",
@@ -131,11 +131,9 @@ async def export_person(services: Services, user: User) -> PersonExport:
                 elif isinstance(body, MessagePosted) and (
                     e.actor == user.id or body.thread in threads
                 ):
-                    view = MessageView(
-                        id=body.message, thread=body.thread, role=body.role, text=body.text,
-                        citations=body.citations, rev=e.rev, answered_at_rev=body.answered_at_rev,
-                        model=body.model, usage=body.usage, actor=e.actor, at=e.at,
-                    )  # fmt: skip
-                    messages.append(ExportedMessage(chapter=chapter, message=view))
+                    # The chat view's own rule for a message (the thread it returns is unused).
+                    _, view = message_posted(None, e, body, seen=False)
+                    if view is not None:  # None only for a message id `seen` before
+                        messages.append(ExportedMessage(chapter=chapter, message=view))
     profile = msgspec.to_builtins(user)
     return PersonExport(user=profile, books=exported_books, chapters=chapters, messages=messages)
