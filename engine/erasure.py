@@ -81,8 +81,7 @@ class Erasure:
             raise NotFound(f"chapter {chapter} has no source {source}")
         about = [b for b in bodies if getattr(b, "source", None) == source]
         refs = {h for b in about for h in blobs_of(b)}
-        personal = {s for b in about if (s := getattr(b, "sealed", None)) is not None}
-        kept = await self._referenced_elsewhere(chapter, refs - personal)
+        kept = await self._referenced_elsewhere({chapter}, _content_refs(about))
         done = Erased()
         event = ContentErased(refs=sorted(refs - kept), source=source, reason="source")
         done.revs[chapter] = await self._append(chapter, event, bodies, actor)
@@ -92,9 +91,13 @@ class Erasure:
     async def erase_chapter(self, actor: str, chapter: str, *, subject: str | None) -> Erased:
         """Erase everything `chapter` holds: its title, sources, threads and shares."""
         bodies = await self._bodies(chapter)
+        kept = await self._referenced_elsewhere({chapter}, _content_refs(bodies))
+        return await self._erase_whole(actor, chapter, bodies, kept, subject=subject)
+
+    async def _erase_whole(
+        self, actor: str, chapter: str, bodies: list[Body], kept: set[str], *, subject: str | None
+    ) -> Erased:
         refs = {h for b in bodies for h in blobs_of(b)}
-        personal = {s for b in bodies if (s := getattr(b, "sealed", None)) is not None}
-        kept = await self._referenced_elsewhere(chapter, refs - personal)
         done = Erased()
         event = ContentErased(
             refs=sorted(refs - kept), subject=subject, whole=True, reason="chapter"
@@ -126,12 +129,23 @@ class Erasure:
         have forgotten first); False (timed out) stops here with `Conflict` — run it again."""
         books = await self.check_person(user)
         done = Erased()
+        theirs = {
+            state.id: list(state.chapters)
+            if set(state.members) == {user}
+            else state.chapters_of(user)
+            for state in books
+        }
+        bodies = {c: await self._bodies(c) for mine in theirs.values() for c in mine}
+        # One scan of the server for all their chapters: a blob only they name goes with them.
+        kept = await self._referenced_elsewhere(
+            set(bodies), {h for b in bodies.values() for h in _content_refs(b)}
+        )
         erased_whole: set[str] = set()
         for state in books:
             alone = set(state.members) == {user}
-            mine = list(state.chapters) if alone else state.chapters_of(user)
+            mine = theirs[state.id]
             for chapter in mine:
-                part = await self.erase_chapter(user, chapter, subject=user)
+                part = await self._erase_whole(user, chapter, bodies[chapter], kept, subject=user)
                 done.revs |= part.revs
                 done.blobs |= part.blobs
                 erased_whole.add(chapter)
@@ -270,14 +284,15 @@ class Erasure:
             chapters.extend(state.chapters)
         return list(dict.fromkeys(chapters))
 
-    async def _referenced_elsewhere(self, chapter: str, refs: set[str]) -> set[str]:
-        """Which of `refs` another chapter's events still name (so they stay). This reads every
-        chapter on the server: erasures are rare, and a count kept by a projection could lag."""
+    async def _referenced_elsewhere(self, chapters: set[str], refs: set[str]) -> set[str]:
+        """Which of `refs` a chapter not in `chapters` still names (so they stay). This reads
+        every chapter on the server: erasures are rare, and a count kept by a projection could
+        lag."""
         if not refs:
             return set()
         kept: set[str] = set()
         for other in await self._every_chapter():
-            if other == chapter:
+            if other in chapters:
                 continue
             try:
                 bodies = await self._bodies(other)
@@ -286,9 +301,9 @@ class Erasure:
             if (
                 bodies
                 and isinstance(bodies[0], ChapterMirrored)
-                and (bodies[0].from_chapter == chapter)
+                and (bodies[0].from_chapter in chapters)
             ):
-                continue  # a live mirror follows this chapter: it forgets with it
+                continue  # a live mirror follows an erased chapter: it forgets with it
             erasures = [b for b in bodies if isinstance(b, ContentErased)]
             if any(b.whole for b in erasures):
                 continue  # nothing there is live any more
@@ -305,3 +320,11 @@ class Erasure:
             if kept == refs:
                 break
         return kept
+
+
+def _content_refs(bodies: Iterable[Body]) -> set[str]:
+    # The content blobs `bodies` name; their personal blobs go whoever else names them (a
+    # copy re-issues the sealed events, but erasing a person removes their words everywhere).
+    bodies = list(bodies)
+    personal = {s for b in bodies if (s := getattr(b, "sealed", None)) is not None}
+    return {h for b in bodies for h in blobs_of(b)} - personal

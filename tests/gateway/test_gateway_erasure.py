@@ -16,6 +16,7 @@ from sources_support import upload
 
 from app.services import open_services
 from app.settings import Settings
+from engine.blobs import blob_hash
 from engine.books import Books
 from engine.copies import verify_copy_chapter
 from engine.erasure import Erasure
@@ -482,3 +483,35 @@ async def test_old_format_book_logs_still_fold(client, services):
     assert state.name == "Old lab" and state.role_of(ada.user) == "owner"
     dan = bearer(await sign_up(client, email="dan@example.org", name="Dan"))
     assert book in [b["id"] for b in (await client.get("/v1/books", headers=dan)).json()["books"]]
+
+
+async def test_erasing_a_person_drops_blobs_only_their_chapters_name(client, services):
+    # Bob's two chapters hold the same document, and one holds Ada's too: his document's bytes
+    # go (no chapter but his names them), Ada's stay (her chapter still names them).
+    ada, bob, _, bob_chapter = await _bob_and_ada(client, services)
+    again = await client.post(
+        f"/v1/books/{ada.book}/chapters", json={"title": "Bob's copy"}, headers=bob
+    )
+    assert again.status_code == 201, again.text
+    second = again.json()["id"]
+    up = await upload(client, second, bob, [("bob-secret.md", BOB_DOC, "text/markdown")])
+    assert up.status_code == 201, up.text
+    up = await upload(client, bob_chapter, bob, [("animals.md", ANIMALS.encode(), "text/markdown")])
+    assert up.status_code == 201, up.text
+    await services.settled(second, projections=("catalogue", "vectors"))
+    await services.settled(bob_chapter, projections=("catalogue", "vectors"))
+    bobs, adas = blob_hash(BOB_DOC), blob_hash(ANIMALS.encode())
+    assert await services.blobs.exists(bobs) and await services.blobs.exists(adas)
+
+    erased = await client.delete("/v1/me", headers=bob)
+    assert erased.status_code == 200, erased.text
+    assert not await services.blobs.exists(bobs)
+    assert await services.blobs.exists(adas)
+    for chapter in (bob_chapter, second):
+        bodies = [decode(p).body for p in await _raw_payloads(services, chapter)]
+        (event,) = [b for b in bodies if isinstance(b, ContentErased)]
+        assert event.whole and bobs in event.refs and adas not in event.refs
+    found = await client.post(
+        f"/v1/chapters/{ada.chapter}/search", json={"query": "snowy owl"}, headers=ada.headers
+    )
+    assert found.status_code == 200 and "tundra" in found.text
