@@ -205,9 +205,7 @@ class Erasure:
         an invitation to their address included) and the titles of their chapters; everything
         sealed in it (the name too) when they were its only member. A team's book keeps its name."""
         book_log = self.logs.book(book)
-        bodies: list[Body] = []
-        async for batch in book_log.read_batches(0, None, verify=True):
-            bodies.extend(decode(recorded.payload).body for recorded in batch)
+        bodies, _ = await _read(book_log)
         opened = await open_bodies(self.blobs, bodies)
         emails = {
             b.email for b in opened if isinstance(b, MemberAdded) and b.user == user and b.email
@@ -260,19 +258,10 @@ class Erasure:
         return (await self._bodies_and_actors(chapter))[0]
 
     async def _bodies_and_actors(self, chapter: str) -> tuple[list[Body], list[str]]:
-        # The raw (sealed) bodies: erasure needs the refs, never the personal values.
-        log = self.logs.chapter(chapter)
-        bodies: list[Body] = []
-        actors: list[str] = []
         try:
-            async for batch in log.read_batches(0, None, verify=True):
-                for recorded in batch:
-                    e = decode(recorded.payload)
-                    bodies.append(e.body)
-                    actors.append(e.actor)
+            return await _read(self.logs.chapter(chapter))
         except ChapterNotFound:
             raise NotFound(f"no chapter {chapter}") from None
-        return bodies, actors
 
     async def _every_chapter(self) -> list[str]:
         chapters: list[str] = []
@@ -320,6 +309,18 @@ class Erasure:
             if kept == refs:
                 break
         return kept
+
+
+async def _read(log: Log) -> tuple[list[Body], list[str]]:
+    # The raw (sealed) bodies and their actors: erasure needs the refs, never the personal values.
+    bodies: list[Body] = []
+    actors: list[str] = []
+    async for batch in log.read_batches(0, None, verify=True):
+        for recorded in batch:
+            e = decode(recorded.payload)
+            bodies.append(e.body)
+            actors.append(e.actor)
+    return bodies, actors
 
 
 def _content_refs(bodies: Iterable[Body]) -> set[str]:
