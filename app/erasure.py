@@ -10,9 +10,9 @@ import msgspec
 from app.services import Services
 from engine.accounts import User
 from engine.copies import migrate_chapter
-from engine.erasure import Erased, Erasure
+from engine.erasure import Erased, Erasure, their_chat
 from engine.rules import ChapterEntry, Forbidden, NotFound
-from events import MessagePosted, ThreadStarted
+from events import MessagePosted
 from projections.audit import ChapterSnapshot, chapter_at_rev, read_envelopes
 from projections.fold import MessageView, message_posted
 
@@ -123,16 +123,13 @@ async def export_person(services: Services, user: User) -> PersonExport:
         for chapter in state.chapters:
             if chapter in mine:
                 continue
-            threads: set[str] = set()
-            async for _, e in read_envelopes(services.logs.chapter(chapter)):
-                body = e.body
-                if isinstance(body, ThreadStarted) and e.actor == user.id:
-                    threads.add(body.thread)
-                elif isinstance(body, MessagePosted) and (
-                    e.actor == user.id or body.thread in threads
-                ):
+            events = [e async for _, e in read_envelopes(services.logs.chapter(chapter))]
+            # What a person's erasure would erase there (engine/erasure.py `their_chat`).
+            theirs = their_chat(user.id, [e.body for e in events], [e.actor for e in events])
+            for e, is_theirs in zip(events, theirs, strict=True):
+                if is_theirs and isinstance(e.body, MessagePosted):
                     # The chat view's own rule for a message (the thread it returns is unused).
-                    _, view = message_posted(None, e, body, seen=False)
+                    _, view = message_posted(None, e, e.body, seen=False)
                     if view is not None:  # None only for a message id `seen` before
                         messages.append(ExportedMessage(chapter=chapter, message=view))
     profile = msgspec.to_builtins(user)

@@ -20,7 +20,7 @@ hashes (events/personal.py).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from engine.accounts import AccountStore, UserNotFound
@@ -45,7 +45,7 @@ from events import (
 from events.blobs import blobs_of
 from events.personal import ERASED
 
-__all__ = ["Erased", "Erasure"]
+__all__ = ["Erased", "Erasure", "their_chat"]
 
 
 @dataclass
@@ -178,16 +178,8 @@ class Erasure:
     async def _erase_messages(self, user: str, chapter: str) -> Erased:
         # Their threads (with the answers in them) and any message they posted elsewhere.
         bodies, actors = await self._bodies_and_actors(chapter)
-        threads = {
-            b.thread
-            for b, a in zip(bodies, actors, strict=True)
-            if isinstance(b, ThreadStarted) and a == user
-        }
         theirs = [
-            b
-            for b, a in zip(bodies, actors, strict=True)
-            if (isinstance(b, ThreadStarted) and b.thread in threads)
-            or (isinstance(b, MessagePosted) and (b.thread in threads or a == user))
+            b for b, mine in zip(bodies, their_chat(user, bodies, actors), strict=True) if mine
         ]
         refs = {s for b in theirs if (s := getattr(b, "sealed", None)) is not None}
         done = Erased()
@@ -309,6 +301,22 @@ class Erasure:
             if kept == refs:
                 break
         return kept
+
+
+def their_chat(user: str, bodies: Sequence[Body], actors: Sequence[str]) -> list[bool]:
+    """Which of a chapter's events (`bodies`, by `actors`) are `user`'s chat: the threads they
+    started, every message in those (the answers too), and any message they posted elsewhere.
+    What a person's erasure erases in a chapter not theirs, and their export carries."""
+    threads = {
+        b.thread
+        for b, a in zip(bodies, actors, strict=True)
+        if isinstance(b, ThreadStarted) and a == user
+    }
+    return [
+        (isinstance(b, ThreadStarted) and b.thread in threads)
+        or (isinstance(b, MessagePosted) and (b.thread in threads or a == user))
+        for b, a in zip(bodies, actors, strict=True)
+    ]
 
 
 async def _read(log: Log) -> tuple[list[Body], list[str]]:
