@@ -48,10 +48,8 @@ from engine.connectors.notion import DEFAULT_BASE_URL as NOTION_BASE_URL
 from engine.connectors.notion import NOTION_VERSION, Notion
 from engine.connectors.sync import (
     Held,
-    HeldFold,
     Progress,
     SyncReport,
-    fold_held,
     held_items,
     sync,
 )
@@ -303,21 +301,14 @@ async def delete(
     await services.accounts.delete_secret(_scope(config.id), "credential")
     await services.accounts.delete_secret(_scope(config.id), "state")
     await services.accounts.delete_secret(_SCOPE, config.id)
-    _folds.pop(config.id, None)
+    services.syncs.forget(config.id)
     return rev
 
 
-_folds: dict[str, HeldFold] = {}
-"""Each connector's sources as folded so far in this process: a sync folds only the events
-appended since (the log only grows), not the whole chapter again."""
-
-
 async def _held(services: Services, config: _Config) -> Mapping[str, Held]:
-    fold = await fold_held(
-        services.logs.chapter(config.chapter), services.blobs, config.id, _folds.get(config.id)
+    return await services.syncs.held(
+        services.logs.chapter(config.chapter), services.blobs, config.id
     )
-    _folds[config.id] = fold
-    return fold.by_ref()
 
 
 async def held(services: Services, chapter: str, connector: str) -> list[HeldItem]:
@@ -330,14 +321,11 @@ async def held(services: Services, chapter: str, connector: str) -> list[HeldIte
     ]
 
 
-_locks: dict[str, asyncio.Lock] = {}
-
-
 async def _run(
     services: Services, config: _Config, connector: object, *, actor: str,
     progress: Progress | None = None, keep_cursor: bool = False, settle: bool = True,
 ) -> ConnectorView:  # fmt: skip
-    lock = _locks.setdefault(config.id, asyncio.Lock())
+    lock = services.syncs.lock(config.id)
     if lock.locked():
         raise ConnectorBusy("a sync of this connector is running; try again when it ends")
     async with lock:
