@@ -51,6 +51,7 @@ from engine.connectors.sync import (
     Progress,
     SyncReport,
     held_items,
+    known_blobs,
     sync,
 )
 from engine.connectors.zotero_local import ZoteroLocal
@@ -379,10 +380,9 @@ async def run_sync(
             "this connector is synced from the user's machine: ragstack sync"
             f" {config.chapter} --connector {config.id} --zotero-dir ~/Zotero"
         )
+    known = known_blobs(await _held(services, config))
     if config.kind == "zotero_dir":
         assert config.path is not None
-        known = {ref: h.blob for ref, h in (await _held(services, config)).items()
-                 if not h.removed}  # fmt: skip
         reader = ZoteroLocal(config.path).with_known(known)
         return await _run(services, config, reader, actor=actor, progress=progress)
     key = await services.accounts.get_secret(_scope(config.id), "credential")
@@ -390,7 +390,6 @@ async def run_sync(
         raise Invalid("this connector has no API key; configure it again with one")
     assert config.base_url is not None
     allow_private = services.settings.web.allow_private_addresses
-    known = {ref: h.blob for ref, h in (await _held(services, config)).items() if not h.removed}
     remote: object
     if config.kind == "notion":
         client = ServiceClient(config.base_url, service="Notion", allow_private=allow_private,

@@ -43,6 +43,7 @@ __all__ = [
     "fit_tags",
     "fold_held",
     "held_items",
+    "known_blobs",
     "sync",
 ]
 
@@ -158,6 +159,12 @@ def _fold_one(fold: HeldFold, body: object) -> None:
             held.meta = body.meta
         case SourceRemoved():
             held.removed = True
+
+
+def known_blobs(held: Mapping[str, Held]) -> dict[str, str]:
+    """Ref → blob of the sources the connector still holds (removed ones left out): what a
+    lister's `with_known` takes to skip unchanged items and see deleted refs."""
+    return {ref: h.blob for ref, h in held.items() if not h.removed}
 
 
 class ProcessSyncs:

@@ -10,7 +10,7 @@ import pytest
 from engine.connectors import CredentialRejected
 from engine.connectors.confluence import Confluence
 from engine.connectors.http import ServiceClient
-from engine.connectors.sync import held_items, sync
+from engine.connectors.sync import held_items, known_blobs, sync
 from engine.rules import Invalid
 from events import SourceAdded, SourceRemoved
 from tests.connectors.connector_support import Sleeps, opened
@@ -34,9 +34,7 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
     client = ServiceClient(fake.base_url, service="Confluence", allow_private=True,
                            headers={"Authorization": f"Basic {auth}"}, sleep=sleeps if sleeps is not None else Sleeps())  # fmt: skip
     held = await held_items(log, blobs, CONNECTOR)
-    connector = Confluence(client, "ENG").with_known(
-        {ref: h.blob for ref, h in held.items() if not h.removed}
-    )
+    connector = Confluence(client, "ENG").with_known(known_blobs(held))
     head = (await log.head()).rev
     try:
         report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u", cursor=cursor)

@@ -9,7 +9,7 @@ import pytest
 from engine.connectors import CredentialRejected
 from engine.connectors.http import ServiceClient
 from engine.connectors.notion import NOTION_VERSION, Notion
-from engine.connectors.sync import held_items, sync
+from engine.connectors.sync import held_items, known_blobs, sync
 from events import SourceAdded, SourceRemoved
 from tests.connectors.connector_support import Sleeps, opened
 from tests.fakes.notion_server import FakeNotion
@@ -33,7 +33,7 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
         headers={"Authorization": f"Bearer {token or fake.token}", "Notion-Version": NOTION_VERSION},
     )  # fmt: skip
     held = await held_items(log, blobs, CONNECTOR)
-    connector = Notion(client).with_known({r: h.blob for r, h in held.items() if not h.removed})
+    connector = Notion(client).with_known(known_blobs(held))
     head = (await log.head()).rev
     try:
         report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u", cursor=cursor)
