@@ -204,6 +204,11 @@ def _local_path(services: Services, path: str) -> str:
     return str(full)
 
 
+def _usable_key(api_key: str | None) -> bool:
+    # Only whether: the key's text is never repeated in a message (a typo in it is still a secret).
+    return bool(api_key and api_key.strip()) and len(api_key or "") <= _MAX_KEY_CHARS
+
+
 # -- commands ----------------------------------------------------------------------------------
 
 
@@ -228,8 +233,7 @@ async def configure(
             raise Invalid("a Zotero connector needs its `library`: users/<id> or groups/<id>")
         library = check_library(library)
         base_url = check_base_url(base_url or services.settings.connectors.zotero_api_url)
-        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
-            # The key's text is never repeated in a message: a typo in it is still a secret.
+        if not _usable_key(api_key):
             raise Invalid("a Zotero connector needs its `api_key` (zotero.org/settings/keys)")
         if path is not None:
             raise Invalid("a Zotero Web API connector takes no `path`")
@@ -240,7 +244,7 @@ async def configure(
                 " or your server's) and its space key as `library`"
             )
         library, base_url = check_space(library), check_base_url(base_url)
-        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
+        if not _usable_key(api_key):
             raise Invalid("a Confluence connector needs its `api_key` (an API or access token)")
         if path is not None:
             raise Invalid("a Confluence connector takes no `path`")
@@ -248,7 +252,7 @@ async def configure(
             raise Invalid("`email` must be the e-mail address of the token's account")
     elif kind == "notion":
         base_url = check_base_url(base_url or NOTION_BASE_URL)
-        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
+        if not _usable_key(api_key):
             raise Invalid("a Notion connector needs its `api_key` (the integration's secret)")
         if library is not None or path is not None:
             raise Invalid("a Notion connector reads the pages shared with its integration: no"
