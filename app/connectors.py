@@ -48,11 +48,10 @@ from engine.connectors.notion import DEFAULT_BASE_URL as NOTION_BASE_URL
 from engine.connectors.notion import NOTION_VERSION, Notion
 from engine.connectors.sync import (
     Held,
-    HeldFold,
     Progress,
     SyncReport,
-    fold_held,
     held_items,
+    known_blobs,
     sync,
 )
 from engine.connectors.zotero_local import ZoteroLocal
@@ -205,6 +204,11 @@ def _local_path(services: Services, path: str) -> str:
     return str(full)
 
 
+def _usable_key(api_key: str | None) -> bool:
+    # Only whether: the key's text is never repeated in a message (a typo in it is still a secret).
+    return bool(api_key and api_key.strip()) and len(api_key or "") <= _MAX_KEY_CHARS
+
+
 # -- commands ----------------------------------------------------------------------------------
 
 
@@ -229,8 +233,7 @@ async def configure(
             raise Invalid("a Zotero connector needs its `library`: users/<id> or groups/<id>")
         library = check_library(library)
         base_url = check_base_url(base_url or services.settings.connectors.zotero_api_url)
-        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
-            # The key's text is never repeated in a message: a typo in it is still a secret.
+        if not _usable_key(api_key):
             raise Invalid("a Zotero connector needs its `api_key` (zotero.org/settings/keys)")
         if path is not None:
             raise Invalid("a Zotero Web API connector takes no `path`")
@@ -241,7 +244,7 @@ async def configure(
                 " or your server's) and its space key as `library`"
             )
         library, base_url = check_space(library), check_base_url(base_url)
-        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
+        if not _usable_key(api_key):
             raise Invalid("a Confluence connector needs its `api_key` (an API or access token)")
         if path is not None:
             raise Invalid("a Confluence connector takes no `path`")
@@ -249,7 +252,7 @@ async def configure(
             raise Invalid("`email` must be the e-mail address of the token's account")
     elif kind == "notion":
         base_url = check_base_url(base_url or NOTION_BASE_URL)
-        if not api_key or not api_key.strip() or len(api_key) > _MAX_KEY_CHARS:
+        if not _usable_key(api_key):
             raise Invalid("a Notion connector needs its `api_key` (the integration's secret)")
         if library is not None or path is not None:
             raise Invalid("a Notion connector reads the pages shared with its integration: no"
@@ -303,21 +306,14 @@ async def delete(
     await services.accounts.delete_secret(_scope(config.id), "credential")
     await services.accounts.delete_secret(_scope(config.id), "state")
     await services.accounts.delete_secret(_SCOPE, config.id)
-    _folds.pop(config.id, None)
+    services.syncs.forget(config.id)
     return rev
 
 
-_folds: dict[str, HeldFold] = {}
-"""Each connector's sources as folded so far in this process: a sync folds only the events
-appended since (the log only grows), not the whole chapter again."""
-
-
 async def _held(services: Services, config: _Config) -> Mapping[str, Held]:
-    fold = await fold_held(
-        services.logs.chapter(config.chapter), services.blobs, config.id, _folds.get(config.id)
+    return await services.syncs.held(
+        services.logs.chapter(config.chapter), services.blobs, config.id
     )
-    _folds[config.id] = fold
-    return fold.by_ref()
 
 
 async def held(services: Services, chapter: str, connector: str) -> list[HeldItem]:
@@ -330,14 +326,11 @@ async def held(services: Services, chapter: str, connector: str) -> list[HeldIte
     ]
 
 
-_locks: dict[str, asyncio.Lock] = {}
-
-
 async def _run(
     services: Services, config: _Config, connector: object, *, actor: str,
     progress: Progress | None = None, keep_cursor: bool = False, settle: bool = True,
 ) -> ConnectorView:  # fmt: skip
-    lock = _locks.setdefault(config.id, asyncio.Lock())
+    lock = services.syncs.lock(config.id)
     if lock.locked():
         raise ConnectorBusy("a sync of this connector is running; try again when it ends")
     async with lock:
@@ -391,10 +384,9 @@ async def run_sync(
             "this connector is synced from the user's machine: ragstack sync"
             f" {config.chapter} --connector {config.id} --zotero-dir ~/Zotero"
         )
+    known = known_blobs(await _held(services, config))
     if config.kind == "zotero_dir":
         assert config.path is not None
-        known = {ref: h.blob for ref, h in (await _held(services, config)).items()
-                 if not h.removed}  # fmt: skip
         reader = ZoteroLocal(config.path).with_known(known)
         return await _run(services, config, reader, actor=actor, progress=progress)
     key = await services.accounts.get_secret(_scope(config.id), "credential")
@@ -402,7 +394,6 @@ async def run_sync(
         raise Invalid("this connector has no API key; configure it again with one")
     assert config.base_url is not None
     allow_private = services.settings.web.allow_private_addresses
-    known = {ref: h.blob for ref, h in (await _held(services, config)).items() if not h.removed}
     remote: object
     if config.kind == "notion":
         client = ServiceClient(config.base_url, service="Notion", allow_private=allow_private,

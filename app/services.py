@@ -40,6 +40,7 @@ from engine.accounts import AccountStore, open_account_store
 from engine.accounts.secrets import SecretBox
 from engine.blobs import BlobStore, open_blob_store
 from engine.books import Books
+from engine.connectors.sync import ProcessSyncs
 from engine.errors import EngineError
 from engine.guests import GuestUsers
 from engine.jetstream.checkpoints import PublishedCheckpoints
@@ -123,6 +124,8 @@ class Services:
     """The worker's head signer (app/heads.py): roles all and worker."""
     connectors: Connectors | None = None
     """The scheduled connector syncs (app/connectors.py `Connectors`): roles all and worker."""
+    syncs: ProcessSyncs = field(default_factory=ProcessSyncs)
+    """Connector syncs' folds and locks in this process (engine/connectors/sync.py): every role."""
 
     async def close(self) -> None:
         """Release every part, last opened first."""

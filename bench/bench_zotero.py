@@ -36,7 +36,7 @@ from bench.common import bench_parser, done, embedded_nats, finished, full_and_q
 from client.aio import AsyncClient
 from client.zotero_dir import sync_zotero_dir
 from engine.blobs import LocalBlobStore
-from engine.connectors.sync import held_items, sync
+from engine.connectors.sync import held_items, known_blobs, sync
 from engine.connectors.zotero_local import ZoteroLocal
 from engine.log import Log
 from events import new_id
@@ -96,7 +96,7 @@ async def engine_path(nc: Any, root: Path, sizes: Sizes) -> dict[str, Any]:
             for paper in papers[: sizes.edits]:
                 zdir.tag(paper, "revisited")
         held = await held_items(log, blobs, "bench")
-        known = {ref: h.blob for ref, h in held.items() if not h.removed}
+        known = known_blobs(held)
         t0 = time.perf_counter()
         report = await sync(ZoteroLocal(zdir.root).with_known(known), log, blobs,
                             connector_id="bench", actor="u-bench", cursor=cursor)  # fmt: skip

@@ -72,25 +72,12 @@ async def sync_zotero_dir(
     note = progress or (lambda *_: None)
     note("read", len(changes.items), len(changes.items))
 
-    batches: list[tuple[list[RemoteItem], dict[str, bytes]]] = [([], {})]
-    size = 0
-    for item in changes.items:
-        items, files = batches[-1]
-        needs = item.error is None and item.blob is not None and known.get(item.ref) != item.blob
-        if (needs and (len(files) >= BATCH_FILES or size >= BATCH_BYTES)) or len(
-            items
-        ) >= BATCH_ITEMS:
-            batches.append(([], {}))
-            items, files, size = *batches[-1], 0
-        items.append(item)
-        if needs and item.blob not in files:
-            data = await reader.fetch(item)
-            files[item.blob or ""] = data
-            size += len(data)
-
     status, total, done = connector, None, 0
-    for n, (items, files) in enumerate(batches):
-        last = n == len(batches) - 1
+
+    async def push(items: list[RemoteItem], files: dict[str, bytes], *, last: bool) -> None:
+        # Only the last batch carries the deletions and the cursor: a batch before it leaves the
+        # cursor alone, so a sync cut short is taken up again from the same place.
+        nonlocal status, total, done
         body: dict[str, Any] = {"items": items}
         if last:
             body["deleted"], body["cursor"] = changes.deleted, changes.cursor
@@ -101,4 +88,21 @@ async def sync_zotero_dir(
         total = _merge(total, status.report)
         done += len(items)
         note("push", done, len(changes.items))
+
+    # Each batch is pushed as soon as it is full, so only one batch's files are in memory.
+    items: list[RemoteItem] = []
+    files: dict[str, bytes] = {}
+    size = 0
+    for item in changes.items:
+        needs = item.error is None and item.blob is not None and known.get(item.ref) != item.blob
+        full = needs and (len(files) >= BATCH_FILES or size >= BATCH_BYTES)
+        if full or len(items) >= BATCH_ITEMS:
+            await push(items, files, last=False)
+            items, files, size = [], {}, 0
+        items.append(item)
+        if needs and item.blob not in files:
+            data = await reader.fetch(item)
+            files[item.blob or ""] = data
+            size += len(data)
+    await push(items, files, last=True)
     return status, total

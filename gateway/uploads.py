@@ -13,8 +13,9 @@ part headers and small fields.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -27,6 +28,7 @@ __all__ = [
     "FORM_OVERHEAD_BYTES",
     "MAX_FILES",
     "UploadForm",
+    "multipart_body",
     "read_small_body",
     "read_upload_form",
     "upload_chunks",
@@ -41,6 +43,35 @@ MAX_FIELDS = 100
 """Non-file fields in one request."""
 MAX_FIELD_BYTES = 4096
 """Bytes of one non-file field."""
+
+
+def multipart_body(
+    files: str,
+    fields: Mapping[str, dict[str, Any]] | None = None,
+    json_schema: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads its body with `read_upload_form` (FastAPI
+    cannot describe a form it does not parse): `file` parts described by `files`, the text
+    `fields` by their schemas, and an `application/json` alternative when one is given."""
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": files,
+                    },
+                    **(fields or {}),
+                },
+            }
+        }
+    }
+    if json_schema is not None:
+        content["application/json"] = {"schema": json_schema}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 class _SpoolingParser(MultiPartParser):

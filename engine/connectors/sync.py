@@ -10,6 +10,7 @@ with the reason). Deleted refs append `SourceRemoved`. Nothing changed, nothing 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -36,11 +37,13 @@ __all__ = [
     "Held",
     "HeldFold",
     "ItemError",
+    "ProcessSyncs",
     "Progress",
     "SyncReport",
     "fit_tags",
     "fold_held",
     "held_items",
+    "known_blobs",
     "sync",
 ]
 
@@ -156,6 +159,37 @@ def _fold_one(fold: HeldFold, body: object) -> None:
             held.meta = body.meta
         case SourceRemoved():
             held.removed = True
+
+
+def known_blobs(held: Mapping[str, Held]) -> dict[str, str]:
+    """Ref → blob of the sources the connector still holds (removed ones left out): what a
+    lister's `with_known` takes to skip unchanged items and see deleted refs."""
+    return {ref: h.blob for ref, h in held.items() if not h.removed}
+
+
+class ProcessSyncs:
+    """What one process keeps between its syncs (one per `Services`, so it ends with them): each
+    connector's fold, brought up to date by folding only the events appended since (the log only
+    grows), and one lock per connector so two syncs of it never run at once here."""
+
+    def __init__(self) -> None:
+        self._folds: dict[str, HeldFold] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def held(self, log_: Log, blobs: BlobStore, connector: str) -> dict[str, Held]:
+        """The connector's sources by ref, as of the log's head."""
+        fold = await fold_held(log_, blobs, connector, self._folds.get(connector))
+        self._folds[connector] = fold
+        return fold.by_ref()
+
+    def lock(self, connector: str) -> asyncio.Lock:
+        """The lock a sync of `connector` holds while it runs."""
+        return self._locks.setdefault(connector, asyncio.Lock())
+
+    def forget(self, connector: str) -> None:
+        """Drop what is kept for a deleted connector."""
+        self._folds.pop(connector, None)
+        self._locks.pop(connector, None)
 
 
 async def held_items(log_: Log, blobs: BlobStore, connector: str) -> dict[str, Held]:

@@ -32,7 +32,7 @@ from gateway.schemas_connectors import (
     HeldItemPublic,
     HeldItems,
 )
-from gateway.uploads import read_upload_form
+from gateway.uploads import multipart_body, read_upload_form
 
 __all__ = ["router"]
 
@@ -115,26 +115,7 @@ async def read_connector_items(
 @router.post(
     "/chapters/{chapter}/connectors/{connector}/items",
     responses=error_responses(409, 413),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                                "description": "changes.json, then files named by BLAKE3 hash.",
-                            }
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_body("changes.json, then files named by BLAKE3 hash."),
 )
 async def push_connector_items(
     request: Request, services: ServicesDep, user: CurrentUser, chapter: WritableChapter,

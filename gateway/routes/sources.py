@@ -46,7 +46,13 @@ from gateway.schemas_sources import (
     Status,
     WebPageCreate,
 )
-from gateway.uploads import read_small_body, read_upload_form, upload_chunks, upload_media_type
+from gateway.uploads import (
+    multipart_body,
+    read_small_body,
+    read_upload_form,
+    upload_chunks,
+    upload_media_type,
+)
 from projections.catalogue import SourceView
 
 __all__ = [
@@ -74,32 +80,17 @@ class SourceErased(BaseModel):
     """How many blobs left this server's blob store (shared ones stay)."""
 
 
-CREATE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "One or more files (each part with a filename).",
-                        },
-                        "tags": {
-                            "type": "array",
-                            "items": {"type": "string", "maxLength": MAX_TAG_CHARS},
-                            "description": "Tags for every file of the request, one per field.",
-                        },
-                    },
-                }
-            },
-            "application/json": {"schema": WebPageCreate.model_json_schema()},
-        },
-    }
-}
+CREATE_BODY: dict[str, Any] = multipart_body(
+    "One or more files (each part with a filename).",
+    fields={
+        "tags": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": MAX_TAG_CHARS},
+            "description": "Tags for every file of the request, one per field.",
+        }
+    },
+    json_schema=WebPageCreate.model_json_schema(),
+)
 
 
 def get_web_fetcher(services: ServicesDep) -> WebFetcher:

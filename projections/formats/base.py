@@ -1,5 +1,7 @@
 """The types every extractor shares, and the builder that keeps text and sections in step."""
 
+import io
+import zipfile
 from typing import Literal
 
 import msgspec
@@ -132,3 +134,33 @@ def check_text_size(text: str, name: str, limits: Limits) -> None:
             "too_large",
             f"{name} holds more than {limits.max_text_chars:,} characters of text, the limit for one source",
         )
+
+
+MAX_ZIP_MEMBERS = 10_000
+"""Parts one zip-based document (.docx, .xlsx, .pptx, .ods, .odp) may hold."""
+
+
+def open_zip(data: bytes, *, name: str, what: str, limits: Limits) -> zipfile.ZipFile:
+    """The zip of a document called a `what` (".. is a damaged <what>"), refused before anything
+    is inflated when it is damaged, encrypted, or would expand past the limit.
+
+    zipfile never inflates a member past the size its directory declares (it stops there and
+    the CRC check fails), so bounding the declared sizes bounds what is actually read.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
+        raise Rejected("corrupt", f"{name} is a damaged {what}: {error}") from error
+    if any(member.flag_bits & 0x1 for member in members):
+        archive.close()
+        raise Rejected("encrypted", f"{name} is an encrypted zip; we cannot open it")
+    declared = sum(member.file_size for member in members)
+    if len(members) > MAX_ZIP_MEMBERS or declared > limits.max_unzipped_bytes:
+        archive.close()
+        raise Rejected(
+            "too_large",
+            f"{name} would expand to {declared:,} bytes in {len(members):,} parts when unzipped; "
+            f"the limit is {limits.max_unzipped_bytes:,} bytes (it may be a zip bomb)",
+        )
+    return archive

@@ -9,15 +9,20 @@ is what a citation of a passage names.
 
 from __future__ import annotations
 
-import io
 import posixpath
-import zipfile
 from collections.abc import Iterator
 
 import lxml
 from lxml import etree
 
-from projections.formats.base import FORMATS_VERSION, Extracted, Limits, Rejected, TextBuilder
+from projections.formats.base import (
+    FORMATS_VERSION,
+    Extracted,
+    Limits,
+    Rejected,
+    TextBuilder,
+    open_zip,
+)
 
 __all__ = ["ODP", "ODS", "PPTX", "XLSX", "extract_sheets", "extract_slides"]
 
@@ -27,7 +32,6 @@ ODS = "application/vnd.oasis.opendocument.spreadsheet"
 ODP = "application/vnd.oasis.opendocument.presentation"
 VERSION = f"{FORMATS_VERSION}+lxml-{lxml.__version__}"
 
-_MAX_MEMBERS = 10_000
 _MAX_REPEAT = 1_000
 """An OpenDocument cell or row repeated more than this is layout filler, not data."""
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -50,20 +54,7 @@ class _Package:
 
     def __init__(self, data: bytes, name: str, what: str, limits: Limits) -> None:
         self.name, self.what = name, what
-        try:
-            self.zip = zipfile.ZipFile(io.BytesIO(data))
-            members = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
-            raise Rejected("corrupt", f"{name} is a damaged {what}: {error}") from error
-        if any(member.flag_bits & 0x1 for member in members):
-            raise Rejected("encrypted", f"{name} is an encrypted zip; we cannot open it")
-        declared = sum(member.file_size for member in members)
-        if len(members) > _MAX_MEMBERS or declared > limits.max_unzipped_bytes:
-            raise Rejected(
-                "too_large",
-                f"{name} would expand to {declared:,} bytes in {len(members):,} parts when"
-                f" unzipped; the limit is {limits.max_unzipped_bytes:,} bytes (it may be a zip bomb)",
-            )
+        self.zip = open_zip(data, name=name, what=what, limits=limits)
         self.names = set(self.zip.namelist())
 
     def xml(self, part: str) -> etree._Element | None:

@@ -10,10 +10,10 @@ import pytest
 from engine.connectors import CredentialRejected
 from engine.connectors.confluence import Confluence
 from engine.connectors.http import ServiceClient
-from engine.connectors.sync import held_items, sync
+from engine.connectors.sync import held_items
 from engine.rules import Invalid
 from events import SourceAdded, SourceRemoved
-from tests.connectors.connector_support import Sleeps, opened
+from tests.connectors.connector_support import Sleeps, sync_opened
 from tests.fakes.confluence_server import FakeConfluence
 
 CONNECTOR = "c-conf"
@@ -33,16 +33,10 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
     auth = base64.b64encode(f"{fake.email}:{token or fake.token}".encode()).decode()
     client = ServiceClient(fake.base_url, service="Confluence", allow_private=True,
                            headers={"Authorization": f"Basic {auth}"}, sleep=sleeps if sleeps is not None else Sleeps())  # fmt: skip
-    held = await held_items(log, blobs, CONNECTOR)
-    connector = Confluence(client, "ENG").with_known(
-        {ref: h.blob for ref, h in held.items() if not h.removed}
-    )
-    head = (await log.head()).rev
-    try:
-        report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u", cursor=cursor)
-    finally:
-        await client.close()
-    return report, await opened(log, blobs, head)
+    return await sync_opened(
+        client, lambda known: Confluence(client, "ENG").with_known(known), log, blobs, CONNECTOR,
+        cursor,
+    )  # fmt: skip
 
 
 async def test_a_full_then_incremental_sync_of_a_space(confluence, log, blobs):

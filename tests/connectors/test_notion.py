@@ -9,9 +9,9 @@ import pytest
 from engine.connectors import CredentialRejected
 from engine.connectors.http import ServiceClient
 from engine.connectors.notion import NOTION_VERSION, Notion
-from engine.connectors.sync import held_items, sync
+from engine.connectors.sync import held_items
 from events import SourceAdded, SourceRemoved
-from tests.connectors.connector_support import Sleeps, opened
+from tests.connectors.connector_support import Sleeps, sync_opened
 from tests.fakes.notion_server import FakeNotion
 
 CONNECTOR = "c-notion"
@@ -32,14 +32,9 @@ async def run(fake, log, blobs, cursor, *, token=None, sleeps=None):
         sleep=sleeps if sleeps is not None else Sleeps(),
         headers={"Authorization": f"Bearer {token or fake.token}", "Notion-Version": NOTION_VERSION},
     )  # fmt: skip
-    held = await held_items(log, blobs, CONNECTOR)
-    connector = Notion(client).with_known({r: h.blob for r, h in held.items() if not h.removed})
-    head = (await log.head()).rev
-    try:
-        report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u", cursor=cursor)
-    finally:
-        await client.close()
-    return report, await opened(log, blobs, head)
+    return await sync_opened(
+        client, lambda known: Notion(client).with_known(known), log, blobs, CONNECTOR, cursor
+    )
 
 
 async def test_a_full_then_incremental_sync_of_the_shared_pages(notion, log, blobs):

@@ -15,7 +15,7 @@ import pytest
 
 from engine.blobs import LocalBlobStore
 from engine.connectors import zotero_local
-from engine.connectors.sync import held_items, sync
+from engine.connectors.sync import held_items, known_blobs, sync
 from engine.connectors.zotero_local import ZoteroDirError, ZoteroLocal
 from engine.log import Log
 from events import (
@@ -43,7 +43,7 @@ def zdir(tmp_path: Path):
 async def run(zdir: ZoteroDir, log: Log, blobs: LocalBlobStore, cursor: str | None = None):
     """One sync as the CLI or server does it: the held blobs tell the lister what is known."""
     held = await held_items(log, blobs, CONNECTOR)
-    known = {ref: h.blob for ref, h in held.items() if not h.removed}
+    known = known_blobs(held)
     connector = ZoteroLocal(zdir.root).with_known(known)
     head = (await log.head()).rev
     report = await sync(connector, log, blobs, connector_id=CONNECTOR, actor="u-1", cursor=cursor)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
+
+from tests.fakes.wire import WireServer
 
 _SPACE = re.compile(r'space\s*=\s*"([^"]+)"')
 _SINCE = re.compile(r'lastmodified\s*>=\s*"([^"]+)"')
@@ -80,32 +80,11 @@ class FakeConfluence:
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     def __enter__(self) -> FakeConfluence:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                status, headers, body = fake.answer(
-                    parts.path, dict(parse_qsl(parts.query)),
-                    {k.lower(): v for k, v in self.headers.items()},
-                )  # fmt: skip
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = WireServer(
+            lambda _m, path, query, headers, _b: self.answer(path, query, headers)
+        )
+        self.base_url = self._server.base_url
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()

@@ -7,12 +7,11 @@ answered 401 `unauthorized` when wrong, `Notion-Version` required, and 429 `rate
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.wire import WireServer
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -92,40 +91,14 @@ class FakeNotion:
         return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
     def __enter__(self) -> FakeNotion:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self, method: str) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-                status, headers, payload = fake.answer(
-                    method, parts.path, dict(parse_qsl(parts.query)),
-                    {k.lower(): v for k, v in self.headers.items()}, body,
-                )  # fmt: skip
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = WireServer(
+            lambda method, path, query, headers, body: self.answer(
+                method, path, query, headers, json.loads(body) if body else {}
+            ),
+            methods=("GET", "POST"),
+        )
+        self.base_url = self._server.base_url
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()

@@ -6,11 +6,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 from gateway_support import assert_error, bearer, sign_up
 from sources_support import new_chapter, search, until_settled
 
 from app.settings import load_settings
+from client import zotero_dir
+from client.aio import AsyncClient
+from client.zotero_dir import sync_zotero_dir
 from engine.settings import Limits
 from tests.connectors.zotero_support import ZoteroDir, pdf_bytes
 from tests.fakes.confluence_server import FakeConfluence
@@ -236,3 +240,40 @@ async def test_a_notion_workspace_syncs_over_http(client):
         failed = await client.post(f"{url}/sync", headers=headers)
         assert_error(failed, 502, "connector_credential_rejected")
         assert (await client.get(url, headers=headers)).json()["status"] == "credential_rejected"
+
+
+async def test_a_directory_pushed_in_several_batches_moves_its_cursor_once(
+    app, tmp_path, monkeypatch
+):
+    # Small batches, so one sync is several pushes: each is sent as soon as it fills (only one
+    # batch's files in memory), and only the last carries the cursor and the deletions.
+    monkeypatch.setattr(zotero_dir, "BATCH_FILES", 2)
+    monkeypatch.setattr(zotero_dir, "BATCH_ITEMS", 3)
+    zdir = ZoteroDir(tmp_path / "Zotero")
+    for n in range(5):
+        paper = zdir.add_paper(title=f"Paper {n}", authors=[("Ann", "Lee")], date="2020")
+        zdir.attach(paper, f"lee{n}.pdf", pdf_bytes(f"granite paper number {n}"))
+    pushes: list[tuple[int, int]] = []
+    try:
+        transport = httpx.ASGITransport(app)
+        async with AsyncClient("http://ragstack.test", transport=transport) as sdk:
+            await sdk.signup("lee@example.org", "correct horse battery", "Lee")
+            book = await sdk.create_book("Batches")
+            chapter = (await sdk.create_chapter(book.id, "Papers")).id
+            connector = await sdk.create_connector(chapter, kind="zotero_dir")
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase == "push":
+                    pushes.append((done, total))
+
+            status, report = await sync_zotero_dir(
+                sdk, chapter, connector, zdir.root, progress=progress
+            )
+            assert len(pushes) >= 3 and pushes[-1][0] == pushes[-1][1]
+            assert report is not None and report.added == 5 and report.error_count == 0
+            assert status.cursor is not None and status.status == "ok"
+
+            _, again = await sync_zotero_dir(sdk, chapter, status, zdir.root)
+            assert again is not None and again.appended == 0
+    finally:
+        zdir.close()
