@@ -24,11 +24,7 @@ extractive answers), its per-token rate limit lifted so the set-up's requests ar
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,10 +37,9 @@ import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from bench.common import bench_parser, done, finished, full_and_quick, machine, median, ratio, say
-from engine.server import free_port
+from tests.serve_support import serving
+from tests.web.browser import CHROMIUM, launch
 
-CHROMIUM = Path("/usr/bin/chromium")
-RAGSTACK = str(Path(sys.executable).parent / "ragstack")
 PASSWORD = "correct horse battery"
 FIRST_SCREEN_BUDGET_KB = 300
 UPLOAD_BATCH = 100  # files per request (the server takes at most 100)
@@ -75,57 +70,12 @@ FULL, QUICK = full_and_quick(
 
 
 @contextmanager
-def serve(tmp: Path) -> Iterator[str]:
-    """`ragstack serve` on a free port with its own data dir; its URL once /health answers."""
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("RAGSTACK_URL", "RAGSTACK_TOKEN")},
-        "XDG_CONFIG_HOME": str(tmp / "config"),
-        "RAGSTACK_LLM_KIND": "extractive",
-        "RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN": "0",
-    }
-    log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed after the server stops
-    proc = subprocess.Popen(
-        [RAGSTACK, "serve", "--data", str(tmp / "data"), "--port", str(port), "--json"],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"serve did not start:\n{(tmp / 'serve.log').read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        say(f"ragstack serve at {url}, data in {tmp / 'data'}")
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-@contextmanager
 def chromium() -> Iterator[Browser]:
-    """Debian's headless Chromium (never one Playwright downloads)."""
+    """Debian's headless Chromium as the browser tests launch it (never one Playwright downloads)."""
     if not CHROMIUM.is_file():
         raise SystemExit("needs Debian's chromium: apt-get install chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
+        browser = launch(playwright)
         try:
             yield browser
         finally:
@@ -464,7 +414,13 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     expect.set_options(timeout=STEP_TIMEOUT_MS)  # a busy machine renders 1,000 rows slowly
     figures: dict[str, Any] = {"machine": machine()}
-    with tempfile.TemporaryDirectory(prefix="ragstack-bench-web-") as tmp, serve(Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="ragstack-bench-web-") as tmp,
+        # The per-token rate limit lifted: the set-up's thousand uploads are not refused.
+        serving(Path(tmp), RAGSTACK_LIMITS_REQUESTS_PER_MINUTE_TOKEN="0") as served,
+    ):
+        url = served.url
+        say(f"ragstack serve at {url}, data in {served.data}")
         email = "bench@example.com"
         signup = httpx.post(
             f"{url}/v1/auth/signup", json={"email": email, "password": PASSWORD}, timeout=60

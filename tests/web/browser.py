@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.requirements import missing_requirement
+from tests.web.pages import STEP_TIMEOUT_MS
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium (package `chromium`): the only browser the tests run."""
@@ -72,6 +73,13 @@ def launch(playwright: Playwright, executable: Path = CHROMIUM) -> Browser:
     return playwright.chromium.launch(
         executable_path=str(executable), headless=True, args=["--no-sandbox"]
     )
+
+
+def new_context(browser: Browser, viewport: dict[str, int] = LAPTOP) -> BrowserContext:
+    """A fresh context (one person: own cookies) whose every step waits up to STEP_TIMEOUT_MS."""
+    made = browser.new_context(viewport=viewport, locale="en-GB")  # type: ignore[arg-type]
+    made.set_default_timeout(STEP_TIMEOUT_MS)
+    return made
 
 
 _REPORTS_WRITTEN: set[Path] = set()

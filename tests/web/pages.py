@@ -10,12 +10,20 @@ journey in test_browser_e2e.py calls them.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 from playwright.sync_api import Locator, Page, expect
 
 STEP_TIMEOUT_MS = 30_000
 """The longest one step may take on a loaded 2-core machine (extraction, an answer)."""
+PASSWORD = "correct horse battery"
+"""Every test account's password (accounts differ by their e-mail)."""
+
+
+def new_email() -> str:
+    """An e-mail no other test of the run signs up with."""
+    return f"user-{secrets.token_hex(4)}@example.com"
 
 
 @dataclass

@@ -18,9 +18,7 @@ uses, and checked with axe-core: no serious or critical violation.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,17 +26,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Route, expect
 
 from tests.fakes import FakeOpenAI
-from tests.serve_support import ServeProcess, serving
-from tests.web.browser import (
-    LAPTOP,
-    PHONE,
-    ScreenCheck,
-    chromium,
-    require_axe,
-    require_chromium,
-    screenshots_dir,
-)
-from tests.web.pages import STEP_TIMEOUT_MS, AppPage, ChapterScreen, File
+from tests.serve_support import ServeProcess
+from tests.web.browser import PHONE, ScreenCheck, new_context
+from tests.web.pages import PASSWORD, AppPage, ChapterScreen, File, new_email
 from tests.web.pages_admin import (
     AllChaptersScreen,
     SettingsScreen,
@@ -51,33 +41,10 @@ from tests.web.pages_admin import (
     tab_to,
 )
 
-PASSWORD = "correct horse battery"
 LLM_KEY = "sk-web-admin-" + "k3y" * 12  # the write-only key: must never come back to the page
 TEST_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
-
-
-@pytest.fixture(scope="module")
-def browser(web_app: Path) -> Iterator[Browser]:
-    require_chromium()
-    require_axe()
-    expect.set_options(timeout=STEP_TIMEOUT_MS)
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def served(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    with serving(tmp_path_factory.mktemp("web-admin")) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def screens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScreenCheck]:
-    check = ScreenCheck(screenshots_dir(tmp_path_factory.mktemp("screenshots")))
-    yield check
-    check.write_report()
 
 
 @pytest.fixture(scope="module")
@@ -87,30 +54,11 @@ def llm() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def new_context(browser: Browser, viewport: dict[str, int] = LAPTOP) -> BrowserContext:
-    made = browser.new_context(viewport=viewport, locale="en-GB")  # type: ignore[arg-type]
-    made.set_default_timeout(STEP_TIMEOUT_MS)
-    return made
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    made = new_context(browser)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 @pytest.fixture
 def app(context: BrowserContext, served: ServeProcess) -> AppPage:
     page = context.new_page()
     accept_confirms(page)
     return AppPage(page, served.url)
-
-
-def new_email() -> str:
-    return f"user-{secrets.token_hex(4)}@example.com"
 
 
 class Api:

@@ -13,29 +13,18 @@ and checked with axe-core: no serious or critical violation.
 from __future__ import annotations
 
 import re
-import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Route, expect
 
 from tests.projections.formats.corpus import make_docx, make_pdf
-from tests.serve_support import ServeProcess, serving
-from tests.web.browser import (
-    LAPTOP,
-    ScreenCheck,
-    chromium,
-    require_axe,
-    require_chromium,
-    screenshots_dir,
-)
-from tests.web.pages import STEP_TIMEOUT_MS, AppPage, File
+from tests.serve_support import ServeProcess
+from tests.web.browser import ScreenCheck, new_context
+from tests.web.pages import PASSWORD, STEP_TIMEOUT_MS, AppPage, File, new_email
 from tests.web.share_pages import HistoryScreen, accept_share, open_share_dialog, wait_until_gone
 
-PASSWORD = "correct horse battery"
 VOYAGER = "Voyager 2 flew past Neptune in August 1989 and found the Great Dark Spot."
 CASSINI = "Cassini orbited Saturn for thirteen years and dove between the rings in 2017."
 SHORT_SESSION_S = 6  # long enough for the books screen to load on a busy machine
@@ -44,47 +33,9 @@ TEST_TIMEOUT_S = 120  # each test; the module as a whole stays under about two m
 pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
-def browser(web_app: Path) -> Iterator[Browser]:
-    # web_app: node_modules holds axe-core. Checked before the server starts, to skip quickly.
-    require_chromium()
-    require_axe()
-    # A check waits up to a step's bound (5 s by default): the machine may be busy.
-    expect.set_options(timeout=STEP_TIMEOUT_MS)
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def served(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    with serving(tmp_path_factory.mktemp("web-e2e")) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def screens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScreenCheck]:
-    check = ScreenCheck(screenshots_dir(tmp_path_factory.mktemp("screenshots")))
-    yield check
-    check.write_report()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    made = browser.new_context(viewport=LAPTOP, locale="en-GB")
-    made.set_default_timeout(STEP_TIMEOUT_MS)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 @pytest.fixture
 def app(context: BrowserContext, served: ServeProcess) -> AppPage:
     return AppPage(context.new_page(), served.url)
-
-
-def new_email() -> str:
-    return f"user-{secrets.token_hex(4)}@example.com"
 
 
 def test_the_journey_from_sign_up_to_a_cited_passage(app: AppPage, screens: ScreenCheck) -> None:
@@ -235,10 +186,8 @@ def test_a_session_past_its_lifetime_returns_to_the_sign_in_screen(
 def test_share_the_guest_sees_it_revoke_it_is_gone_and_history_shows_earlier_revisions(
     browser: Browser, served: ServeProcess, screens: ScreenCheck
 ) -> None:
-    owner_context = browser.new_context(viewport=LAPTOP, locale="en-GB")
-    guest_context = browser.new_context(viewport=LAPTOP, locale="en-GB")  # another person
-    for made in (owner_context, guest_context):
-        made.set_default_timeout(STEP_TIMEOUT_MS)
+    owner_context = new_context(browser)
+    guest_context = new_context(browser)  # another person
     try:
         owner = AppPage(owner_context.new_page(), served.url)
         guest = AppPage(guest_context.new_page(), served.url)

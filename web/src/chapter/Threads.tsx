@@ -3,8 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { MessageSquarePlus, MessagesSquare } from "lucide-react";
 import { adminKeys, listMessages, listThreads, type Thread } from "../api/admin";
-import { describe } from "../api/http";
-import { Button } from "../components/ui";
+import { Button, QueryView } from "../components/ui";
 import { ago } from "../lib/admin";
 import { pairMessages, questions } from "../lib/threads";
 
@@ -48,37 +47,31 @@ export function ThreadPicker({
         <Button variant="ghost" onClick={() => pick(null)} disabled={busy || current === null}>
           <MessageSquarePlus size={16} aria-hidden /> New thread
         </Button>
-        {threads.isPending ? (
-          <p className="muted small" role="status">
-            Loading threads…
-          </p>
-        ) : threads.isError ? (
-          <p className="error-text" role="alert">
-            {describe(threads.error)}{" "}
-            <Button variant="ghost" onClick={() => void threads.refetch()}>
-              Retry
-            </Button>
-          </p>
-        ) : threads.data.length === 0 ? (
-          <p className="muted small">No threads yet: your first question starts one.</p>
-        ) : (
-          <ul className="thread-list" aria-label="Threads">
-            {threads.data.map((t: Thread) => (
-              <li key={t.id}>
-                <button
-                  type="button"
-                  className="thread-item"
-                  aria-current={t.id === current ? "true" : undefined}
-                  disabled={busy}
-                  onClick={() => pick(t.id)}
-                >
-                  <span className="thread-title">{t.title || "Untitled"}</span>
-                  <span className="muted small">{`${questions(t.message_count)} · ${ago(t.last_at, now)}`}</span>
-                </button>
-              </li>
-            ))}
-          </ul>
-        )}
+        <QueryView
+          query={threads}
+          loading="Loading threads…"
+          empty="No threads yet: your first question starts one."
+          isEmpty={(list) => list.length === 0}
+        >
+          {(list) => (
+            <ul className="thread-list" aria-label="Threads">
+              {list.map((t: Thread) => (
+                <li key={t.id}>
+                  <button
+                    type="button"
+                    className="thread-item"
+                    aria-current={t.id === current ? "true" : undefined}
+                    disabled={busy}
+                    onClick={() => pick(t.id)}
+                  >
+                    <span className="thread-title">{t.title || "Untitled"}</span>
+                    <span className="muted small">{`${questions(t.message_count)} · ${ago(t.last_at, now)}`}</span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </QueryView>
       </div>
     </details>
   );

@@ -113,4 +113,33 @@ describe("administration screens", () => {
     expect(html).toContain('aria-current="true"');
     expect(html).toContain("2 questions");
   });
+
+  it("the threads picker says when there are none, and offers a retry when they failed to load", () => {
+    const none = new QueryClient();
+    none.setQueryData(adminKeys.threads("c1"), []);
+    const empty = render(
+      "/chapters/c1",
+      "/chapters/:chapter",
+      <ThreadPicker chapter="c1" current={null} busy={false} pick={() => undefined} />,
+      none,
+    );
+    expect(empty).toContain("No threads yet: your first question starts one.");
+    expect(empty).not.toContain('aria-label="Threads"');
+
+    // retryOnMount off: the failed read is shown as it is, not fetched again while rendering.
+    const failed = new QueryClient({ defaultOptions: { queries: { retryOnMount: false } } });
+    failed
+      .getQueryCache()
+      .build(failed, { queryKey: adminKeys.threads("c1") })
+      .setState({ status: "error", error: new Error("The server is busy: try again."), fetchStatus: "idle" });
+    const html = render(
+      "/chapters/c1",
+      "/chapters/:chapter",
+      <ThreadPicker chapter="c1" current={null} busy={false} pick={() => undefined} />,
+      failed,
+    );
+    expect(html).toContain('role="alert"');
+    expect(html).toContain("The server is busy: try again.");
+    expect(html).toContain("Retry");
+  });
 });
