@@ -309,11 +309,15 @@ class Vectors(SqliteProjection):
         columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
         if "meta" not in {row[1] for row in columns}:
             await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
-        chapters = await self.views.fetchall("SELECT DISTINCT chapter FROM vectors_sources")
-        missing = [c for (c,) in chapters if not await lexical.exists(self.views, c)]
-        self._backfill_total = len(missing)
+        # One query for every chapter (not one per chapter): a table is `lexical_<chapter>`.
+        row = await self.views.fetchone(
+            "SELECT count(DISTINCT chapter) FROM vectors_sources WHERE 'lexical_' || chapter "
+            "NOT IN (SELECT name FROM sqlite_master WHERE type = 'table')"
+        )
+        missing = int(row[0]) if row else 0
+        self._backfill_total = missing
         if missing:
-            log.info("lexical index: %d chapters to build in the background", len(missing))
+            log.info("lexical index: %d chapters to build in the background", missing)
 
     def lexical_progress(self) -> tuple[int, int]:
         """(built, to build) of the chapters whose lexical index is made after an upgrade."""
