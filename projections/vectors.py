@@ -197,11 +197,11 @@ def _hit(hit: VectorHit) -> SearchHit:
     )
 
 
-def _lexical_row(source: str, name: str, c: ChunkRef, text: str) -> lexical.LexicalRow:
+def _lexical_row(source: str, name: str, c: ChunkRef, text: str, cite: str) -> lexical.LexicalRow:
     return lexical.LexicalRow(
         id=record_id(source, c.hash), source=source, source_name=name, chunk=c.hash,
         span=Span(start=c.start, end=c.end, page=c.page, heading=c.heading),
-        text=text[c.start : c.end],
+        text=text[c.start : c.end], cite=cite,
     )  # fmt: skip
 
 
@@ -220,6 +220,7 @@ def _record_row(r: VectorRecord) -> lexical.LexicalRow:
             heading=str(heading) if heading is not None else None,
         ),
         text=r.document or "",
+        cite=str(m.get("cite", "")),
     )
 
 
@@ -227,7 +228,7 @@ def _lexical_hit(hit: lexical.LexicalHit) -> SearchHit:
     row = hit.row
     return SearchHit(
         source=row.source, source_name=row.source_name, span=row.span, text=row.text,
-        score=hit.score, chunk=row.chunk,
+        score=hit.score, chunk=row.chunk, cite=row.cite,
     )  # fmt: skip
 
 
@@ -309,6 +310,10 @@ class Vectors(SqliteProjection):
         columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
         if "meta" not in {row[1] for row in columns}:
             await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
+        async with self.views.transaction() as db:
+            # Indexes whose rows lack `cite` are built again from the state, as `idle` builds one.
+            if outdated := await lexical.drop_outdated(db):
+                log.info("lexical index: %d chapters' rows predate cite", len(outdated))
         # One query for every chapter (not one per chapter): a table is `lexical_<chapter>`.
         row = await self.views.fetchone(
             "SELECT count(DISTINCT chapter) FROM vectors_sources WHERE 'lexical_' || chapter "
@@ -338,16 +343,19 @@ class Vectors(SqliteProjection):
         if await lexical.exists(self.views, chapter):
             return
         rows = await self.views.fetchall(
-            "SELECT source, name, tags, text_blob, chunks FROM vectors_sources "
+            "SELECT source, name, text_blob, chunks, meta FROM vectors_sources "
             "WHERE chapter = ? ORDER BY source",
             (chapter,),
         )
         built: list[lexical.LexicalRow] = []
-        for source, name, _tags, text_blob, chunks in rows:
+        for source, name, text_blob, chunks, meta in rows:
             if text_blob is None:
                 continue
             text = (await self.blobs.get(text_blob)).decode()
-            built.extend(_lexical_row(source, name, c, text) for c in _chunks_codec.decode(chunks))
+            cite = "" if meta is None else _meta_codec.decode(meta).cite()
+            built.extend(
+                _lexical_row(source, name, c, text, cite) for c in _chunks_codec.decode(chunks)
+            )
         async with self.views.transaction() as db:
             if await lexical.exists(self.views, chapter):
                 return  # built meanwhile
@@ -714,7 +722,7 @@ class Vectors(SqliteProjection):
             sources = await self._tagged_sources(chapter, None, set(tags))
         if mode == "lexical":
             found = await lexical.search(self.views, chapter, query, k, sources=sources)
-            hits = await self._cited(chapter, [_lexical_hit(h) for h in found])
+            hits = [_lexical_hit(h) for h in found]
             return Retrieved(
                 hits=hits, similarity=None, rare_match=await self._rare_match(chapter, query, hits)
             )
@@ -728,30 +736,12 @@ class Vectors(SqliteProjection):
         if mode == "vector":
             return Retrieved(hits=[_hit(h) for h in near], similarity=similarity)
         found = await lexical.search(self.views, chapter, query, depth, sources=sources)
-        hits = await self._cited(chapter, self._fuse(near, found, k))
+        hits = self._fuse(near, found, k)
         return Retrieved(
             hits=hits,
             similarity=similarity,
             rare_match=await self._rare_match(chapter, query, hits),
         )
-
-    async def _cited(self, chapter: str, hits: list[SearchHit]) -> list[SearchHit]:
-        """Hits found by the lexical side alone carry no metadata (the FTS rows hold none): their
-        "Author (Year)" comes from the source's stored metadata, as the vector side's does."""
-        missing = sorted({h.source for h in hits if not h.cite})
-        if not missing:
-            return hits
-        marks = ",".join("?" * len(missing))
-        rows = await self.views.fetchall(
-            f"SELECT source, meta FROM vectors_sources WHERE chapter = ? AND source IN ({marks}) "
-            "AND meta IS NOT NULL",
-            (chapter, *missing),
-        )
-        cites = {src: _meta_codec.decode(raw).cite() for src, raw in rows}
-        return [
-            msgspec.structs.replace(h, cite=cites[h.source]) if cites.get(h.source) else h
-            for h in hits
-        ]
 
     async def _rare_match(self, chapter: str, query: str, hits: Sequence[SearchHit]) -> bool:
         rare = await lexical.rare_terms(self.views, chapter, query) if hits else set()
