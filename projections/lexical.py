@@ -5,10 +5,10 @@ inside the transaction that stores its per-source state and checkpoint, so the t
 disagree about what a chapter holds (a replayed batch rewrites the same rows). Names, codes,
 numbers and rare words, which nearest-neighbour search misses, are what it finds.
 
-Each chapter has a row table `lexical_<chapter>` (record id, source, span, text, the "Author (Year)" cite) and an FTS5
-index over its text kept by triggers (external content: the text is stored once). Per chapter
-rather than one shared table: BM25's document frequencies are the chapter's own, and dropping a
-chapter is dropping two tables. PostgreSQL full-text search belongs beside the PostgreSQL read
+Each chapter has a row table `lexical_<chapter>` (record id, source, span, text, the source's
+"Author (Year)") and an FTS5 index over its text kept by triggers (external content: the text is
+stored once). Per chapter rather than one shared table: BM25's document frequencies are the
+chapter's own, and dropping a chapter is dropping two tables. PostgreSQL full-text search belongs beside the PostgreSQL read
 models (issue 12); it would implement the same four writes and one search.
 
 Queries are free text, never FTS5 syntax: each word becomes a quoted term, common English words
