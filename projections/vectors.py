@@ -68,6 +68,7 @@ from projections.vectorstores import (
     MAX_K,
     REMOVED_REV,
     Filter,
+    Metadata,
     VectorHit,
     VectorIndex,
     VectorRecord,
@@ -178,18 +179,23 @@ _EMBED_GROUP = 512
 """Chunks embedded in one call of a batch's index operations (a bound on the vectors held)."""
 
 
+def _span(m: Metadata) -> Span:
+    """A record's span, from its metadata (page and heading only where the chunk has them)."""
+    page, heading = m.get("page"), m.get("heading")
+    return Span(
+        start=int(m["start"]),
+        end=int(m["end"]),
+        page=int(page) if page is not None else None,
+        heading=str(heading) if heading is not None else None,
+    )
+
+
 def _hit(hit: VectorHit) -> SearchHit:
     m = hit.metadata
-    page, heading = m.get("page"), m.get("heading")
     return SearchHit(
         source=str(m["source"]),
         source_name=str(m.get("source_name", "")),
-        span=Span(
-            start=int(m["start"]),
-            end=int(m["end"]),
-            page=int(page) if page is not None else None,
-            heading=str(heading) if heading is not None else None,
-        ),
+        span=_span(m),
         text=hit.document or "",
         score=hit.score,
         cite=str(m.get("cite", "")),
@@ -207,18 +213,12 @@ def _lexical_row(source: str, name: str, c: ChunkRef, text: str, cite: str) -> l
 
 def _record_row(r: VectorRecord) -> lexical.LexicalRow:
     m = r.metadata
-    page, heading = m.get("page"), m.get("heading")
     return lexical.LexicalRow(
         id=r.id,
         source=str(m["source"]),
         source_name=str(m.get("source_name", "")),
         chunk=str(m["chunk"]),
-        span=Span(
-            start=int(m["start"]),
-            end=int(m["end"]),
-            page=int(page) if page is not None else None,
-            heading=str(heading) if heading is not None else None,
-        ),
+        span=_span(m),
         text=r.document or "",
         cite=str(m.get("cite", "")),
     )
