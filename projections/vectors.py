@@ -699,8 +699,8 @@ class Vectors(SqliteProjection):
         """The `k` passages best matching `query`, optionally only from sources with `tags`.
 
         `mode`: `vector` (cosine similarity; `score` is the cosine), `lexical` (BM25 over the
-        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused by reciprocal rank;
-        `score` is the fused score, comparable only within one result list).
+        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused, by `self.fusion`: convex
+        by default; `score` is the fused score, comparable only within one result list).
         """
         return (await self.retrieve(chapter, query, k=k, tags=tags, mode=mode)).hits
 
