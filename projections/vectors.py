@@ -776,12 +776,19 @@ class Vectors(SqliteProjection):
         stays the hit's own. A source no longer in the chapter keeps its hit as it was."""
         texts: dict[str, str] = {}
         out: list[SearchHit] = []
-        for hit in hits:
-            row = await self.views.fetchone(
-                "SELECT text_blob, chunks FROM vectors_sources WHERE chapter = ? AND source = ?",
-                (chapter, hit.source),
+        wanted = sorted({h.source for h in hits})
+        # One query for every hit's source (a source with several hits is read once).
+        rows = {
+            source: (text_blob, _chunks_codec.decode(chunks))
+            for source, text_blob, chunks in await self.views.fetchall(
+                "SELECT source, text_blob, chunks FROM vectors_sources WHERE chapter = ? "
+                f"AND source IN ({','.join('?' * len(wanted))})",
+                (chapter, *wanted),
             )
-            chunks = _chunks_codec.decode(row[1]) if row and row[0] else []
+        } if wanted else {}  # fmt: skip
+        for hit in hits:
+            row = rows.get(hit.source)
+            chunks = row[1] if row and row[0] else []
             at = next((n for n, c in enumerate(chunks) if c.hash == hit.chunk), None)
             if row is None or at is None:
                 out.append(hit)
