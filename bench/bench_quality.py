@@ -114,6 +114,43 @@ def _trimmed(labelled: LabelledSet, docs: int) -> LabelledSet:
     )
 
 
+def _half(labelled: LabelledSet, part: int) -> LabelledSet:
+    """Every other query of each kind (`part` 0 or 1), for a weight chosen on one half and
+    measured on the other."""
+    seen: dict[str, int] = {}
+    keep = []
+    for qid in sorted(labelled.queries):
+        kind = labelled.queries[qid].kind
+        if seen.get(kind, 0) % 2 == part:
+            keep.append(qid)
+        seen[kind] = seen.get(kind, 0) + 1
+    return LabelledSet(
+        name=f"{labelled.name} (half {part})",
+        corpus=labelled.corpus,
+        queries={q: labelled.queries[q] for q in keep},
+        qrels={q: labelled.qrels[q] for q in keep if q in labelled.qrels},
+    )
+
+
+def held_out_weight(
+    labelled: LabelledSet, sweep: dict[str, dict[str, list[str]]]
+) -> dict[str, Any]:
+    """The convex weight the sweep picks on one half of the queries, and its nDCG@10 on the
+    other half beside the shipped weight's: `LEXICAL_WEIGHT` was chosen on this whole set, so
+    its own figure is in-sample; the held-out one says how much of it is fitting."""
+    tune, test = _half(labelled, 0), _half(labelled, 1)
+    convex_runs = {name: runs for name, runs in sweep.items() if name.startswith("convex_")}
+    shipped = convex_runs.get(f"convex_{LEXICAL_WEIGHT}")
+    chosen = max(convex_runs, key=lambda name: evaluate(tune, convex_runs[name])["all"]["ndcg10"])
+    return {
+        "chosen_on_half": float(chosen.removeprefix("convex_")),
+        "held_out_ndcg10": evaluate(test, convex_runs[chosen])["all"]["ndcg10"],
+        # None when the shipped weight is not one of the sweep's.
+        "shipped_held_out_ndcg10": evaluate(test, shipped)["all"]["ndcg10"] if shipped else None,
+        "queries_tuned_held_out": [len(tune.queries), len(test.queries)],
+    }
+
+
 async def index_set(
     labelled: LabelledSet, vectors: Vectors, blobs: LocalBlobStore, chapter: str
 ) -> dict[str, Any]:
@@ -294,7 +331,14 @@ async def bench_latency(
         f"{percentile_ms(timings['vector'], 99)} ms"
     )
     await vectors.index.drop(namespace)
+    reached = loaded >= 100_000
     return {
+        # The issue's bar is at 100,000 chunks: a p99 at fewer is reported beside it, never as it.
+        "search_p99_ms_hybrid_100k": percentile_ms(timings["hybrid"], 99) if reached else None,
+        "search_100k_reason": None
+        if reached
+        else f"the time limit let the latency index load {loaded:,} of {sizes.search_chunks:,} "
+        "chunks; search_p99_ms_hybrid is measured at that size",
         "search_chunks": loaded,
         "search_chunks_target": sizes.search_chunks,
         "search_p50_ms_hybrid": percentile_ms(timings["hybrid"], 50),
@@ -358,7 +402,7 @@ async def run(
                 )
             figures |= await calibrate(labelled, vectors, chapter)
             # The fusion's choices, side by side (docs/quality.md says how the default was set).
-            variants = {}
+            variants, sweep = {}, {}
             for fusion, weight in (
                 ("rrf", 0.5),
                 ("convex", 0.5),
@@ -373,10 +417,19 @@ async def run(
                 scores = evaluate(labelled, runs)
                 name = fusion if fusion == "rrf" else f"convex_{weight}"
                 variants[name] = {k: v["ndcg10"] for k, v in scores.items()}
+                sweep[name] = runs
                 say(f"hybrid {name}: nDCG@10 {scores['all']['ndcg10']:.4f}")
             vectors.fusion, vectors.lexical_weight = FUSION, LEXICAL_WEIGHT
             figures["hybrid_fusion"] = f"{FUSION} (lexical weight {LEXICAL_WEIGHT})"
             figures["hybrid_variants_ndcg10"] = variants
+            figures["lexical_weight_tuning"] = (
+                f"LEXICAL_WEIGHT {LEXICAL_WEIGHT} was chosen by this sweep on the NumPy set "
+                "itself: its hybrid figures are in-sample (see lexical_weight_held_out)"
+                if beir is None
+                else f"LEXICAL_WEIGHT {LEXICAL_WEIGHT} was chosen on the NumPy set, not this one"
+            )
+            figures["lexical_weight_held_out"] = held_out_weight(labelled, sweep)
+            say(f"lexical weight, held out: {figures['lexical_weight_held_out']}")
             deadline = started + TIME_LIMIT_S - 60
             figures |= await bench_latency(labelled, sizes, vectors, chapter, deadline)
         finally:
@@ -396,7 +449,8 @@ async def run(
     figures["peak_rss_mb"] = peak_rss_mb()
     bars = {
         "hybrid_beats_vector_by_0_04": figures["hybrid_gain_ndcg10"] >= 0.04,
-        "search_p99_hybrid_le_50ms": figures["search_p99_ms_hybrid"] <= 50,
+        "search_p99_hybrid_le_50ms_at_100k": figures["search_p99_ms_hybrid_100k"] is not None
+        and figures["search_p99_ms_hybrid_100k"] <= 50,
         "search_at_100k": figures["search_chunks"] >= 100_000,
         "queries_ge_300": figures["queries"] >= 300,
         "docs_ge_2000": figures["docs"] >= 2000,

@@ -5,10 +5,10 @@ inside the transaction that stores its per-source state and checkpoint, so the t
 disagree about what a chapter holds (a replayed batch rewrites the same rows). Names, codes,
 numbers and rare words, which nearest-neighbour search misses, are what it finds.
 
-Each chapter has a row table `lexical_<chapter>` (record id, source, span, text) and an FTS5
-index over its text kept by triggers (external content: the text is stored once). Per chapter
-rather than one shared table: BM25's document frequencies are the chapter's own, and dropping a
-chapter is dropping two tables. PostgreSQL full-text search belongs beside the PostgreSQL read
+Each chapter has a row table `lexical_<chapter>` (record id, source, span, text, the source's
+"Author (Year)") and an FTS5 index over its text kept by triggers (external content: the text is
+stored once). Per chapter rather than one shared table: BM25's document frequencies are the
+chapter's own, and dropping a chapter is dropping two tables. PostgreSQL full-text search belongs beside the PostgreSQL read
 models (issue 12); it would implement the same four writes and one search.
 
 Queries are free text, never FTS5 syntax: each word becomes a quoted term, common English words
@@ -33,6 +33,7 @@ __all__ = [
     "delete_ids",
     "delete_sources",
     "drop_chapter",
+    "drop_outdated",
     "ensure",
     "exists",
     "fts_query",
@@ -71,6 +72,9 @@ class LexicalRow(msgspec.Struct, frozen=True, kw_only=True):
     chunk: str
     span: Span
     text: str
+    cite: str = ""
+    """The source's "Author (Year)" (`SourceMeta.cite`), as its vector records carry it: a hit
+    the lexical side alone found names its work without a look-up at search time."""
 
 
 class LexicalHit(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,7 +98,8 @@ def _ddl(table: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {table} (
             n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
             source_name TEXT NOT NULL, chunk TEXT NOT NULL, start INTEGER NOT NULL,
-            "end" INTEGER NOT NULL, page INTEGER, heading TEXT, text TEXT NOT NULL)""",
+            "end" INTEGER NOT NULL, page INTEGER, heading TEXT, text TEXT NOT NULL,
+            cite TEXT NOT NULL DEFAULT '')""",
         f"CREATE INDEX IF NOT EXISTS {table}_source ON {table} (source)",
         f"""CREATE VIRTUAL TABLE IF NOT EXISTS {table}_fts USING fts5(
             text, content='{table}', content_rowid='n',
@@ -131,11 +136,12 @@ async def write_rows(db: aiosqlite.Connection, chapter: str, rows: Sequence[Lexi
     table = table_of(chapter)
     await db.executemany(f"DELETE FROM {table} WHERE id = ?", [(r.id,) for r in rows])
     await db.executemany(
-        f'INSERT INTO {table} (id, source, source_name, chunk, start, "end", page, heading, text) '
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {table} "
+        '(id, source, source_name, chunk, start, "end", page, heading, text, cite) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (r.id, r.source, r.source_name, r.chunk, r.span.start, r.span.end, r.span.page,
-             r.span.heading, r.text)
+             r.span.heading, r.text, r.cite)
             for r in rows
         ],
     )  # fmt: skip
@@ -252,7 +258,7 @@ async def search(
     params.append(k)
     sql = (
         f'SELECT d.id, d.source, d.source_name, d.chunk, d.start, d."end", d.page, d.heading, '
-        f"d.text, best.rank FROM (SELECT rowid, rank FROM {table}_fts WHERE {table}_fts MATCH ?"
+        f"d.text, d.cite, best.rank FROM (SELECT rowid, rank FROM {table}_fts WHERE {table}_fts MATCH ?"
         f"{within} ORDER BY rank LIMIT ?) AS best JOIN {table} d ON d.n = best.rowid "
         "ORDER BY best.rank, d.id"  # the id breaks ties, so rebuilds rank alike
     )
@@ -262,8 +268,9 @@ async def search(
             row=LexicalRow(
                 id=r[0], source=r[1], source_name=r[2], chunk=r[3],
                 span=Span(start=r[4], end=r[5], page=r[6], heading=r[7]), text=r[8],
+                cite=r[9],
             ),
-            score=-float(r[9]),  # FTS5's bm25() is lower-is-better
+            score=-float(r[10]),  # FTS5's bm25() is lower-is-better
         )
         for r in rows
     ]  # fmt: skip
@@ -310,11 +317,28 @@ async def rare_terms(views: Views, chapter: str, text: str) -> set[str]:
     return rare
 
 
+async def drop_outdated(db: aiosqlite.Connection) -> list[str]:
+    """Drop every chapter's index made before rows carried `cite` (inside the open transaction
+    `db`), in one query over the schema; the chapters, whose index the caller rebuilds as for
+    a chapter that never had one."""
+    rows = await db.execute_fetchall(
+        "SELECT m.name FROM sqlite_master AS m WHERE m.type = 'table' AND m.name LIKE 'lexical_%' "
+        "AND NOT EXISTS (SELECT 1 FROM pragma_table_info(m.name) AS c WHERE c.name = 'cite')"
+    )
+    # A chapter id has no `_`: the FTS5 shadow tables (`lexical_<chapter>_fts…`) are not indexes.
+    chapters = [
+        chapter for (name,) in rows if _CHAPTER.match(chapter := str(name).removeprefix("lexical_"))
+    ]
+    for chapter in chapters:
+        await drop_chapter(db, chapter)
+    return chapters
+
+
 async def rows_of(views: Views, chapter: str) -> list[tuple[object, ...]]:
     """Every row of the chapter's index (id order), for digests and rebuild comparisons."""
     if not await exists(views, chapter):
         return []
     return await views.fetchall(
-        f'SELECT id, source, source_name, chunk, start, "end", page, heading, text '
+        f'SELECT id, source, source_name, chunk, start, "end", page, heading, text, cite '
         f"FROM {table_of(chapter)} ORDER BY id"
     )

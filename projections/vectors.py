@@ -68,6 +68,7 @@ from projections.vectorstores import (
     MAX_K,
     REMOVED_REV,
     Filter,
+    Metadata,
     VectorHit,
     VectorIndex,
     VectorRecord,
@@ -178,18 +179,23 @@ _EMBED_GROUP = 512
 """Chunks embedded in one call of a batch's index operations (a bound on the vectors held)."""
 
 
+def _span(m: Metadata) -> Span:
+    """A record's span, from its metadata (page and heading only where the chunk has them)."""
+    page, heading = m.get("page"), m.get("heading")
+    return Span(
+        start=int(m["start"]),
+        end=int(m["end"]),
+        page=int(page) if page is not None else None,
+        heading=str(heading) if heading is not None else None,
+    )
+
+
 def _hit(hit: VectorHit) -> SearchHit:
     m = hit.metadata
-    page, heading = m.get("page"), m.get("heading")
     return SearchHit(
         source=str(m["source"]),
         source_name=str(m.get("source_name", "")),
-        span=Span(
-            start=int(m["start"]),
-            end=int(m["end"]),
-            page=int(page) if page is not None else None,
-            heading=str(heading) if heading is not None else None,
-        ),
+        span=_span(m),
         text=hit.document or "",
         score=hit.score,
         cite=str(m.get("cite", "")),
@@ -197,29 +203,24 @@ def _hit(hit: VectorHit) -> SearchHit:
     )
 
 
-def _lexical_row(source: str, name: str, c: ChunkRef, text: str) -> lexical.LexicalRow:
+def _lexical_row(source: str, name: str, c: ChunkRef, text: str, cite: str) -> lexical.LexicalRow:
     return lexical.LexicalRow(
         id=record_id(source, c.hash), source=source, source_name=name, chunk=c.hash,
         span=Span(start=c.start, end=c.end, page=c.page, heading=c.heading),
-        text=text[c.start : c.end],
+        text=text[c.start : c.end], cite=cite,
     )  # fmt: skip
 
 
 def _record_row(r: VectorRecord) -> lexical.LexicalRow:
     m = r.metadata
-    page, heading = m.get("page"), m.get("heading")
     return lexical.LexicalRow(
         id=r.id,
         source=str(m["source"]),
         source_name=str(m.get("source_name", "")),
         chunk=str(m["chunk"]),
-        span=Span(
-            start=int(m["start"]),
-            end=int(m["end"]),
-            page=int(page) if page is not None else None,
-            heading=str(heading) if heading is not None else None,
-        ),
+        span=_span(m),
         text=r.document or "",
+        cite=str(m.get("cite", "")),
     )
 
 
@@ -227,7 +228,7 @@ def _lexical_hit(hit: lexical.LexicalHit) -> SearchHit:
     row = hit.row
     return SearchHit(
         source=row.source, source_name=row.source_name, span=row.span, text=row.text,
-        score=hit.score, chunk=row.chunk,
+        score=hit.score, chunk=row.chunk, cite=row.cite,
     )  # fmt: skip
 
 
@@ -309,11 +310,19 @@ class Vectors(SqliteProjection):
         columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
         if "meta" not in {row[1] for row in columns}:
             await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
-        chapters = await self.views.fetchall("SELECT DISTINCT chapter FROM vectors_sources")
-        missing = [c for (c,) in chapters if not await lexical.exists(self.views, c)]
-        self._backfill_total = len(missing)
+        async with self.views.transaction() as db:
+            # Indexes whose rows lack `cite` are built again from the state, as `idle` builds one.
+            if outdated := await lexical.drop_outdated(db):
+                log.info("lexical index: %d chapters' rows predate cite", len(outdated))
+        # One query for every chapter (not one per chapter): a table is `lexical_<chapter>`.
+        row = await self.views.fetchone(
+            "SELECT count(DISTINCT chapter) FROM vectors_sources WHERE 'lexical_' || chapter "
+            "NOT IN (SELECT name FROM sqlite_master WHERE type = 'table')"
+        )
+        missing = int(row[0]) if row else 0
+        self._backfill_total = missing
         if missing:
-            log.info("lexical index: %d chapters to build in the background", len(missing))
+            log.info("lexical index: %d chapters to build in the background", missing)
 
     def lexical_progress(self) -> tuple[int, int]:
         """(built, to build) of the chapters whose lexical index is made after an upgrade."""
@@ -334,16 +343,19 @@ class Vectors(SqliteProjection):
         if await lexical.exists(self.views, chapter):
             return
         rows = await self.views.fetchall(
-            "SELECT source, name, tags, text_blob, chunks FROM vectors_sources "
+            "SELECT source, name, text_blob, chunks, meta FROM vectors_sources "
             "WHERE chapter = ? ORDER BY source",
             (chapter,),
         )
         built: list[lexical.LexicalRow] = []
-        for source, name, _tags, text_blob, chunks in rows:
+        for source, name, text_blob, chunks, meta in rows:
             if text_blob is None:
                 continue
             text = (await self.blobs.get(text_blob)).decode()
-            built.extend(_lexical_row(source, name, c, text) for c in _chunks_codec.decode(chunks))
+            cite = "" if meta is None else _meta_codec.decode(meta).cite()
+            built.extend(
+                _lexical_row(source, name, c, text, cite) for c in _chunks_codec.decode(chunks)
+            )
         async with self.views.transaction() as db:
             if await lexical.exists(self.views, chapter):
                 return  # built meanwhile
@@ -687,8 +699,8 @@ class Vectors(SqliteProjection):
         """The `k` passages best matching `query`, optionally only from sources with `tags`.
 
         `mode`: `vector` (cosine similarity; `score` is the cosine), `lexical` (BM25 over the
-        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused by reciprocal rank;
-        `score` is the fused score, comparable only within one result list).
+        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused, by `self.fusion`: convex
+        by default; `score` is the fused score, comparable only within one result list).
         """
         return (await self.retrieve(chapter, query, k=k, tags=tags, mode=mode)).hits
 
@@ -710,7 +722,7 @@ class Vectors(SqliteProjection):
             sources = await self._tagged_sources(chapter, None, set(tags))
         if mode == "lexical":
             found = await lexical.search(self.views, chapter, query, k, sources=sources)
-            hits = await self._cited(chapter, [_lexical_hit(h) for h in found])
+            hits = [_lexical_hit(h) for h in found]
             return Retrieved(
                 hits=hits, similarity=None, rare_match=await self._rare_match(chapter, query, hits)
             )
@@ -724,30 +736,12 @@ class Vectors(SqliteProjection):
         if mode == "vector":
             return Retrieved(hits=[_hit(h) for h in near], similarity=similarity)
         found = await lexical.search(self.views, chapter, query, depth, sources=sources)
-        hits = await self._cited(chapter, self._fuse(near, found, k))
+        hits = self._fuse(near, found, k)
         return Retrieved(
             hits=hits,
             similarity=similarity,
             rare_match=await self._rare_match(chapter, query, hits),
         )
-
-    async def _cited(self, chapter: str, hits: list[SearchHit]) -> list[SearchHit]:
-        """Hits found by the lexical side alone carry no metadata (the FTS rows hold none): their
-        "Author (Year)" comes from the source's stored metadata, as the vector side's does."""
-        missing = sorted({h.source for h in hits if not h.cite})
-        if not missing:
-            return hits
-        marks = ",".join("?" * len(missing))
-        rows = await self.views.fetchall(
-            f"SELECT source, meta FROM vectors_sources WHERE chapter = ? AND source IN ({marks}) "
-            "AND meta IS NOT NULL",
-            (chapter, *missing),
-        )
-        cites = {src: _meta_codec.decode(raw).cite() for src, raw in rows}
-        return [
-            msgspec.structs.replace(h, cite=cites[h.source]) if cites.get(h.source) else h
-            for h in hits
-        ]
 
     async def _rare_match(self, chapter: str, query: str, hits: Sequence[SearchHit]) -> bool:
         rare = await lexical.rare_terms(self.views, chapter, query) if hits else set()
@@ -782,12 +776,19 @@ class Vectors(SqliteProjection):
         stays the hit's own. A source no longer in the chapter keeps its hit as it was."""
         texts: dict[str, str] = {}
         out: list[SearchHit] = []
-        for hit in hits:
-            row = await self.views.fetchone(
-                "SELECT text_blob, chunks FROM vectors_sources WHERE chapter = ? AND source = ?",
-                (chapter, hit.source),
+        wanted = sorted({h.source for h in hits})
+        # One query for every hit's source (a source with several hits is read once).
+        rows = {
+            source: (text_blob, _chunks_codec.decode(chunks))
+            for source, text_blob, chunks in await self.views.fetchall(
+                "SELECT source, text_blob, chunks FROM vectors_sources WHERE chapter = ? "
+                f"AND source IN ({','.join('?' * len(wanted))})",
+                (chapter, *wanted),
             )
-            chunks = _chunks_codec.decode(row[1]) if row and row[0] else []
+        } if wanted else {}  # fmt: skip
+        for hit in hits:
+            row = rows.get(hit.source)
+            chunks = row[1] if row and row[0] else []
             at = next((n for n, c in enumerate(chunks) if c.hash == hit.chunk), None)
             if row is None or at is None:
                 out.append(hit)

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.answers import DEFAULT_MIN_SIMILARITY
 from app.retrieval_settings import RetrievalSettings
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.routes.books import MemberBook
+from projections.vectors import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["RetrievalSettingsBody", "router"]
 
@@ -22,9 +22,10 @@ class RetrievalSettingsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    mode: Literal["vector", "lexical", "hybrid"] = "hybrid"
+    # The defaults are the app's own (one home each), not copies of their values.
+    mode: SearchMode = DEFAULT_SEARCH_MODE
     """`vector` (meaning), `lexical` (words: names, codes, numbers) or `hybrid` (both)."""
-    min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    min_similarity: float = Field(default=DEFAULT_MIN_SIMILARITY, ge=-1.0, le=1.0)
     """The best passage's cosine similarity below which the answer says the sources don't
     cover the question."""
 

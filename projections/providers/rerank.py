@@ -19,11 +19,10 @@ from typing import Literal
 import httpx
 import msgspec
 
+from projections.providers._common import parse_retry_after, status_error
 from projections.providers.errors import (
-    ProviderAuthError,
     ProviderBadRequest,
     ProviderConfigError,
-    ProviderRateLimited,
     ProviderUnavailable,
 )
 
@@ -98,20 +97,12 @@ class Reranker:
             raise ProviderUnavailable(
                 self.kind, f"the rerank service could not be reached ({type(e).__name__})"
             ) from None
-        status = response.status_code
-        if status >= 400:
-            text = response.text[:300]
-            if status in (401, 403):
-                raise ProviderAuthError(self.kind, text, status=status, secret=self._key)
-            if status == 429:
-                after = response.headers.get("retry-after")
-                raise ProviderRateLimited(
-                    self.kind, text, secret=self._key,
-                    retry_after=float(after) if after and after.isdigit() else None,
-                )  # fmt: skip
-            if status < 500:
-                raise ProviderBadRequest(self.kind, text, status=status, secret=self._key)
-            raise ProviderUnavailable(self.kind, text, status=status, secret=self._key)
+        if response.status_code >= 400:
+            # The providers' one table of statuses (and of retry-after), as the LLMs use it.
+            raise status_error(
+                self.kind, response.status_code, response.text[:300], secret=self._key,
+                retry_after=parse_retry_after(response.headers),
+            )  # fmt: skip
         try:
             answer = msgspec.json.decode(response.content, type=_Answer)
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_quality import held_out_weight
 from bench.numpy_docs_set import TEMPLATES, build, digest
 from bench.quality import Doc, LabelledSet, Query, evaluate, load_beir
 from projections.fusion import convex, rrf
@@ -124,6 +125,27 @@ def test_the_shipped_set_is_big_enough_mixed_and_reproducible():
     assert digest(build()) == digest(labelled)
 
 
+def test_the_weight_is_chosen_on_one_half_of_the_queries_and_measured_on_the_other():
+    # q1, q3 tune; q2, q4 are held out. 0.5 is perfect on the tuning half and wrong on the
+    # other, 0.6 the reverse: the held-out figure is the chosen weight's miss, not its fit.
+    labelled = LabelledSet(
+        name="tiny",
+        corpus={d: Doc(text=d) for d in ("a", "b")},
+        queries={q: Query(text=q, kind="code") for q in ("q1", "q2", "q3", "q4")},
+        qrels={"q1": {"a": 1}, "q2": {"a": 1}, "q3": {"b": 1}, "q4": {"b": 1}},
+    )
+    sweep = {
+        "rrf": {q: ["a", "b"] for q in labelled.queries},
+        "convex_0.5": {"q1": ["a"], "q3": ["b"], "q2": ["b"], "q4": ["a"]},
+        "convex_0.6": {"q1": ["b"], "q3": ["a"], "q2": ["a"], "q4": ["b"]},
+    }
+    found = held_out_weight(labelled, sweep)
+    assert found["chosen_on_half"] == 0.5
+    assert found["held_out_ndcg10"] == 0.0
+    assert found["shipped_held_out_ndcg10"] == 1.0  # LEXICAL_WEIGHT is 0.6
+    assert found["queries_tuned_held_out"] == [2, 2]
+
+
 def test_bench_quality_quick_prints_every_figure():
     figures, progress = run_quick("bench_quality.py", timeout=600)
     assert_positive(
@@ -132,6 +154,13 @@ def test_bench_quality_quick_prints_every_figure():
          "docs", "search_p99_ms_hybrid", "embed_chunks_per_s"),
     )  # fmt: skip
     assert figures["rerank_ndcg10"] is None and figures["rerank_reason"]
+    # The quick run loads 1,000 chunks: no 100,000-chunk figure, and it says why.
+    assert figures["search_p99_ms_hybrid_100k"] is None and figures["search_100k_reason"]
+    assert not figures["targets"]["search_p99_hybrid_le_50ms_at_100k"]
+    assert "in-sample" in figures["lexical_weight_tuning"]
+    assert set(figures["lexical_weight_held_out"]) == {
+        "chosen_on_half", "held_out_ndcg10", "shipped_held_out_ndcg10", "queries_tuned_held_out"
+    }  # fmt: skip
     assert "embed_ndcg10_delta" in figures
     for mode in ("vector", "lexical", "hybrid"):
         assert set(figures[f"{mode}_by_kind"]) == {"all", "paraphrase", "name", "code", "number"}

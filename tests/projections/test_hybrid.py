@@ -2,6 +2,7 @@
 vector index, fused with it; exact terms, tags, rebuilds, the upgrade backfill and `forget`."""
 
 from engine.sources import remove_source, retag_source
+from events import SourceDescribed, SourceMeta
 from projections import lexical
 from tests.projections.pipeline_support import (
     add_texts_at_once,
@@ -135,3 +136,26 @@ async def test_forget_removes_chunks_from_both_indexes_in_one_call(worker, books
             assert gone not in {h.source for h in hits}, mode
     assert await worker.vectors.index.count(chapter) == 22
     assert len(await lexical.rows_of(worker.views, chapter)) == 22
+
+
+async def test_lexical_hits_name_their_work_and_an_index_without_cite_is_rebuilt(worker, books):
+    chapter, sources = await _service_notes(worker, books)
+    meta = SourceMeta(title="Pump logs", authors=["Okafor, Ada"], year=2021)
+    await worker.logs.chapter(chapter).append(
+        SourceDescribed(source=sources[5], meta=meta), actor="u-owner"
+    )
+    await settle(worker, chapter)
+    for mode in ("lexical", "hybrid"):
+        hit = (await worker.vectors.search(chapter, f"part {PARTS[5]}", k=1, mode=mode))[0]
+        assert (hit.source, hit.cite) == (sources[5], "Okafor (2021)"), mode
+    assert (await worker.vectors.search(chapter, CODES[4], k=1, mode="lexical"))[0].cite == ""
+    before = await lexical.rows_of(worker.views, chapter)
+    # What a version before `cite` left: the same index without the column.
+    table = lexical.table_of(chapter)
+    async with worker.views.transaction() as db:
+        await db.execute(f"ALTER TABLE {table} DROP COLUMN cite")
+    await worker.vectors.open()
+    assert not await lexical.exists(worker.views, chapter)
+    assert worker.vectors.lexical_progress() == (0, 1)
+    await worker.vectors.idle(chapter)
+    assert await lexical.rows_of(worker.views, chapter) == before
