@@ -254,12 +254,15 @@ async def migrate_chapter(
     manifest = await build_manifest(
         log, upto=(await log.head()).rev, scope=["sources", "notes", "threads"]
     )
-    title = ""
+    titled = None  # only the last title counts: its personal blob is opened once, at the end
     async for recorded in log.read():
         body = recorded.envelope.body
         if isinstance(body, ChapterCreated | ChapterRenamed | ChapterForked | ChapterMirrored):
-            (body,) = await open_bodies(log.blobs, [body])
-            title = body.title  # type: ignore[attr-defined]
+            titled = body
+    title = ""
+    if titled is not None:
+        (opened,) = await open_bodies(log.blobs, [titled])
+        title = opened.title  # type: ignore[attr-defined]
     copied = await import_copy(
         books, logs, blobs, actor=actor, book=book, title=title or entry.title, share=None,
         manifest=manifest, fetch_blob=blobs.get,
