@@ -342,16 +342,40 @@ async def _fork(logs: Logs, chapter: str) -> ChapterForked | None:
     return body if isinstance(body, ChapterForked) and body.manifest is not None else None
 
 
-async def copy_manifest(logs: Logs, blobs: BlobStore, chapter: str) -> bytes:
-    """The manifest blob a copy chapter's `ChapterForked` names, as stored (for a client to
-    check the copy itself); `NotFound` for a chapter that is no copy, or a missing blob."""
-    fork = await _fork(logs, chapter)
+async def _manifest_blob(blobs: BlobStore, fork: ChapterForked | None) -> bytes:
     if fork is None or fork.manifest is None:
         raise NotFound("the chapter is not a copy with a manifest")
     try:
         return await blobs.get(fork.manifest)
     except BlobNotFound:
         raise NotFound(f"the copy's manifest blob {fork.manifest} is missing") from None
+
+
+async def copy_manifest(logs: Logs, blobs: BlobStore, chapter: str) -> bytes:
+    """The manifest blob a copy chapter's `ChapterForked` names, as stored (for a client to
+    check the copy itself); `NotFound` for a chapter that is no copy, or a missing blob."""
+    return await _manifest_blob(blobs, await _fork(logs, chapter))
+
+
+class _SealedRef(msgspec.Struct):
+    sealed: str | None = None
+
+
+class _SealedOf(msgspec.Struct):
+    """What `verify_copy_chapter` reads of a copied event: its personal blob's ref, if any
+    (the rest is skipped; `verify_copy` reads the payloads itself)."""
+
+    body: _SealedRef
+
+
+_sealed_decoder = msgspec.msgpack.Decoder(_SealedOf)
+
+
+def _sealed_ref(payload: bytes) -> str | None:
+    try:
+        return _sealed_decoder.decode(payload).body.sealed
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None  # not an event: verify_copy names the fault
 
 
 async def verify_copy_chapter(
@@ -361,10 +385,11 @@ async def verify_copy_chapter(
     `verify_copy`), reading the copy's log with its own chain verified. Its signed head is
     checked against the original book's key history when this server holds that book's log (a
     copy taken here), else against the keys the manifest carries (pinned when it was taken)."""
-    if await _fork(logs, chapter) is None:
+    fork = await _fork(logs, chapter)
+    if fork is None:
         return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
     try:
-        data = await copy_manifest(logs, blobs, chapter)
+        data = await _manifest_blob(blobs, fork)
     except NotFound as exc:
         return CopyReport(ok=False, checked=0, copy_rev=1, reason=str(exc))
     manifest = _decoded(data)
@@ -374,7 +399,7 @@ async def verify_copy_chapter(
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
         payloads.extend(e.payload for e in batch)
     # A migrated copy sealed what the original carried inline: its personal blobs tie them.
-    refs = [r for p in payloads[1:] if (r := getattr(decode(p).body, "sealed", None))]
+    refs = [r for p in payloads[1:] if (r := _sealed_ref(p))]
     personal = await blobs.get_many(refs) if refs else {}
     history = None if manifest.book is None else await book_key_history(logs, manifest.book)
     return verify_copy(
