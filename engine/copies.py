@@ -371,6 +371,17 @@ class _SealedOf(msgspec.Struct):
 _sealed_decoder = msgspec.msgpack.Decoder(_SealedOf)
 
 
+class _ManifestHead(msgspec.Struct):
+    """What `verify_copy_chapter` reads of a manifest before `verify_copy` decodes it whole:
+    its book, and how many events it copied (left encoded)."""
+
+    events: list[msgspec.Raw]
+    book: str | None = None
+
+
+_head_decoder = msgspec.msgpack.Decoder(_ManifestHead)
+
+
 def _sealed_ref(payload: bytes) -> str | None:
     try:
         return _sealed_decoder.decode(payload).body.sealed
@@ -392,16 +403,19 @@ async def verify_copy_chapter(
         data = await _manifest_blob(blobs, fork)
     except NotFound as exc:
         return CopyReport(ok=False, checked=0, copy_rev=1, reason=str(exc))
-    manifest = _decoded(data)
+    try:
+        head = _head_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        head = _ManifestHead(events=[])  # not a manifest: verify_copy reports why, as a fault
     log = logs.chapter(chapter)
-    count = 1 + len(manifest.events)
+    count = 1 + len(head.events)
     payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
         payloads.extend(e.payload for e in batch)
     # A migrated copy sealed what the original carried inline: its personal blobs tie them.
     refs = [r for p in payloads[1:] if (r := _sealed_ref(p))]
     personal = await blobs.get_many(refs) if refs else {}
-    history = None if manifest.book is None else await book_key_history(logs, manifest.book)
+    history = None if head.book is None else await book_key_history(logs, head.book)
     return verify_copy(
         data, payloads, keys=history, require_signed=require_signed, personal=personal
     )
