@@ -399,6 +399,13 @@ async def verify_copy_chapter(
     fork = await _fork(logs, chapter)
     if fork is None:
         return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
+    return await _verify_fork(logs, blobs, chapter, fork, require_signed=require_signed)
+
+
+async def _verify_fork(
+    logs: Logs, blobs: BlobStore, chapter: str, fork: ChapterForked, *, require_signed: bool
+) -> CopyReport:
+    """`verify_copy_chapter` of a chapter whose first event, `fork`, was read already."""
     try:
         data = await _manifest_blob(blobs, fork)
     except NotFound as exc:
@@ -429,9 +436,9 @@ async def verify_chapter(
     manifest whose signed root does not hold, fails the chapter at the copy's rev."""
     log = logs.chapter(chapter)
     report = await verify_log(log, keys=keys)
-    if not report.ok or await _fork(logs, chapter) is None:
+    if not report.ok or (fork := await _fork(logs, chapter)) is None:
         return report
-    copy = await verify_copy_chapter(logs, blobs, chapter)
+    copy = await _verify_fork(logs, blobs, chapter, fork, require_signed=False)
     if copy.ok:
         return report
     bad, reason = copy.copy_fault()
