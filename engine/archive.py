@@ -196,13 +196,18 @@ async def export_chapter(keys: BookKeys, blobs: BlobStore, chapter: str) -> Chap
     return ChapterExport(manifest, spool, keys_data, blobs)
 
 
-def _title(reader: ArchiveReader, body: object, title: str) -> str:
-    if isinstance(body, ChapterCreated | ChapterForked | ChapterMirrored | ChapterRenamed):
-        if body.sealed is not None:  # the title is in its personal blob, when the archive has it
-            held = reader.blob(body.sealed) if reader.has_blob(body.sealed) else None
-            return open_sealed(body, held).title  # type: ignore[union-attr]
+_TITLED = ChapterCreated | ChapterForked | ChapterMirrored | ChapterRenamed
+
+
+def _title(reader: ArchiveReader, body: object) -> str:
+    """The title `body` (the chapter's last titled event, or None) gives, opened from its
+    personal blob when sealed and the archive holds it."""
+    if not isinstance(body, _TITLED):
+        return ""
+    if body.sealed is None:
         return body.title
-    return title
+    held = reader.blob(body.sealed) if reader.has_blob(body.sealed) else None
+    return open_sealed(body, held).title  # type: ignore[union-attr]
 
 
 def _copy_manifest(reader: ArchiveReader) -> tuple[CopyManifest, str]:
@@ -214,13 +219,15 @@ def _copy_manifest(reader: ArchiveReader) -> tuple[CopyManifest, str]:
     original's signed root. Otherwise it is taken at the archive's last rev, unsigned."""
     m = reader.manifest
     tags = {t.__struct_config__.tag for t in copied_types(ARCHIVE_SCOPE)}
-    hashes, events, title = bytearray(GENESIS), [], ""
+    hashes, events = bytearray(GENESIS), []
+    titled: object = None  # only the last title counts: its blob is opened once, at the end
     signed: tuple[int, bytes] | None = None  # (the rev it signs, its payload)
     for batch in reader.events():
         for event in batch:
             hashes += event.hash
             envelope = decode(event.payload)
-            title = _title(reader, envelope.body, title)
+            if isinstance(envelope.body, _TITLED):
+                titled = envelope.body
             if type(envelope.body).__struct_config__.tag in tags:
                 events.append(CopiedEvent(event.rev, event.payload))
             elif isinstance(envelope.body, HeadSigned) and envelope.body.root is not None:
@@ -237,7 +244,7 @@ def _copy_manifest(reader: ArchiveReader) -> tuple[CopyManifest, str]:
         proofs=inclusion_proofs(data, [e.rev for e in events]) if proved else [],
         keys=reader.keys().keys if proved else [],
     )  # fmt: skip
-    return manifest, title
+    return manifest, _title(reader, titled)
 
 
 def _open_verified(file: IO[bytes]) -> tuple[ArchiveReader, CopyManifest, str]:

@@ -254,12 +254,15 @@ async def migrate_chapter(
     manifest = await build_manifest(
         log, upto=(await log.head()).rev, scope=["sources", "notes", "threads"]
     )
-    title = ""
+    titled = None  # only the last title counts: its personal blob is opened once, at the end
     async for recorded in log.read():
         body = recorded.envelope.body
         if isinstance(body, ChapterCreated | ChapterRenamed | ChapterForked | ChapterMirrored):
-            (body,) = await open_bodies(log.blobs, [body])
-            title = body.title  # type: ignore[attr-defined]
+            titled = body
+    title = ""
+    if titled is not None:
+        (opened,) = await open_bodies(log.blobs, [titled])
+        title = opened.title  # type: ignore[attr-defined]
     copied = await import_copy(
         books, logs, blobs, actor=actor, book=book, title=title or entry.title, share=None,
         manifest=manifest, fetch_blob=blobs.get,
@@ -339,16 +342,51 @@ async def _fork(logs: Logs, chapter: str) -> ChapterForked | None:
     return body if isinstance(body, ChapterForked) and body.manifest is not None else None
 
 
-async def copy_manifest(logs: Logs, blobs: BlobStore, chapter: str) -> bytes:
-    """The manifest blob a copy chapter's `ChapterForked` names, as stored (for a client to
-    check the copy itself); `NotFound` for a chapter that is no copy, or a missing blob."""
-    fork = await _fork(logs, chapter)
+async def _manifest_blob(blobs: BlobStore, fork: ChapterForked | None) -> bytes:
     if fork is None or fork.manifest is None:
         raise NotFound("the chapter is not a copy with a manifest")
     try:
         return await blobs.get(fork.manifest)
     except BlobNotFound:
         raise NotFound(f"the copy's manifest blob {fork.manifest} is missing") from None
+
+
+async def copy_manifest(logs: Logs, blobs: BlobStore, chapter: str) -> bytes:
+    """The manifest blob a copy chapter's `ChapterForked` names, as stored (for a client to
+    check the copy itself); `NotFound` for a chapter that is no copy, or a missing blob."""
+    return await _manifest_blob(blobs, await _fork(logs, chapter))
+
+
+class _SealedRef(msgspec.Struct):
+    sealed: str | None = None
+
+
+class _SealedOf(msgspec.Struct):
+    """What `verify_copy_chapter` reads of a copied event: its personal blob's ref, if any
+    (the rest is skipped; `verify_copy` reads the payloads itself)."""
+
+    body: _SealedRef
+
+
+_sealed_decoder = msgspec.msgpack.Decoder(_SealedOf)
+
+
+class _ManifestHead(msgspec.Struct):
+    """What `verify_copy_chapter` reads of a manifest before `verify_copy` decodes it whole:
+    its book, and how many events it copied (left encoded)."""
+
+    events: list[msgspec.Raw]
+    book: str | None = None
+
+
+_head_decoder = msgspec.msgpack.Decoder(_ManifestHead)
+
+
+def _sealed_ref(payload: bytes) -> str | None:
+    try:
+        return _sealed_decoder.decode(payload).body.sealed
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None  # not an event: verify_copy names the fault
 
 
 async def verify_copy_chapter(
@@ -358,22 +396,33 @@ async def verify_copy_chapter(
     `verify_copy`), reading the copy's log with its own chain verified. Its signed head is
     checked against the original book's key history when this server holds that book's log (a
     copy taken here), else against the keys the manifest carries (pinned when it was taken)."""
-    if await _fork(logs, chapter) is None:
+    fork = await _fork(logs, chapter)
+    if fork is None:
         return CopyReport(ok=False, checked=0, reason="the chapter is not a copy with a manifest")
+    return await _verify_fork(logs, blobs, chapter, fork, require_signed=require_signed)
+
+
+async def _verify_fork(
+    logs: Logs, blobs: BlobStore, chapter: str, fork: ChapterForked, *, require_signed: bool
+) -> CopyReport:
+    """`verify_copy_chapter` of a chapter whose first event, `fork`, was read already."""
     try:
-        data = await copy_manifest(logs, blobs, chapter)
+        data = await _manifest_blob(blobs, fork)
     except NotFound as exc:
         return CopyReport(ok=False, checked=0, copy_rev=1, reason=str(exc))
-    manifest = _decoded(data)
+    try:
+        head = _head_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        head = _ManifestHead(events=[])  # not a manifest: verify_copy reports why, as a fault
     log = logs.chapter(chapter)
-    count = 1 + len(manifest.events)
+    count = 1 + len(head.events)
     payloads: list[bytes] = []
     async for batch in log.read_batches(0, min(count, (await log.head()).rev), verify=True):
         payloads.extend(e.payload for e in batch)
     # A migrated copy sealed what the original carried inline: its personal blobs tie them.
-    refs = [r for p in payloads[1:] if (r := getattr(decode(p).body, "sealed", None))]
+    refs = [r for p in payloads[1:] if (r := _sealed_ref(p))]
     personal = await blobs.get_many(refs) if refs else {}
-    history = None if manifest.book is None else await book_key_history(logs, manifest.book)
+    history = None if head.book is None else await book_key_history(logs, head.book)
     return verify_copy(
         data, payloads, keys=history, require_signed=require_signed, personal=personal
     )
@@ -387,9 +436,9 @@ async def verify_chapter(
     manifest whose signed root does not hold, fails the chapter at the copy's rev."""
     log = logs.chapter(chapter)
     report = await verify_log(log, keys=keys)
-    if not report.ok or await _fork(logs, chapter) is None:
+    if not report.ok or (fork := await _fork(logs, chapter)) is None:
         return report
-    copy = await verify_copy_chapter(logs, blobs, chapter)
+    copy = await _verify_fork(logs, blobs, chapter, fork, require_signed=False)
     if copy.ok:
         return report
     bad, reason = copy.copy_fault()

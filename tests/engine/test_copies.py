@@ -287,6 +287,23 @@ async def test_a_tampered_manifest_is_rejected_and_nothing_is_written(
     assert fetch.fetched == []
 
 
+async def test_a_copy_whose_stored_manifest_is_no_manifest_fails_verification(
+    books, logs, guest_blobs
+):
+    """Verifying reports a stored manifest that does not decode as a fault of the copy's rev 1
+    (an audit answers "does not verify"), rather than raising as an import refuses one."""
+    guest_book = await _guest_book(books)
+    junk = await guest_blobs.put(b"\x91\x01")
+    first = ChapterForked(
+        book=guest_book, title="Owls", from_chapter=new_id(), from_rev=1, from_head="00" * 32,
+        share="sh1", from_root="00" * 32, manifest=junk,
+    )  # fmt: skip
+    copy = await books.start_chapter(guest_book, first, actor="bob")
+    report = await verify_copy_chapter(logs, guest_blobs, copy)
+    assert not report.ok and report.checked == 0
+    assert report.reason is not None and "not a copy manifest" in report.reason
+
+
 async def test_a_failed_blob_copy_leaves_nothing_in_the_book(books, logs, owner_blobs, guest_blobs):
     chapter, _ = await _original(books, logs, owner_blobs)
     original = logs.chapter(chapter)
