@@ -86,6 +86,10 @@ class HeadSigner:
         self.quiet_s = quiet_s
         self.every = every
         self._pending: dict[str, _Pending] = {}
+        # Changes counted toward `every` by an attempt that signed nothing (the head moved under
+        # it): the next change carries them, else a busy chapter would restart its count at 1 and
+        # wait `quiet_s` instead of being signed after `every` changes.
+        self._carried: dict[str, int] = {}
         self._skip: set[str] = set()  # mirrors: never signed here
         self._unwatch: Callable[[], Awaitable[None]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -117,12 +121,15 @@ class HeadSigner:
         pending = self._pending.get(chapter)
         if tag == "HeadSigned":
             body = decode_body(bytes(stamp.body))
-            if pending is not None and isinstance(body, HeadSigned) and body.rev >= pending.rev:
-                del self._pending[chapter]  # signed (on request, or by us): nothing new
+            if isinstance(body, HeadSigned):
+                self._carried.pop(chapter, None)
+                if pending is not None and body.rev >= pending.rev:
+                    del self._pending[chapter]  # signed (on request, or by us): nothing new
             return
         now = time.monotonic()
         if pending is None:
-            self._pending[chapter] = _Pending(rev=stamp.rev, last=now)
+            count = 1 + self._carried.pop(chapter, 0)
+            self._pending[chapter] = _Pending(rev=stamp.rev, last=now, count=count)
         else:
             pending.rev, pending.last = max(pending.rev, stamp.rev), now
             pending.count += 1
@@ -140,17 +147,25 @@ class HeadSigner:
         while True:
             await asyncio.sleep(tick)
             for chapter in self._due():
-                self._pending.pop(chapter, None)
+                pending = self._pending.pop(chapter)
                 if self.owns is not None and not self.owns(chapter):
                     continue  # its lease holder, which saw the same change, signs it
                 try:
-                    await self.sign(chapter)
+                    if await self.sign(chapter) is None and chapter not in self._skip:
+                        self._carry(chapter, pending.count)
                 except asyncio.CancelledError:
                     raise
                 except EngineError as exc:
                     log.info("chapter %s: head not signed: %s", chapter, exc)
                 except Exception:
                     log.exception("chapter %s: signing its head failed", chapter)
+
+    def _carry(self, chapter: str, count: int) -> None:
+        moved = self._pending.get(chapter)
+        if moved is not None:  # the change that moved the head arrived while signing
+            moved.count += count
+        else:
+            self._carried[chapter] = count
 
     async def sign(self, chapter: str) -> RecordedEvent | None:
         """Sign the chapter's head now if it is a chapter of a book and its head is a change."""
