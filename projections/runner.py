@@ -363,7 +363,11 @@ class Runner:
         if self._published is None:
             return
         try:
-            await self._published.publish(chapter, positions)
+            lease = self.keeper.held.get(chapter) if self.keeper is not None else None
+            fence = lease.revision if lease is not None else None
+            if self.keeper is not None and fence is None:
+                return  # the lease is gone: its new holder publishes
+            await self._published.publish(chapter, positions, fence=fence)
         except Exception as exc:  # NATS away: the next batch publishes again
             log.warning("chapter %s: publishing checkpoints failed: %s", chapter, exc)
 

@@ -8,8 +8,14 @@ runner nor the folding process's disk to know how far the read models got.
 
 Published after the commit, never before: an entry never claims more than the store holds. An
 entry may lag (a publish failed while NATS was away; the next batch publishes again), which only
-makes a read wait longer. Positions only move forward: a worker that took a chapter over
-publishes what it folded from the stored checkpoints, which are at least the previous holder's.
+makes a read wait longer. A worker that took a chapter over publishes what it folded from the
+stored checkpoints, which are at least the previous holder's.
+
+Where chapters are leased (role worker), each entry carries its publisher's fencing token (the
+lease's KV revision, engine/jetstream/leases.py) and is written revision-checked: a holder that
+stalled between its commit and its publish, and woke after the lease moved on, finds a later
+token and writes nothing. Without the fence its older positions would replace the new holder's,
+and a gateway would wait on them until the chapter's next batch, which may never come.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ CHECKPOINT_BUCKET = "RS_CHECKPOINTS"
 """The KV bucket of published fold positions."""
 
 _KEY = "ch."
+_TRIES = 5
 _AWAY = (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, nats.errors.NoRespondersError)
 
 
@@ -56,16 +63,49 @@ class PublishedCheckpoints:
             ) from None
         return cls(kv)
 
-    async def publish(self, chapter: str, positions: dict[str, int]) -> None:
-        """Say `chapter` is folded up to `positions` (committed already)."""
-        await self.kv.put(_KEY + chapter, json.dumps(positions, sort_keys=True).encode())
+    async def publish(
+        self, chapter: str, positions: dict[str, int], *, fence: int | None = None
+    ) -> bool:
+        """Say `chapter` is folded up to `positions` (committed already); whether it was written.
+
+        `fence`: the publisher's lease revision where chapters are leased (None: one process
+        folds every chapter, nothing to fence). An entry with a later fence is kept."""
+        key = _KEY + chapter
+        value = json.dumps({"fence": fence or 0, "positions": positions}, sort_keys=True).encode()
+        if fence is None:
+            await self.kv.put(key, value)
+            return True
+        for _ in range(_TRIES):
+            entry = await self._entry(key)
+            try:
+                if entry is None:
+                    await self.kv.create(key, value)
+                else:
+                    if _decode(entry.value)[0] > fence:
+                        return False  # a later holder published: ours is stale
+                    await self.kv.update(key, value, last=entry.revision)
+                return True
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # written meanwhile: look again
+        return False
 
     async def positions(self, chapter: str) -> dict[str, int]:
         """The positions last published for `chapter` (empty before any)."""
+        entry = await self._entry(_KEY + chapter)
+        return _decode(entry.value)[1] if entry is not None else {}
+
+    async def _entry(self, key: str) -> KeyValue.Entry | None:
         try:
-            entry = await self.kv.get(_KEY + chapter)
-        except nats.js.errors.KeyNotFoundError:
-            return {}
-        if not entry.value:
-            return {}
-        return {str(k): int(v) for k, v in json.loads(entry.value).items()}
+            return await self.kv.get(key)
+        except nats.js.errors.KeyNotFoundError:  # KeyDeletedError too
+            return None
+
+
+def _decode(value: bytes | None) -> tuple[int, dict[str, int]]:
+    """(fence, positions) of an entry; one written before fences were is at fence 0."""
+    if not value:
+        return 0, {}
+    data = json.loads(value)
+    if "positions" not in data:  # {projection: rev}, as first published
+        return 0, {str(k): int(v) for k, v in data.items()}
+    return int(data["fence"]), {str(k): int(v) for k, v in data["positions"].items()}

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from engine.jetstream.checkpoints import PublishedCheckpoints
 from engine.jetstream.leases import ChapterLeases, LeaseKeeper
 from events import new_id
 
@@ -102,3 +103,33 @@ async def test_a_clean_stop_hands_the_chapters_over_at_once(nc):
         await running
     await second.round()
     assert len(second.held) == 20  # long before the 30 s ttl
+
+
+async def test_a_holder_that_woke_late_cannot_publish_over_the_next_holders_positions(nc):
+    published = await PublishedCheckpoints.open(nc)
+    a = await ChapterLeases.open(nc, "worker-a", ttl=TTL)
+    b = await ChapterLeases.open(nc, "worker-b", ttl=TTL)
+    chapter = new_id()
+    first = await a.acquire(chapter)
+    assert first is not None
+    assert await published.publish(chapter, {"catalogue": 10}, fence=first.revision)
+    # a stalls between a commit and its publish; the lease moves on to b, which folds further.
+    await a.release(first)
+    second = await b.acquire(chapter)
+    assert second is not None and second.revision > first.revision
+    assert await published.publish(chapter, {"catalogue": 20}, fence=second.revision)
+    assert not await published.publish(chapter, {"catalogue": 12}, fence=first.revision)
+    assert await published.positions(chapter) == {"catalogue": 20}
+    # The holder itself may move its positions back (a projection rebuilt from zero).
+    assert await published.publish(chapter, {"catalogue": 0}, fence=second.revision)
+    assert await published.positions(chapter) == {"catalogue": 0}
+
+
+async def test_an_entry_published_before_fences_reads_as_it_did(nc):
+    published = await PublishedCheckpoints.open(nc)
+    chapter = new_id()
+    await published.kv.put(f"ch.{chapter}", b'{"catalogue": 7, "vectors": 5}')
+    assert await published.positions(chapter) == {"catalogue": 7, "vectors": 5}
+    assert await published.publish(chapter, {"catalogue": 8}, fence=3)
+    assert await published.positions(chapter) == {"catalogue": 8}
+    assert await published.positions(new_id()) == {}
