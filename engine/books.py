@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from nats.aio.msg import Msg
 
 from engine.errors import ChapterNotFound, RevisionConflict
+from engine.jetstream.idempotency import keyed_id
 from engine.log import Logs
 from engine.nats import ALL_BOOK_SUBJECTS, book_id_of_subject
 from engine.personal import open_envelopes
@@ -211,19 +212,28 @@ class Books:
         name = name.strip()
         if not name:
             raise Invalid("a book needs a name")
-        book = new_id()
-        book_log = self.logs.book(book)
-        await book_log.create()
-        await book_log.append_many(
-            [
-                # The owner's e-mail is in the `MemberAdded` (sealed on its own): were it sealed
-                # with the name, erasing the creator would erase the name of a team's book.
-                BookCreated(name=name, owner=owner),
-                MemberAdded(user=owner, email=owner_email, role="owner"),
-            ],
-            actor=owner,
-        )
-        return await self.state(book, fresh=True)
+        events: list[Body] = [
+            # The owner's e-mail is in the `MemberAdded` (sealed on its own): were it sealed
+            # with the name, erasing the creator would erase the name of a team's book.
+            BookCreated(name=name, owner=owner),
+            MemberAdded(user=owner, email=owner_email, role="owner"),
+        ]
+        keyed = keyed_id(owner, "book")
+        if keyed is None:
+            book = new_id()
+            book_log = self.logs.book(book)
+            await book_log.create()
+            await book_log.append_many(events, actor=owner)
+            return await self.state(book, fresh=True)
+        # A client's retried write (its Idempotency-Key): the book's id comes from the key, so
+        # the retry meets the log its first attempt made; each event goes at its own rev, and one
+        # that is there already was stored by that attempt (or by a twin racing this one).
+        book_log = self.logs.book(keyed)
+        await book_log.ensure()
+        for rev, body in enumerate(events):
+            with contextlib.suppress(RevisionConflict):
+                await book_log.append(body, actor=owner, expected_rev=rev)
+        return await self.state(keyed, fresh=True)
 
     async def add_member(
         self, actor: str, book: str, email: str, role: Role, user: str | None

@@ -11,6 +11,10 @@ with the first one's sequence and `duplicate: true`, and `publish_at` returns th
 there. JetStream rebuilds its duplicate table from the stored messages when a server restarts,
 so the window covers a restart (docs/deploy.md, "Idempotent writes").
 
+A write that makes a new log (a book) cannot meet its first attempt by message id, since the
+retry would publish to a log of its own: `keyed_id` derives the new log's id from the actor and
+the key instead, so the retry writes to the same log and finds what the first attempt stored.
+
 Limits, on purpose: bulk appends (`Log.append_many`, atomic batches) carry no key; appends made
 concurrently within one request would be numbered in a racy order (no command does that).
 """
@@ -24,7 +28,9 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["IDEMPOTENCY_KEY_PATTERN", "check_key", "idempotent", "keyed_msg_id"]
+from events.ids import id_from_digest
+
+__all__ = ["IDEMPOTENCY_KEY_PATTERN", "check_key", "idempotent", "keyed_id", "keyed_msg_id"]
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 """A key: 8-128 letters, digits, `_ . : -` (a UUID qualifies)."""
@@ -67,3 +73,14 @@ def keyed_msg_id(actor: str) -> str | None:
     keyed.appends += 1
     digest = hashlib.blake2b(f"{actor}\0{keyed.key}".encode(), digest_size=16).hexdigest()
     return f"ik-{digest}-{n}"
+
+
+def keyed_id(actor: str, purpose: str) -> str | None:
+    """The id of the thing `actor` makes for `purpose` under the current key, the same for every
+    retry of the write; None without a key (draw a new id then)."""
+    keyed = _current.get()
+    if keyed is None:
+        return None
+    return id_from_digest(
+        hashlib.blake2b(f"{actor}\0{keyed.key}\0{purpose}".encode(), digest_size=16).digest()
+    )

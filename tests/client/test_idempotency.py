@@ -208,3 +208,27 @@ async def test_a_retried_thread_start_answers_with_the_first_thread(
     assert first.status_code == again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
     assert [t.id for t in await alice.threads(chapter)] == [first.json()["id"]]
+
+
+async def test_a_retried_book_creation_answers_with_the_first_book(
+    services: Services, alice: AsyncClient
+):
+    before = {b.id for b in await alice.books()}
+    async with _raw(services, alice.token) as http:
+        key = {"Idempotency-Key": "new-book-0001"}
+        first = await http.post("/v1/books", json={"name": "Once"}, headers=key)
+        again = await http.post("/v1/books", json={"name": "Once"}, headers=key)
+        other = await http.post(
+            "/v1/books", json={"name": "Once"}, headers={"Idempotency-Key": "new-book-0002"}
+        )
+    assert first.status_code == again.status_code == other.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+    books = [b for b in await alice.books() if b.id not in before]
+    assert sorted(b.name for b in books) == ["Once", "Once"]
+    # The book is whole, its events stored once (its signing key follows them).
+    book = services.logs.book(first.json()["id"])
+    assert [type(e.envelope.body).__name__ async for e in book.read()] == [
+        "BookCreated",
+        "MemberAdded",
+        "BookKeyAdded",
+    ]
