@@ -248,6 +248,7 @@ async def open_services(
                 user=settings.nats.user,
                 password=settings.nats.password,
                 listen=settings.nats.listen,
+                tls=settings.nats.tls_files(),
             )
         )
         nc = connection.nc

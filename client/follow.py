@@ -304,7 +304,7 @@ async def follow_direct(following: Following) -> Synced:
     try:
         nc = await nats.connect(
             creds.url, user=creds.user, password=creds.password,
-            inbox_prefix=creds.inbox_prefix.encode(), allow_reconnect=not once,
+            inbox_prefix=creds.inbox_prefix.encode(), allow_reconnect=not once, tls=creds.tls(),
             max_reconnect_attempts=-1, connect_timeout=REQUEST_TIMEOUT_S,
         )  # fmt: skip
     except (NatsError, OSError) as exc:

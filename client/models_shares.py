@@ -6,6 +6,7 @@ like every other result (client/models.py): keys this client does not know are i
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import msgspec
@@ -47,6 +48,18 @@ class NatsCredentials(_Shape):
     password: str
     inbox_prefix: str
     """Connect with this inbox prefix: replies reach the guest nowhere else."""
+    certificate: str | None = None
+    """With TLS (`tls://`), the owner's server certificate (PEM) to trust besides the system's
+    authorities."""
+
+    def tls(self) -> ssl.SSLContext | None:
+        """The TLS context to connect with (None: plain `nats://`)."""
+        if self.certificate is None and not self.url.startswith("tls://"):
+            return None
+        context = ssl.create_default_context()
+        if self.certificate:
+            context.load_verify_locations(cadata=self.certificate)
+        return context
 
 
 class ShareConnection(_Shape):

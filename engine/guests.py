@@ -112,8 +112,13 @@ class GuestUsers:
             streams=streams,
             note=chapter,
         )
+        tls = self.server.tls
         return NatsGrant(
-            url=self.url or self.server.url, user=user, password=password, inbox_prefix=inbox
+            url=self.url or self.server.url,
+            user=user,
+            password=password,
+            inbox_prefix=inbox,
+            certificate=tls.certificate() if tls is not None else None,
         )
 
     def held(self) -> dict[str, str]:

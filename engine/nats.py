@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from engine.errors import LogUnavailable
 
 if TYPE_CHECKING:
     from engine.server import EmbeddedServer
+    from engine.server_config import TlsFiles
 
 __all__ = [
     "ALL_BOOK_SUBJECTS",
@@ -74,6 +76,7 @@ __all__ = [
     "sequence_of_headers",
     "server_urls",
     "share_user",
+    "trusting",
 ]
 
 log = logging.getLogger(__name__)
@@ -241,6 +244,22 @@ def server_urls(url: str) -> list[str]:
     return urls
 
 
+def trusting(certificate: str | None, *, check_hostname: bool = True) -> ssl.SSLContext:
+    """A client TLS context that trusts the system's authorities and `certificate` (PEM: a
+    server's own, self-signed or its chain), so a certificate the owner made is enough.
+
+    `check_hostname=False` only for the engine dialling its own server over loopback: the
+    certificate names the host guests dial, and the chain is still verified."""
+    context = ssl.create_default_context()
+    if certificate:
+        try:
+            context.load_verify_locations(cadata=certificate)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ValueError(f"the TLS certificate to trust is not PEM: {exc}") from None
+    context.check_hostname = check_hostname
+    return context
+
+
 async def open_nats(
     url: str,
     user: str | None = None,
@@ -253,6 +272,7 @@ async def open_nats(
     error_cb: Callable[[Exception], Awaitable[None]] | None = None,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
     closed_cb: Callable[[], Awaitable[None]] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> NATS:
     """Connect to NATS (`url`: one server, or a cluster's, comma-separated), reconnecting
     forever once connected.
@@ -290,6 +310,8 @@ async def open_nats(
         options["password"] = password or ""
     if inbox_prefix is not None:
         options["inbox_prefix"] = inbox_prefix
+    if tls is not None:
+        options["tls"] = tls
     if reconnected_cb is not None:
         options["reconnected_cb"] = reconnected_cb
     if closed_cb is not None:
@@ -334,11 +356,12 @@ async def engine_connection(
     user: str | None = None,
     password: str | None = None,
     listen: str | None = None,
+    tls: TlsFiles | None = None,
 ) -> AsyncIterator[EngineConnection]:
     """The engine's connection: to `url` when given (RAGSTACK_NATS_URL), else to the embedded
     server of `data_dir/nats` — the one already running there (joined: this process may change
     its users), or one started for this block, listening on `listen` ("host:port"; default
-    loopback on a port the server picks)."""
+    loopback on a port the server picks), requiring TLS of every client with `tls`."""
     from engine.server import EmbeddedServer
     from engine.server_config import parse_listen
 
@@ -350,12 +373,17 @@ async def engine_connection(
             await _close_quietly(nc)
         return
     host, port = parse_listen(listen)
-    server = EmbeddedServer(data_dir / "nats", host=host, port=port)
+    server = EmbeddedServer(data_dir / "nats", host=host, port=port, tls=tls)
     joined = server.join()
     if not joined:
         await server.start()
     try:
-        nc = await open_nats(server.url, server.user, server.password)
+        context = (
+            trusting(server.tls.certificate(), check_hostname=False)
+            if server.tls is not None
+            else None
+        )
+        nc = await open_nats(server.url, server.user, server.password, tls=context)
         try:
             yield EngineConnection(nc=nc, server=server)
         finally:

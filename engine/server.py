@@ -42,6 +42,7 @@ from engine.server_config import (
     ENGINE_ACCOUNT,
     LEGACY_ACCOUNT,
     ClusterSpec,
+    TlsFiles,
     config_text,
 )
 
@@ -120,18 +121,20 @@ def _stop_all_at_exit() -> None:
         server.stop_sync()
 
 
-def _running_endpoint(data_dir: Path) -> tuple[int, str] | None:
-    """(pid, url) of an embedded server running on `data_dir`, or None."""
+def _running_endpoint(data_dir: Path) -> tuple[int, str, TlsFiles | None] | None:
+    """(pid, url, TLS files) of an embedded server running on `data_dir`, or None."""
     try:
         endpoint = json.loads((data_dir / _ENDPOINT_NAME).read_text())
         pid, url = int(endpoint["pid"]), str(endpoint["url"])
+        tls = endpoint.get("tls")
+        files = TlsFiles(Path(tls["cert"]), Path(tls["key"])) if tls else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    return (pid, url) if b"nats-server" in cmdline else None
+    return (pid, url, files) if b"nats-server" in cmdline else None
 
 
 def find_running(data_dir: Path) -> str | None:
@@ -157,9 +160,12 @@ class EmbeddedServer:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         start_timeout: float = 20.0,
         cluster: ClusterSpec | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.cluster = cluster
+        self.tls = tls
+        """TLS for every client connection (None: plain); a joined server's is its own."""
         self.host = host
         self.port = port
         self.max_payload = max_payload
@@ -189,10 +195,10 @@ class EmbeddedServer:
 
     @property
     def url(self) -> str:
-        """`nats://host:port` once started."""
+        """`nats://host:port` (`tls://` with TLS) once started."""
         if self.port is None:
             raise ServerError("the server has not been started yet, so it has no port")
-        return f"nats://{self.host}:{self.port}"
+        return f"{'tls' if self.tls is not None else 'nats'}://{self.host}:{self.port}"
 
     @property
     def user(self) -> str:
@@ -224,10 +230,11 @@ class EmbeddedServer:
         running = _running_endpoint(self.data_dir)
         if running is None or self.running:
             return False
-        pid, url = running
-        address = url.removeprefix("nats://")
+        pid, url, tls = running
+        address = url.removeprefix("nats://").removeprefix("tls://")
         host, _, port = address.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
+        self.tls = tls  # the running server's, whatever this process was configured with
         self._joined_pid = pid
         return True
 
@@ -325,6 +332,7 @@ class EmbeddedServer:
             engine_password=self.password,
             users=self.users(),
             cluster=self.cluster,
+            tls=self.tls,
         )
 
     def _write_config(self) -> None:
@@ -355,8 +363,12 @@ class EmbeddedServer:
         except BaseException:
             await self.stop()
             raise
+        # Another process joining this server writes its configuration on reloads (direct
+        # guests), so the endpoint says where the TLS files are.
+        tls = {"cert": str(self.tls.cert), "key": str(self.tls.key)} if self.tls else None
         _write_private(
-            self.data_dir / _ENDPOINT_NAME, json.dumps({"pid": self._proc.pid, "url": self.url})
+            self.data_dir / _ENDPOINT_NAME,
+            json.dumps({"pid": self._proc.pid, "url": self.url, "tls": tls}),
         )
 
     def _spawn(self) -> None:
@@ -374,6 +386,11 @@ class EmbeddedServer:
             ) from None
         self._lock_file = lock
         try:
+            if self.tls is not None:
+                try:
+                    self.tls.check()
+                except ValueError as exc:
+                    raise ServerError(str(exc)) from None
             binary = nats_server_binary()
             self._move_legacy_store()
             self._write_config()

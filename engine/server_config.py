@@ -26,6 +26,7 @@ __all__ = [
     "ENGINE_ACCOUNT",
     "LEGACY_ACCOUNT",
     "ClusterSpec",
+    "TlsFiles",
     "config_text",
     "parse_listen",
 ]
@@ -41,6 +42,25 @@ EXPORTED_STREAMS = ("rs.live.>",)
 """Subjects a guest's account may import (narrowed to one chapter per guest)."""
 LEGACY_ACCOUNT = "$G"
 """Where JetStream kept the streams before accounts were configured (moved on start)."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The embedded server's certificate (PEM, the chain if there is one) and its private key:
+    with them every client connection is TLS (direct-share guests dial it from other machines)."""
+
+    cert: Path
+    key: Path
+
+    def check(self) -> None:
+        """ValueError naming the file that cannot be read (nats-server would only say it failed)."""
+        for what, path in (("certificate", self.cert), ("key", self.key)):
+            if not path.is_file():
+                raise ValueError(f"the NATS TLS {what} {str(path)!r} is not a readable file")
+
+    def certificate(self) -> str:
+        """The certificate's PEM text: what clients are told to trust."""
+        return self.cert.read_text()
 
 
 @dataclass(frozen=True)
@@ -116,10 +136,12 @@ def config_text(
     engine_password: str,
     users: Mapping[str, Mapping[str, Any]],
     cluster: ClusterSpec | None = None,
+    tls: TlsFiles | None = None,
 ) -> str:
     """The whole configuration file. `users`: name -> {"password", "permissions", "services",
     "streams"} (the subjects the user's account imports from the engine's); `cluster`: this
-    node's place in a JetStream cluster (None: a single server)."""
+    node's place in a JetStream cluster (None: a single server); `tls`: TLS required of every
+    client (None: plain, for loopback)."""
     accounts: dict[str, Any] = {}
     for name, spec in sorted(users.items()):
         imports = [
@@ -155,7 +177,20 @@ def config_text(
             "  sync_interval: always",
             "}",
             *(_cluster_lines(cluster) if cluster is not None else []),
+            *(_tls_lines(tls) if tls is not None else []),
             f"accounts: {json.dumps(accounts, indent=2)}",
             "",
         ]
     )
+
+
+def _tls_lines(tls: TlsFiles) -> list[str]:
+    # No `allow_non_tls`: a guest's password never crosses the wire in the clear, and the
+    # engine's own connection speaks TLS too (engine/nats.py, `server_tls`).
+    return [
+        "tls {",
+        f"  cert_file: {json.dumps(str(tls.cert))}",
+        f"  key_file: {json.dumps(str(tls.key))}",
+        "  timeout: 5",
+        "}",
+    ]

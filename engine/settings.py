@@ -5,7 +5,11 @@ They are sections of `ragstack.toml` (`[nats]`, `[limits]`, `[web]`); the whole 
 app/settings.py, which also maps `RAGSTACK_*` environment variables onto them.
 """
 
+from pathlib import Path
+
 import msgspec
+
+from engine.server_config import TlsFiles
 
 
 class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -22,11 +26,33 @@ class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     listen: str | None = None
     """The embedded server's client address, "host:port" (default: loopback, a free port).
 
-    Direct-share guests dial it: to serve guests on other machines listen beyond loopback and
-    set `guest_url`. No TLS on it yet: put it behind a TLS-terminating proxy or a VPN.
+    Direct-share guests dial it: to serve guests on other machines listen beyond loopback, set
+    `guest_url`, and give it a certificate (`tls_cert`, `tls_key`).
     """
     guest_url: str | None = None
-    """The URL direct-share guests are told to dial (default: `nats://` + the listen address)."""
+    """The URL direct-share guests are told to dial (default: `nats://` + the listen address,
+    `tls://` with a certificate)."""
+    tls_cert: str | None = None
+    """The embedded server's certificate, a PEM file (the chain, if an authority issued it). With
+    `tls_key`, every client connection is TLS, and direct-share guests are handed the
+    certificate to trust, so a self-made one serves as well as an authority's."""
+    tls_key: str | None = None
+    """The certificate's private key, a PEM file."""
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("[nats] tls_cert and tls_key go together: give both or neither")
+        if self.tls_cert is not None and self.url is not None:
+            raise ValueError(
+                "[nats] tls_cert is for the embedded server; an external NATS (url) has its "
+                "own TLS settings: use a tls:// url"
+            )
+
+    def tls_files(self) -> TlsFiles | None:
+        """The embedded server's TLS files, if configured."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return TlsFiles(Path(self.tls_cert), Path(self.tls_key))
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -99,6 +99,13 @@ class NatsGrant(msgspec.Struct, frozen=True, kw_only=True):
     password: str
     inbox_prefix: str
     """The guest must connect with this inbox prefix: it may receive replies nowhere else."""
+    certificate: str | None = None
+    """With TLS, the server's certificate (PEM) for the guest to trust besides the system's
+    authorities: an owner's self-made certificate needs no authority (`tls://` URLs)."""
+
+    def tls(self) -> bool:
+        """Whether the connection must be TLS."""
+        return self.certificate is not None or self.url.startswith("tls://")
 
 
 class DirectAccess(Protocol):

@@ -87,6 +87,9 @@ class NatsPublic(_Public):
     password: str
     inbox_prefix: str
     """Connect with this inbox prefix: replies can reach the guest nowhere else."""
+    certificate: str | None = None
+    """With TLS (`tls://`), the owner's server certificate (PEM) to trust besides the system's
+    authorities."""
 
 
 class ShareConnection(_Public):

@@ -35,6 +35,7 @@ from engine.nats import (
     hash_of_headers,
     open_nats,
     sequence_of_headers,
+    trusting,
 )
 from engine.shares import NatsGrant
 from events import RecordedEvent
@@ -111,6 +112,7 @@ async def follow_direct(
             grant.password,
             name=f"ragstack-guest-{chapter}",
             inbox_prefix=grant.inbox_prefix,
+            tls=trusting(grant.certificate) if grant.tls() else None,
             connect_timeout=connect_timeout,
             reconnect_time_wait=0.2,
             error_cb=on_error,

@@ -2489,6 +2489,12 @@ export interface components {
              * @description Connect with this inbox prefix: replies can reach the guest nowhere else.
              */
             inbox_prefix: string;
+            /**
+             * Certificate
+             * @description With TLS (`tls://`), the owner's server certificate (PEM) to trust besides the system's
+             *     authorities.
+             */
+            certificate?: string | null;
         };
         /**
          * PassagePublic
