@@ -25,6 +25,7 @@ import msgspec
 import rust_core
 from engine.blobs import BlobStore
 from engine.errors import BlobNotFound, EngineError
+from engine.jetstream.idempotency import idempotent
 from events import (
     ChapterMirrored,
     ChunkRef,
@@ -326,7 +327,11 @@ class Ingest(SqliteProjection):
         async def settle(item: _Pending) -> None:
             async with self._slots:
                 result = await self._process(item)
-            await self._append(chapter, result, actor=ACTOR)
+            # One result per pending rev, whoever appends it: a worker that lost the chapter's
+            # lease mid-extraction and the new holder extracting the same source publish under
+            # one message id, which JetStream stores once (within its duplicate window).
+            with idempotent(f"ingest.{item.rev}"):
+                await self._append(chapter, result, actor=ACTOR)
 
         async with asyncio.TaskGroup() as group:
             for row in rows:

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from engine.sources import add_source, edit_source, remove_source, retag_source
-from events import SourceExtracted, SourceRejected
+from events import SourceAdded, SourceExtracted, SourceRejected
 from tests.projections.formats.corpus import (
     binary_junk,
     good_corpus,
@@ -18,8 +18,10 @@ from tests.projections.formats.corpus import (
 from tests.projections.pipeline_support import (
     WORDS,
     add_text,
+    add_texts_at_once,
     new_chapter,
     open_test_worker,
+    results,
     settle,
 )
 
@@ -167,6 +169,31 @@ async def test_a_rebuild_from_rev_one_equals_the_live_read_models(
         assert len(results) == 6
     finally:
         await rebuilt.close()
+
+
+async def test_a_second_worker_extracting_the_same_sources_stores_no_second_result(
+    worker, books, tmp_path, logs, blobs, local_embedder
+):
+    # What leases prevent, but a worker stalled past its lease can still do for a moment: extract
+    # sources the chapter's new holder extracted already. The results share message ids, so each
+    # is stored once.
+    chapter = await new_chapter(books)
+    log = logs.chapter(chapter)
+    await add_texts_at_once(log, blobs, {f"n{i}.md": f"# Note {i}\n\nFact {i}." for i in range(3)})
+    await settle(worker, chapter)
+    stale = await open_test_worker(tmp_path / "stale", logs, blobs, local_embedder)
+    try:
+        # The stale worker folded the additions but not yet the results: all three pending.
+        added = [r.envelope async for r in log.read() if isinstance(r.envelope.body, SourceAdded)]
+        first = [r.envelope async for r in log.read() if r.rev < added[0].rev]
+        await stale.ingest.apply(chapter, [*first, *added])
+        assert len(await stale.ingest.pending(chapter)) == 3
+        head = (await log.head()).rev
+        await stale.ingest.idle(chapter)
+        assert (await log.head()).rev == head
+        assert sorted((await results(log)).values()) == [1] * 3
+    finally:
+        await stale.close()
 
 
 async def test_the_runner_discovers_new_chapters_from_book_logs(worker, books):
