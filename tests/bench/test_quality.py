@@ -104,6 +104,10 @@ def test_reciprocal_rank_fusion_and_the_convex_sum_rank_as_their_papers_say():
         rrf([["a"]], weights=[1.0, 1.0])
 
 
+SHIPPED_DIGEST = "38c3814e38490d10"
+"""`digest(build())` with the NumPy uv.lock pins."""
+
+
 def test_the_shipped_set_is_big_enough_mixed_and_reproducible():
     labelled = build()
     assert len(labelled.corpus) >= 2000
@@ -122,7 +126,9 @@ def test_the_shipped_set_is_big_enough_mixed_and_reproducible():
             prefix, suffix = TEMPLATES[query.kind].split("{}")
             term = query.text.removeprefix(prefix).removesuffix(suffix)
             assert all(term in t for t in relevant), qid
-    assert digest(build()) == digest(labelled)
+    # Reproducible: the set measured is the one every earlier figure was measured on (a new NumPy
+    # in uv.lock changes it, and figures before and after do not compare: docs/quality.md).
+    assert digest(labelled) == SHIPPED_DIGEST
 
 
 def test_the_weight_is_chosen_on_one_half_of_the_queries_and_measured_on_the_other():
