@@ -192,7 +192,7 @@ function ConnectorRow({
       )}
       <div className="actions">
         {!c.pushed && (
-          <Button onClick={() => sync.mutate()} busy={running} aria-label={`Sync ${name} now`}>
+          <Button onClick={() => sync.mutate()} busy={running} aria-label={`Sync now: ${name}`}>
             <RefreshCw size={16} aria-hidden /> Sync now
           </Button>
         )}

@@ -139,7 +139,7 @@ function Facts({ source: s }: { source: Source }) {
         s.origin && (
           <>
             <dt>Origin</dt>
-            <dd>{s.origin}</dd>
+            <dd>{originLabel(s.origin) ?? s.origin}</dd>
           </>
         )
       )}
