@@ -69,7 +69,8 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
         if lines[end].strip() in ("---", "..."):
             try:
                 found = yaml.safe_load("\n".join(lines[1:end]))
-            except yaml.YAMLError:
+            except (yaml.YAMLError, ValueError, TypeError, RecursionError):
+                # Not YAML, or YAML no value can be made of (a 13th month, a 5,000-deep list).
                 return {}, text
             if found is None:
                 found = {}

@@ -89,8 +89,10 @@ def test_front_matter_and_inline_tags_outside_code_are_read():
     # Numbers, URL fragments and headings are no tags; space-separated front-matter tags are.
     assert note_tags("#2024 http://x.org/#frag # Heading #y2024 #a/b-c") == ["y2024", "a/b-c"]
     assert parse_note("---\ntags: one two\n---\n")[0] == ["one", "two"]
-    # Broken YAML is left as text, not an error.
+    # Broken YAML, or YAML of impossible values, is left as text, not an error.
     assert parse_note("---\ntags: [unclosed\n---\n#x")[0] == ["x"]
+    assert parse_note("---\ndate: 2020-13-45\n---\n#x") == (["x"], SourceMeta())
+    assert parse_note("---\n" + "[" * 5000 + "\n---\n#x")[0] == ["x"]
 
 
 async def test_a_vault_syncs_then_edits_moves_and_deletions_follow(vault, log, blobs):
