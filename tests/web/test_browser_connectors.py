@@ -4,7 +4,8 @@ test's Zotero (a local server speaking the Web API, tests/fakes/zotero_server.py
 
 - a Zotero Web API library connected from the Libraries tab (the key written once, never shown
   back), synced with "Sync now", its sources listed with their cite ("Smith et al. (2020)") and
-  origin, and a source's page showing its reference (title, authors, year, DOI link, ref,
+  origin, an answer's citation and its passage naming the work, and a source's page showing its
+  reference (title, authors, year, DOI link, ref,
   collection and item type);
 - a refused key shows `key refused` and the service's message on the connector, and a folder
   the server may not read is refused in place with the server's 422 message.
@@ -117,7 +118,15 @@ def test_a_zotero_library_is_connected_synced_and_its_sources_cited(
     expect(paper).to_contain_text("Zotero")
     expect(chapter.source("jones.pdf")).to_contain_text("Jones (1999)")
     chapter.expect_status("smith2020.pdf", "extracted")
+    chapter.expect_status("jones.pdf", "extracted")
     screens.capture(page, "sources-cited")
+    # The answer's citation mark names the work, and so does the passage it opens.
+    chapter.ask("Where do copper rivers carry ore?")
+    expect(chapter.citations(1).last).to_have_attribute(
+        "title", re.compile(r"Smith et al\. \(2020\)")
+    )
+    expect(chapter.open_citation(1)).to_contain_text("Smith et al. (2020)")
+    chapter.close_dialog()
 
     paper.get_by_role("link", name="Details of smith2020.pdf").click()
     reference = page.get_by_role("region", name=re.compile("Reference from Zotero"))
