@@ -5,6 +5,8 @@ separated on every system): its folders become a `collection:/Projects` tag, its
 code) and its front matter's `tags:` become tags, `type:note` marks it, and the front matter's
 `title` (else its first alias), `author`/`authors`, `date` (the year) and `doi` fill its
 `SourceMeta`. The note's bytes are the source as they are: wiki-links (`[[Note]]`) stay text.
+The vault's PDFs (what notes embed with `![[paper.pdf]]`) are sources too, tagged
+`type:attachment` and by folder; images are not (nothing extracts text from them).
 
 Ignored: `.obsidian/` (the app's settings), `.trash/` (Obsidian's own bin), every other hidden
 folder or file, and symbolic links leading out of the vault. A note that is not UTF-8 is listed
@@ -40,6 +42,8 @@ __all__ = ["IGNORED_FOLDERS", "ObsidianVault", "VaultError", "note_tags", "parse
 IGNORED_FOLDERS = frozenset({".obsidian", ".trash"})
 """Named for the docs; every hidden folder is skipped (these are Obsidian's)."""
 MEDIA_TYPE = "text/markdown"
+ATTACHMENTS = {".pdf": "application/pdf"}
+"""Files besides notes that become sources, by suffix (lower case), with their media type."""
 _MAX_FRONT_MATTER = 64 * 1024
 """Characters searched for the front matter's end (properties are short; a note is not)."""
 _YEAR = re.compile(r"\b(\d{4})\b")
@@ -115,12 +119,18 @@ def parse_note(text: str) -> tuple[list[str], SourceMeta]:
     )  # fmt: skip
 
 
-def _notes(root: Path) -> Iterator[tuple[str, Path]]:
-    """(vault-relative ref, path) of every note, hidden folders and files skipped."""
+def _media_type(name: str) -> str | None:
+    suffix = Path(name).suffix.lower()
+    return MEDIA_TYPE if suffix == ".md" else ATTACHMENTS.get(suffix)
+
+
+def _files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(vault-relative ref, path) of every note and attachment, hidden folders and files
+    skipped."""
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith(".") or not name.lower().endswith(".md"):
+            if name.startswith(".") or _media_type(name) is None:
                 continue
             path = Path(folder) / name
             if path.is_symlink() and not path.resolve().is_relative_to(root):
@@ -156,7 +166,7 @@ class ObsidianVault:
         live: set[str] = set()
         newest = since or 0
         try:
-            found = list(_notes(root))
+            found = list(_files(root))
         except OSError as exc:
             raise VaultError(
                 f"the vault {self.directory} cannot be listed: {exc.strerror}"
@@ -177,12 +187,18 @@ class ObsidianVault:
 
     def _item(self, ref: str, path: Path) -> RemoteItem:
         folder = ref.rpartition("/")[0]
-        tags = ["type:note"] + ([f"collection:/{folder}"] if folder else [])
+        media_type = _media_type(path.name) or MEDIA_TYPE
+        note = media_type == MEDIA_TYPE
+        tags = ["type:note" if note else "type:attachment"]
+        tags += [f"collection:/{folder}"] if folder else []
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return RemoteItem(ref=ref, name=path.name, media_type=MEDIA_TYPE, tags=tags,
+            return RemoteItem(ref=ref, name=path.name, media_type=media_type, tags=tags,
                               error=f"{ref} cannot be read: {exc.strerror}")  # fmt: skip
+        if not note:
+            return RemoteItem(ref=ref, name=path.name, media_type=media_type, tags=tags,
+                              blob=rust_core.hash(data).hex())  # fmt: skip
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

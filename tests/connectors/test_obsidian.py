@@ -21,6 +21,7 @@ from events import (
     SourceRevised,
 )
 from tests.connectors.connector_support import opened
+from tests.connectors.zotero_support import pdf_bytes
 
 CONNECTOR = "c-vault"
 
@@ -97,10 +98,18 @@ def test_front_matter_and_inline_tags_outside_code_are_read():
 
 async def test_a_vault_syncs_then_edits_moves_and_deletions_follow(vault, log, blobs):
     vault.write("Papers/Copper.md", PAPER)
-    vault.write("Meadow.md", "Meadow signals, linked from [[Copper]].")
+    vault.write("Meadow.md", "Meadow signals, linked from [[Copper]]. ![[smith.pdf]]")
+    vault.write("Papers/smith.pdf", pdf_bytes("copper rivers carry ore"))
+    vault.write("Papers/figure.png", b"\x89PNG\r\n\x1a\n")  # nothing extracts an image: skipped
     report, bodies = await run(vault, log, blobs)
     added = {b.ref: b for b in bodies if isinstance(b, SourceAdded)}
-    assert set(added) == {"Papers/Copper.md", "Meadow.md"}  # .obsidian/ and .trash/ ignored
+    # .obsidian/ and .trash/ ignored
+    assert set(added) == {"Papers/Copper.md", "Meadow.md", "Papers/smith.pdf"}
+    pdf = added["Papers/smith.pdf"]
+    assert (pdf.media_type, pdf.tags) == (
+        "application/pdf",
+        ["collection:/Papers", "type:attachment"],
+    )
     copper = added["Papers/Copper.md"]
     assert copper.origin == "obsidian" and copper.connector == CONNECTOR
     assert copper.name == "Copper.md" and copper.media_type == "text/markdown"
@@ -108,7 +117,7 @@ async def test_a_vault_syncs_then_edits_moves_and_deletions_follow(vault, log, b
                                   "type:note"])  # fmt: skip
     assert copper.meta is not None and copper.meta.cite() == "Smith and Jones (2020)"
     assert (await blobs.get(copper.blob)) == PAPER.encode()  # wiki-links kept as text
-    assert report.added == 2 and report.cursor is not None
+    assert report.added == 3 and report.cursor is not None
 
     # Nothing changed: nothing is read again, nothing appended.
     again, bodies = await run(vault, log, blobs, report.cursor)
@@ -137,7 +146,10 @@ async def test_a_vault_syncs_then_edits_moves_and_deletions_follow(vault, log, b
     _, bodies = await run(vault, log, blobs, moved.cursor)
     assert [(type(b), b.source) for b in bodies] == [(SourceRemoved, copper.source)]
     held = await held_items(log, blobs, CONNECTOR)
-    assert {ref for ref, h in held.items() if not h.removed} == {"Archive/Meadow.md"}
+    assert {ref for ref, h in held.items() if not h.removed} == {
+        "Archive/Meadow.md",
+        "Papers/smith.pdf",
+    }
 
 
 async def test_a_note_that_is_not_utf8_is_rejected_and_the_rest_land(vault, log, blobs):
