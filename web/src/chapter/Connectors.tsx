@@ -115,7 +115,7 @@ function ConnectorRow({
 }) {
   const queryClient = useQueryClient();
   const info = kindInfo(c.kind);
-  const name = info?.label ?? c.kind;
+  const name = info?.name ?? c.kind;
   const sync = useMutation({
     mutationFn: () => syncConnector(chapter, c.id),
     onMutate: () => onSync(true),

@@ -22,6 +22,8 @@ export interface KindInfo {
   kind: ConnectorKind;
   /** What the kind picker shows. */
   label: string;
+  /** What a connector of the kind is called in the list. */
+  name: string;
   /** What a source from it is marked with in the sources list. */
   origin: string;
   fields: KindField[];
@@ -45,6 +47,7 @@ export const CONNECTOR_KINDS: KindInfo[] = [
   {
     kind: "zotero",
     label: "Zotero (Web API)",
+    name: "Zotero (Web API)",
     origin: "Zotero",
     fields: [
       { name: "library", label: "Library", type: "text", required: true, placeholder: "users/123456 or groups/123456",
@@ -56,6 +59,7 @@ export const CONNECTOR_KINDS: KindInfo[] = [
   {
     kind: "notion",
     label: "Notion",
+    name: "Notion",
     origin: "Notion",
     fields: [
       { name: "api_key", label: "Integration secret", type: "password", required: true,
@@ -66,6 +70,7 @@ export const CONNECTOR_KINDS: KindInfo[] = [
   {
     kind: "confluence",
     label: "Confluence",
+    name: "Confluence",
     origin: "Confluence",
     fields: [
       { name: "base_url", label: "Site address", type: "url", required: true,
@@ -79,12 +84,14 @@ export const CONNECTOR_KINDS: KindInfo[] = [
   {
     kind: "zotero_dir",
     label: "Zotero data directory (on the server)",
+    name: "Zotero data directory",
     origin: "Zotero",
     fields: [{ name: "path", label: "Folder", type: "text", required: true, placeholder: "Zotero", hint: FOLDER_HINT }],
   },
   {
     kind: "obsidian",
     label: "Obsidian vault (on the server)",
+    name: "Obsidian vault",
     origin: "Obsidian",
     fields: [{ name: "path", label: "Folder", type: "text", required: true, placeholder: "Vault", hint: FOLDER_HINT }],
   },

@@ -164,7 +164,7 @@ function Reference({ source: s }: { source: Source }) {
   if (!s.connector && !meta) return null;
   return (
     <section className="panel" aria-labelledby="reference-title">
-      <h2 id="reference-title">Reference{origin ? ` from ${origin}` : ""}</h2>
+      <h2 id="reference-title">{origin ? `Reference from ${origin}` : "Reference"}</h2>
       <dl className="facts">
         {meta?.title && (
           <>
