@@ -14,9 +14,10 @@ What a connector brought in is not stored here: it is folded from the chapter's 
 Kinds: `zotero` (the Web API: `library` users/<n> or groups/<n>, an API key, `base_url`
 defaulting to `[connectors] zotero_api_url`), `confluence` (`base_url` of the site, the space
 key as `library`, an API token and, for Cloud, the account's `email`), `notion` (the
-integration's secret; `base_url` defaults to api.notion.com) and `zotero_dir` (a Zotero data directory: with a
-`path` under the operator's `[connectors] local_root`, the server reads it itself; without one,
-the user's CLI reads it on their machine and pushes its changes, `push`).
+integration's secret; `base_url` defaults to api.notion.com), and the two local kinds, `zotero_dir`
+(a Zotero data directory) and `obsidian` (an Obsidian vault): with a `path` under the operator's
+`[connectors] local_root`, the server reads it itself; without one, the user's CLI reads it on
+their machine and pushes its changes (`push`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from engine.connectors.confluence import Confluence, check_space
 from engine.connectors.http import ServiceClient, check_base_url
 from engine.connectors.notion import DEFAULT_BASE_URL as NOTION_BASE_URL
 from engine.connectors.notion import NOTION_VERSION, Notion
+from engine.connectors.obsidian import ObsidianVault
 from engine.connectors.sync import (
     Held,
     Progress,
@@ -78,8 +80,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ConnectorKind = Literal["zotero", "zotero_dir", "confluence", "notion"]
+ConnectorKind = Literal["zotero", "zotero_dir", "confluence", "notion", "obsidian"]
 Status = Literal["new", "running", "ok", "failed", "credential_rejected"]
+LOCAL_KINDS: Mapping[str, str] = {"zotero_dir": "--zotero-dir ~/Zotero",
+                                  "obsidian": "--obsidian-vault ~/Vault"}  # fmt: skip
+"""Kinds reading a folder (the server under its local_root, or the user's CLI), and the CLI's
+option that pushes one."""
 _SCOPE = "connectors"
 _MAX_KEY_CHARS = 512
 SCHEDULER_ACTOR = "proc:connectors"
@@ -128,7 +134,7 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     email: str | None
     """Confluence Cloud: the account the API token belongs to."""
     pushed: bool
-    """Its changes come from the user's CLI (`ragstack sync --zotero-dir`)."""
+    """Its changes come from the user's CLI (`ragstack sync --zotero-dir` or `--obsidian-vault`)."""
     has_credential: bool
     status: Status
     cursor: str | None
@@ -184,23 +190,27 @@ async def _view(services: Services, config: _Config) -> ConnectorView:
     return ConnectorView(
         id=config.id, chapter=config.chapter, kind=config.kind, library=config.library,
         base_url=config.base_url, path=config.path, email=config.email,
-        pushed=config.kind == "zotero_dir" and config.path is None, has_credential=has_key,
+        pushed=_pushed(config), has_credential=has_key,
         status=state.status, cursor=state.cursor, last_run_at=state.last_run_at,
         last_error=state.last_error, last_error_code=state.last_error_code, report=state.report,
     )  # fmt: skip
 
 
-def _local_path(services: Services, path: str) -> str:
+def _pushed(config: _Config) -> bool:
+    return config.kind in LOCAL_KINDS and config.path is None
+
+
+def _local_path(services: Services, kind: str, path: str) -> str:
     root = services.settings.connectors.local_root
     if root is None:
         raise Invalid(
-            "this server reads no Zotero directory itself (no [connectors] local_root); sync"
-            " yours from your machine with: ragstack sync CHAPTER --zotero-dir ~/Zotero"
+            "this server reads no folder itself (no [connectors] local_root); sync yours from"
+            f" your machine with: ragstack sync CHAPTER {LOCAL_KINDS[kind]}"
         )
     base = Path(root).expanduser().resolve()
     full = (base / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
     if not full.is_relative_to(base):
-        raise Invalid(f"the server reads Zotero directories only under {base}")
+        raise Invalid(f"the server reads folders only under {base}")
     return str(full)
 
 
@@ -257,14 +267,16 @@ async def configure(
         if library is not None or path is not None:
             raise Invalid("a Notion connector reads the pages shared with its integration: no"
                           " `library` or `path`")  # fmt: skip
-    elif kind == "zotero_dir":
+    elif kind in LOCAL_KINDS:
         if library is not None or api_key is not None or base_url is not None:
-            raise Invalid("a Zotero directory connector takes only an optional `path`")
+            what = "a Zotero directory" if kind == "zotero_dir" else "an Obsidian vault"
+            raise Invalid(f"{what} connector takes only an optional `path`")
         if path is not None:
-            path = _local_path(services, path)
+            path = _local_path(services, kind, path)
     else:
         raise Invalid(
-            f"unknown connector kind {kind!r}: use zotero, zotero_dir, confluence or notion"
+            f"unknown connector kind {kind!r}: use zotero, zotero_dir, confluence, notion or"
+            " obsidian"
         )
     if email is not None and kind != "confluence":
         raise Invalid("only a Confluence connector takes an `email`")
@@ -379,15 +391,16 @@ async def run_sync(
 ) -> ConnectorView:  # fmt: skip
     """Sync a connector the server reaches itself, now; its status after."""
     config = await _config(services, chapter, connector)
-    if config.kind == "zotero_dir" and config.path is None:
+    if _pushed(config):
         raise Invalid(
             "this connector is synced from the user's machine: ragstack sync"
-            f" {config.chapter} --connector {config.id} --zotero-dir ~/Zotero"
+            f" {config.chapter} --connector {config.id} {LOCAL_KINDS[config.kind]}"
         )
     known = known_blobs(await _held(services, config))
-    if config.kind == "zotero_dir":
+    if config.kind in LOCAL_KINDS:
         assert config.path is not None
-        reader = ZoteroLocal(config.path).with_known(known)
+        reader = (ZoteroLocal(config.path) if config.kind == "zotero_dir"
+                  else ObsidianVault(config.path)).with_known(known)  # fmt: skip
         return await _run(services, config, reader, actor=actor, progress=progress)
     key = await services.accounts.get_secret(_scope(config.id), "credential")
     if key is None:
@@ -420,11 +433,11 @@ async def run_sync(
 
 
 class _Pushed:
-    """The Connector over what the CLI sent: its changes, and the files it uploaded."""
+    """The Connector over what the CLI sent: its changes, and the files it uploaded. Its sources'
+    origin is the library's (`zotero`, `obsidian`)."""
 
-    kind = "zotero"
-
-    def __init__(self, changes: Changes, files: Mapping[str, bytes]) -> None:
+    def __init__(self, kind: str, changes: Changes, files: Mapping[str, bytes]) -> None:
+        self.kind = kind
         self._changes, self._files = changes, files
 
     async def changes(self, cursor: str | None) -> Changes:
@@ -441,10 +454,11 @@ async def push(
     services: Services, chapter: str, connector: str, *, actor: str, changes: Changes,
     files: Mapping[str, bytes],
 ) -> ConnectorView:  # fmt: skip
-    """Apply changes the user's CLI read from its own Zotero directory; `files` are the bytes it
-    sent, by BLAKE3 hash (each checked). A batch without a cursor leaves the cursor alone."""
+    """Apply changes the user's CLI read from its own Zotero directory or Obsidian vault; `files`
+    are the bytes it sent, by BLAKE3 hash (each checked). A batch without a cursor leaves the
+    cursor alone."""
     config = await _config(services, chapter, connector)
-    if not (config.kind == "zotero_dir" and config.path is None):
+    if not _pushed(config):
         raise Invalid("only a connector synced from the user's machine takes pushed changes")
     for digest, data in files.items():
         if blob_hash(data) != digest:
@@ -453,8 +467,17 @@ async def push(
     # batches, so only the last waits for the read models (read-your-writes).
     last = changes.cursor is not None
     return await _run(
-        services, config, _Pushed(changes, files), actor=actor, keep_cursor=not last, settle=last
+        services,
+        config,
+        _Pushed(_ORIGINS[config.kind], changes, files),
+        actor=actor,
+        keep_cursor=not last,
+        settle=last,
     )
+
+
+_ORIGINS = {"zotero_dir": ZoteroLocal.kind, "obsidian": ObsidianVault.kind}
+"""The origin a pushed library's sources carry (the reader's, as when the server reads it)."""
 
 
 class Connectors:

@@ -9,7 +9,7 @@ Two paths, each on real parts (an embedded nats-server, a local blob store):
 
 - `engine`: `engine.connectors.sync` over the data directory reader (a checked copy of
   `zotero.sqlite`), straight into the chapter's log: the connector's own cost;
-- `api`: what `ragstack sync CHAPTER --zotero-dir DIR` does (client/zotero_dir.py), through the
+- `api`: what `ragstack sync CHAPTER --zotero-dir DIR` does (client/local_library.py), through the
   HTTP API of the whole system in this process (app over httpx's ASGI transport; the runner folds,
   extracts and embeds in the background meanwhile, as it would on a server).
 
@@ -34,7 +34,7 @@ from app.services import open_services
 from app.settings import load_settings
 from bench.common import bench_parser, done, embedded_nats, finished, full_and_quick, machine, say
 from client.aio import AsyncClient
-from client.zotero_dir import sync_zotero_dir
+from client.local_library import sync_zotero_dir
 from engine.blobs import LocalBlobStore
 from engine.connectors.sync import held_items, known_blobs, sync
 from engine.connectors.zotero_local import ZoteroLocal

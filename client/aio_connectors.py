@@ -1,5 +1,5 @@
 """The connector half of `AsyncClient`: configure a chapter's connectors, sync them, read their
-status, delete them, and push a Zotero directory read on this machine (client/zotero_dir.py)."""
+status, delete them, and push a Zotero directory read on this machine (client/local_library.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class ConnectorCalls:
     ) -> ConnectorStatus:  # fmt: skip
         """Configure a connector: `zotero` (library users/<n> or groups/<n>, api_key),
         `confluence` (base_url, library = the space key, api_key, email for Cloud) or
-        `zotero_dir` (a path under the server's root, or none: synced from this machine)."""
+        `notion` (api_key), `zotero_dir` or `obsidian` (a path under the server's root, or none:
+        synced from this machine)."""
         body = {"kind": kind, "library": library, "api_key": api_key, "base_url": base_url,
                 "path": path, "email": email}  # fmt: skip
         body = {k: v for k, v in body.items() if v is not None}

@@ -1,15 +1,16 @@
 """`ragstack sync` and `ragstack connector …`: keep a chapter in step with a remote library.
 
-    ragstack sync CHAPTER [--connector ID] [--zotero-dir DIR] [--json]
+    ragstack sync CHAPTER [--connector ID] [--zotero-dir DIR | --obsidian-vault DIR] [--json]
     ragstack connector add CHAPTER --zotero-library users/123 [--api-key-env VAR] [--base-url URL]
     ragstack connector add CHAPTER --zotero-dir-path PATH     (a directory the server reads)
+    ragstack connector add CHAPTER --obsidian-path PATH       (a vault the server reads)
     ragstack connector add CHAPTER --confluence-space KEY --base-url URL [--email E]
     ragstack connector add CHAPTER --notion
     ragstack connector list CHAPTER    ragstack connector show CHAPTER ID
     ragstack connector remove CHAPTER ID [--remove-sources]
 
-`sync --zotero-dir` reads the directory here (client/zotero_dir.py) and pushes it to the
-chapter's connector for it (made on first use); without it, each connector the server reaches
+`sync --zotero-dir` (or `--obsidian-vault`) reads the folder here (client/local_library.py) and
+pushes it to the chapter's connector for it (made on first use); without it, each connector the server reaches
 itself (or the one `--connector` names) syncs on the server, with a progress bar either way.
 An API key is read from the environment (default ZOTERO_API_KEY) or a prompt, never an argument,
 so it stays out of shell history and process lists.
@@ -38,14 +39,14 @@ from client.cli_common import (
     report,
     stderr,
 )
+from client.local_library import sync_obsidian_vault, sync_zotero_dir
 from client.models_connectors import ConnectorStatus, SyncReport
 from client.sync import Client
-from client.zotero_dir import sync_zotero_dir
 
 __all__ = ["connector_app", "register"]
 
 connector_app = typer.Typer(
-    help="A chapter's connectors (Zotero, Confluence, Notion).", no_args_is_help=True
+    help="A chapter's connectors (Zotero, Confluence, Notion, Obsidian).", no_args_is_help=True
 )
 
 Chapter = Annotated[str, typer.Argument(help="Chapter id or title.")]
@@ -65,7 +66,7 @@ def _print_status(view: ConnectorStatus) -> None:
     colour = {"ok": "green", "failed": "red", "credential_rejected": "red"}.get(
         view.status, "yellow"
     )
-    where = view.library or view.path or ("this machine (--zotero-dir)" if view.pushed else "")
+    where = view.library or view.path or ("this machine" if view.pushed else "")
     console.print(f"[bold]{view.id}[/] {view.kind} {escape(where)}  [{colour}]{view.status}[/]")
     if view.last_error:
         console.print(f"  [red]{escape(view.last_error)}[/]")
@@ -75,17 +76,20 @@ def _print_status(view: ConnectorStatus) -> None:
             console.print(f"  [red]✗[/] {escape(error.ref)}: {escape(error.message)}")
 
 
-def _pushed_connector(client: Client, chapter: str, connector: str | None) -> ConnectorStatus:
+def _pushed_connector(
+    client: Client, chapter: str, connector: str | None, kind: str
+) -> ConnectorStatus:
+    """The chapter's connector of `kind` synced from this machine (made on first use)."""
     if connector is not None:
         found = client.connector(chapter, connector)
-        if not found.pushed:
-            raise CliError(f"connector {connector} is not synced from this machine",
-                           code="invalid_argument")  # fmt: skip
+        if not found.pushed or found.kind != kind:
+            raise CliError(f"connector {connector} is not a {kind} connector synced from this"
+                           " machine", code="invalid_argument")  # fmt: skip
         return found
     for existing in client.connectors(chapter):
-        if existing.pushed:
+        if existing.pushed and existing.kind == kind:
             return existing
-    return client.create_connector(chapter, kind="zotero_dir")
+    return client.create_connector(chapter, kind=kind)
 
 
 def sync(
@@ -94,9 +98,13 @@ def sync(
     zotero_dir: Annotated[
         Path | None, typer.Option("--zotero-dir", help="A Zotero data directory on this machine.")
     ] = None,
+    obsidian_vault: Annotated[
+        Path | None, typer.Option("--obsidian-vault", help="An Obsidian vault on this machine.")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Sync a chapter's connectors now, or a Zotero directory on this machine (--zotero-dir)."""
+    """Sync a chapter's connectors now, or a Zotero directory (--zotero-dir) or Obsidian vault
+    (--obsidian-vault) on this machine."""
     with errors_handled(json_output), open_client() as client:
         chapter_id = resolve_chapter(client, chapter)
         progress = Progress(
@@ -105,18 +113,26 @@ def sync(
         )  # fmt: skip
         results: list[tuple[ConnectorStatus, SyncReport | None]] = []
         with progress:
-            if zotero_dir is not None:
-                if not zotero_dir.expanduser().is_dir():
-                    raise CliError(f"{zotero_dir} is not a folder", code="not_found")
-                target = _pushed_connector(client, chapter_id, connector)
-                task = progress.add_task("reading Zotero library", total=None)
+            if zotero_dir is not None and obsidian_vault is not None:
+                raise CliError("give --zotero-dir or --obsidian-vault, not both",
+                               code="invalid_argument")  # fmt: skip
+            local = zotero_dir or obsidian_vault
+            if local is not None:
+                if not local.expanduser().is_dir():
+                    raise CliError(f"{local} is not a folder", code="not_found")
+                kind, what, reader = (
+                    ("zotero_dir", "Zotero library", sync_zotero_dir) if zotero_dir is not None
+                    else ("obsidian", "Obsidian vault", sync_obsidian_vault)
+                )  # fmt: skip
+                target = _pushed_connector(client, chapter_id, connector, kind)
+                task = progress.add_task(f"reading {what}", total=None)
 
                 def moved(phase: str, done: int, total: int) -> None:
-                    label = "reading Zotero library" if phase == "read" else "syncing items"
+                    label = f"reading {what}" if phase == "read" else "syncing items"
                     progress.update(task, description=label, completed=done, total=total)
 
-                results.append(client.run(sync_zotero_dir(
-                    client.aio, chapter_id, target, zotero_dir.expanduser(), progress=moved,
+                results.append(client.run(reader(
+                    client.aio, chapter_id, target, local.expanduser(), progress=moved,
                 )))  # fmt: skip
             else:
                 chosen = (
@@ -125,7 +141,7 @@ def sync(
                 )  # fmt: skip
                 if not chosen:
                     raise CliError("this chapter has no connector the server syncs; add one"
-                                   " (ragstack connector add) or use --zotero-dir",
+                                   " (ragstack connector add) or use --zotero-dir or --obsidian-vault",
                                    code="nothing_to_sync")  # fmt: skip
                 task = progress.add_task("syncing", total=len(chosen))
                 for n, view in enumerate(chosen, start=1):
@@ -157,6 +173,9 @@ def add(
     base_url: Annotated[str | None, typer.Option("--base-url", help="The API's address.")] = None,
     zotero_dir_path: Annotated[
         str | None, typer.Option("--zotero-dir-path", help="A directory the server reads.")
+    ] = None,
+    obsidian_path: Annotated[
+        str | None, typer.Option("--obsidian-path", help="An Obsidian vault the server reads.")
     ] = None,
     confluence_space: Annotated[
         str | None,
@@ -190,9 +209,12 @@ def add(
                                                api_key=key, base_url=base_url)  # fmt: skip
         elif zotero_dir_path is not None:
             made = client.create_connector(chapter_id, kind="zotero_dir", path=zotero_dir_path)
+        elif obsidian_path is not None:
+            made = client.create_connector(chapter_id, kind="obsidian", path=obsidian_path)
         else:
-            raise CliError("give --zotero-library, --confluence-space or --zotero-dir-path (or run ragstack sync"
-                           " --zotero-dir DIR for a directory on this machine)",
+            raise CliError("give --zotero-library, --confluence-space, --notion, --zotero-dir-path or"
+                           " --obsidian-path (or run ragstack sync --zotero-dir DIR or"
+                           " --obsidian-vault DIR for a folder on this machine)",
                            code="invalid_argument")  # fmt: skip
         report(made, f"connector {made.id} added", json_output=json_output)
 

@@ -164,6 +164,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "connector_credential_rejected": 502,
     "connector_unavailable": 503,
     "zotero_dir_unreadable": 422,
+    "vault_unreadable": 422,
 }
 """Status for an error's own `code` (a class attribute, or an attribute set on the instance)."""
 

@@ -20,13 +20,13 @@ __all__ = [
 class ConnectorCreate(BaseModel):
     """A connector to configure. `zotero`: the Web API (`library`, `api_key`, optional
     `base_url`); `confluence`: a space (`base_url`, `library` = the space key, `api_key`, `email` for
-    Cloud); `notion`: the pages shared with an integration (`api_key`); `zotero_dir`: a Zotero
-    data directory, read by the server under the operator's
+    Cloud); `notion`: the pages shared with an integration (`api_key`); `zotero_dir` (a Zotero
+    data directory) and `obsidian` (an Obsidian vault): read by the server under the operator's
     `[connectors] local_root` (`path`) or, without a path, synced by the user's CLI."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
-    kind: Literal["zotero", "zotero_dir", "confluence", "notion"]
+    kind: Literal["zotero", "zotero_dir", "confluence", "notion", "obsidian"]
     """Which service."""
     library: Annotated[str, Field(max_length=255)] | None = None
     """Zotero: users/<id> or groups/<id>; Confluence: the space key."""
@@ -35,7 +35,7 @@ class ConnectorCreate(BaseModel):
     base_url: Annotated[str, Field(max_length=2000)] | None = None
     """The service's address, for a self-hosted or test server (default: the public one)."""
     path: Annotated[str, Field(max_length=4096)] | None = None
-    """zotero_dir: the directory, under the operator's local_root."""
+    """zotero_dir, obsidian: the folder, under the operator's local_root."""
     email: Annotated[str, Field(max_length=320)] | None = None
     """Confluence Cloud: the e-mail address of the API token's account."""
 
@@ -82,7 +82,7 @@ class ConnectorPublic(BaseModel):
     path: str | None = None
     email: str | None = None
     pushed: bool
-    """Synced from the user's machine (ragstack sync --zotero-dir)."""
+    """Synced from the user's machine (ragstack sync --zotero-dir or --obsidian-vault)."""
     has_credential: bool
     status: str
     """new, running, ok, failed, credential_rejected."""

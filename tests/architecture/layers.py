@@ -4,8 +4,8 @@ Imports point one way, `events ← engine ← projections ← app ← gateway`; 
 any of them and uses none. The client is the top layer but talks to the others over HTTP and
 NATS: it may import `events`, `rust_core` and the pure chapter fold only. `client/serve.py`
 (which runs the server) and `client/local.py` (which reads a data directory's logs on the
-auditor's own machine) and `client/zotero_dir.py` (which reads the user's Zotero directory with
-the server's reader) may import the server packages, but only inside functions or under
+auditor's own machine) and `client/local_library.py` (which reads the user's Zotero directory
+or Obsidian vault with the server's readers) may import the server packages, but only inside functions or under
 `TYPE_CHECKING`, so that `import client` stays light. docs/architecture.md explains the layers.
 """
 
@@ -28,7 +28,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 """Each package's first-party imports (a dotted entry allows that module alone)."""
 FIRST_PARTY = frozenset(ALLOWED)
-LAZY_SERVER_IMPORTS = frozenset({"client/serve.py", "client/local.py", "client/zotero_dir.py"})
+LAZY_SERVER_IMPORTS = frozenset({"client/serve.py", "client/local.py", "client/local_library.py"})
 """Modules that may reach the server packages inside functions (and for type checking)."""
 
 

@@ -1,6 +1,6 @@
 """`ragstack sync` and `ragstack connector` against a real `ragstack serve`: a Zotero directory
-on this machine pushed through the API, and a Zotero Web API library (a local server speaking its
-protocol) synced by the server."""
+and an Obsidian vault on this machine pushed through the API, and a Zotero Web API library (a
+local server speaking its protocol) synced by the server."""
 
 from __future__ import annotations
 
@@ -103,3 +103,24 @@ def test_a_zotero_web_library_is_configured_and_synced_by_the_server(
 
     removed = served.invoke_json("connector", "remove", chapter, added["id"], "--remove-sources")
     assert removed == {"removed": added["id"]}
+
+
+def test_sync_an_obsidian_vault_from_this_machine(served: ServeProcess, tmp_path: Path):
+    chapter = new_chapter(served, "Notes")
+    vault = tmp_path / "Vault"
+    (vault / "Ideas").mkdir(parents=True)
+    (vault / "Ideas" / "Quarry.md").write_text("---\ntags: [granite]\n---\nA quarry. #cobalt")
+    (vault / "Inbox.md").write_text("Link to [[Quarry]].")
+    first = served.invoke_json("sync", chapter, "--obsidian-vault", str(vault))
+    [result] = first["connectors"]
+    assert result["report"]["added"] == 2 and result["connector"]["kind"] == "obsidian"
+    assert result["connector"]["pushed"] is True
+
+    (vault / "Inbox.md").unlink()
+    again = served.invoke_json("sync", chapter, "--obsidian-vault", str(vault))
+    report = again["connectors"][0]["report"]
+    assert (report["removed"], report["appended"]) == (1, 1)
+    assert again["connectors"][0]["connector"]["id"] == result["connector"]["id"]
+
+    both = served.invoke("sync", chapter, "--obsidian-vault", str(vault), "--zotero-dir", ".")
+    assert both.returncode != 0 and "not both" in both.stderr

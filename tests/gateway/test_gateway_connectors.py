@@ -12,9 +12,9 @@ from gateway_support import assert_error, bearer, sign_up
 from sources_support import new_chapter, search, until_settled
 
 from app.settings import load_settings
-from client import zotero_dir
+from client import local_library
 from client.aio import AsyncClient
-from client.zotero_dir import sync_zotero_dir
+from client.local_library import sync_obsidian_vault, sync_zotero_dir
 from engine.settings import Limits
 from tests.connectors.zotero_support import ZoteroDir, pdf_bytes
 from tests.fakes.confluence_server import FakeConfluence
@@ -247,8 +247,8 @@ async def test_a_directory_pushed_in_several_batches_moves_its_cursor_once(
 ):
     # Small batches, so one sync is several pushes: each is sent as soon as it fills (only one
     # batch's files in memory), and only the last carries the cursor and the deletions.
-    monkeypatch.setattr(zotero_dir, "BATCH_FILES", 2)
-    monkeypatch.setattr(zotero_dir, "BATCH_ITEMS", 3)
+    monkeypatch.setattr(local_library, "BATCH_FILES", 2)
+    monkeypatch.setattr(local_library, "BATCH_ITEMS", 3)
     zdir = ZoteroDir(tmp_path / "Zotero")
     for n in range(5):
         paper = zdir.add_paper(title=f"Paper {n}", authors=[("Ann", "Lee")], date="2020")
@@ -277,3 +277,34 @@ async def test_a_directory_pushed_in_several_batches_moves_its_cursor_once(
             assert again is not None and again.appended == 0
     finally:
         zdir.close()
+
+
+async def test_an_obsidian_vault_is_pushed_from_this_machine_or_read_under_the_root(app, tmp_path):
+    vault = tmp_path / "Vault"
+    (vault / "Papers").mkdir(parents=True)
+    (vault / "Papers" / "Copper.md").write_text(
+        '---\nauthors: ["Smith, Ada"]\ndate: 2020\n---\nCopper rivers. #metallurgy [[Meadow]]'
+    )
+    (vault / ".obsidian").mkdir()
+    (vault / ".obsidian" / "workspace.md").write_text("not a note")
+    transport = httpx.ASGITransport(app)
+    async with AsyncClient("http://ragstack.test", transport=transport) as sdk:
+        await sdk.signup("vault@example.org", "correct horse battery", "Vee")
+        book = await sdk.create_book("Notes")
+        chapter = (await sdk.create_chapter(book.id, "Vault")).id
+        connector = await sdk.create_connector(chapter, kind="obsidian")
+        assert connector.pushed is True
+        status, report = await sync_obsidian_vault(sdk, chapter, connector, vault)
+        assert report is not None and report.added == 1 and status.status == "ok"
+        [note] = await sdk.sources(chapter)
+        assert note.origin == "obsidian" and note.ref == "Papers/Copper.md"
+        assert note.tags == ["collection:/Papers", "metallurgy", "type:note"]
+
+        # The server reads a vault itself only under the operator's root.
+        shared = tmp_path / "shared" / "Vault"
+        shared.mkdir(parents=True)
+        (shared / "Plan.md").write_text("prune the willow")
+        served = await sdk.create_connector(chapter, kind="obsidian", path="Vault")
+        assert served.pushed is False
+        synced = await sdk.sync_connector(chapter, served.id)
+        assert synced.report is not None and synced.report.added == 1

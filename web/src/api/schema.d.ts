@@ -1657,8 +1657,8 @@ export interface components {
          * ConnectorCreate
          * @description A connector to configure. `zotero`: the Web API (`library`, `api_key`, optional
          *     `base_url`); `confluence`: a space (`base_url`, `library` = the space key, `api_key`, `email` for
-         *     Cloud); `notion`: the pages shared with an integration (`api_key`); `zotero_dir`: a Zotero
-         *     data directory, read by the server under the operator's
+         *     Cloud); `notion`: the pages shared with an integration (`api_key`); `zotero_dir` (a Zotero
+         *     data directory) and `obsidian` (an Obsidian vault): read by the server under the operator's
          *     `[connectors] local_root` (`path`) or, without a path, synced by the user's CLI.
          */
         ConnectorCreate: {
@@ -1667,7 +1667,7 @@ export interface components {
              * @description Which service.
              * @enum {string}
              */
-            kind: "zotero" | "zotero_dir" | "confluence" | "notion";
+            kind: "zotero" | "zotero_dir" | "confluence" | "notion" | "obsidian";
             /**
              * Library
              * @description Zotero: users/<id> or groups/<id>; Confluence: the space key.
@@ -1685,7 +1685,7 @@ export interface components {
             base_url?: string | null;
             /**
              * Path
-             * @description zotero_dir: the directory, under the operator's local_root.
+             * @description zotero_dir, obsidian: the folder, under the operator's local_root.
              */
             path?: string | null;
             /**
@@ -1720,7 +1720,7 @@ export interface components {
             email?: string | null;
             /**
              * Pushed
-             * @description Synced from the user's machine (ragstack sync --zotero-dir).
+             * @description Synced from the user's machine (ragstack sync --zotero-dir or --obsidian-vault).
              */
             pushed: boolean;
             /** Has Credential */

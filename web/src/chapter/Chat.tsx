@@ -1,14 +1,15 @@
 // Chat beside the sources: answers stream in token by token (server-sent events), and each
 // citation mark opens the passage it cites.
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Send, Square } from "lucide-react";
-import { useRef, useState, type FormEvent } from "react";
+import { createContext, useContext, useMemo, useRef, useState, type FormEvent } from "react";
 import { adminKeys } from "../api/admin";
-import { askStream } from "../api/endpoints";
+import { askStream, keys, listSources } from "../api/endpoints";
 import { ApiError, describe } from "../api/http";
 import type { Answer, Citation } from "../api/types";
 import { Button, ErrorState, Loading } from "../components/ui";
 import { VirtualList } from "../components/VirtualList";
+import { cite } from "../lib/connectors";
 import { answerParts } from "../lib/spans";
 import { readEvents } from "../lib/sse";
 import { usageLine, type StoredTurn } from "../lib/threads";
@@ -29,6 +30,9 @@ type Row = { kind: "stored"; turn: StoredTurn } | { kind: "live"; turn: Turn };
 
 let turns = 0;
 
+/** Source id → how answers name its work ("Smith et al. (2020)"), for the citation marks. */
+const Cites = createContext<ReadonlyMap<string, string>>(new Map());
+
 export function ChatPanel({ chapter, open }: { chapter: string; open: (t: PassageTarget) => void }) {
   const [thread, setThread] = useState<string | null>(null);
   const [log, setLog] = useState<Turn[]>([]);
@@ -37,6 +41,12 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
   const busy = log.some((t) => t.streaming);
   const queryClient = useQueryClient();
   const stored = useStoredTurns(chapter, thread);
+  // The chapter's sources (cached: the sources panel reads them) name the works cited.
+  const sources = useQuery({ queryKey: keys.sources(chapter), queryFn: () => listSources(chapter) });
+  const cites = useMemo(
+    () => new Map((sources.data ?? []).map((s) => [s.id, cite(s.meta)] as const).filter(([, c]) => c)),
+    [sources.data],
+  );
   // A live turn leaves once the stored thread holds its question (refetched after the answer).
   const storedKeys = new Set((stored.data ?? []).map((t) => t.key));
   const live = log.filter((t) => !(t.answer && storedKeys.has(t.answer.question)));
@@ -126,22 +136,24 @@ export function ChatPanel({ chapter, open }: { chapter: string; open: (t: Passag
       {thread === null && log.length === 0 && (
         <p className="muted">Ask a question about this chapter’s sources; answers cite them.</p>
       )}
-      <VirtualList
-        items={rows}
-        label="Messages"
-        getKey={(row) => (row.kind === "stored" ? `s:${row.turn.key}` : `l:${row.turn.id}`)}
-        estimateSize={120}
-        className="messages"
-        stickToEnd
-      >
-        {(row) =>
-          row.kind === "stored" ? (
-            <StoredRow turn={row.turn} open={open} />
-          ) : (
-            <LiveRow turn={row.turn} open={open} busy={busy} retry={(q) => void ask(q)} />
-          )
-        }
-      </VirtualList>
+      <Cites.Provider value={cites}>
+        <VirtualList
+          items={rows}
+          label="Messages"
+          getKey={(row) => (row.kind === "stored" ? `s:${row.turn.key}` : `l:${row.turn.id}`)}
+          estimateSize={120}
+          className="messages"
+          stickToEnd
+        >
+          {(row) =>
+            row.kind === "stored" ? (
+              <StoredRow turn={row.turn} open={open} />
+            ) : (
+              <LiveRow turn={row.turn} open={open} busy={busy} retry={(q) => void ask(q)} />
+            )
+          }
+        </VirtualList>
+      </Cites.Provider>
       <form className="ask" onSubmit={onSubmit}>
         <label htmlFor="question" className="sr-only">
           Your question
@@ -235,19 +247,22 @@ function AnswerText({
   open: (t: PassageTarget) => void;
 }) {
   const parts = answerParts(text, citations);
+  const cites = useContext(Cites);
   return (
     <p className="answer-text">
       {parts.map((part, i) => {
         if (part.kind === "text") return <span key={i}>{part.text}</span>;
         const citation = part.citation;
         if (!citation) return <span key={i}>[{part.n}]</span>;
+        const work = cites.get(citation.source);
+        const named = work ? `${citation.source_name}, ${work}` : citation.source_name;
         return (
           <button
             key={i}
             type="button"
             className="cite"
-            aria-label={`Citation ${part.n}: ${citation.source_name}`}
-            title={citation.source_name}
+            aria-label={`Citation ${part.n}: ${named}`}
+            title={named}
             onClick={() =>
               open({
                 source: citation.source,

@@ -1,12 +1,14 @@
 // A cited passage in its source: the extracted text with the span highlighted and scrolled into
-// view, its page or heading named, and the original to download.
+// view, its page or heading named, the work cited as "Author (Year)" when its source came from a
+// reference library, and the original to download.
 import { useQuery } from "@tanstack/react-query";
 import { Download, Info } from "lucide-react";
 import { Link } from "react-router";
 import { useEffect, useRef } from "react";
-import { keys, readSourceText, sourceFileUrl } from "../api/endpoints";
+import { keys, listSources, readSourceText, sourceFileUrl } from "../api/endpoints";
 import type { Span } from "../api/types";
 import { Dialog, QueryView } from "../components/ui";
+import { cite } from "../lib/connectors";
 import { locatePassage } from "../lib/passage";
 
 export interface PassageTarget {
@@ -38,6 +40,10 @@ function PassageBody({ chapter, target }: { chapter: string; target: PassageTarg
     queryKey: keys.sourceText(chapter, target.source),
     queryFn: () => readSourceText(chapter, target.source),
   });
+  // The chapter's sources are cached already (the sources panel reads them): their metadata
+  // names the work.
+  const sources = useQuery({ queryKey: keys.sources(chapter), queryFn: () => listSources(chapter) });
+  const cited = cite(sources.data?.find((s) => s.id === target.source)?.meta);
   const mark = useRef<HTMLElement>(null);
   useEffect(() => {
     mark.current?.scrollIntoView?.({ block: "center" });
@@ -50,6 +56,7 @@ function PassageBody({ chapter, target }: { chapter: string; target: PassageTarg
   return (
     <div className="passage">
       <div className="passage-meta">
+        {cited && <strong className="passage-cite">{cited}</strong>}
         {span && (
           <span className="muted">
             {where ? `Cited passage: ${where}` : "The cited passage is highlighted."}

@@ -47,6 +47,7 @@ export function SearchPanel({ chapter, open }: { chapter: string; open: (t: Pass
                 >
                   <span className="hit-head">
                     <strong>{hit.source_name}</strong>
+                    {hit.cite && <span className="hit-cite"> · {hit.cite}</span>}
                     {hit.span.page != null && <span className="muted"> · page {hit.span.page}</span>}
                     <span className="muted"> · {hit.score.toFixed(2)}</span>
                   </span>

@@ -1,5 +1,6 @@
 // A chapter's sources: live status, drag-and-drop upload with per-file progress, add a web page,
-// filter by tag, delete, open the text.
+// filter by tag, delete, open the text. A source from a connected library shows how it is cited
+// ("Smith et al. (2020)") and where it came from (Zotero, Notion…).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { CheckCircle2, Clock, FileText, Info, Link2, RotateCw, Trash2, Upload, X, XCircle } from "lucide-react";
 import { Link } from "react-router";
@@ -9,6 +10,7 @@ import { describe } from "../api/http";
 import type { Source, SourceStatus } from "../api/types";
 import { Button, Field, IconButton, QueryView, formatBytes } from "../components/ui";
 import { VirtualList } from "../components/VirtualList";
+import { cite, originLabel } from "../lib/connectors";
 import type { FeedMode } from "./useChangeFeed";
 import type { PassageTarget } from "./Passage";
 import { useUploads } from "./useUploads";
@@ -121,6 +123,8 @@ function SourceRow({
   remove: () => void;
   removing: boolean;
 }) {
+  const cited = cite(source.meta);
+  const origin = originLabel(source.origin);
   return (
     <div className="source">
       <FileText size={18} aria-hidden className="source-icon" />
@@ -132,7 +136,13 @@ function SourceRow({
         ) : (
           <span>{source.name}</span>
         )}
+        {cited && <div className="source-cite">{cited}</div>}
         <div className="source-meta">
+          {origin && (
+            <span className="badge origin" title={`From ${origin}`}>
+              {origin}
+            </span>
+          )}
           <StatusBadge status={source.status} />
           <span className="muted">{formatBytes(source.size)}</span>
           {source.tags.map((t) => (

@@ -1,10 +1,12 @@
-// A chapter: its sources (and search) beside the chat, and the passage a citation opens.
+// A chapter: its sources (search, connected libraries) beside the chat, and the passage a
+// citation opens.
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { History, Share2 } from "lucide-react";
 import { Link, useParams } from "react-router";
 import { keys, readBook, readChapter } from "../api/endpoints";
 import { ChatPanel } from "../chapter/Chat";
+import { ConnectorsPanel } from "../chapter/Connectors";
 import { PassageDialog, type PassageTarget } from "../chapter/Passage";
 import { SearchPanel } from "../chapter/Search";
 import { SourcesPanel } from "../chapter/Sources";
@@ -14,7 +16,9 @@ import { SharedMark } from "../chapter/SharedMark";
 import { Button, ErrorState, Loading } from "../components/ui";
 import { sharedKind } from "../lib/sharing";
 
-type Tab = "sources" | "search";
+type Tab = "sources" | "search" | "libraries";
+
+const TAB_LABELS: Record<Tab, string> = { sources: "Sources", search: "Search", libraries: "Libraries" };
 
 export function ChapterScreen() {
   const { chapter = "" } = useParams();
@@ -32,6 +36,8 @@ export function ChapterScreen() {
 
   if (info.isPending) return <Loading label="Opening the chapter…" />;
   if (info.isError) return <ErrorState error={info.error} retry={() => void info.refetch()} />;
+  // A live mirror takes no connector: its sources come from the owner's chapter.
+  const tabs: Tab[] = sharedKind(info.data) === "mirror" ? ["sources", "search"] : ["sources", "search", "libraries"];
 
   return (
     <section className="chapter">
@@ -55,7 +61,7 @@ export function ChapterScreen() {
       <div className="chapter-grid">
         <div className="chapter-side">
           <div className="tabs" role="tablist" aria-label="Chapter views">
-            {(["sources", "search"] as const).map((t) => (
+            {tabs.map((t) => (
               <button
                 key={t}
                 type="button"
@@ -66,15 +72,17 @@ export function ChapterScreen() {
                 className="tab"
                 onClick={() => setTab(t)}
               >
-                {t === "sources" ? "Sources" : "Search"}
+                {TAB_LABELS[t]}
               </button>
             ))}
           </div>
           <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`}>
             {tab === "sources" ? (
               <SourcesPanel chapter={chapter} feed={feed} open={setPassage} />
-            ) : (
+            ) : tab === "search" ? (
               <SearchPanel chapter={chapter} open={setPassage} />
+            ) : (
+              <ConnectorsPanel chapter={chapter} />
             )}
           </div>
         </div>

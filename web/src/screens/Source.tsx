@@ -1,6 +1,8 @@
 // One source: its facts, its extracted text (read, and edit), its tags (add, remove), the
 // original to download, and delete. Every change is sent with the source's `rev` as read, so a
 // change someone else made in between is refused (409 source_changed) rather than overwritten.
+// A source from a connected library shows its reference: title, authors, year, DOI, its ref in
+// the library, how answers cite it, and its collections and item type.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Download, FileText, Pencil, Plus, RotateCw, Trash2, X } from "lucide-react";
 import { useState, type FormEvent } from "react";
@@ -10,6 +12,7 @@ import { deleteSource, keys, readChapter, readSourceText, sourceFileUrl } from "
 import { describe } from "../api/http";
 import type { Source } from "../api/types";
 import { Button, ErrorState, Field, Loading, QueryView, formatBytes } from "../components/ui";
+import { cite, doiUrl, originLabel, referenceTags } from "../lib/connectors";
 import { addTags, isStale, removeTag, saveError, textStats } from "../lib/sourceEdit";
 
 const POLL_MS = 1500;
@@ -65,6 +68,7 @@ export function SourceScreen() {
         <FileText size={22} aria-hidden /> <span className="row-title">{s.name}</span>
       </h1>
       <Facts source={s} />
+      <Reference source={s} />
       <div className="actions">
         <a className="btn" href={sourceFileUrl(chapter, source)} download={s.name}>
           <Download size={16} aria-hidden /> Download the original
@@ -135,7 +139,7 @@ function Facts({ source: s }: { source: Source }) {
         s.origin && (
           <>
             <dt>Origin</dt>
-            <dd>{s.origin}</dd>
+            <dd>{originLabel(s.origin) ?? s.origin}</dd>
           </>
         )
       )}
@@ -148,6 +152,92 @@ function Facts({ source: s }: { source: Source }) {
       <dt>Revision</dt>
       <dd>{s.rev}</dd>
     </dl>
+  );
+}
+
+/** What a connected library says of the work: only what it said (empty fields are left out). */
+function Reference({ source: s }: { source: Source }) {
+  const meta = s.meta;
+  const { collections, types } = referenceTags(s.tags);
+  const origin = originLabel(s.origin);
+  const cited = cite(meta);
+  if (!s.connector && !meta) return null;
+  return (
+    <section className="panel" aria-labelledby="reference-title">
+      <h2 id="reference-title">{origin ? `Reference from ${origin}` : "Reference"}</h2>
+      <dl className="facts">
+        {meta?.title && (
+          <>
+            <dt>Title</dt>
+            <dd>{meta.title}</dd>
+          </>
+        )}
+        {meta && meta.authors.length > 0 && (
+          <>
+            <dt>Authors</dt>
+            <dd>{meta.authors.join("; ")}</dd>
+          </>
+        )}
+        {meta?.year != null && (
+          <>
+            <dt>Year</dt>
+            <dd>{meta.year}</dd>
+          </>
+        )}
+        {meta?.doi && (
+          <>
+            <dt>DOI</dt>
+            <dd>
+              <a href={doiUrl(meta.doi)} rel="noopener noreferrer" target="_blank">
+                {meta.doi}
+              </a>
+            </dd>
+          </>
+        )}
+        {cited && (
+          <>
+            <dt>Cited as</dt>
+            <dd>{cited}</dd>
+          </>
+        )}
+        {s.ref && (
+          <>
+            <dt>In the library</dt>
+            <dd>
+              <code>{s.ref}</code>
+            </dd>
+          </>
+        )}
+        {collections.length > 0 && (
+          <>
+            <dt>Collections</dt>
+            <dd>
+              <ul className="chips" aria-label="Collections">
+                {collections.map((c) => (
+                  <li key={c} className="tag">
+                    {c}
+                  </li>
+                ))}
+              </ul>
+            </dd>
+          </>
+        )}
+        {types.length > 0 && (
+          <>
+            <dt>Item type</dt>
+            <dd>
+              <ul className="chips" aria-label="Item type">
+                {types.map((t) => (
+                  <li key={t} className="tag">
+                    {t}
+                  </li>
+                ))}
+              </ul>
+            </dd>
+          </>
+        )}
+      </dl>
+    </section>
   );
 }
 

@@ -1,12 +1,13 @@
-"""`ragstack sync --zotero-dir`: read a Zotero data directory on this machine and push what
-changed to a chapter's connector, sending only the bytes the chapter does not hold.
+"""`ragstack sync --zotero-dir` and `--obsidian-vault`: read a library on this machine and push
+what changed to a chapter's connector, sending only the bytes the chapter does not hold.
 
-The reader is the server's own (engine/connectors/zotero_local.py: a checked copy of
-`zotero.sqlite`, never the live file), imported inside the function like client/serve.py's
-imports: it touches only the user's directory. The flow:
+The readers are the server's own (engine/connectors/zotero_local.py: a checked copy of
+`zotero.sqlite`, never the live file; engine/connectors/obsidian.py: the vault's notes),
+imported inside the functions like client/serve.py's imports: they touch only the user's
+folder. The flow, the same for both (`push_library`):
 
 1. ask the server what the connector holds (ref → blob), the chapter's own fold of its log;
-2. read the library from a copy, hashing only files modified since the connector's cursor;
+2. read the library, hashing only files modified since the connector's cursor;
 3. push the items in batches (at most `BATCH_FILES` files and `BATCH_BYTES` bytes each), each
    item's bytes only when its hash differs from what the chapter holds; the last batch carries
    the deletions (held refs no longer live) and the new cursor, so an interrupted sync starts
@@ -15,16 +16,27 @@ imports: it touches only the user's directory. The flow:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from client.aio import AsyncClient
 from client.models_connectors import ConnectorStatus, SyncReport
 
-__all__ = ["BATCH_BYTES", "BATCH_FILES", "PushProgress", "sync_zotero_dir"]
+if TYPE_CHECKING:
+    from engine.connectors import Changes, RemoteItem
+
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_FILES",
+    "LocalReader",
+    "PushProgress",
+    "push_library",
+    "sync_obsidian_vault",
+    "sync_zotero_dir",
+]
 
 BATCH_FILES = 90
 """Files per push (the server takes at most 100 parts in a request)."""
@@ -53,6 +65,16 @@ def _merge(total: SyncReport | None, report: SyncReport | None) -> SyncReport | 
     )  # fmt: skip
 
 
+class LocalReader(Protocol):
+    """A reader of a library on this machine (ZoteroLocal, ObsidianVault)."""
+
+    def with_known(self, known: Mapping[str, str]) -> LocalReader: ...
+
+    async def changes(self, cursor: str | None) -> Changes: ...
+
+    async def fetch(self, item: RemoteItem) -> bytes: ...
+
+
 async def sync_zotero_dir(
     client: AsyncClient,
     chapter: str,
@@ -61,13 +83,43 @@ async def sync_zotero_dir(
     *,
     progress: PushProgress | None = None,
 ) -> tuple[ConnectorStatus, SyncReport | None]:
-    """Push `directory`'s changes; the connector after, and the summed report of the pushes."""
-    from engine.connectors import Changes, RemoteItem
+    """Push a Zotero data directory's changes (linked files read too: it is the user's own
+    machine); the connector after, and the summed report of the pushes."""
     from engine.connectors.zotero_local import ZoteroLocal
+
+    reader = ZoteroLocal(directory, linked_files=True)
+    return await push_library(client, chapter, connector, reader, progress=progress)
+
+
+async def sync_obsidian_vault(
+    client: AsyncClient,
+    chapter: str,
+    connector: ConnectorStatus,
+    directory: Path,
+    *,
+    progress: PushProgress | None = None,
+) -> tuple[ConnectorStatus, SyncReport | None]:
+    """Push an Obsidian vault's changes; the connector after, and the summed report."""
+    from engine.connectors.obsidian import ObsidianVault
+
+    reader = ObsidianVault(directory)
+    return await push_library(client, chapter, connector, reader, progress=progress)
+
+
+async def push_library(
+    client: AsyncClient,
+    chapter: str,
+    connector: ConnectorStatus,
+    reader: LocalReader,
+    *,
+    progress: PushProgress | None = None,
+) -> tuple[ConnectorStatus, SyncReport | None]:
+    """Push what `reader` finds changed; the connector after, and the summed report."""
+    from engine.connectors import Changes
 
     held = await client.connector_items(chapter, connector.id)
     known = {h.ref: h.blob for h in held if not h.removed}
-    reader = ZoteroLocal(directory, linked_files=True).with_known(known)
+    reader = reader.with_known(known)
     changes = await reader.changes(connector.cursor)
     note = progress or (lambda *_: None)
     note("read", len(changes.items), len(changes.items))
