@@ -111,7 +111,7 @@ class OneDrive:
                     under = {
                         f
                         for f, (parent, _) in files.items()
-                        if not _path(folders, state.top, parent)
+                        if _path(folders, state.top, parent) is None
                     }
                     gone |= under
                 continue

@@ -146,6 +146,8 @@ class ApiServer:
         """Every Authorization header the API paths received (tests check tokens stay there)."""
         self._failures: list[tuple[int, str | None]] = []
         self.base_url = ""
+        self.open_paths: tuple[str, ...] = ()
+        """Path prefixes answered without a token (pre-authenticated download URLs)."""
 
     def fail_next(self, status: int, *, retry_after: str | None = None) -> None:
         self._failures.append((status, retry_after))
@@ -167,6 +169,8 @@ class ApiServer:
             return json_reply(status, {"error": "rate limited"},
                               {"Retry-After": retry_after} if retry_after else {})  # fmt: skip
         authorization = headers.get("authorization", "")
+        if self.open_paths and path.startswith(self.open_paths):
+            return self.api(method, path, query, headers, body)
         self.authorizations.append(authorization)
         if authorization.removeprefix("Bearer ") not in self.oauth.access_tokens:
             return self.unauthorized()
