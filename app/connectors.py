@@ -328,7 +328,7 @@ async def configure(
         raise Invalid(
             f"a {kind} connector is connected by signing in, not with a key: POST"
             f" /v1/chapters/{{chapter}}/connectors/oauth/{provider}/start (the web app's Connect"
-            f" button) or `ragstack connectors connect CHAPTER --provider {provider}`"
+            f" button) or `ragstack connector connect CHAPTER --provider {provider}`"
         )
     elif kind == "zotero_dir":
         if library is not None or api_key is not None or base_url is not None:

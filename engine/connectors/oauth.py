@@ -254,7 +254,7 @@ class OAuthClient:
             raise CredentialRejected(
                 f"{self.provider.title} no longer accepts this connector's sign-in ({error}): the"
                 " access was revoked or has expired; reconnect it (Connect again in the web app,"
-                " or ragstack connectors connect)"
+                " or ragstack connector connect)"
             )
         if response.status_code >= 500 or response.status_code == 429:
             raise ConnectorUnavailable(

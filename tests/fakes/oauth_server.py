@@ -48,6 +48,7 @@ class FakeOAuth:
     device_script: list[str] = field(default_factory=list)
     """What each device poll answers, in order: an RFC 8628 error code, or "ok"."""
     device_code: str = "device-code-do-not-leak"
+    device_interval: int = 5
     grants: list[str] = field(default_factory=list)
     """The grant_type of each token request, in order."""
     _serial: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -92,7 +93,7 @@ class FakeOAuth:
             return json_reply(200, {
                 "device_code": self.device_code, "user_code": "WDJB-MJHT",
                 "verification_uri": "https://example.test/device", "expires_in": 900,
-                "interval": 5,
+                "interval": self.device_interval,
             })  # fmt: skip
         if path != "/oauth/token":
             return self._error(404, "not_found")
