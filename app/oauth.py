@@ -38,7 +38,6 @@ from app import connectors as app_connectors
 from app.connectors import oauth_client, oauth_settings
 from app.mirror_records import mirror_record
 from app.services import Services
-from engine.connectors import ConnectorError
 from engine.connectors.oauth import (
     PROVIDERS,
     DeviceDenied,
@@ -49,7 +48,7 @@ from engine.connectors.oauth import (
     token_request_error,
 )
 from engine.errors import EngineError
-from engine.rules import Invalid, NotFound
+from engine.rules import Forbidden, Invalid, NotFound
 from events import new_id
 
 __all__ = [
@@ -260,6 +259,14 @@ async def _fail(services: Services, flow: _Flow, code: str, message: str) -> Non
     log.info("oauth flow %s of chapter %s failed: %s", flow.id, flow.chapter, code)
 
 
+def _code_of(exc: EngineError) -> str:
+    if exc.code != EngineError.code:
+        return exc.code
+    if isinstance(exc, NotFound):
+        return "not_found"
+    return "forbidden" if isinstance(exc, Forbidden) else "oauth_failed"
+
+
 async def callback(
     services: Services, *, code: str | None, state: str | None, error: str | None
 ) -> CallbackResult:
@@ -291,8 +298,8 @@ async def callback(
         tokens = await client.exchange(code=code, verifier=flow.verifier,
                                        redirect_uri=flow.redirect_uri)  # fmt: skip
         connector = await _connect(services, flow, tokens)
-    except (EngineError, ConnectorError) as exc:
-        code_ = getattr(exc, "code", "oauth_failed")
+    except EngineError as exc:  # the provider's refusal, or the chapter no longer theirs
+        code_ = _code_of(exc)
         await _fail(services, flow, code_, str(exc))
         return CallbackResult(chapter=flow.chapter, error_code=code_)
     return CallbackResult(chapter=flow.chapter, connector=connector)

@@ -66,6 +66,9 @@ class Provider(msgspec.Struct, frozen=True, kw_only=True):
     scopes: tuple[str, ...]
     auth_params: Mapping[str, str] = {}
     """What makes it issue a refresh token (Google: offline access and a consent prompt)."""
+    device_public: bool = False
+    """Its device flow treats the client as public: no secret on the device grant nor on the
+    refreshes of what it issued (Microsoft answers AADSTS700025 to one); Google's wants it."""
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -97,6 +100,7 @@ PROVIDERS: dict[str, Provider] = {
         device_url="https://login.microsoftonline.com/common/oauth2/v2.0/devicecode",
         api_url="https://graph.microsoft.com/v1.0",
         scopes=("Files.Read", "offline_access"),
+        device_public=True,
     ),
 }  # fmt: skip
 """The providers, by the name the routes and the CLI use."""
@@ -121,6 +125,9 @@ class Tokens(msgspec.Struct, kw_only=True):
     refresh_token: str | None = None
     expires_at: float | None = None
     """Unix seconds; None when the provider did not say."""
+    public: bool = False
+    """Issued to the client as a public one (a device flow at Microsoft): refreshed without the
+    client secret."""
 
     def __repr__(self) -> str:  # a stray repr in a log or traceback shows no token
         return f"Tokens(expires_at={self.expires_at})"
@@ -193,9 +200,11 @@ class OAuthClient:
         }  # fmt: skip
         return f"{self.auth_url}?{urlencode(params)}"
 
-    async def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
+    async def _post(
+        self, url: str, form: dict[str, str], *, public: bool = False
+    ) -> httpx.Response:
         form = {"client_id": self.client_id, **form}
-        if self._secret:
+        if self._secret and not public:
             form["client_secret"] = self._secret
         transport = guarded_transport(
             self._allow_private,
@@ -211,7 +220,9 @@ class OAuthClient:
                     f"{self.provider.title}'s sign-in service cannot be reached: {type(exc).__name__}"
                 ) from None
 
-    def _tokens(self, response: httpx.Response, *, keep_refresh: str | None = None) -> Tokens:
+    def _tokens(
+        self, response: httpx.Response, *, keep_refresh: str | None = None, public: bool = False
+    ) -> Tokens:
         try:
             body = response.json()
         except ValueError:
@@ -223,6 +234,7 @@ class OAuthClient:
             access_token=body["access_token"],
             refresh_token=body.get("refresh_token") or keep_refresh,
             expires_at=time.time() + float(expires) if isinstance(expires, int | float) else None,
+            public=public,
         )
 
     def _refused(self, response: httpx.Response, step: str) -> OAuthError:
@@ -240,13 +252,15 @@ class OAuthClient:
             raise self._refused(response, "the authorization code")
         return self._tokens(response)
 
-    async def refresh(self, refresh_token: str) -> Tokens:
-        """New tokens for a refresh token; CredentialRejected when the grant is gone."""
+    async def refresh(self, refresh_token: str, *, public: bool = False) -> Tokens:
+        """New tokens for a refresh token (`public`: issued by a public device flow);
+        CredentialRejected when the grant is gone."""
         response = await self._post(
-            self.token_url, {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        )
+            self.token_url, {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            public=public,
+        )  # fmt: skip
         if response.status_code == 200:
-            return self._tokens(response, keep_refresh=refresh_token)
+            return self._tokens(response, keep_refresh=refresh_token, public=public)
         error, _ = _error_of(response)
         if error in ("invalid_grant", "invalid_client", "unauthorized_client") or (
             response.status_code in (400, 401) and error.startswith("http_")
@@ -266,7 +280,8 @@ class OAuthClient:
         """A device flow started at the provider (RFC 8628 §3.1)."""
         if self.device_url is None:
             raise OAuthError(f"{self.provider.title} offers no device flow here")
-        response = await self._post(self.device_url, {"scope": " ".join(self.provider.scopes)})
+        response = await self._post(self.device_url, {"scope": " ".join(self.provider.scopes)},
+                                    public=self.provider.device_public)  # fmt: skip
         if response.status_code != 200:
             raise self._refused(response, "to start a device sign-in")
         body = response.json()
@@ -284,12 +299,13 @@ class OAuthClient:
     async def device_poll(self, device_code: str, interval: int) -> Tokens | DevicePending:
         """One poll of the token endpoint (RFC 8628 §3.4–3.5): the tokens, or pending (with the
         interval to wait, 5 s longer after `slow_down`); DeviceDenied when refused or expired."""
+        public = self.provider.device_public
         response = await self._post(self.token_url, {
             "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
             "device_code": device_code,
-        })  # fmt: skip
+        }, public=public)  # fmt: skip
         if response.status_code == 200:
-            return self._tokens(response)
+            return self._tokens(response, public=public)
         error, _ = _error_of(response)
         if error == "authorization_pending":
             return DevicePending(slow_down=False, interval=interval)
@@ -326,7 +342,7 @@ class TokenSource:
                     f"{self.client.provider.title}'s access token expired and there is no refresh"
                     " token; reconnect the connector"
                 )
-            tokens = await self.client.refresh(tokens.refresh_token)
+            tokens = await self.client.refresh(tokens.refresh_token, public=tokens.public)
             await self._save(tokens)
             self._tokens = tokens
             self.refreshes += 1

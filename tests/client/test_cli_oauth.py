@@ -1,6 +1,7 @@
 """`ragstack connector connect` against a real `ragstack serve` whose operator set up OneDrive and
 Dropbox with environment variables (local servers speak Graph, Dropbox and their token
-endpoints): OneDrive by a user code (the device flow), Dropbox by a link opened in a browser
+endpoints): OneDrive by a user code (the device flow, the client public as Microsoft has it),
+Dropbox by a link opened in a browser
 (played here by the test), each then synced."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.serve_support import ServeProcess, cli_env, serving, spawned
 
 @pytest.fixture(scope="module")
 def onedrive() -> Iterator[FakeOneDrive]:
-    with FakeOneDrive(FakeOAuth(device_interval=1, rotate=True)) as fake:
+    with FakeOneDrive(FakeOAuth(device_interval=1, rotate=True, public_device=True)) as fake:
         fake.folder("LIB", "Thesis")
         fake.put("i1", "outline.txt", b"an outline of the orchard thesis", parent="LIB")
         fake.put("i2", "bees.txt", b"bees visit the apple blossom", parent="LIB")
@@ -71,8 +72,11 @@ def test_onedrive_is_connected_with_a_user_code_and_synced(served, onedrive):
     connector = json.loads(done.stdout)
     assert connector["kind"] == "onedrive" and connector["library"] == "LIB"
     assert "do-not-leak" not in done.stdout + done.stderr
+    # Microsoft treats a device flow's client as public: the refresh goes without the secret.
+    onedrive.oauth.expire_access()
     synced = served.invoke_json("sync", chapter, "--connector", connector["id"])
     assert synced["connectors"][0]["report"]["added"] == 2
+    assert onedrive.oauth.grants[-1] == "refresh_token"
 
 
 def test_dropbox_is_connected_with_a_link_and_synced(served, dropbox):

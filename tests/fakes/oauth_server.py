@@ -41,6 +41,10 @@ class FakeOAuth:
     expires_in: int = 3600
     rotate: bool = False
     """Issue a new refresh token on every refresh (as Microsoft does)."""
+    public_device: bool = False
+    """The device flow treats the client as public, as Microsoft's does: a client secret on its
+    grant, or on the refresh of what it issued, is refused (AADSTS700025)."""
+    public_refresh: set[str] = field(default_factory=set)
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     """code → (S256 challenge, redirect_uri)."""
     access_tokens: set[str] = field(default_factory=set)
@@ -64,11 +68,13 @@ class FakeOAuth:
         self.codes[code] = (query["code_challenge"], query["redirect_uri"])
         return code, query["state"], query["redirect_uri"]
 
-    def issue(self) -> dict[str, Any]:
+    def issue(self, *, public: bool = False) -> dict[str, Any]:
         n = next(self._serial)
         access, refresh = f"access-{n}-do-not-leak", f"refresh-{n}-do-not-leak"
         self.access_tokens.add(access)
         self.refresh_tokens.add(refresh)
+        if public:
+            self.public_refresh.add(refresh)
         return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                 "expires_in": self.expires_in, "scope": "read"}  # fmt: skip
 
@@ -88,7 +94,9 @@ class FakeOAuth:
     def answer(self, path: str, body: bytes) -> Reply:
         form = dict(parse_qsl(body.decode()))
         if path == "/oauth/device":
-            if form.get("client_id") != self.client_id:
+            if form.get("client_id") != self.client_id or (
+                self.public_device and "client_secret" in form
+            ):
                 return self._error(401, "invalid_client")
             return json_reply(200, {
                 "device_code": self.device_code, "user_code": "WDJB-MJHT",
@@ -97,11 +105,17 @@ class FakeOAuth:
             })  # fmt: skip
         if path != "/oauth/token":
             return self._error(404, "not_found")
-        if (form.get("client_id"), form.get("client_secret")) != (
-            self.client_id, self.client_secret,
-        ):  # fmt: skip
-            return self._error(401, "invalid_client", "client authentication failed")
         grant = form.get("grant_type", "")
+        public = self.public_device and (
+            grant.endswith("device_code") or form.get("refresh_token") in self.public_refresh
+        )
+        if form.get("client_id") != self.client_id:
+            return self._error(401, "invalid_client", "unknown client")
+        if public and "client_secret" in form:
+            return self._error(401, "invalid_client", "AADSTS700025: Client is public so neither"
+                               " 'client_assertion' nor 'client_secret' should be presented.")  # fmt: skip
+        if not public and form.get("client_secret") != self.client_secret:
+            return self._error(401, "invalid_client", "client authentication failed")
         with self._lock:
             self.grants.append(grant)
             if grant == "authorization_code":
@@ -119,7 +133,7 @@ class FakeOAuth:
                 token = form.get("refresh_token", "")
                 if token not in self.refresh_tokens:
                     return self._error(400, "invalid_grant", "Token has been expired or revoked.")
-                issued = self.issue()
+                issued = self.issue(public=token in self.public_refresh)
                 if self.rotate:
                     self.refresh_tokens.discard(token)
                 else:
@@ -131,7 +145,7 @@ class FakeOAuth:
                     return self._error(400, "invalid_grant")
                 step = self.device_script.pop(0) if self.device_script else "ok"
                 if step == "ok":
-                    return json_reply(200, self.issue())
+                    return json_reply(200, self.issue(public=self.public_device))
                 return self._error(400, step)
         return self._error(400, "unsupported_grant_type")
 
