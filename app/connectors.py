@@ -47,7 +47,7 @@ from engine.connectors import (
 )
 from engine.connectors.confluence import Confluence, check_space
 from engine.connectors.dropbox import Dropbox, check_dropbox_path
-from engine.connectors.google_drive import GoogleDrive, check_folder
+from engine.connectors.google_drive import GoogleDrive, check_folder, throttled
 from engine.connectors.http import ServiceClient, check_base_url
 from engine.connectors.notion import DEFAULT_BASE_URL as NOTION_BASE_URL
 from engine.connectors.notion import NOTION_VERSION, Notion
@@ -86,6 +86,7 @@ __all__ = [
     "oauth_settings",
     "push",
     "read",
+    "reconnect_oauth",
     "run_sync",
 ]
 
@@ -369,6 +370,25 @@ async def configure_oauth(
     return await _view(services, config)
 
 
+async def reconnect_oauth(
+    services: Services, chapter: str, connector: str, *, tokens: Tokens
+) -> ConnectorView:
+    """New tokens for an OAuth connector whose sign-in was refused: its library, cursor and
+    sources stay; a `credential_rejected` status becomes `new` until the next sync."""
+    config = await _config(services, chapter, connector)
+    if config.kind not in OAUTH_KINDS:
+        raise Invalid(f"connector {connector} is not connected by signing in")
+    async with services.syncs.lock(config.id):  # never under a running sync's feet
+        await services.accounts.put_secret(
+            _scope(config.id), "credential", msgspec.json.encode(tokens).decode()
+        )
+        state = await _state(services, config.id)
+        if state.status == "credential_rejected":
+            state.status, state.last_error, state.last_error_code = "new", None, None
+            await _save_state(services, config.id, state)
+    return await _view(services, config)
+
+
 async def _oauth_remote(
     services: Services, config: _Config, credential: str, known: Mapping[str, str]
 ) -> tuple[object, ServiceClient, TokenSource]:
@@ -391,6 +411,7 @@ async def _oauth_remote(
     provider = client_.provider
     http = ServiceClient(settings.api_url or provider.api_url, service=provider.title,
                          headers={}, auth=source,
+                         throttled=throttled if config.kind == "google_drive" else None,
                          allow_private=services.settings.web.allow_private_addresses)  # fmt: skip
     remote: object
     if config.kind == "google_drive":

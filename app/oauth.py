@@ -17,6 +17,10 @@ Two flows, both started by a signed-in person for one chapter they may write to:
 
 `poll` also tells a CLI that used the browser flow when the callback has made its connector.
 
+Either flow may **reconnect** an existing connector (`connector`): its refresh was refused
+(`credential_rejected`), so the new tokens replace its credential; its library, cursor and the
+sources it brought in stay, where a new connector would bring every file in again.
+
 Storage, in the accounts store (encrypted at rest): scope `oauth_flows`, name = the flow id: the
 flow (person, chapter, provider, library, the PKCE verifier or the device code, its expiry and,
 once ended, its connector or error). Expired flows are swept when a new one starts.
@@ -86,6 +90,8 @@ class _Flow(msgspec.Struct, kw_only=True):
     chapter: str
     actor: str
     library: str | None
+    reconnect: str | None = None
+    """The connector whose credential the tokens replace (None: a new connector)."""
     expires_at: float
     state_hash: str | None = None
     verifier: str | None = None
@@ -185,11 +191,19 @@ async def _sweep(services: Services) -> None:
 
 
 async def _begin(
-    services: Services, chapter: str, provider: str, library: str | None
+    services: Services, chapter: str, provider: str, library: str | None, reconnect: str | None
 ) -> tuple[OAuthClient, str | None]:
     client = oauth_client(services, provider)
     if await mirror_record(services, chapter) is not None:
         raise Invalid("a live mirror takes no connector: connect it on the owner's chapter")
+    if reconnect is not None:
+        existing = await app_connectors.read(services, chapter, reconnect)
+        if existing.kind != client.provider.kind:
+            raise Invalid(f"connector {reconnect} is a {existing.kind} connector, not"
+                          f" {client.provider.title}")  # fmt: skip
+        if library is not None and library != existing.library:
+            raise Invalid("a reconnected connector keeps its library: give none")
+        library = existing.library
     library = app_connectors.check_library_of(client.provider.kind, library)
     await _sweep(services)
     return client, library
@@ -197,15 +211,17 @@ async def _begin(
 
 async def start(
     services: Services, chapter: str, *, actor: str, provider: str, library: str | None,
-    redirect_uri: str,
+    redirect_uri: str, reconnect: str | None = None,
 ) -> FlowStarted:  # fmt: skip
-    """A browser flow for `actor` to connect `chapter` to `library` at `provider`."""
-    client, library = await _begin(services, chapter, provider, library)
+    """A browser flow for `actor` to connect `chapter` to `library` at `provider` (or to
+    `reconnect` that connector)."""
+    client, library = await _begin(services, chapter, provider, library, reconnect)
     secret = secrets.token_urlsafe(32)
     verifier, challenge = pkce_pair()
     flow = _Flow(
         id=new_id(), mode="browser", provider=provider, chapter=chapter, actor=actor,
-        library=library, expires_at=time.time() + FLOW_TTL_S, state_hash=_hash(secret),
+        library=library, reconnect=reconnect, expires_at=time.time() + FLOW_TTL_S,
+        state_hash=_hash(secret),
         verifier=verifier, redirect_uri=redirect_uri,
     )  # fmt: skip
     await _save(services, flow)
@@ -215,10 +231,12 @@ async def start(
 
 
 async def device_start(
-    services: Services, chapter: str, *, actor: str, provider: str, library: str | None
-) -> DeviceStarted:
-    """A device flow for `actor` to connect `chapter` to `library` at `provider`."""
-    client, library = await _begin(services, chapter, provider, library)
+    services: Services, chapter: str, *, actor: str, provider: str, library: str | None,
+    reconnect: str | None = None,
+) -> DeviceStarted:  # fmt: skip
+    """A device flow for `actor` to connect `chapter` to `library` at `provider` (or to
+    `reconnect` that connector)."""
+    client, library = await _begin(services, chapter, provider, library, reconnect)
     if client.device_url is None:
         raise Invalid(
             f"{client.provider.title} offers no device sign-in here: use the link flow"
@@ -227,7 +245,8 @@ async def device_start(
     code = await client.device_start()
     flow = _Flow(
         id=new_id(), mode="device", provider=provider, chapter=chapter, actor=actor,
-        library=library, expires_at=time.time() + code.expires_in, device_code=code.device_code,
+        library=library, reconnect=reconnect, expires_at=time.time() + code.expires_in,
+        device_code=code.device_code,
         interval=code.interval,
     )  # fmt: skip
     await _save(services, flow)
@@ -241,10 +260,14 @@ async def device_start(
 async def _connect(services: Services, flow: _Flow, tokens: Tokens) -> str:
     # The person may have lost the chapter since the flow began.
     await services.books.chapter_access(flow.actor, flow.chapter, "write")
-    view = await app_connectors.configure_oauth(
-        services, flow.chapter, actor=flow.actor, kind=PROVIDERS[flow.provider].kind,
-        library=flow.library, tokens=tokens,
-    )  # fmt: skip
+    if flow.reconnect is not None:
+        view = await app_connectors.reconnect_oauth(services, flow.chapter, flow.reconnect,
+                                                    tokens=tokens)  # fmt: skip
+    else:
+        view = await app_connectors.configure_oauth(
+            services, flow.chapter, actor=flow.actor, kind=PROVIDERS[flow.provider].kind,
+            library=flow.library, tokens=tokens,
+        )  # fmt: skip
     flow.status, flow.connector = "connected", view.id
     flow.verifier = flow.device_code = None
     await _save(services, flow)

@@ -102,20 +102,25 @@ class ConnectorCalls:
         return convert(items(data, "providers"), list[OAuthProvider])
 
     async def start_oauth(
-        self, chapter: str, provider: str, *, library: str | None = None
-    ) -> OAuthStarted:
-        """Begin a browser sign-in: open `authorize_url`; the server makes the connector when the
+        self, chapter: str, provider: str, *, library: str | None = None,
+        reconnect: str | None = None,
+    ) -> OAuthStarted:  # fmt: skip
+        """Begin a browser sign-in: open `authorize_url`; the server makes the connector (or
+        gives `reconnect`, a connector whose sign-in was refused, its new tokens) when the
         provider sends the browser back. 409 oauth_not_configured if the operator has not set
         the provider up."""
         path = f"/v1/chapters/{chapter}/connectors/oauth/{provider}/start"
-        return await self._typed(OAuthStarted, "POST", path, json_body={"library": library})
+        body = {"library": library, "connector": reconnect}
+        return await self._typed(OAuthStarted, "POST", path, json_body=body)
 
     async def start_oauth_device(
-        self, chapter: str, provider: str, *, library: str | None = None
-    ) -> OAuthDeviceStarted:
+        self, chapter: str, provider: str, *, library: str | None = None,
+        reconnect: str | None = None,
+    ) -> OAuthDeviceStarted:  # fmt: skip
         """Begin a device sign-in (RFC 8628): show `user_code` and `verification_uri`."""
         path = f"/v1/chapters/{chapter}/connectors/oauth/{provider}/device"
-        return await self._typed(OAuthDeviceStarted, "POST", path, json_body={"library": library})
+        body = {"library": library, "connector": reconnect}
+        return await self._typed(OAuthDeviceStarted, "POST", path, json_body=body)
 
     async def poll_oauth(self, chapter: str, flow: str) -> OAuthFlowStatus:
         """Where a sign-in is (a device flow's provider is polled once per call)."""
@@ -124,10 +129,12 @@ class ConnectorCalls:
 
     async def connect_oauth(
         self, chapter: str, provider: str, *, library: str | None = None,
-        sign_in: SignIn, waiting: Waiting | None = None, browser: bool = False,
+        reconnect: str | None = None, sign_in: SignIn, waiting: Waiting | None = None,
+        browser: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> ConnectorStatus:  # fmt: skip
-        """Connect `chapter` to `library` at `provider` and return the connector: a device
+        """Connect `chapter` to `library` at `provider` (or sign `reconnect`, a connector whose
+        sign-in was refused, in again) and return the connector: a device
         sign-in where the provider offers one (unless `browser`), else a link for a browser.
         `sign_in` shows the person what to do; the flow is polled every `interval` seconds
         (longer after the provider's `slow_down`) until it is connected or fails (ApiError
@@ -135,8 +142,9 @@ class ConnectorCalls:
         offered = {p.name: p for p in await self.oauth_providers()}
         device = not browser and provider in offered and offered[provider].device_flow
         started: OAuthStarted | OAuthDeviceStarted = (
-            await self.start_oauth_device(chapter, provider, library=library) if device
-            else await self.start_oauth(chapter, provider, library=library)
+            await self.start_oauth_device(chapter, provider, library=library, reconnect=reconnect)
+            if device
+            else await self.start_oauth(chapter, provider, library=library, reconnect=reconnect)
         )  # fmt: skip
         sign_in(started)
         interval = started.interval if isinstance(started, OAuthDeviceStarted) else 2

@@ -6,6 +6,7 @@
     ragstack connector add CHAPTER --confluence-space KEY --base-url URL [--email E]
     ragstack connector add CHAPTER --notion
     ragstack connector connect CHAPTER --provider google|dropbox|microsoft [--library ID]
+                                       [--reconnect CONNECTOR]
     ragstack connector list CHAPTER    ragstack connector show CHAPTER ID
     ragstack connector remove CHAPTER ID [--remove-sources]
 
@@ -224,9 +225,14 @@ def connect(
     browser: Annotated[
         bool, typer.Option("--browser", help="Sign in with a link even if a code would do.")
     ] = False,
+    reconnect: Annotated[
+        str | None,
+        typer.Option("--reconnect", help="Sign this connector in again (its sign-in was refused)."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Connect a chapter to a folder by signing in (the server keeps the tokens)."""
+    """Connect a chapter to a folder by signing in (the server keeps the tokens), or sign a
+    connector whose sign-in was refused in again (--reconnect)."""
     with errors_handled(json_output), open_client() as client:
         chapter_id = resolve_chapter(client, chapter)
         if provider not in ("google", "dropbox", "microsoft"):
@@ -252,8 +258,9 @@ def connect(
                 line.update(f"waiting for the sign-in…{slower}")
 
             made = client.connect_oauth(chapter_id, provider, library=library, sign_in=sign_in,
-                                        waiting=waiting, browser=browser)  # fmt: skip
-        report(made, f"connector {made.id} ({made.kind}) connected; sync it with ragstack sync"
+                                        waiting=waiting, browser=browser, reconnect=reconnect)  # fmt: skip
+        verb = "reconnected" if reconnect else "connected"
+        report(made, f"connector {made.id} ({made.kind}) {verb}; sync it with ragstack sync"
                f" {chapter_id} --connector {made.id}", json_output=json_output)  # fmt: skip
 
 

@@ -150,6 +150,9 @@ class OAuthStart(BaseModel):
     library: Annotated[str, Field(max_length=1000)] | None = None
     """google: a folder's id (default root, My Drive); dropbox: a folder's path like /Research
     (default: all of it); microsoft: a folder's item id (default: the whole OneDrive)."""
+    connector: Annotated[str, Field(max_length=64)] | None = None
+    """Reconnect this connector (its sign-in was refused): the new tokens replace its
+    credential, its library and sources stay. None: a new connector."""
 
 
 class OAuthStarted(BaseModel):

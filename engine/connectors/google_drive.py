@@ -11,6 +11,8 @@
 - Subfolders are collections: a file in `<folder>/Reports/2026` carries
   `collection:/Reports/2026` (a slash inside a folder's name becomes `∕`); files directly in the
   folder carry none. Its title (`meta.title`) is its name, so a rename is a `SourceDescribed`.
+- Drive's 403 `rateLimitExceeded` / `userRateLimitExceeded` is a throttle (`throttled`), waited
+  out like a 429, not a refused credential.
 - Bytes: `files/<id>?alt=media`; Google Docs, Sheets and Slides are exported
   (`files/<id>/export`) as .docx, .xlsx and .pptx, Drawings as PDF; other Google-native types
   (Forms, Sites, shortcuts) have no bytes and are skipped. `md5Checksum` (or, for exported
@@ -24,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import httpx
 import msgspec
 
 from engine.connectors import Changes, ConnectorError, ItemFailed, RemoteItem
@@ -31,7 +34,7 @@ from engine.connectors.http import ServiceClient
 from engine.rules import Invalid
 from events import SourceMeta
 
-__all__ = ["EXPORTS", "FOLDER", "GoogleDrive", "check_folder"]
+__all__ = ["EXPORTS", "FOLDER", "GoogleDrive", "check_folder", "throttled"]
 
 FOLDER = "application/vnd.google-apps.folder"
 _OFFICE = "application/vnd.openxmlformats-officedocument"
@@ -61,6 +64,21 @@ def check_folder(folder: str) -> str:
             " address) or root"
         )
     return folder
+
+
+_RATE_LIMITS = {"rateLimitExceeded", "userRateLimitExceeded"}
+
+
+def throttled(response: httpx.Response) -> bool:
+    """Drive answers some rate limits with 403 and a reason, not 429: they are waited out, not
+    taken for a refused credential."""
+    if response.status_code != 403:
+        return False
+    try:
+        errors = response.json().get("error", {}).get("errors", [])
+    except (ValueError, AttributeError):
+        return False
+    return any(isinstance(e, dict) and e.get("reason") in _RATE_LIMITS for e in errors)
 
 
 class _Cursor(msgspec.Struct, kw_only=True):

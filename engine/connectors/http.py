@@ -6,7 +6,8 @@
   is on (a self-hosted Confluence on the LAN; the tests' local servers). A user's base URL
   never lifts the rule.
 - 429 and 503 are waited out: `Retry-After` (seconds or an HTTP date), capped; Zotero's
-  `Backoff` on any answer delays the next request.
+  `Backoff` on any answer delays the next request; a connector may say which other answers are
+  a throttle too (`throttled`: Drive's 403 `rateLimitExceeded`).
 - 401 and 403 are `CredentialRejected`, a clear error the connector's status shows; the
   credential itself never appears in a message, a log line or a URL (it travels in a header).
   An OAuth connector's `auth` gives the `Authorization` header per request and is asked for a
@@ -33,6 +34,8 @@ __all__ = ["ServiceClient", "check_base_url"]
 Sleep = Callable[[float], Awaitable[None]]
 Auth = Callable[[bool], Awaitable[str]]
 """The `Authorization` header's value; called with True after a 401 to renew it."""
+Throttled = Callable[[httpx.Response], bool]
+"""Whether an answer other than 429/503 asks to slow down (Drive's 403 `rateLimitExceeded`)."""
 TRIES = 6
 """Requests tried per call when the service asks us to wait or fails with a 5xx."""
 MAX_WAIT_S = 300.0
@@ -78,9 +81,11 @@ class ServiceClient:
         max_wait_s: float = MAX_WAIT_S,
         timeout_s: float = 60.0,
         auth: Auth | None = None,
+        throttled: Throttled | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
         self.auth = auth
+        self.throttled = throttled
         self.service = service
         self.sleep = sleep
         self.max_wait_s = max_wait_s
@@ -153,7 +158,8 @@ class ServiceClient:
                 self._backoff = backoff
             if response.status_code in ok:
                 return response
-            if response.status_code in (429, 503) or response.status_code >= 500:
+            slow = self.throttled is not None and self.throttled(response)
+            if response.status_code in (429, 503) or response.status_code >= 500 or slow:
                 wait = _wait_of(response.headers.get("Retry-After"))
                 if wait is None:
                     wait = min(2.0**attempt, 30.0)

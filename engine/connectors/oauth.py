@@ -267,8 +267,9 @@ class OAuthClient:
         ):
             raise CredentialRejected(
                 f"{self.provider.title} no longer accepts this connector's sign-in ({error}): the"
-                " access was revoked or has expired; reconnect it (Connect again in the web app,"
-                " or ragstack connector connect)"
+                " access was revoked or has expired; reconnect it (Reconnect in the web app, or"
+                f" ragstack connector connect CHAPTER --provider {self.provider.name}"
+                " --reconnect CONNECTOR)"
             )
         if response.status_code >= 500 or response.status_code == 429:
             raise ConnectorUnavailable(

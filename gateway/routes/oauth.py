@@ -65,12 +65,14 @@ async def start_oauth(
     request: Request, services: ServicesDep, user: CurrentUser, chapter: WritableChapter,
     provider: _Provider, body: OAuthStart | None = None,
 ) -> OAuthStarted:  # fmt: skip
-    """Begin connecting the chapter to a folder: send the browser to `authorize_url`; the
-    provider sends it back to the callback, which makes the connector. 409
+    """Begin connecting the chapter to a folder (or reconnecting a connector whose sign-in was
+    refused: `connector`): send the browser to `authorize_url`; the provider sends it back to
+    the callback, which makes (or reconnects) the connector. 409
     `oauth_not_configured` when the operator has not registered a client with the provider."""
     started = await app_oauth.start(
         services, chapter.id, actor=user.id, provider=provider,
         library=body.library if body else None, redirect_uri=_redirect_uri(request, services),
+        reconnect=body.connector if body else None,
     )  # fmt: skip
     return OAuthStarted.model_validate(msgspec.to_builtins(started))
 
@@ -85,8 +87,10 @@ async def start_oauth_device(
 ) -> OAuthDeviceStarted:  # fmt: skip
     """Begin connecting the chapter with a user code (RFC 8628, for the CLI): show the code and
     the link, then poll the flow. 422 when the provider offers no device sign-in."""
-    started = await app_oauth.device_start(services, chapter.id, actor=user.id, provider=provider,
-                                           library=body.library if body else None)  # fmt: skip
+    started = await app_oauth.device_start(
+        services, chapter.id, actor=user.id, provider=provider,
+        library=body.library if body else None, reconnect=body.connector if body else None,
+    )  # fmt: skip
     return OAuthDeviceStarted.model_validate(msgspec.to_builtins(started))
 
 

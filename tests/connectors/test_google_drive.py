@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from engine.connectors import CredentialRejected
-from engine.connectors.google_drive import GoogleDrive, check_folder
+from engine.connectors.google_drive import GoogleDrive, check_folder, throttled
+from engine.connectors.http import ServiceClient
 from engine.connectors.sync import held_items
 from engine.rules import Invalid
 from events import SourceAdded, SourceDescribed, SourceRemoved, SourceRetagged, SourceRevised
@@ -113,11 +114,19 @@ async def test_a_revoked_grant_is_a_rejected_credential_that_says_reconnect(driv
     assert "invalid_grant" in str(caught.value) and "do-not-leak" not in str(caught.value)
 
 
-async def test_a_429_is_waited_out(drive, log, blobs):
+async def test_a_429_and_a_rate_limit_403_are_waited_out(drive, log, blobs):
     drive.fail_next(429, retry_after="3")
+    drive.fail_next(403, body={"error": {"code": 403, "message": "Rate Limit Exceeded",
+                                         "errors": [{"reason": "userRateLimitExceeded"}]}})  # fmt: skip
     sleeps = Sleeps()
-    report, _ = await run(drive, log, blobs, None, sleeps=sleeps)
-    assert report.added == 3 and sleeps == [3.0]
+    source = signed_in(drive, "google")[0]
+    client = ServiceClient(drive.base_url, service="Google Drive", headers={}, auth=source,
+                           allow_private=True, sleep=sleeps, throttled=throttled)  # fmt: skip
+    report, _ = await sync_opened(
+        client, lambda known: GoogleDrive(client, "LIB").with_known(known), log, blobs,
+        CONNECTOR, None,
+    )  # fmt: skip
+    assert report.added == 3 and sleeps == [3.0, 2.0]  # the 403 had no Retry-After: backoff
 
 
 def test_a_folder_id_that_could_break_the_query_is_refused():

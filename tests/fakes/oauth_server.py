@@ -159,13 +159,14 @@ class ApiServer:
         self.requests: list[tuple[str, str]] = []
         self.authorizations: list[str] = []
         """Every Authorization header the API paths received (tests check tokens stay there)."""
-        self._failures: list[tuple[int, str | None]] = []
+        self._failures: list[tuple[int, str | None, Any]] = []
         self.base_url = ""
         self.open_paths: tuple[str, ...] = ()
         """Path prefixes answered without a token (pre-authenticated download URLs)."""
 
-    def fail_next(self, status: int, *, retry_after: str | None = None) -> None:
-        self._failures.append((status, retry_after))
+    def fail_next(self, status: int, *, retry_after: str | None = None, body: Any = None) -> None:
+        """The next API request answers `status` (with `body`, default a rate-limit error)."""
+        self._failures.append((status, retry_after, body))
 
     def unauthorized(self) -> Reply:
         return json_reply(401, {"error": {"code": 401, "message": "Invalid Credentials"}})
@@ -180,8 +181,8 @@ class ApiServer:
         if path.startswith("/oauth/"):
             return self.oauth.answer(path, body)
         if self._failures:
-            status, retry_after = self._failures.pop(0)
-            return json_reply(status, {"error": "rate limited"},
+            status, retry_after, error = self._failures.pop(0)
+            return json_reply(status, error or {"error": "rate limited"},
                               {"Retry-After": retry_after} if retry_after else {})  # fmt: skip
         authorization = headers.get("authorization", "")
         if self.open_paths and path.startswith(self.open_paths):

@@ -103,7 +103,19 @@ async def test_the_browser_flow_makes_a_connector_that_syncs(client, drive, serv
                                headers=headers)).json()  # fmt: skip
     assert status["status"] == "credential_rejected" and "reconnect" in status["last_error"]
 
-    answers = [polled.text, synced.text, failed.text, str(status)]
+    # Reconnecting gives the same connector new tokens: nothing is brought in twice.
+    again_started = await client.post(f"/v1/chapters/{chapter}/connectors/oauth/google/start",
+                                      json={"connector": connector}, headers=headers)  # fmt: skip
+    code, state2, _ = drive.oauth.approve(again_started.json()["authorize_url"])
+    back = await client.get("/v1/connectors/oauth/callback", params={"code": code, "state": state2})
+    assert back.headers["location"] == f"/chapters/{chapter}?connector={connector}"
+    resynced = await client.post(f"/v1/chapters/{chapter}/connectors/{connector}/sync",
+                                 headers=headers)  # fmt: skip
+    assert resynced.json()["status"] == "ok" and resynced.json()["report"]["appended"] == 0
+    listed = await client.get(f"/v1/chapters/{chapter}/connectors", headers=headers)
+    assert len(listed.json()["connectors"]) == 1
+
+    answers = [polled.text, synced.text, failed.text, str(status), resynced.text]
     events = [repr(r.envelope.body) async for r in services.logs.chapter(chapter).read()]
     # The server's log lines (the test's own client logs the redirect it follows, code and all,
     # as a browser's history would hold it; the server never does).
