@@ -182,7 +182,8 @@ async def _load(services: Services, flow_id: str) -> _Flow | None:
 
 
 async def _sweep(services: Services) -> None:
-    """Forget flows past their expiry (and ended ones past `_KEPT_S`)."""
+    """Forget flows `_KEPT_S` past their expiry (an ended flow's outcome stays that long for
+    the CLI polling it)."""
     now = time.time()
     for name in await services.accounts.secret_names(_SCOPE):
         flow = await _load(services, name)
