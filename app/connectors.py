@@ -157,6 +157,7 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     has_credential: bool
     status: Status
     cursor: str | None
+    """Where the next sync starts (an OAuth kind's: only the service's own token)."""
     last_run_at: int | None
     """Unix ms of the last sync's end."""
     last_error: str | None
@@ -203,15 +204,35 @@ async def _save_state(services: Services, connector: str, state: _State) -> None
     )
 
 
+def _public_cursor(kind: str, cursor: str | None) -> str | None:
+    """The cursor as the status shows it: an OAuth kind's is JSON holding, besides the service's
+    own page token, a map of every file (ids, hashes, folder names) that may run to megabytes;
+    only the service's token is shown."""
+    if kind not in OAUTH_KINDS or not cursor:
+        return cursor
+    try:
+        decoded = msgspec.json.decode(cursor)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    token = decoded.get("token") or decoded.get("cursor") or decoded.get("link")
+    return str(token) if token is not None else None
+
+
 async def _view(services: Services, config: _Config) -> ConnectorView:
     state = await _state(services, config.id)
+    report = state.report
+    if report is not None and config.kind in OAUTH_KINDS:
+        report = msgspec.structs.replace(report, cursor=_public_cursor(config.kind, report.cursor))
     has_key = await services.accounts.get_secret(_scope(config.id), "credential") is not None
     return ConnectorView(
         id=config.id, chapter=config.chapter, kind=config.kind, library=config.library,
         base_url=config.base_url, path=config.path, email=config.email,
         pushed=config.kind == "zotero_dir" and config.path is None, has_credential=has_key,
-        status=state.status, cursor=state.cursor, last_run_at=state.last_run_at,
-        last_error=state.last_error, last_error_code=state.last_error_code, report=state.report,
+        status=state.status, cursor=_public_cursor(config.kind, state.cursor),
+        last_run_at=state.last_run_at, last_error=state.last_error,
+        last_error_code=state.last_error_code, report=report,
     )  # fmt: skip
 
 

@@ -83,6 +83,8 @@ async def test_the_browser_flow_makes_a_connector_that_syncs(client, drive, serv
     assert synced.status_code == 200, synced.text
     report = synced.json()["report"]
     assert (report["added"], report["rejected"]) == (2, 1)
+    # The status shows Drive's page token, not the file map the cursor keeps beside it.
+    assert synced.json()["cursor"] == report["cursor"] and report["cursor"].isdigit()
 
     # The state is single use: the same redirect again changes nothing.
     again = await client.get("/v1/connectors/oauth/callback",
