@@ -14,10 +14,12 @@ What a connector brought in is not stored here: it is folded from the chapter's 
 Kinds: `zotero` (the Web API: `library` users/<n> or groups/<n>, an API key, `base_url`
 defaulting to `[connectors] zotero_api_url`), `confluence` (`base_url` of the site, the space
 key as `library`, an API token and, for Cloud, the account's `email`), `notion` (the
-integration's secret; `base_url` defaults to api.notion.com), and the two local kinds, `zotero_dir`
+integration's secret; `base_url` defaults to api.notion.com), the two local kinds, `zotero_dir`
 (a Zotero data directory) and `obsidian` (an Obsidian vault): with a `path` under the operator's
 `[connectors] local_root`, the server reads it itself; without one, the user's CLI reads it on
-their machine and pushes its changes (`push`).
+their machine and pushes its changes (`push`), and the OAuth kinds `google_drive`, `dropbox` and
+`onedrive` (a folder as `library`; made by app/oauth.py's flows, never with a pasted key: their
+`credential` is the provider's tokens, refreshed as they expire).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import msgspec
 
 from app.mirror_records import mirror_record
 from app.services import Services
+from app.settings import OAuthClientSettings
 from engine.blobs import blob_hash
 from engine.connectors import (
     Changes,
@@ -44,10 +47,14 @@ from engine.connectors import (
     RemoteItem,
 )
 from engine.connectors.confluence import Confluence, check_space
+from engine.connectors.dropbox import Dropbox, check_dropbox_path
+from engine.connectors.google_drive import GoogleDrive, check_folder, throttled
 from engine.connectors.http import ServiceClient, check_base_url
 from engine.connectors.notion import DEFAULT_BASE_URL as NOTION_BASE_URL
 from engine.connectors.notion import NOTION_VERSION, Notion
+from engine.connectors.oauth import PROVIDERS, OAuthClient, Provider, Tokens, TokenSource
 from engine.connectors.obsidian import ObsidianVault
+from engine.connectors.onedrive import OneDrive, check_item
 from engine.connectors.sync import (
     Held,
     Progress,
@@ -69,18 +76,37 @@ __all__ = [
     "ConnectorView",
     "Connectors",
     "HeldItem",
+    "OAuthNotConfigured",
+    "check_library_of",
     "configure",
+    "configure_oauth",
     "delete",
     "held",
     "list_connectors",
+    "oauth_client",
+    "oauth_provider",
+    "oauth_settings",
     "push",
     "read",
+    "reconnect_oauth",
     "run_sync",
 ]
 
 log = logging.getLogger(__name__)
 
-ConnectorKind = Literal["zotero", "zotero_dir", "confluence", "notion", "obsidian"]
+ConnectorKind = Literal[
+    "zotero",
+    "zotero_dir",
+    "confluence",
+    "notion",
+    "obsidian",
+    "google_drive",
+    "dropbox",
+    "onedrive",
+]
+OAUTH_KINDS = frozenset({"google_drive", "dropbox", "onedrive"})
+PROVIDER_OF_KIND = {p.kind: name for name, p in PROVIDERS.items()}
+"""The OAuth provider of each OAuth kind (google_drive → google)."""
 Status = Literal["new", "running", "ok", "failed", "credential_rejected"]
 LOCAL_KINDS: Mapping[str, str] = {"zotero_dir": "--zotero-dir ~/Zotero",
                                   "obsidian": "--obsidian-vault ~/Vault"}  # fmt: skip
@@ -99,6 +125,12 @@ class ConnectorBusy(Conflict):
     """A sync of this connector is running already."""
 
     code = "connector_busy"
+
+
+class OAuthNotConfigured(Conflict):
+    """The operator has not registered a client with this provider."""
+
+    code = "oauth_not_configured"
 
 
 class _Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,6 +170,7 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     has_credential: bool
     status: Status
     cursor: str | None
+    """Where the next sync starts (an OAuth kind's: only the service's own token)."""
     last_run_at: int | None
     """Unix ms of the last sync's end."""
     last_error: str | None
@@ -184,15 +217,35 @@ async def _save_state(services: Services, connector: str, state: _State) -> None
     )
 
 
+def _public_cursor(kind: str, cursor: str | None) -> str | None:
+    """The cursor as the status shows it: an OAuth kind's is JSON holding, besides the service's
+    own page token, a map of every file (ids, hashes, folder names) that may run to megabytes;
+    only the service's token is shown."""
+    if kind not in OAUTH_KINDS or not cursor:
+        return cursor
+    try:
+        decoded = msgspec.json.decode(cursor)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    token = decoded.get("token") or decoded.get("cursor") or decoded.get("link")
+    return str(token) if token is not None else None
+
+
 async def _view(services: Services, config: _Config) -> ConnectorView:
     state = await _state(services, config.id)
+    report = state.report
+    if report is not None and config.kind in OAUTH_KINDS:
+        report = msgspec.structs.replace(report, cursor=_public_cursor(config.kind, report.cursor))
     has_key = await services.accounts.get_secret(_scope(config.id), "credential") is not None
     return ConnectorView(
         id=config.id, chapter=config.chapter, kind=config.kind, library=config.library,
         base_url=config.base_url, path=config.path, email=config.email,
         pushed=_pushed(config), has_credential=has_key,
-        status=state.status, cursor=state.cursor, last_run_at=state.last_run_at,
-        last_error=state.last_error, last_error_code=state.last_error_code, report=state.report,
+        status=state.status, cursor=_public_cursor(config.kind, state.cursor),
+        last_run_at=state.last_run_at, last_error=state.last_error,
+        last_error_code=state.last_error_code, report=report,
     )  # fmt: skip
 
 
@@ -217,6 +270,48 @@ def _local_path(services: Services, kind: str, path: str) -> str:
 def _usable_key(api_key: str | None) -> bool:
     # Only whether: the key's text is never repeated in a message (a typo in it is still a secret).
     return bool(api_key and api_key.strip()) and len(api_key or "") <= _MAX_KEY_CHARS
+
+
+def oauth_settings(services: Services, provider: str) -> OAuthClientSettings:
+    """The operator's `[connectors.oauth.<provider>]`."""
+    return getattr(services.settings.connectors.oauth, provider)  # type: ignore[no-any-return]
+
+
+def oauth_provider(name: str) -> Provider:
+    """The provider called `name`; NotFound for another."""
+    found = PROVIDERS.get(name)
+    if found is None:
+        raise NotFound(f"there is no OAuth provider {name!r}: use google, dropbox or microsoft")
+    return found
+
+
+def oauth_client(services: Services, name: str) -> OAuthClient:
+    """The operator's client at provider `name`; OAuthNotConfigured naming the missing setting."""
+    provider, config = oauth_provider(name), oauth_settings(services, name)
+    for field in ("client_id", "client_secret"):
+        if not getattr(config, field):
+            raise OAuthNotConfigured(
+                f"{provider.title} is not set up on this server: its operator must register an"
+                f" OAuth client and set [connectors.oauth.{name}] {field} (or"
+                f" RAGSTACK_CONNECTORS_OAUTH_{name.upper()}_{field.upper()})"
+            )
+    return OAuthClient(
+        provider, client_id=str(config.client_id), client_secret=config.client_secret,
+        auth_url=config.auth_url, token_url=config.token_url, device_url=config.device_url,
+        allow_private=services.settings.web.allow_private_addresses,
+    )  # fmt: skip
+
+
+def check_library_of(kind: str, library: str | None) -> str | None:
+    """An OAuth kind's library, checked: a Drive folder id (default `root`, My Drive), a Dropbox
+    folder path ("" its root), a OneDrive folder's item id (None: the drive's root)."""
+    if kind == "google_drive":
+        return check_folder(library or "root")
+    if kind == "dropbox":
+        return check_dropbox_path(library or "")
+    if kind == "onedrive":
+        return check_item(library) if library else None
+    raise Invalid(f"{kind} is not a kind connected with OAuth")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -267,6 +362,13 @@ async def configure(
         if library is not None or path is not None:
             raise Invalid("a Notion connector reads the pages shared with its integration: no"
                           " `library` or `path`")  # fmt: skip
+    elif kind in OAUTH_KINDS:
+        provider = PROVIDER_OF_KIND[kind]
+        raise Invalid(
+            f"a {kind} connector is connected by signing in, not with a key: POST"
+            f" /v1/chapters/{{chapter}}/connectors/oauth/{provider}/start (the web app's Connect"
+            f" button) or `ragstack connector connect CHAPTER --provider {provider}`"
+        )
     elif kind in LOCAL_KINDS:
         if library is not None or api_key is not None or base_url is not None:
             what = "a Zotero directory" if kind == "zotero_dir" else "an Obsidian vault"
@@ -286,6 +388,80 @@ async def configure(
         await services.accounts.put_secret(_scope(config.id), "credential", api_key.strip())
     await services.accounts.put_secret(_SCOPE, config.id, msgspec.json.encode(config).decode())
     return await _view(services, config)
+
+
+async def configure_oauth(
+    services: Services, chapter: str, *, actor: str, kind: ConnectorKind, library: str | None,
+    tokens: Tokens,
+) -> ConnectorView:  # fmt: skip
+    """A new OAuth connector of `chapter`, its tokens put in the secret box (app/oauth.py's
+    flows call it once the provider has issued them)."""
+    if kind not in OAUTH_KINDS:
+        raise Invalid(f"{kind} is not a kind connected with OAuth")
+    if await mirror_record(services, chapter) is not None:
+        raise Invalid("a live mirror takes no connector: configure it on the owner's chapter")
+    config = _Config(id=new_id(), chapter=chapter, kind=kind,
+                     library=check_library_of(kind, library), created_by=actor,
+                     created_at=_now())  # fmt: skip
+    await services.accounts.put_secret(
+        _scope(config.id), "credential", msgspec.json.encode(tokens).decode()
+    )
+    await services.accounts.put_secret(_SCOPE, config.id, msgspec.json.encode(config).decode())
+    return await _view(services, config)
+
+
+async def reconnect_oauth(
+    services: Services, chapter: str, connector: str, *, tokens: Tokens
+) -> ConnectorView:
+    """New tokens for an OAuth connector whose sign-in was refused: its library, cursor and
+    sources stay; a `credential_rejected` status becomes `new` until the next sync."""
+    config = await _config(services, chapter, connector)
+    if config.kind not in OAUTH_KINDS:
+        raise Invalid(f"connector {connector} is not connected by signing in")
+    async with services.syncs.lock(config.id):  # never under a running sync's feet
+        await services.accounts.put_secret(
+            _scope(config.id), "credential", msgspec.json.encode(tokens).decode()
+        )
+        state = await _state(services, config.id)
+        if state.status == "credential_rejected":
+            state.status, state.last_error, state.last_error_code = "new", None, None
+            await _save_state(services, config.id, state)
+    return await _view(services, config)
+
+
+async def _oauth_remote(
+    services: Services, config: _Config, credential: str, known: Mapping[str, str]
+) -> tuple[object, ServiceClient, TokenSource]:
+    """An OAuth connector's lister, its client, and the token source that keeps it signed in
+    (refreshed tokens are saved as soon as they are issued)."""
+    name = PROVIDER_OF_KIND[config.kind]
+    client_ = oauth_client(services, name)
+    settings = oauth_settings(services, name)
+    try:
+        tokens = msgspec.json.decode(credential, type=Tokens)
+    except msgspec.DecodeError:
+        raise CredentialRejected("the connector's sign-in is unreadable; reconnect it") from None
+
+    async def save(new: Tokens) -> None:
+        await services.accounts.put_secret(
+            _scope(config.id), "credential", msgspec.json.encode(new).decode()
+        )
+
+    source = TokenSource(client_, tokens, save)
+    provider = client_.provider
+    http = ServiceClient(settings.api_url or provider.api_url, service=provider.title,
+                         headers={}, auth=source,
+                         throttled=throttled if config.kind == "google_drive" else None,
+                         allow_private=services.settings.web.allow_private_addresses)  # fmt: skip
+    remote: object
+    if config.kind == "google_drive":
+        remote = GoogleDrive(http, config.library or "root").with_known(known)
+    elif config.kind == "dropbox":
+        content = settings.content_url or provider.content_url or provider.api_url
+        remote = Dropbox(http, config.library or "", content_url=content).with_known(known)
+    else:
+        remote = OneDrive(http, config.library).with_known(known)
+    return remote, http, source
 
 
 async def list_connectors(services: Services, chapter: str | None = None) -> list[ConnectorView]:
@@ -405,6 +581,12 @@ async def run_sync(
     key = await services.accounts.get_secret(_scope(config.id), "credential")
     if key is None:
         raise Invalid("this connector has no API key; configure it again with one")
+    if config.kind in OAUTH_KINDS:
+        remote_, http, _ = await _oauth_remote(services, config, key, known)
+        try:
+            return await _run(services, config, remote_, actor=actor, progress=progress)
+        finally:
+            await http.close()
     assert config.base_url is not None
     allow_private = services.settings.web.allow_private_addresses
     remote: object

@@ -27,6 +27,8 @@ __all__ = [
     "ConnectorSettings",
     "Limits",
     "NatsSettings",
+    "OAuthClientSettings",
+    "OAuthSettings",
     "ProviderSettings",
     "Settings",
     "SharingSettings",
@@ -51,6 +53,41 @@ class SharingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     tests and demos."""
 
 
+class OAuthClientSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One OAuth provider's client, registered by the operator with the provider
+    (`[connectors.oauth.google]`, `…dropbox]`, `…microsoft]`; docs/connectors.md). The endpoints
+    default to the provider's own; tests and proxies point them elsewhere."""
+
+    client_id: str | None = None
+    """The client (application) id the provider issued; None: the provider is not offered."""
+    client_secret: str | None = None
+    """Its secret (`RAGSTACK_CONNECTORS_OAUTH_GOOGLE_CLIENT_SECRET`, …): never shown or logged."""
+    auth_url: str | None = None
+    """The authorization endpoint the person's browser is sent to."""
+    token_url: str | None = None
+    """The token endpoint (code exchange, refresh, device polling)."""
+    device_url: str | None = None
+    """The device authorization endpoint (RFC 8628) the CLI's flow starts at; "" turns it off."""
+    api_url: str | None = None
+    """The service's API (Drive, Graph, Dropbox's api host)."""
+    content_url: str | None = None
+    """Dropbox only: the host files are downloaded from."""
+
+
+class OAuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The OAuth clients connectors use (`[connectors.oauth]`)."""
+
+    redirect_uri: str | None = None
+    """The callback URL registered with every provider
+    (`https://<server>/v1/connectors/oauth/callback`); None: derived from each request's own
+    address, which is right unless a proxy rewrites the host."""
+    web_url: str = ""
+    """Where the callback sends the browser back to: the web app's origin ("" is this server)."""
+    google: OAuthClientSettings = OAuthClientSettings()
+    dropbox: OAuthClientSettings = OAuthClientSettings()
+    microsoft: OAuthClientSettings = OAuthClientSettings()
+
+
 class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Connectors: remote libraries kept in step with chapters (`[connectors]`)."""
 
@@ -61,6 +98,8 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """How often the worker syncs every connector the server reaches itself (0: never)."""
     zotero_api_url: str = "https://api.zotero.org"
     """The Zotero Web API a connector uses unless it names its own `base_url`."""
+    oauth: OAuthSettings = OAuthSettings()
+    """The operator's OAuth clients for Google Drive, Dropbox and OneDrive."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -135,14 +174,27 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             )
             continue
         for section, section_type in sections.items():
-            prefix = section + "_"
-            if name.startswith(prefix):
-                field = name[len(prefix) :]
-                known = {f.name for f in msgspec.structs.fields(section_type)}
-                if field in known:
-                    overrides.setdefault(section, {})[field] = value
+            if name.startswith(section + "_"):
+                _nest(overrides.setdefault(section, {}), section_type, name[len(section) + 1 :],
+                      value)  # fmt: skip
                 break
     return overrides
+
+
+def _nest(into: dict[str, Any], struct: type, name: str, value: str) -> None:
+    """Put `value` at the field `name` names inside `struct`, descending into nested sections
+    (`connectors_oauth_google_client_id` → connectors.oauth.google.client_id); an unknown name is
+    ignored, as at the top level."""
+    fields = msgspec.structs.fields(struct)
+    for f in fields:
+        if f.name == name:
+            into[f.name] = value
+            return
+    for f in fields:
+        nested = isinstance(f.type, type) and issubclass(f.type, msgspec.Struct)
+        if nested and name.startswith(f.name + "_"):
+            _nest(into.setdefault(f.name, {}), f.type, name[len(f.name) + 1 :], value)
+            return
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

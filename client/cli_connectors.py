@@ -6,6 +6,8 @@
     ragstack connector add CHAPTER --obsidian-path PATH       (a vault the server reads)
     ragstack connector add CHAPTER --confluence-space KEY --base-url URL [--email E]
     ragstack connector add CHAPTER --notion
+    ragstack connector connect CHAPTER --provider google|dropbox|microsoft [--library ID]
+                                       [--reconnect CONNECTOR]
     ragstack connector list CHAPTER    ragstack connector show CHAPTER ID
     ragstack connector remove CHAPTER ID [--remove-sources]
 
@@ -13,7 +15,9 @@
 pushes it to the chapter's connector for it (made on first use); without it, each connector the server reaches
 itself (or the one `--connector` names) syncs on the server, with a progress bar either way.
 An API key is read from the environment (default ZOTERO_API_KEY) or a prompt, never an argument,
-so it stays out of shell history and process lists.
+so it stays out of shell history and process lists. `connect` signs in instead of taking a key:
+with a user code where the provider offers a device flow (OneDrive), else with a link to open in
+any browser (Google Drive, Dropbox); the tokens stay on the server.
 """
 
 from __future__ import annotations
@@ -40,13 +44,23 @@ from client.cli_common import (
     stderr,
 )
 from client.local_library import sync_obsidian_vault, sync_zotero_dir
-from client.models_connectors import ConnectorStatus, SyncReport
+from client.models_connectors import (
+    ConnectorStatus,
+    OAuthDeviceStarted,
+    OAuthFlowStatus,
+    OAuthStarted,
+    SyncReport,
+)
 from client.sync import Client
 
 __all__ = ["connector_app", "register"]
 
 connector_app = typer.Typer(
-    help="A chapter's connectors (Zotero, Confluence, Notion, Obsidian).", no_args_is_help=True
+    help=(
+        "A chapter's connectors (Zotero, Confluence, Notion, Obsidian, Google Drive, Dropbox, "
+        "OneDrive)."
+    ),
+    no_args_is_help=True,
 )
 
 Chapter = Annotated[str, typer.Argument(help="Chapter id or title.")]
@@ -217,6 +231,62 @@ def add(
                            " --obsidian-vault DIR for a folder on this machine)",
                            code="invalid_argument")  # fmt: skip
         report(made, f"connector {made.id} added", json_output=json_output)
+
+
+@connector_app.command("connect")
+def connect(
+    chapter: Chapter,
+    provider: Annotated[
+        str, typer.Option("--provider", help="google (Drive), dropbox or microsoft (OneDrive).")
+    ],
+    library: Annotated[
+        str | None,
+        typer.Option(
+            "--library",
+            help="Drive: a folder id; Dropbox: a path like /Research;"
+            " OneDrive: a folder's item id. Default: the whole drive.",
+        ),
+    ] = None,
+    browser: Annotated[
+        bool, typer.Option("--browser", help="Sign in with a link even if a code would do.")
+    ] = False,
+    reconnect: Annotated[
+        str | None,
+        typer.Option("--reconnect", help="Sign this connector in again (its sign-in was refused)."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Connect a chapter to a folder by signing in (the server keeps the tokens), or sign a
+    connector whose sign-in was refused in again (--reconnect)."""
+    with errors_handled(json_output), open_client() as client:
+        chapter_id = resolve_chapter(client, chapter)
+        if provider not in ("google", "dropbox", "microsoft"):
+            raise CliError("--provider is google, dropbox or microsoft", code="invalid_argument")
+
+        def sign_in(started: OAuthStarted | OAuthDeviceStarted) -> None:
+            # On stderr, so --json's stdout holds only the connector.
+            if isinstance(started, OAuthDeviceStarted):
+                stderr.print(f"Open [bold]{escape(started.verification_uri)}[/] and enter the"
+                             f" code [bold]{escape(started.user_code)}[/]")  # fmt: skip
+            else:
+                stderr.print("Open this link in a browser and sign in:")
+                stderr.print(escape(started.authorize_url), soft_wrap=True)
+
+        with stderr.status("waiting for the sign-in…") as line:
+
+            def waiting(status: OAuthFlowStatus) -> None:
+                slower = (
+                    " (the provider asked to poll more slowly)"
+                    if status.status == "slow_down"
+                    else ""
+                )
+                line.update(f"waiting for the sign-in…{slower}")
+
+            made = client.connect_oauth(chapter_id, provider, library=library, sign_in=sign_in,
+                                        waiting=waiting, browser=browser, reconnect=reconnect)  # fmt: skip
+        verb = "reconnected" if reconnect else "connected"
+        report(made, f"connector {made.id} ({made.kind}) {verb}; sync it with ragstack sync"
+               f" {chapter_id} --connector {made.id}", json_output=json_output)  # fmt: skip
 
 
 @connector_app.command("list")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["ConnectorStatus", "HeldItem", "ItemError", "SyncReport"]
+__all__ = [
+    "ConnectorStatus",
+    "HeldItem",
+    "ItemError",
+    "OAuthDeviceStarted",
+    "OAuthFlowStatus",
+    "OAuthProvider",
+    "OAuthStarted",
+    "SyncReport",
+]
 
 
 class _Shape(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,3 +75,47 @@ class HeldItem(_Shape):
     source: str
     blob: str
     removed: bool = False
+
+
+class OAuthProvider(_Shape):
+    """A service a chapter is connected to by signing in (google, dropbox, microsoft)."""
+
+    name: str
+    kind: str = ""
+    """The connector kind it makes: google_drive, dropbox, onedrive."""
+    title: str = ""
+    configured: bool = False
+    """The server's operator has registered a client with it."""
+    device_flow: bool = False
+    """Sign-in with a user code is possible (else a link opened in a browser)."""
+    scopes: list[str] = []
+
+
+class OAuthStarted(_Shape):
+    """A browser sign-in begun: open `authorize_url`, then poll `flow`."""
+
+    flow: str
+    authorize_url: str
+    expires_in: int = 600
+
+
+class OAuthDeviceStarted(_Shape):
+    """A device sign-in begun: enter `user_code` at `verification_uri`, then poll `flow`."""
+
+    flow: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None = None
+    interval: int = 5
+    expires_in: int = 900
+
+
+class OAuthFlowStatus(_Shape):
+    """pending or slow_down (poll again after `interval` s), connected, or failed."""
+
+    flow: str
+    status: str
+    interval: int = 5
+    connector: ConnectorStatus | None = None
+    error: str | None = None
+    error_code: str | None = None

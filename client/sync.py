@@ -194,6 +194,11 @@ class Client(_Blocking):
     delete_connector = _blocking(AsyncClient.delete_connector)
     connector_items = _blocking(AsyncClient.connector_items)
     push_connector_items = _blocking(AsyncClient.push_connector_items)
+    oauth_providers = _blocking(AsyncClient.oauth_providers)
+    start_oauth = _blocking(AsyncClient.start_oauth)
+    start_oauth_device = _blocking(AsyncClient.start_oauth_device)
+    poll_oauth = _blocking(AsyncClient.poll_oauth)
+    connect_oauth = _blocking(AsyncClient.connect_oauth)
 
 
 class ShareClient(_Blocking):

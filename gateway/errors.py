@@ -165,6 +165,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "connector_unavailable": 503,
     "zotero_dir_unreadable": 422,
     "vault_unreadable": 422,
+    # engine/connectors/oauth.py, app/oauth.py: signing a connector in
+    "oauth_not_configured": 409,
+    "oauth_flow_not_found": 404,
+    "oauth_failed": 502,
+    "oauth_denied": 502,
 }
 """Status for an error's own `code` (a class attribute, or an attribute set on the instance)."""
 

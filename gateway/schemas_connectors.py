@@ -13,6 +13,12 @@ __all__ = [
     "HeldItemPublic",
     "HeldItems",
     "ItemErrorPublic",
+    "OAuthDeviceStarted",
+    "OAuthFlowStatus",
+    "OAuthProviderPublic",
+    "OAuthProviders",
+    "OAuthStart",
+    "OAuthStarted",
     "SyncReportPublic",
 ]
 
@@ -27,7 +33,8 @@ class ConnectorCreate(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
 
     kind: Literal["zotero", "zotero_dir", "confluence", "notion", "obsidian"]
-    """Which service."""
+    """Which service (google_drive, dropbox and onedrive are connected by signing in:
+    POST …/connectors/oauth/{provider}/start)."""
     library: Annotated[str, Field(max_length=255)] | None = None
     """Zotero: users/<id> or groups/<id>; Confluence: the space key."""
     api_key: Annotated[str, Field(min_length=1, max_length=512)] | None = None
@@ -111,3 +118,78 @@ class HeldItems(BaseModel):
     """What a connector has brought into the chapter, by remote ref."""
 
     items: list[HeldItemPublic]
+
+
+class OAuthProviderPublic(BaseModel):
+    """A service connected by signing in, and whether this server's operator has set it up."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
+
+    name: Literal["google", "dropbox", "microsoft"]
+    """The provider, as the routes name it."""
+    kind: str
+    """The connector kind it makes: google_drive, dropbox, onedrive."""
+    title: str
+    configured: bool
+    """False: the operator has registered no client (Connect would answer 409)."""
+    device_flow: bool
+    """The CLI can sign in with a code (else it prints a link to open in a browser)."""
+    scopes: list[str]
+    """The read-only scopes asked for."""
+
+
+class OAuthProviders(BaseModel):
+    providers: list[OAuthProviderPublic]
+
+
+class OAuthStart(BaseModel):
+    """The folder to keep in step with the chapter."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid", strict=True)
+
+    library: Annotated[str, Field(max_length=1000)] | None = None
+    """google: a folder's id (default root, My Drive); dropbox: a folder's path like /Research
+    (default: all of it); microsoft: a folder's item id (default: the whole OneDrive)."""
+    connector: Annotated[str, Field(max_length=64)] | None = None
+    """Reconnect this connector (its sign-in was refused): the new tokens replace its
+    credential, its library and sources stay. None: a new connector."""
+
+
+class OAuthStarted(BaseModel):
+    """A sign-in begun: send the person's browser to `authorize_url`."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
+
+    flow: str
+    """Poll POST …/connectors/oauth/flows/{flow}/poll to learn when it has ended."""
+    authorize_url: str
+    expires_in: int
+    """Seconds the sign-in may take."""
+
+
+class OAuthDeviceStarted(BaseModel):
+    """A device sign-in begun: show `user_code` and `verification_uri`, then poll."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
+
+    flow: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None = None
+    interval: int
+    """Seconds to wait between polls."""
+    expires_in: int
+
+
+class OAuthFlowStatus(BaseModel):
+    """Where a sign-in is: pending or slow_down (poll again after `interval` s), connected (the
+    connector made), failed (`error`, `error_code`)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, from_attributes=True)
+
+    flow: str
+    status: Literal["pending", "slow_down", "connected", "failed"]
+    interval: int = 5
+    connector: ConnectorPublic | None = None
+    error: str | None = None
+    error_code: str | None = None

@@ -1,4 +1,4 @@
-"""Connectors: a remote library (Zotero, later Drive, Notion…) kept in step with a chapter.
+"""Connectors: a remote library (Zotero, Confluence, Notion, Google Drive, Dropbox, OneDrive…) kept in step with a chapter.
 
 A connector is one module that implements `Connector`: it lists what changed since a cursor
 (mapping each remote record to a `RemoteItem`: name, media type, tags, `SourceMeta`), and fetches

@@ -6,9 +6,12 @@
   is on (a self-hosted Confluence on the LAN; the tests' local servers). A user's base URL
   never lifts the rule.
 - 429 and 503 are waited out: `Retry-After` (seconds or an HTTP date), capped; Zotero's
-  `Backoff` on any answer delays the next request.
+  `Backoff` on any answer delays the next request; a connector may say which other answers are
+  a throttle too (`throttled`: Drive's 403 `rateLimitExceeded`).
 - 401 and 403 are `CredentialRejected`, a clear error the connector's status shows; the
   credential itself never appears in a message, a log line or a URL (it travels in a header).
+  An OAuth connector's `auth` gives the `Authorization` header per request and is asked for a
+  renewed one after a 401, once per request, before the 401 counts as a refusal.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from engine.webpages import AddressRefused, guarded_transport
 __all__ = ["ServiceClient", "check_base_url"]
 
 Sleep = Callable[[float], Awaitable[None]]
+Auth = Callable[[bool], Awaitable[str]]
+"""The `Authorization` header's value; called with True after a 401 to renew it."""
+Throttled = Callable[[httpx.Response], bool]
+"""Whether an answer other than 429/503 asks to slow down (Drive's 403 `rateLimitExceeded`)."""
 TRIES = 6
 """Requests tried per call when the service asks us to wait or fails with a 5xx."""
 MAX_WAIT_S = 300.0
@@ -73,8 +80,12 @@ class ServiceClient:
         sleep: Sleep = asyncio.sleep,
         max_wait_s: float = MAX_WAIT_S,
         timeout_s: float = 60.0,
+        auth: Auth | None = None,
+        throttled: Throttled | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
+        self.auth = auth
+        self.throttled = throttled
         self.service = service
         self.sleep = sleep
         self.max_wait_s = max_wait_s
@@ -122,13 +133,18 @@ class ServiceClient:
     ) -> httpx.Response:  # fmt: skip
         """The answer to `method` `path`, with the waits, retries and errors above."""
         url = self.url(path)
+        renewed = renew_now = False
         for attempt in range(TRIES):
             if self._backoff:
                 await self._wait(self._backoff)
                 self._backoff = 0.0
+            sent = dict(headers or {})
+            if self.auth is not None:
+                sent["Authorization"] = await self.auth(renew_now)
+                renew_now = False
             try:
                 response = await self._client.request(
-                    method, url, params=params, json=json, headers=headers
+                    method, url, params=params, json=json, headers=sent
                 )
             except AddressRefused as exc:
                 raise ConnectorError(str(exc)) from None
@@ -142,7 +158,8 @@ class ServiceClient:
                 self._backoff = backoff
             if response.status_code in ok:
                 return response
-            if response.status_code in (429, 503) or response.status_code >= 500:
+            slow = self.throttled is not None and self.throttled(response)
+            if response.status_code in (429, 503) or response.status_code >= 500 or slow:
                 wait = _wait_of(response.headers.get("Retry-After"))
                 if wait is None:
                     wait = min(2.0**attempt, 30.0)
@@ -157,6 +174,9 @@ class ServiceClient:
                 raise ConnectorUnavailable(
                     f"{self.service} still answers HTTP {response.status_code} after {TRIES} tries"
                 )
+            if response.status_code == 401 and self.auth is not None and not renewed:
+                renewed = renew_now = True  # an access token expired early: renew it once
+                continue
             if response.status_code in (401, 403):
                 raise CredentialRejected(
                     f"{self.service} refused the credential (HTTP {response.status_code}): it"

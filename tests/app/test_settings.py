@@ -82,3 +82,18 @@ def test_a_misspelt_web_setting_is_an_error(tmp_path):
         load_settings(config, environ={})
     with pytest.raises(ConfigError, match=r"\$\.web\.allow_private_addresses"):
         load_settings(environ={"RAGSTACK_WEB_ALLOW_PRIVATE_ADDRESSES": "perhaps"})
+
+
+def test_oauth_clients_nest_in_the_file_and_the_environment(tmp_path):
+    config = tmp_path / "ragstack.toml"
+    config.write_text('[connectors.oauth.google]\nclient_id = "from-file"\n')
+    env = {
+        "RAGSTACK_CONNECTORS_OAUTH_GOOGLE_CLIENT_SECRET": "s3cret",
+        "RAGSTACK_CONNECTORS_OAUTH_MICROSOFT_DEVICE_URL": "",
+        "RAGSTACK_CONNECTORS_OAUTH_REDIRECT_URI": "https://rs.example.org/v1/connectors/oauth/callback",
+        "RAGSTACK_CONNECTORS_OAUTH_GOOGLE_NO_SUCH_FIELD": "ignored, as at the top level",
+    }
+    oauth = load_settings(config, environ=env).connectors.oauth
+    assert (oauth.google.client_id, oauth.google.client_secret) == ("from-file", "s3cret")
+    assert oauth.microsoft.device_url == "" and oauth.dropbox.client_id is None
+    assert oauth.redirect_uri == "https://rs.example.org/v1/connectors/oauth/callback"
