@@ -16,6 +16,7 @@ from tests.projections.formats.corpus import (
     rewrite_pdf,
 )
 from tests.projections.pipeline_support import (
+    BACKENDS,
     WORDS,
     add_text,
     new_chapter,
@@ -126,6 +127,7 @@ async def test_editing_one_paragraph_reembeds_at_most_three_chunks(worker, books
     assert "Tuesday" in hits[0].text
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_retag_filters_search_and_remove_drops_the_source(worker, books):
     chapter = await new_chapter(books)
     cats = await add_text(worker.logs, worker.blobs, chapter, "cats.txt", "Cats sleep all day.")
@@ -141,8 +143,9 @@ async def test_retag_filters_search_and_remove_drops_the_source(worker, books):
     assert (await worker.catalogue.source(chapter, cats)).status == "removed"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_rebuild_from_rev_one_equals_the_live_read_models(
-    worker, books, tmp_path, logs, blobs, local_embedder
+    worker, books, tmp_path, logs, blobs, local_embedder, other_views_url
 ):
     chapter = await new_chapter(books)
     for i in range(5):
@@ -150,7 +153,9 @@ async def test_a_rebuild_from_rev_one_equals_the_live_read_models(
     await add_source(worker.logs.chapter(chapter), blobs, actor="u", name="x.txt", data=b"")
     await settle(worker, chapter)
     # A second worker with empty read models folds the same log from rev 1.
-    rebuilt = await open_test_worker(tmp_path / "rebuilt", logs, blobs, local_embedder)
+    rebuilt = await open_test_worker(
+        tmp_path / "rebuilt", logs, blobs, local_embedder, views=other_views_url
+    )
     await rebuilt.runner.start(discover=False)
     try:
         rebuilt.runner.watch(chapter)
