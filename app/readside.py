@@ -58,7 +58,7 @@ class ReadSide:
     logs: Logs
     blobs: BlobStore
     views: Views | PostgresViews
-    """The views database: `<data_dir>/views.sqlite3`, or PostgreSQL (`[store] views`)."""
+    """The views database: `<data_dir>/views.sqlite3`, or PostgreSQL (setting `views`)."""
     cache: EmbeddingCache | PostgresEmbeddingCache
     """The embedding cache: `<data_dir>/embeddings.sqlite3`, or beside the views in PostgreSQL."""
     embedder: CachedEmbedder

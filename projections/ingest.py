@@ -273,7 +273,8 @@ class Ingest(SqliteProjection):
             return
         await self.execute(
             db,
-            "INSERT INTO ingest_pending VALUES (?, ?, ?, 'added', ?, ?, ?, NULL)" + _PENDING_CONFLICT,
+            "INSERT INTO ingest_pending VALUES (?, ?, ?, 'added', ?, ?, ?, NULL)"
+            + _PENDING_CONFLICT,
             e.chapter, b.source, e.rev, b.blob, b.name, b.media_type,
         )  # fmt: skip
 
@@ -283,7 +284,8 @@ class Ingest(SqliteProjection):
             return
         await self.execute(
             db,
-            "INSERT INTO ingest_pending VALUES (?, ?, ?, 'edited', ?, '', '', ?)" + _PENDING_CONFLICT,
+            "INSERT INTO ingest_pending VALUES (?, ?, ?, 'edited', ?, '', '', ?)"
+            + _PENDING_CONFLICT,
             e.chapter, b.source, e.rev, b.base_text, b.new_text,
         )  # fmt: skip
 

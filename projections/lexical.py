@@ -8,8 +8,9 @@ numbers and rare words, which nearest-neighbour search misses, are what it finds
 Each chapter has a row table `lexical_<chapter>` (record id, source, span, text, the source's
 "Author (Year)") and an FTS5 index over its text kept by triggers (external content: the text is
 stored once). Per chapter rather than one shared table: BM25's document frequencies are the
-chapter's own, and dropping a chapter is dropping two tables. Where the views live in PostgreSQL, `projections.lexical_postgres`
-offers the same functions over PostgreSQL full-text search; `backend(views)` picks the module.
+chapter's own, and dropping a chapter is dropping two tables. Where the views live in
+PostgreSQL, `projections.lexical_postgres` offers the same functions over PostgreSQL full-text
+search; `backend(views)` picks the module.
 
 Queries are free text, never FTS5 syntax: each word becomes a quoted term, common English words
 are left out (they match nearly every chunk, which costs time and ranks nothing), and the terms
@@ -43,6 +44,7 @@ __all__ = [
     "drop_outdated",
     "ensure",
     "exists",
+    "exists_within",
     "fts_query",
     "lookup_terms",
     "missing_chapters",
@@ -144,6 +146,14 @@ async def exists(views: Views, chapter: str) -> bool:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table_of(chapter),)
     )
     return row is not None
+
+
+async def exists_within(db: aiosqlite.Connection, chapter: str) -> bool:
+    """`exists`, asked inside the open transaction `db`."""
+    rows = await db.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table_of(chapter),)
+    )
+    return bool(list(rows))
 
 
 async def missing_chapters(views: Views) -> int:

@@ -7,7 +7,10 @@ transaction that stores its per-source state and checkpoint, exactly as in SQLit
 One table for every chapter, `lexical_rows`, keyed by (chapter, record id); PostgreSQL keeps
 each row's `terms` (a tsvector: English stemming, as FTS5's porter tokenizer stems) as a
 generated column with a GIN index, and `lexical_chapters` says which chapters have an index (it
-may be empty), as the per-chapter tables do in SQLite. Punctuation is split off before parsing
+may be empty), as the per-chapter tables do in SQLite. (One GIN index for every chapter: a
+term's postings span chapters and the chapter is filtered after; the `btree_gin` extension's
+(chapter, terms) index would narrow that, at the price of an extension to install.)
+Punctuation is split off before parsing
 (the `terms` expression, store_postgres.MIGRATIONS step 2), so codes such as "E-4021" or
 "PN-7100-A" are found by their parts, as in SQLite.
 
@@ -44,6 +47,7 @@ __all__ = [
     "drop_outdated",
     "ensure",
     "exists",
+    "exists_within",
     "missing_chapters",
     "rare_terms",
     "rows_of",
@@ -77,6 +81,12 @@ async def exists(views: PostgresViews, chapter: str) -> bool:
     """Whether `chapter` has a lexical index (it may be empty)."""
     row = await views.fetchone("SELECT 1 FROM lexical_chapters WHERE chapter = ?", (chapter,))
     return row is not None
+
+
+async def exists_within(db: PgTransaction, chapter: str) -> bool:
+    """`exists`, asked inside the open transaction `db` (no second connection from the pool)."""
+    rows = await db.execute_fetchall("SELECT 1 FROM lexical_chapters WHERE chapter = ?", (chapter,))
+    return bool(rows)
 
 
 async def missing_chapters(views: PostgresViews) -> int:

@@ -229,7 +229,7 @@ class PostgresViews:
     async def script(self, sql: str) -> None:
         """Run DDL (statements without parameters) in one transaction."""
         async with self.db.connection() as conn, conn.transaction():
-            await conn.execute(sql)  # type: ignore[arg-type]  # DDL the caller wrote
+            await conn.execute(sql)  # type: ignore[arg-type]  # DDL, no parameters
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (committed data only)."""

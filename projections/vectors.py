@@ -22,7 +22,8 @@ dropped. Tags are not read from retired records: an as-of search filters by the 
 caller found carrying the tags at that rev (the audit fold knows them).
 
 **The lexical index** (`projections/lexical.py`, SQLite FTS5 per chapter, or
-`projections/lexical_postgres.py` where the views are in PostgreSQL) holds the live chunks too, written from the same batch's operations inside the transaction that commits the per-source
+`projections/lexical_postgres.py` where the views are in PostgreSQL) holds the live chunks too,
+written from the same batch's operations inside the transaction that commits the per-source
 state and checkpoint. It keeps no history: a search as of a rev is vector-only. Chapters folded
 before it existed get theirs built from the per-source state when they go idle (`idle`), no
 re-embedding, with progress in `lexical_progress`. `forget` is the one path that removes chunks
@@ -366,7 +367,7 @@ class Vectors(SqliteProjection):
                 _lexical_row(source, name, c, text, cite) for c in _chunks_codec.decode(chunks)
             )
         async with self.views.transaction() as db:
-            if await self._lexical.exists(self.views, chapter):
+            if await self._lexical.exists_within(db, chapter):
                 return  # built meanwhile
             await self._lexical.ensure(db, chapter)
             await self._lexical.write_rows(db, chapter, built)
@@ -711,8 +712,9 @@ class Vectors(SqliteProjection):
         """The `k` passages best matching `query`, optionally only from sources with `tags`.
 
         `mode`: `vector` (cosine similarity; `score` is the cosine), `lexical` (BM25 over the
-        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused, by `self.fusion`: convex
-        by default; `score` is the fused score, comparable only within one result list).
+        FTS5 index, or `ts_rank_cd` in PostgreSQL; `score` is that score) or `hybrid` (both
+        fused, by `self.fusion`: convex by default; `score` is the fused score, comparable only
+        within one result list).
         """
         return (await self.retrieve(chapter, query, k=k, tags=tags, mode=mode)).hits
 
