@@ -182,31 +182,26 @@ async def test_the_runner_discovers_new_chapters_from_book_logs(worker, books):
             await asyncio.sleep(0.1)
 
 
-async def test_a_fold_cancelled_mid_transaction_leaves_the_views_usable(tmp_path):
-    from projections.store import Views
-
-    views = await Views.open(tmp_path / "views.sqlite3")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_fold_cancelled_mid_transaction_leaves_the_views_usable(views):
     await views.script("CREATE TABLE t (x INTEGER)")
-    try:
-        # Cancel transactions at every point: before BEGIN completes, inside, before COMMIT.
-        for delay in (0, 0.0005, 0.001, 0.002, 0.005):
+    # Cancel transactions at every point: before BEGIN completes, inside, before COMMIT.
+    for delay in (0, 0.0005, 0.001, 0.002, 0.005):
 
-            async def write() -> None:
-                async with views.transaction() as db:
-                    await db.execute("INSERT INTO t VALUES (1)")
-                    await asyncio.sleep(0.01)
+        async def write() -> None:
+            async with views.transaction() as db:
+                await db.execute("INSERT INTO t VALUES (1)")
+                await asyncio.sleep(0.01)
 
-            task = asyncio.create_task(write())
-            await asyncio.sleep(delay)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        # The writer is not stuck inside a transaction, and nothing half-written is visible.
-        async with views.transaction() as db:
-            await db.execute("INSERT INTO t VALUES (2)")
-        assert await views.fetchall("SELECT x FROM t") == [(2,)]
-    finally:
-        await views.close()
+        task = asyncio.create_task(write())
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # The writer is not stuck inside a transaction, and nothing half-written is visible.
+    async with views.transaction() as db:
+        await db.execute("INSERT INTO t VALUES (2)")
+    assert await views.fetchall("SELECT x FROM t") == [(2,)]
 
 
 async def test_a_rare_tag_is_found_beyond_the_nearest_neighbours(worker, books):

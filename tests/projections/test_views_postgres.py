@@ -1,5 +1,5 @@
 """The read models in PostgreSQL: two processes folding one chapter (a stale batch is refused and
-nothing is applied twice), schema migrations (an older schema upgraded, a newer one refused,
+nothing is applied twice; the Merkle tree grown by one of them only), schema migrations (an older schema upgraded, a newer one refused,
 concurrent opens), clear errors, the lexical index's exact terms and source filters (on both
 backends), the shared embedding cache and the VACUUM after an erasure."""
 
@@ -11,6 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import rust_core
+from engine.errors import ChainBroken
 from events import ChapterRenamed, Envelope, Span, new_id
 from projections import lexical
 from projections.base import SqliteProjection, handles
@@ -23,7 +25,9 @@ from projections.store_postgres import (
     ViewsUnavailable,
     migrate,
 )
+from projections.tree import Trees
 from tests.projections.pipeline_support import BACKENDS
+from tests.projections.test_tree import recorded
 from tests.requirements import PostgresSchema, PostgresServer
 
 
@@ -267,3 +271,21 @@ async def test_after_an_erasure_the_touched_tables_are_vacuumed(
                 break
             await asyncio.sleep(0.1)
         assert vacuumed == (4,)
+
+
+async def test_two_processes_growing_one_tree_at_once_do_not_both_commit(two_processes):
+    a, b = (Trees(views) for views in two_processes)
+    events = recorded(300)
+    outcomes = await asyncio.gather(
+        a.apply_recorded("c-tree", events[:300]),
+        b.apply_recorded("c-tree", events[:100]),
+        return_exceptions=True,
+    )
+    # The second to take the chapter's lock finds the tree grown and refuses its batch.
+    assert sorted(type(o).__name__ for o in outcomes) == ["ChainBroken", "NoneType"]
+    assert any(isinstance(o, ChainBroken) for o in outcomes)
+    size = await a.size("c-tree")
+    assert size in (100, 300)
+    leaves = [e.hash for e in events[:size]]
+    assert await b.root("c-tree", size) == rust_core.merkle_root(leaves)
+    assert (await a.inclusion("c-tree", size // 2, size)).verify()
