@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Unpack
 
 import psycopg
 
+from engine.errors import EngineError
 from engine.pg import PgDatabase, PoolOptions, pg_query
 
 __all__ = [
@@ -40,16 +41,22 @@ __all__ = [
 ]
 
 
-class ViewsError(Exception):
-    """Base of the PostgreSQL views database's errors."""
+class ViewsError(EngineError):
+    """Base of the PostgreSQL views database's errors (`ragstack serve` reports them plainly)."""
+
+    code = "views_error"
 
 
 class ViewsConfigError(ViewsError, ValueError):
     """The views configuration (URL, schema name) is unusable."""
 
+    code = "views_config"
+
 
 class ViewsUnavailable(ViewsError):
-    """The PostgreSQL views database cannot be reached or used."""
+    """The PostgreSQL views database cannot be reached or used (the gateway answers 503)."""
+
+    code = "views_unavailable"
 
 
 _TEXT = 'TEXT COLLATE "C"'
