@@ -29,6 +29,7 @@ import psycopg
 
 from engine.errors import EngineError
 from engine.pg import PgDatabase, PoolOptions, pg_query
+from projections.chat import TABLES as CHAT_TABLES
 
 __all__ = [
     "MIGRATIONS",
@@ -128,9 +129,10 @@ database records only how many steps it has applied."""
 
 _ERASABLE = (
     "catalogue_sources", "catalogue_chapters", "ingest_pending", "ingest_texts",
-    "vectors_sources", "lexical_rows", "embeddings", "erasure_refolds",
+    "vectors_sources", "lexical_rows", "embeddings", *CHAT_TABLES,
 )  # fmt: skip
-"""The tables an erasure deletes personal texts (or vectors made from them) from."""
+"""The tables an erasure deletes personal texts (or vectors made from them) from. The chat view's
+(`projections.chat_postgres`) are in the same database, `views` naming both, when it is open."""
 
 
 async def migrate(
@@ -251,9 +253,11 @@ class PostgresViews:
             return await cursor.fetchone()
 
     async def truncate_wal(self) -> None:
-        """After an erasure: VACUUM the tables that held the erased texts, so their dead rows are
-        reclaimed now rather than whenever autovacuum comes by (it cannot zero the bytes; see
-        docs/log-format.md, "Erasure")."""
+        """After an erasure: VACUUM the tables that held the erased texts (the chat view's too,
+        where it is in this database), so their dead rows are reclaimed now rather than whenever
+        autovacuum comes by (it cannot zero the bytes; see docs/log-format.md, "Erasure")."""
         async with self.db.connection() as conn:  # autocommit: VACUUM runs outside a transaction
             for table in _ERASABLE:
-                await conn.execute(f"VACUUM {table}")  # type: ignore[arg-type]  # a fixed name
+                found = await (await conn.execute("SELECT to_regclass(%s)", (table,))).fetchone()
+                if found is not None and found[0] is not None:
+                    await conn.execute(f"VACUUM {table}")  # type: ignore[arg-type]  # a fixed name
