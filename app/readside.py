@@ -23,20 +23,27 @@ from engine.log import Logs
 from events import Body
 from projections.catalogue import Catalogue
 from projections.chat import ChatView, open_chat_view
-from projections.embedding_cache import CachedEmbedder, Embedder, EmbeddingCache
+from projections.embedding_cache import (
+    CachedEmbedder,
+    Embedder,
+    EmbeddingCache,
+    open_embedding_cache,
+)
 from projections.erasure import Eraser
 from projections.fold_snapshots import FoldSnapshots
 from projections.ingest import Ingest
 from projections.providers import LLM
 from projections.providers.rerank import Reranker
 from projections.runner import LogSource, Projection, Runner
-from projections.store import Views
+from projections.store import Views, open_views
 from projections.tree import Trees
 from projections.vectors import Vectors
 from projections.vectorstores import VectorIndex
 
 if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is configured
     from projections.chat_postgres import PostgresChatView
+    from projections.embedding_cache_postgres import PostgresEmbeddingCache
+    from projections.store_postgres import PostgresViews
 
 __all__ = ["ReadSide", "open_read_side"]
 
@@ -50,8 +57,10 @@ class ReadSide:
 
     logs: Logs
     blobs: BlobStore
-    views: Views
-    cache: EmbeddingCache
+    views: Views | PostgresViews
+    """The views database: `<data_dir>/views.sqlite3`, or PostgreSQL (setting `views`)."""
+    cache: EmbeddingCache | PostgresEmbeddingCache
+    """The embedding cache: `<data_dir>/embeddings.sqlite3`, or beside the views in PostgreSQL."""
     embedder: CachedEmbedder
     index: VectorIndex
     catalogue: Catalogue
@@ -110,9 +119,11 @@ async def open_read_side(
     if not folds and published is None:
         raise ValueError("a process that does not fold needs the published checkpoints")
     data = settings.data
-    views = await Views.open(data / "views.sqlite3")
+    # Where `views` names PostgreSQL, every read model and the embedding cache live there (the
+    # chat view in a pool of its own), so processes on several machines share nothing on disk.
+    views = await open_views(settings.views, data / "views.sqlite3")
     closers = [views.close]
-    cache = await EmbeddingCache.open(data / "embeddings.sqlite3")
+    cache = await open_embedding_cache(views, data / "embeddings.sqlite3")
     closers.append(cache.close)
     cached = CachedEmbedder(embedder or embedder_from(settings.embedder, settings), cache)
     index = index or index_from(settings.vectors, settings)

@@ -120,7 +120,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     accounts: str | None = None
     """Accounts store: `postgresql://…` or a SQLite path; None is `<data_dir>/accounts.sqlite3`."""
     views: str | None = None
-    """Chat view and checkpoints: like `accounts`; None is `<data_dir>/views.sqlite3`."""
+    """Read models (views, lexical index, chat), their checkpoints and the embedding cache: like
+    `accounts`; None is `<data_dir>/views.sqlite3` (and `embeddings.sqlite3`)."""
     vectors: VectorSettings = VectorSettings()
     """The vector index."""
     embedder: ProviderSettings = ProviderSettings()

@@ -144,6 +144,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "token_not_found": 404,
     "invalid_share_token": 404,
     "account_store_unavailable": 503,
+    # projections/store_postgres.py: the read models' PostgreSQL database
+    "views_unavailable": 503,
     # engine/errors.py: the chapter and book logs
     "chapter_not_found": 404,
     "chapter_exists": 409,

@@ -1,12 +1,20 @@
-"""A projection whose read model lives in the views database, with one handler per event type."""
+"""A projection whose read model lives in the views database, with one handler per event type.
+
+The views database is the SQLite file (`projections.store.Views`) or PostgreSQL
+(`projections.store_postgres.PostgresViews`): handlers write portable SQL with `?` placeholders
+through the transaction's connection, whichever it is.
+"""
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import aiosqlite
 
 from events import ContentErased, Envelope, Event
 from projections.store import Checkpoints, Views
+
+if TYPE_CHECKING:
+    from projections.store_postgres import PostgresViews
 
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 
@@ -57,13 +65,14 @@ class SqliteProjection:
                 own[event_type] = attr
         cls._handlers = {**getattr(cls, "_handlers", {}), **own}
 
-    def __init__(self, views: Views) -> None:
+    def __init__(self, views: "Views | PostgresViews") -> None:
         self.views = views
         self._checkpoints = Checkpoints(views, self.name)
 
     async def open(self) -> None:
-        """Create the read model's tables."""
-        if self.schema:
+        """Create the read model's tables (in SQLite: PostgreSQL's come from its migrations,
+        `projections.store_postgres.MIGRATIONS`)."""
+        if self.schema and self.views.dialect == "sqlite":
             await self.views.script(self.schema)
 
     async def load_checkpoint(self, chapter: str) -> tuple[int, int] | None:
@@ -110,6 +119,7 @@ class SqliteProjection:
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
         """Run each event's handler, then store the checkpoint, all in one transaction."""
         async with self.views.transaction() as db:
+            await self._checkpoints.fence(db, chapter)
             if await self.erasure_reset(db, chapter, events):
                 return
             for envelope in events:

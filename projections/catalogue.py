@@ -57,6 +57,19 @@ _COLUMNS = (
 )
 _SET_COLUMNS = ", ".join(f"{column} = ?" for column in _COLUMNS.split(", ")[1:])
 _CHAPTER_COLUMNS = "chapter, book, title, rev, forked_from"
+# Upserts as INSERT … ON CONFLICT, which SQLite and PostgreSQL both speak: every column is set,
+# as INSERT OR REPLACE did.
+_UPSERT_SOURCE = (
+    f"INSERT INTO catalogue_sources (chapter, {_COLUMNS}, added_rev) "
+    f"VALUES ({', '.join('?' * (len(_COLUMNS.split(', ')) + 2))}) "
+    "ON CONFLICT (chapter, source) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in [*_COLUMNS.split(", ")[1:], "added_rev"])
+)
+_UPSERT_CHAPTER = (
+    f"INSERT INTO catalogue_chapters ({_CHAPTER_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (chapter) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _CHAPTER_COLUMNS.split(", ")[1:])
+)
 
 
 def _view(row: tuple) -> SourceView:
@@ -98,8 +111,11 @@ class Catalogue(SqliteProjection):
     refold_on_erasure = True
 
     async def open(self) -> None:
-        """Create the tables, and add the columns a database made by an older release lacks."""
+        """Create the tables, and add the columns a database made by an older release lacks (in
+        SQLite; PostgreSQL's schema is migrated when it opens)."""
         await super().open()
+        if self.views.dialect != "sqlite":
+            return
         present = {
             row[1] for row in await self.views.fetchall("PRAGMA table_info(catalogue_sources)")
         }
@@ -132,12 +148,7 @@ class Catalogue(SqliteProjection):
     @handles(SourceAdded)
     async def on_added(self, db: aiosqlite.Connection, e: Envelope, body: SourceAdded) -> None:
         # added_rev moves too: a re-added id lists last.
-        await self.execute(
-            db,
-            f"INSERT OR REPLACE INTO catalogue_sources (chapter, {_COLUMNS}, added_rev) "
-            f"VALUES ({', '.join('?' * (len(_COLUMNS.split(', ')) + 2))})",
-            e.chapter, *_row(source_added(e, body)), e.rev,
-        )  # fmt: skip
+        await self.execute(db, _UPSERT_SOURCE, e.chapter, *_row(source_added(e, body)), e.rev)
 
     @handles(*SOURCE_CHANGES)
     async def on_changed(
@@ -162,7 +173,7 @@ class Catalogue(SqliteProjection):
     @staticmethod
     async def _store_chapter(db: aiosqlite.Connection, view: ChapterView) -> None:
         await db.execute(
-            f"INSERT OR REPLACE INTO catalogue_chapters ({_CHAPTER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            _UPSERT_CHAPTER,
             (view.id, view.book, view.title, view.rev, view.forked_from),
         )
 

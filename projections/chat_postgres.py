@@ -10,7 +10,8 @@ A `ContentErased` clears the chapter's rows and checkpoint in the batch's transa
 SQLite view does (`SqliteProjection.erasure_reset`): the runner re-folds the chapter from rev 1,
 the erased fields now reading `[erased]`. `chat_erasure_refolds` remembers the last erasure
 re-folded for, so the re-fold passes it. Deleted rows linger in PostgreSQL's heap pages until
-autovacuum reclaims them (docs/log-format.md, "Erasure").
+VACUUM reclaims them: the PostgreSQL views run one on these tables too after an erasure, where
+they share the database (docs/log-format.md, "Erasure").
 
 Opening, the optional `schema` and the translation of connection errors are
 `engine.pg.PgDatabase`'s.

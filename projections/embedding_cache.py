@@ -2,18 +2,25 @@
 
 It lives in its own SQLite file because it outlives read models: a rebuild, a re-ingest or a
 copy of a chapter finds its vectors here. Vectors are stored as little-endian float32 bytes.
+Where the views are in PostgreSQL, so is the cache (`open_embedding_cache`,
+`projections.embedding_cache_postgres`): processes on several machines share one.
 """
 
 import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiosqlite
 import numpy as np
 
 from projections.batching import Coalescer
 from projections.providers.errors import ProviderBadRequest
+from projections.store import Views
+
+if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is configured
+    from projections.embedding_cache_postgres import PostgresEmbeddingCache
+    from projections.store_postgres import PostgresViews
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -105,10 +112,29 @@ class EmbeddingCache:
             await self._db.execute("COMMIT")
 
 
+async def open_embedding_cache(
+    views: "Views | PostgresViews", path: Path
+) -> "EmbeddingCache | PostgresEmbeddingCache":
+    """The cache beside `views`: in the PostgreSQL views database when they are there, else the
+    SQLite file at `path`."""
+    if views.dialect == "postgresql":
+        from projections.embedding_cache_postgres import PostgresEmbeddingCache
+
+        assert not isinstance(views, Views)
+        return PostgresEmbeddingCache(views)
+    return await EmbeddingCache.open(path)
+
+
 class CachedEmbedder:
     """An embedder behind the cache, counting what it really embedded."""
 
-    def __init__(self, embedder: Embedder, cache: EmbeddingCache, *, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        cache: "EmbeddingCache | PostgresEmbeddingCache",
+        *,
+        batch_size: int = 64,
+    ) -> None:
         self.embedder = embedder
         self.cache = cache
         self.batch_size = batch_size

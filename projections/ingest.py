@@ -204,6 +204,15 @@ async def load_manifest(blobs: BlobStore, body: SourceExtracted) -> list[ChunkRe
     return _manifest_decoder.decode(await blobs.get(body.chunks_blob))
 
 
+_PENDING_CONFLICT = (
+    " ON CONFLICT (chapter, source) DO UPDATE SET rev = excluded.rev, kind = excluded.kind, "
+    "blob = excluded.blob, name = excluded.name, media_type = excluded.media_type, "
+    "new_text = excluded.new_text"
+)
+"""Upserts as INSERT … ON CONFLICT (SQLite and PostgreSQL both speak it): every column is set,
+as INSERT OR REPLACE did."""
+
+
 class Ingest(SqliteProjection):
     """Extracts and chunks sources, writing the results back to the log."""
 
@@ -246,7 +255,9 @@ class Ingest(SqliteProjection):
     @handles(ChapterMirrored)
     async def on_mirrored(self, db: aiosqlite.Connection, e: Envelope, b: ChapterMirrored) -> None:
         # A live mirror's extractions come from the owner's log: nothing here is ingest's work.
-        await self.execute(db, "INSERT OR IGNORE INTO ingest_mirrors VALUES (?)", e.chapter)
+        await self.execute(
+            db, "INSERT INTO ingest_mirrors VALUES (?) ON CONFLICT DO NOTHING", e.chapter
+        )
 
     async def _mirror(self, db: aiosqlite.Connection, chapter: str) -> bool:
         return (
@@ -263,7 +274,8 @@ class Ingest(SqliteProjection):
             return
         await self.execute(
             db,
-            "INSERT OR REPLACE INTO ingest_pending VALUES (?, ?, ?, 'added', ?, ?, ?, NULL)",
+            "INSERT INTO ingest_pending VALUES (?, ?, ?, 'added', ?, ?, ?, NULL)"
+            + _PENDING_CONFLICT,
             e.chapter, b.source, e.rev, b.blob, b.name, b.media_type,
         )  # fmt: skip
 
@@ -273,7 +285,8 @@ class Ingest(SqliteProjection):
             return
         await self.execute(
             db,
-            "INSERT OR REPLACE INTO ingest_pending VALUES (?, ?, ?, 'edited', ?, '', '', ?)",
+            "INSERT INTO ingest_pending VALUES (?, ?, ?, 'edited', ?, '', '', ?)"
+            + _PENDING_CONFLICT,
             e.chapter, b.source, e.rev, b.base_text, b.new_text,
         )  # fmt: skip
 
@@ -289,7 +302,9 @@ class Ingest(SqliteProjection):
         inline = msgspec.msgpack.encode(b.chunks) if b.chunks_blob is None else None
         await self.execute(
             db,
-            "INSERT OR REPLACE INTO ingest_texts VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO ingest_texts VALUES (?, ?, ?, ?, ?) ON CONFLICT (chapter, source) DO "
+            "UPDATE SET text_blob = excluded.text_blob, chunks = excluded.chunks, "
+            "chunks_blob = excluded.chunks_blob",
             e.chapter, b.source, b.text_blob, inline, b.chunks_blob,
         )  # fmt: skip
 

@@ -8,8 +8,9 @@ numbers and rare words, which nearest-neighbour search misses, are what it finds
 Each chapter has a row table `lexical_<chapter>` (record id, source, span, text, the source's
 "Author (Year)") and an FTS5 index over its text kept by triggers (external content: the text is
 stored once). Per chapter rather than one shared table: BM25's document frequencies are the
-chapter's own, and dropping a chapter is dropping two tables. PostgreSQL full-text search belongs beside the PostgreSQL read
-models (issue 12); it would implement the same four writes and one search.
+chapter's own, and dropping a chapter is dropping two tables. Where the views live in
+PostgreSQL, `projections.lexical_postgres` offers the same functions over PostgreSQL full-text
+search; `backend(views)` picks the module.
 
 Queries are free text, never FTS5 syntax: each word becomes a quoted term, common English words
 are left out (they match nearly every chunk, which costs time and ranks nothing), and the terms
@@ -19,7 +20,10 @@ are OR-ed so BM25 ranks chunks that match more and rarer terms first.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Collection, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import aiosqlite
 import msgspec
@@ -27,17 +31,23 @@ import msgspec
 from events import Span
 from projections.store import Views
 
+if TYPE_CHECKING:
+    from projections.store_postgres import PostgresViews
+
 __all__ = [
     "LexicalHit",
     "LexicalRow",
+    "backend",
     "delete_ids",
     "delete_sources",
     "drop_chapter",
     "drop_outdated",
     "ensure",
     "exists",
+    "exists_within",
     "fts_query",
     "lookup_terms",
+    "missing_chapters",
     "query_terms",
     "rare_terms",
     "rows_of",
@@ -84,6 +94,16 @@ class LexicalHit(msgspec.Struct, frozen=True, kw_only=True):
     score: float
 
 
+def backend(views: Views | PostgresViews) -> ModuleType:
+    """The module whose functions keep the lexical index in `views`: this one (SQLite FTS5) or
+    `projections.lexical_postgres` (PostgreSQL full-text search), the same names and arguments."""
+    if views.dialect == "postgresql":
+        from projections import lexical_postgres  # imports psycopg: only where configured
+
+        return lexical_postgres
+    return sys.modules[__name__]
+
+
 def table_of(chapter: str) -> str:
     """The row table's name of `chapter` (its FTS5 index is `<table>_fts`)."""
     if not _CHAPTER.match(chapter):
@@ -126,6 +146,24 @@ async def exists(views: Views, chapter: str) -> bool:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table_of(chapter),)
     )
     return row is not None
+
+
+async def exists_within(db: aiosqlite.Connection, chapter: str) -> bool:
+    """`exists`, asked inside the open transaction `db`."""
+    rows = await db.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table_of(chapter),)
+    )
+    return bool(list(rows))
+
+
+async def missing_chapters(views: Views) -> int:
+    """How many chapters the vectors projection folded that have no lexical index."""
+    # One query for every chapter (not one per chapter): a table is `lexical_<chapter>`.
+    row = await views.fetchone(
+        "SELECT count(DISTINCT chapter) FROM vectors_sources WHERE 'lexical_' || chapter "
+        "NOT IN (SELECT name FROM sqlite_master WHERE type = 'table')"
+    )
+    return int(row[0]) if row else 0
 
 
 async def write_rows(db: aiosqlite.Connection, chapter: str, rows: Sequence[LexicalRow]) -> None:

@@ -1,4 +1,9 @@
-"""The SQLite file that holds read models and their checkpoints.
+"""The SQLite file that holds read models and their checkpoints (the one-machine default).
+
+`open_views` picks the backend from the configuration: this file, or the same tables in
+PostgreSQL (`projections.store_postgres.PostgresViews`) so that processes on several machines
+share the read models. Both offer the same interface; `dialect` names the backend for the few
+statements that must differ (each module branches on it in one place).
 
 Where a read model lives in this database, its update and its checkpoint commit in one
 transaction, so a crash can never leave them apart. Read models kept elsewhere (a vector index)
@@ -13,9 +18,12 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiosqlite
+
+if TYPE_CHECKING:  # psycopg is imported only where PostgreSQL is configured
+    from projections.store_postgres import PostgresViews
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS erasure_refolds (
@@ -50,6 +58,9 @@ class CheckpointMoved(Exception):
 
 class Views:
     """The views database: a locked writer for transactions, a reader for queries."""
+
+    dialect: ClassVar[str] = "sqlite"
+    """Which SQL this backend speaks ("sqlite"; PostgresViews says "postgresql")."""
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self._writer = writer
@@ -93,6 +104,12 @@ class Views:
                 raise
             await asyncio.shield(self._writer.execute("COMMIT"))
 
+    async def serialise(self, db: aiosqlite.Connection, key: str) -> None:
+        """Inside the open transaction `db`, wait until no other transaction holds `key`.
+
+        Nothing to do here: BEGIN IMMEDIATE already holds SQLite's one write lock for every
+        process on the file (PostgresViews takes a lock per key)."""
+
     async def script(self, sql: str) -> None:
         """Run DDL (schema creation) outside any transaction."""
         async with self._lock:
@@ -109,12 +126,42 @@ class Views:
             return await cursor.fetchone()
 
 
+async def open_views(
+    url: str | None, path: Path, *, schema: str | None = None
+) -> "Views | PostgresViews":
+    """The views database the configuration asks for, opened (its tables made or migrated).
+
+    None, "" or a SQLite path/URL (`sqlite:…`, or anything without a scheme) gives the SQLite file
+    at `path`, whatever path is named (as the chat view does). `postgresql://…` (or
+    `postgres://…`) gives `PostgresViews`; `schema` (PostgreSQL only) puts its tables in a schema
+    of their own.
+    """
+    scheme = url.split("://", 1)[0].lower() if url and "://" in url else ""
+    if not url or not url.strip() or url.lower().startswith("sqlite:") or not scheme:
+        return await Views.open(path)
+    if scheme in ("postgresql", "postgres"):
+        from projections.store_postgres import PostgresViews
+
+        return await PostgresViews.open(url, schema=schema)
+    from projections.store_postgres import ViewsConfigError
+
+    raise ViewsConfigError(
+        f"unsupported views URL scheme {scheme!r}: use a SQLite path or postgresql://…"
+    )
+
+
 class Checkpoints:
     """Checkpoint rows of one projection: `load` and `store`, nothing else."""
 
-    def __init__(self, views: Views, projection: str) -> None:
+    def __init__(self, views: "Views | PostgresViews", projection: str) -> None:
         self._views = views
         self._projection = projection
+
+    async def fence(self, db: aiosqlite.Connection, chapter: str) -> None:
+        """Inside the open transaction `db`: hold this projection's lock on `chapter` until it
+        ends, so that two processes' batches of one chapter run one after the other, the second
+        reading what the first committed (a no-op on SQLite, whose writer is alone anyway)."""
+        await self._views.serialise(db, f"{self._projection}:{chapter}")
 
     async def load(self, chapter: str) -> tuple[int, int] | None:
         """(rev, version) last stored for `chapter`, or None before the first batch."""
@@ -139,8 +186,11 @@ class Checkpoints:
         another process folded this chapter meanwhile (a lease handed over while this one
         stalled): `CheckpointMoved` is raised, so the transaction and its writes roll back and
         nothing is applied twice. The writer holds SQLite's write lock (BEGIN IMMEDIATE), so
-        the check and the write are one step for every process on the file."""
+        the check and the write are one step for every process on the file; on PostgreSQL the
+        check runs under the chapter's lock (`fence`), so it reads what any earlier holder
+        committed and nobody moves the row before this transaction ends."""
         if after is not None:
+            await self.fence(db, chapter)
             row = await (
                 await db.execute(
                     "SELECT rev FROM checkpoints WHERE projection = ? AND chapter = ?",

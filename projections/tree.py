@@ -146,8 +146,9 @@ class Trees:
         self._checkpoints = Checkpoints(views, self.name)
 
     async def open(self) -> None:
-        """Create the tables."""
-        await self.views.script(_SCHEMA)
+        """Create the tables (in SQLite: PostgreSQL's come from its migrations)."""
+        if self.views.dialect == "sqlite":
+            await self.views.script(_SCHEMA)
 
     # -- the projection ----------------------------------------------------------------------
 
@@ -174,6 +175,8 @@ class Trees:
         if not events:
             return
         async with self.views.transaction() as db:
+            # Another process folding this chapter (PostgreSQL) commits before the size is read.
+            await self._checkpoints.fence(db, chapter)
             rows = list(
                 await db.execute_fetchall(
                     "SELECT size, head FROM merkle_trees WHERE chapter = ?", (chapter,)
@@ -189,12 +192,13 @@ class Trees:
             edges = await self._edge_tiles(db, chapter, size)
             tiles = _grow(size, hashes, edges)
             await db.executemany(
-                "INSERT OR REPLACE INTO merkle_tiles (chapter, level, tile, hashes) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO merkle_tiles (chapter, level, tile, hashes) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (chapter, level, tile) DO UPDATE SET hashes = excluded.hashes",
                 [(chapter, level, tile, data) for (level, tile), data in tiles.items()],
             )
             await db.execute(
-                "INSERT OR REPLACE INTO merkle_trees (chapter, size, head) VALUES (?, ?, ?)",
+                "INSERT INTO merkle_trees (chapter, size, head) VALUES (?, ?, ?) "
+                "ON CONFLICT (chapter) DO UPDATE SET size = excluded.size, head = excluded.head",
                 (chapter, events[-1].rev, hashes[-1]),
             )
             await self._checkpoints.store(db, chapter, events[-1].rev, self.version)

@@ -21,8 +21,9 @@ changes. The history grows with every removal and edit; it goes when the chapter
 dropped. Tags are not read from retired records: an as-of search filters by the sources the
 caller found carrying the tags at that rev (the audit fold knows them).
 
-**The lexical index** (`projections/lexical.py`, SQLite FTS5 per chapter) holds the live chunks
-too, written from the same batch's operations inside the transaction that commits the per-source
+**The lexical index** (`projections/lexical.py`, SQLite FTS5 per chapter, or
+`projections/lexical_postgres.py` where the views are in PostgreSQL) holds the live chunks too,
+written from the same batch's operations inside the transaction that commits the per-source
 state and checkpoint. It keeps no history: a search as of a rev is vector-only. Chapters folded
 before it existed get theirs built from the per-source state when they go idle (`idle`), no
 re-embedding, with progress in `lexical_progress`. `forget` is the one path that removes chunks
@@ -275,6 +276,17 @@ def history_namespace(chapter: str) -> str:
     return f"{chapter}_history"
 
 
+_TAGGED = {
+    "sqlite": "SELECT DISTINCT source FROM vectors_sources, json_each(vectors_sources.tags) "
+    "WHERE chapter = ? AND json_each.value",
+    "postgresql": "SELECT DISTINCT source FROM vectors_sources, "
+    "jsonb_array_elements_text(vectors_sources.tags::jsonb) AS t(value) WHERE chapter = ? "
+    "AND t.value",
+}
+"""The sources of a chapter whose JSON tags hold a value (the caller adds `IN (…)`), in each
+views dialect: the one statement of this module that differs."""
+
+
 class Vectors(SqliteProjection):
     """Keeps the vector index of every chapter it folds."""
 
@@ -293,6 +305,8 @@ class Vectors(SqliteProjection):
         self, views: Views, blobs: BlobStore, index: VectorIndex, embedder: CachedEmbedder
     ) -> None:
         super().__init__(views)
+        self._lexical = lexical.backend(views)
+        """The lexical index's functions for this views database (`projections.lexical`'s)."""
         self.blobs = blobs
         self.index = index
         self.embedder = embedder
@@ -307,19 +321,15 @@ class Vectors(SqliteProjection):
         release) to an older database, where it is NULL as no older event carries it; and count
         the chapters whose lexical index is still to build."""
         await super().open()
-        columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
-        if "meta" not in {row[1] for row in columns}:
-            await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
+        if self.views.dialect == "sqlite":  # PostgreSQL's schema is migrated when it opens
+            columns = await self.views.fetchall("PRAGMA table_info(vectors_sources)")
+            if "meta" not in {row[1] for row in columns}:
+                await self.views.script("ALTER TABLE vectors_sources ADD COLUMN meta TEXT;")
         async with self.views.transaction() as db:
             # Indexes whose rows lack `cite` are built again from the state, as `idle` builds one.
-            if outdated := await lexical.drop_outdated(db):
+            if outdated := await self._lexical.drop_outdated(db):
                 log.info("lexical index: %d chapters' rows predate cite", len(outdated))
-        # One query for every chapter (not one per chapter): a table is `lexical_<chapter>`.
-        row = await self.views.fetchone(
-            "SELECT count(DISTINCT chapter) FROM vectors_sources WHERE 'lexical_' || chapter "
-            "NOT IN (SELECT name FROM sqlite_master WHERE type = 'table')"
-        )
-        missing = int(row[0]) if row else 0
+        missing = await self._lexical.missing_chapters(self.views)
         self._backfill_total = missing
         if missing:
             log.info("lexical index: %d chapters to build in the background", missing)
@@ -335,12 +345,12 @@ class Vectors(SqliteProjection):
         async with self.views.transaction() as db:
             for table in self.tables:
                 await db.execute(f"DELETE FROM {table} WHERE chapter = ?", (chapter,))
-            await lexical.drop_chapter(db, chapter)
+            await self._lexical.drop_chapter(db, chapter)
             await self._checkpoints.forget(db, chapter)
 
     async def idle(self, chapter: str) -> None:
         """Build the chapter's lexical index if an older version folded it without one."""
-        if await lexical.exists(self.views, chapter):
+        if await self._lexical.exists(self.views, chapter):
             return
         rows = await self.views.fetchall(
             "SELECT source, name, text_blob, chunks, meta FROM vectors_sources "
@@ -357,10 +367,10 @@ class Vectors(SqliteProjection):
                 _lexical_row(source, name, c, text, cite) for c in _chunks_codec.decode(chunks)
             )
         async with self.views.transaction() as db:
-            if await lexical.exists(self.views, chapter):
+            if await self._lexical.exists_within(db, chapter):
                 return  # built meanwhile
-            await lexical.ensure(db, chapter)
-            await lexical.write_rows(db, chapter, built)
+            await self._lexical.ensure(db, chapter)
+            await self._lexical.write_rows(db, chapter, built)
         if rows:
             self._backfill_done += 1
             log.info(
@@ -394,9 +404,9 @@ class Vectors(SqliteProjection):
             retired = [i async for i, _ in self.index.ids(history) if i.startswith(prefixes)]
             await self.index.delete(history, retired)
         async with self.views.transaction() as db:
-            await lexical.ensure(db, chapter)
-            await lexical.delete_sources(db, chapter, sorted(set(sources)))
-            await lexical.delete_ids(db, chapter, wanted)
+            await self._lexical.ensure(db, chapter)
+            await self._lexical.delete_sources(db, chapter, sorted(set(sources)))
+            await self._lexical.delete_ids(db, chapter, wanted)
 
     async def apply(self, chapter: str, events: Sequence[Envelope]) -> None:
         """Fold a batch: index operations first (idempotent), then state and checkpoint."""
@@ -441,6 +451,7 @@ class Vectors(SqliteProjection):
                     states[body.source] = None
         await self._perform(chapter, ops)
         async with self.views.transaction() as db:
+            await self._checkpoints.fence(db, chapter)
             await self._write_lexical(db, chapter, ops)
             for source, state in states.items():
                 if state is None:
@@ -452,9 +463,11 @@ class Vectors(SqliteProjection):
                 chunks = msgspec.json.encode(state.chunks).decode()
                 meta = None if state.meta is None else msgspec.json.encode(state.meta).decode()
                 await db.execute(
-                    "INSERT OR REPLACE INTO vectors_sources "
+                    "INSERT INTO vectors_sources "
                     "(chapter, source, name, tags, text_blob, chunks, meta) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chapter, source) DO UPDATE SET "
+                    "name = excluded.name, tags = excluded.tags, text_blob = excluded.text_blob, "
+                    "chunks = excluded.chunks, meta = excluded.meta",
                     (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks,
                      meta),
                 )  # fmt: skip
@@ -496,20 +509,20 @@ class Vectors(SqliteProjection):
         await self.embedder.cache.forget(chunks)
         async with self.views.transaction() as db:
             await db.execute("DELETE FROM vectors_sources WHERE chapter = ?", (chapter,))
-            await lexical.drop_chapter(db, chapter)
+            await self._lexical.drop_chapter(db, chapter)
 
     async def _write_lexical(self, db: aiosqlite.Connection, chapter: str, ops: _Ops) -> None:
         """The batch's index operations on the lexical index, in log order (live chunks only:
         retired records stay in the vector history alone)."""
-        await lexical.ensure(db, chapter)  # the index exists from the first batch on
+        await self._lexical.ensure(db, chapter)  # the index exists from the first batch on
         for kind, arg in ops.steps:
             if kind == "upsert":
                 records = cast("list[VectorRecord]", arg)
-                await lexical.write_rows(db, chapter, [_record_row(r) for r in records])
+                await self._lexical.write_rows(db, chapter, [_record_row(r) for r in records])
             elif kind == "delete":
-                await lexical.delete_ids(db, chapter, cast("list[str]", arg))
+                await self._lexical.delete_ids(db, chapter, cast("list[str]", arg))
             elif kind == "delete_source":
-                await lexical.delete_sources(db, chapter, [cast("str", arg)])
+                await self._lexical.delete_sources(db, chapter, [cast("str", arg)])
 
     async def _state(
         self, chapter: str, source: str, states: dict[str, "_SourceState | None"]
@@ -699,8 +712,9 @@ class Vectors(SqliteProjection):
         """The `k` passages best matching `query`, optionally only from sources with `tags`.
 
         `mode`: `vector` (cosine similarity; `score` is the cosine), `lexical` (BM25 over the
-        FTS5 index; `score` is the BM25 score) or `hybrid` (both fused, by `self.fusion`: convex
-        by default; `score` is the fused score, comparable only within one result list).
+        FTS5 index, or `ts_rank_cd` in PostgreSQL; `score` is that score) or `hybrid` (both
+        fused, by `self.fusion`: convex by default; `score` is the fused score, comparable only
+        within one result list).
         """
         return (await self.retrieve(chapter, query, k=k, tags=tags, mode=mode)).hits
 
@@ -721,7 +735,7 @@ class Vectors(SqliteProjection):
         if tags and mode != "vector":
             sources = await self._tagged_sources(chapter, None, set(tags))
         if mode == "lexical":
-            found = await lexical.search(self.views, chapter, query, k, sources=sources)
+            found = await self._lexical.search(self.views, chapter, query, k, sources=sources)
             hits = [_lexical_hit(h) for h in found]
             return Retrieved(
                 hits=hits, similarity=None, rare_match=await self._rare_match(chapter, query, hits)
@@ -735,7 +749,7 @@ class Vectors(SqliteProjection):
         similarity = max((h.score for h in near), default=None)
         if mode == "vector":
             return Retrieved(hits=[_hit(h) for h in near], similarity=similarity)
-        found = await lexical.search(self.views, chapter, query, depth, sources=sources)
+        found = await self._lexical.search(self.views, chapter, query, depth, sources=sources)
         hits = self._fuse(near, found, k)
         return Retrieved(
             hits=hits,
@@ -744,7 +758,7 @@ class Vectors(SqliteProjection):
         )
 
     async def _rare_match(self, chapter: str, query: str, hits: Sequence[SearchHit]) -> bool:
-        rare = await lexical.rare_terms(self.views, chapter, query) if hits else set()
+        rare = await self._lexical.rare_terms(self.views, chapter, query) if hits else set()
         if not rare:
             return False
         words = {w for h in hits for w in lexical.words_of(h.text)}
@@ -846,7 +860,7 @@ class Vectors(SqliteProjection):
             near = sorted([*live, *retired], key=lambda h: -h.score)[:depth]
             if mode == "vector":
                 return [_hit(hit) for hit in near]
-        found = await lexical.search(self.views, chapter, query, depth, sources=sources)
+        found = await self._lexical.search(self.views, chapter, query, depth, sources=sources)
         records = await self.index.get(chapter, [h.row.id for h in found])
         then = [
             h
@@ -896,11 +910,8 @@ class Vectors(SqliteProjection):
         """Sources of `chapter` (only those `among`, if given) carrying any of `tags`."""
         if among is not None and not among:
             return set()
-        # json_each matches the tags inside SQLite: no row's JSON is decoded in Python.
-        sql = (
-            "SELECT DISTINCT source FROM vectors_sources, json_each(vectors_sources.tags) "
-            f"WHERE chapter = ? AND json_each.value IN ({','.join('?' * len(tags))})"
-        )
+        # The tags are matched inside the database: no row's JSON is decoded in Python.
+        sql = _TAGGED[self.views.dialect] + f" IN ({','.join('?' * len(tags))})"
         params: list[str] = [chapter, *tags]
         if among is not None:
             sql += f" AND source IN ({','.join('?' * len(among))})"
@@ -922,7 +933,7 @@ class Vectors(SqliteProjection):
             "WHERE chapter = ? ORDER BY source",
             (chapter,),
         )
-        lexical_rows = await lexical.rows_of(self.views, chapter)
+        lexical_rows = await self._lexical.rows_of(self.views, chapter)
         data = msgspec.msgpack.encode(
             [entries, [list(r) for r in rows], [list(r) for r in lexical_rows]]
         )

@@ -2,6 +2,6 @@
 services the way the gateway's tests do."""
 
 from tests.gateway.conftest import passwords
-from tests.projections.conftest import blobs, books, logs, worker
+from tests.projections.conftest import backend, blobs, books, logs, views_url, worker
 
-__all__ = ["blobs", "books", "logs", "passwords", "worker"]
+__all__ = ["backend", "blobs", "books", "logs", "passwords", "views_url", "worker"]

@@ -57,6 +57,21 @@ async def test_an_unusable_store_url_is_a_clear_error(tmp_path):
         await open_services(Settings(data_dir=tmp_path, accounts="mysql://db/accounts"))
 
 
+async def test_unreachable_postgresql_views_stop_the_start_naming_where_not_the_password(
+    tmp_path, passwords
+):
+    from projections.store_postgres import ViewsConfigError, ViewsUnavailable
+
+    views = "postgresql://ragstack:hunter2@127.0.0.1:1/readmodels"  # a closed port
+    with pytest.raises(ViewsUnavailable) as raised:
+        await open_services(Settings(data_dir=tmp_path, views=views), passwords=passwords)
+    assert "views database at 127.0.0.1:1/readmodels" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+    assert not (tmp_path / "views.sqlite3").exists()
+    with pytest.raises(ViewsConfigError, match="unsupported views URL scheme 'mysql'"):
+        await open_services(Settings(data_dir=tmp_path, views="mysql://db/views"))
+
+
 async def test_a_pinecone_index_without_its_extra_names_the_extra(tmp_path, monkeypatch):
 
     settings = load_settings(environ={}, data_dir=str(tmp_path))

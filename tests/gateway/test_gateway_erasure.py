@@ -35,6 +35,7 @@ from events.archive_check import ArchiveReader, verify_archive
 from projections.settings import ProviderSettings
 from projections.vectors import history_namespace
 from tests.audit import stranger_verifier as stranger
+from tests.projections.pipeline_support import BACKENDS, in_schema
 
 BOB_Q1 = "Quokkazanzibar in the tundra?"
 """Bob's question in his own chapter (a word nobody else writes)."""
@@ -46,11 +47,37 @@ BOB_WORDS = [b"Quokkazanzibar", b"Xylofernwick", b"Brumblethorpe", b"bob-secret.
 
 
 @pytest.fixture
-def settings(tmp_path, limits) -> Settings:
+def backend() -> str:
+    """Where the views live: "sqlite", or "postgresql" where a test is parametrized so."""
+    return "sqlite"
+
+
+@pytest.fixture
+def settings(tmp_path, limits, backend, request) -> Settings:
     # Extractive answers: no LLM server is needed to ask.
+    views = in_schema(request.getfixturevalue("pg_schema")) if backend == "postgresql" else None
     return Settings(
-        data_dir=tmp_path / "data", limits=limits, llm=ProviderSettings(kind="extractive")
+        data_dir=tmp_path / "data",
+        limits=limits,
+        llm=ProviderSettings(kind="extractive"),
+        views=views,
     )
+
+
+async def _no_row_holds(views, words: list[bytes]) -> None:
+    tables = await views.fetchall(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+    assert len(tables) > 10
+    for (table,) in tables:
+        for word in words:
+            # A row as text (bytea in hex): the word in plain text or in bytes.
+            found = await views.fetchall(
+                f"SELECT 1 FROM {table} AS t WHERE strpos(t::text, ?) > 0 "
+                "OR strpos(t::text, ?) > 0",
+                (word.decode(), word.hex()),
+            )
+            assert found == [], (table, word)
 
 
 async def _ask(client, chapter: str, headers: dict, question: str) -> dict:
@@ -103,7 +130,11 @@ async def _bob_and_ada(client, services):
     return ada, bob, bob_id, bob_chapter
 
 
-async def test_erasing_a_person_leaves_no_word_of_theirs_and_the_chain_verifies(client, services):
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_erasing_a_person_leaves_no_word_of_theirs_and_the_chain_verifies(
+    client, services, backend
+):
+    assert services.read.views.dialect == backend
     ada, bob, _, bob_chapter = await _bob_and_ada(client, services)
     await _ask(client, bob_chapter, bob, BOB_Q1)
     bob_asked = await _ask(client, ada.chapter, bob, BOB_Q2)
@@ -121,6 +152,9 @@ async def test_erasing_a_person_leaves_no_word_of_theirs_and_the_chain_verifies(
     assert BOB_Q1 in exported.text and BOB_Q2 in exported.text and "bob-secret.md" in exported.text
     chroma_before = await services.read.index.count(bob_chapter)
     assert chroma_before > 0
+    if backend == "postgresql":  # the check after the erasure sees his words before it
+        with pytest.raises(AssertionError):
+            await _no_row_holds(services.read.views, BOB_WORDS)
 
     erased = await client.delete("/v1/me", headers=bob)
     assert erased.status_code == 200, erased.text
@@ -188,6 +222,8 @@ async def test_erasing_a_person_leaves_no_word_of_theirs_and_the_chain_verifies(
         assert not _holds(path, BOB_WORDS), path
     for path in data.glob("views.sqlite3*"):
         assert not _holds(path, BOB_WORDS), path
+    if backend == "postgresql":  # nor any row of any table of the views there
+        await _no_row_holds(services.read.views, BOB_WORDS)
     # Nor any file of the data directory: accounts, JetStream's store, the caches. Chroma's own
     # SQLite file is the exception: its deleted documents can linger in free pages until Chroma
     # is vacuumed offline (`chroma utils vacuum`); vacuuming it live corrupted it (two SQLite
@@ -224,7 +260,9 @@ async def test_a_sole_owner_with_other_members_is_refused_naming_the_book(client
     assert not [e for e in messages if isinstance(decode(e.payload).body, ContentErased)]
 
 
-async def test_erasing_a_source_keeps_blobs_another_chapter_names(client, services):
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_erasing_a_source_keeps_blobs_another_chapter_names(client, services, backend):
+    assert services.read.views.dialect == backend
     ada = await open_desk(client, services)
     other = await client.post(
         f"/v1/books/{ada.book}/chapters", json={"title": "Also animals"}, headers=ada.headers
@@ -261,6 +299,14 @@ async def test_erasing_a_source_keeps_blobs_another_chapter_names(client, servic
         f"/v1/chapters/{ada.chapter}/search", json={"query": "snowy owl"}, headers=ada.headers
     )
     assert "tundra" not in found.text
+    views = services.read.views
+    for table in ("lexical_rows", "vectors_sources"):
+        if views.dialect == "postgresql":  # no row of it left in the shared tables
+            rows = await views.fetchall(
+                f"SELECT 1 FROM {table} WHERE chapter = ? AND source = ?",
+                (ada.chapter, ada.source),
+            )
+            assert rows == [], table
     # Again: nothing new is appended (idempotent).
     again = await client.post(
         f"/v1/chapters/{ada.chapter}/sources/{ada.source}/erase", headers=ada.headers

@@ -41,6 +41,7 @@ from gateway.errors import (
     UnsupportedMediaType,
     classify,
 )
+from projections.store_postgres import ViewsUnavailable
 
 CASES = [
     (Forbidden("only the book's owner and admins may do this"), 403, "forbidden"),
@@ -63,6 +64,7 @@ CASES = [
     (RevisionConflict(3, 4), 409, "revision_conflict"),
     (EventTooLarge(300_000, 262_144), 413, "event_too_large"),
     (LogUnavailable("nats did not answer"), 503, "log_unavailable"),
+    (ViewsUnavailable("the views database at db:5432/rs is unavailable"), 503, "views_unavailable"),
     (BadRequest("the multipart body has no file"), 400, "bad_request"),
     (PayloadTooLarge("the body is over 10 bytes"), 413, "payload_too_large"),
     (UnsupportedMediaType("text/x-unknown cannot be read"), 415, "unsupported_media_type"),

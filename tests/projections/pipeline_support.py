@@ -3,6 +3,7 @@
 import asyncio
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from app.readside import ReadSide, open_read_side
 from app.settings import Settings, load_settings
@@ -11,6 +12,10 @@ from engine.books import Books
 from engine.log import Log, Logs
 from engine.sources import add_source
 from events import SourceAdded, SourceExtracted, SourceRejected, new_id
+from tests.requirements import PostgresSchema
+
+BACKENDS = ["sqlite", "postgresql"]
+"""The views backends a test parametrized over `backend` runs on (tests/projections/conftest.py)."""
 
 WORDS = [
     "river",
@@ -41,13 +46,23 @@ WORDS = [
 """A vocabulary for generated prose: plain words, each its own token."""
 
 
-def settings_for(data: Path) -> Settings:
-    """Settings for a test: everything embedded under `data`, extractive answers."""
+def settings_for(data: Path, *, views: str | None = None) -> Settings:
+    """Settings for a test: everything embedded under `data` (the views too, unless `views` names
+    PostgreSQL), extractive answers."""
     return load_settings(
         environ={},
         data_dir=str(data),
         llm={"kind": "extractive"},
+        views=views,
     )
+
+
+def in_schema(schema: PostgresSchema) -> str:
+    """A `views` URL whose connections search (and create tables in) `schema` only, as a
+    deployment keeping the read models in a schema of their own would write it."""
+    parts = urlsplit(schema.url)
+    query = [*parse_qsl(parts.query), ("options", f"-csearch_path={schema.name}")]
+    return parts._replace(query=urlencode(query)).geturl()
 
 
 async def new_chapter(books: Books, owner: str = "u-owner") -> str:
@@ -58,11 +73,11 @@ async def new_chapter(books: Books, owner: str = "u-owner") -> str:
 
 
 async def open_test_worker(
-    data: Path, logs: Logs, blobs: LocalBlobStore, embedder: object
+    data: Path, logs: Logs, blobs: LocalBlobStore, embedder: object, *, views: str | None = None
 ) -> ReadSide:
-    """A worker over `logs` with its read models under `data`."""
+    """A worker over `logs` with its read models under `data` (or in PostgreSQL at `views`)."""
     return await open_read_side(
-        settings_for(data), logs, blobs, embedder=embedder, use_llm_settings=False
+        settings_for(data, views=views), logs, blobs, embedder=embedder, use_llm_settings=False
     )
 
 
@@ -119,10 +134,18 @@ async def digests(worker: ReadSide, chapter: str) -> tuple[str, str]:
 
 
 async def rebuilt_digests(
-    data: Path, logs: Logs, blobs: LocalBlobStore, embedder: object, chapter: str, timeout: float
+    data: Path,
+    logs: Logs,
+    blobs: LocalBlobStore,
+    embedder: object,
+    chapter: str,
+    timeout: float,
+    *,
+    views: str | None = None,
 ) -> tuple[str, str]:
-    """`digests` of a clean build of the chapter from its log, by a fresh worker under `data`."""
-    rebuilt = await open_test_worker(data, logs, blobs, embedder)
+    """`digests` of a clean build of the chapter from its log, by a fresh worker under `data`
+    (its views at `views`, empty)."""
+    rebuilt = await open_test_worker(data, logs, blobs, embedder, views=views)
     try:
         await rebuilt.runner.start(discover=False)
         rebuilt.runner.watch(chapter)

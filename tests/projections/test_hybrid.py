@@ -1,10 +1,14 @@
 """Hybrid retrieval over real logs: the FTS5 lexical index the vectors projection keeps beside the
-vector index, fused with it; exact terms, tags, rebuilds, the upgrade backfill and `forget`."""
+vector index, fused with it; exact terms, tags, rebuilds, the upgrade backfill and `forget`. Most
+run on PostgreSQL views (full-text search) too."""
+
+import pytest
 
 from engine.sources import remove_source, retag_source
 from events import SourceDescribed, SourceMeta
 from projections import lexical
 from tests.projections.pipeline_support import (
+    BACKENDS,
     add_texts_at_once,
     new_chapter,
     open_test_worker,
@@ -21,6 +25,7 @@ SURNAMES = [
     "Delacroix", "Mbeki", "Thorvaldsen", "Yilmaz", "Gallagher", "Papadopoulos", "Rasmussen",
     "Ivanova", "Moreau", "Quispe",
 ]  # fmt: skip
+both = pytest.mark.parametrize("backend", BACKENDS)
 
 
 def _note(n: int) -> str:
@@ -40,6 +45,7 @@ async def _service_notes(worker, books) -> tuple[str, list[str]]:
     return chapter, [a.source for a in added]
 
 
+@both
 async def test_exact_terms_are_found_by_hybrid_and_missed_by_vector_only(worker, books):
     chapter, sources = await _service_notes(worker, books)
     kinds = {
@@ -61,6 +67,7 @@ async def test_exact_terms_are_found_by_hybrid_and_missed_by_vector_only(worker,
         assert len(missed) >= 3, (kind, missed)
 
 
+@both
 async def test_a_tag_filter_holds_on_the_lexical_side(worker, books):
     chapter, sources = await _service_notes(worker, books)
     log = worker.logs.chapter(chapter)
@@ -75,12 +82,14 @@ async def test_a_tag_filter_holds_on_the_lexical_side(worker, books):
         )
         assert {h.source for h in hits} <= {sources[3], sources[9]}, mode
         assert hits, mode
-    found = await lexical.search(worker.views, chapter, CODES[5], 5, sources=[sources[3]])
+    index = lexical.backend(worker.views)
+    found = await index.search(worker.views, chapter, CODES[5], 5, sources=[sources[3]])
     assert found == []
 
 
+@both
 async def test_a_rebuild_yields_identical_rankings(
-    worker, books, tmp_path, logs, blobs, local_embedder
+    worker, books, tmp_path, logs, blobs, local_embedder, other_views_url
 ):
     chapter, sources = await _service_notes(worker, books)
     await remove_source(worker.logs.chapter(chapter), actor="u", source=sources[0])
@@ -91,7 +100,9 @@ async def test_a_rebuild_yields_identical_rankings(
         for q in queries
         for mode in ("vector", "lexical", "hybrid")
     }
-    rebuilt = await open_test_worker(tmp_path / "rebuilt", logs, blobs, local_embedder)
+    rebuilt = await open_test_worker(
+        tmp_path / "rebuilt", logs, blobs, local_embedder, views=other_views_url
+    )
     await rebuilt.runner.start(discover=False)
     try:
         rebuilt.runner.watch(chapter)
@@ -105,22 +116,25 @@ async def test_a_rebuild_yields_identical_rankings(
         await rebuilt.close()
 
 
+@both
 async def test_a_chapter_folded_before_the_lexical_index_gets_it_when_idle(worker, books):
     chapter, sources = await _service_notes(worker, books)
-    before = await lexical.rows_of(worker.views, chapter)
+    index = lexical.backend(worker.views)
+    before = await index.rows_of(worker.views, chapter)
     # What an older version left: the per-source state and vectors, no lexical index.
     async with worker.views.transaction() as db:
-        await lexical.drop_chapter(db, chapter)
+        await index.drop_chapter(db, chapter)
     assert await worker.vectors.search(chapter, CODES[2], mode="lexical") == []
     await worker.vectors.open()
     assert worker.vectors.lexical_progress() == (0, 1)
     await worker.vectors.idle(chapter)
-    assert await lexical.rows_of(worker.views, chapter) == before
+    assert await index.rows_of(worker.views, chapter) == before
     assert worker.vectors.lexical_progress() == (1, 1)
     hits = await worker.vectors.search(chapter, CODES[2], mode="lexical")
     assert hits[0].source == sources[2]
 
 
+@both
 async def test_forget_removes_chunks_from_both_indexes_in_one_call(worker, books):
     chapter, sources = await _service_notes(worker, books)
     hit = (await worker.vectors.search(chapter, CODES[6], k=1, mode="lexical"))[0]
@@ -135,7 +149,7 @@ async def test_forget_removes_chunks_from_both_indexes_in_one_call(worker, books
             )
             assert gone not in {h.source for h in hits}, mode
     assert await worker.vectors.index.count(chapter) == 22
-    assert len(await lexical.rows_of(worker.views, chapter)) == 22
+    assert len(await lexical.backend(worker.views).rows_of(worker.views, chapter)) == 22
 
 
 async def test_lexical_hits_name_their_work_and_an_index_without_cite_is_rebuilt(worker, books):

@@ -16,6 +16,7 @@ from tests.projections.formats.corpus import (
     rewrite_pdf,
 )
 from tests.projections.pipeline_support import (
+    BACKENDS,
     WORDS,
     add_text,
     add_texts_at_once,
@@ -128,6 +129,7 @@ async def test_editing_one_paragraph_reembeds_at_most_three_chunks(worker, books
     assert "Tuesday" in hits[0].text
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_retag_filters_search_and_remove_drops_the_source(worker, books):
     chapter = await new_chapter(books)
     cats = await add_text(worker.logs, worker.blobs, chapter, "cats.txt", "Cats sleep all day.")
@@ -143,8 +145,9 @@ async def test_retag_filters_search_and_remove_drops_the_source(worker, books):
     assert (await worker.catalogue.source(chapter, cats)).status == "removed"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_rebuild_from_rev_one_equals_the_live_read_models(
-    worker, books, tmp_path, logs, blobs, local_embedder
+    worker, books, tmp_path, logs, blobs, local_embedder, other_views_url
 ):
     chapter = await new_chapter(books)
     for i in range(5):
@@ -152,7 +155,9 @@ async def test_a_rebuild_from_rev_one_equals_the_live_read_models(
     await add_source(worker.logs.chapter(chapter), blobs, actor="u", name="x.txt", data=b"")
     await settle(worker, chapter)
     # A second worker with empty read models folds the same log from rev 1.
-    rebuilt = await open_test_worker(tmp_path / "rebuilt", logs, blobs, local_embedder)
+    rebuilt = await open_test_worker(
+        tmp_path / "rebuilt", logs, blobs, local_embedder, views=other_views_url
+    )
     await rebuilt.runner.start(discover=False)
     try:
         rebuilt.runner.watch(chapter)
@@ -204,31 +209,26 @@ async def test_the_runner_discovers_new_chapters_from_book_logs(worker, books):
             await asyncio.sleep(0.1)
 
 
-async def test_a_fold_cancelled_mid_transaction_leaves_the_views_usable(tmp_path):
-    from projections.store import Views
-
-    views = await Views.open(tmp_path / "views.sqlite3")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_fold_cancelled_mid_transaction_leaves_the_views_usable(views):
     await views.script("CREATE TABLE t (x INTEGER)")
-    try:
-        # Cancel transactions at every point: before BEGIN completes, inside, before COMMIT.
-        for delay in (0, 0.0005, 0.001, 0.002, 0.005):
+    # Cancel transactions at every point: before BEGIN completes, inside, before COMMIT.
+    for delay in (0, 0.0005, 0.001, 0.002, 0.005):
 
-            async def write() -> None:
-                async with views.transaction() as db:
-                    await db.execute("INSERT INTO t VALUES (1)")
-                    await asyncio.sleep(0.01)
+        async def write() -> None:
+            async with views.transaction() as db:
+                await db.execute("INSERT INTO t VALUES (1)")
+                await asyncio.sleep(0.01)
 
-            task = asyncio.create_task(write())
-            await asyncio.sleep(delay)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        # The writer is not stuck inside a transaction, and nothing half-written is visible.
-        async with views.transaction() as db:
-            await db.execute("INSERT INTO t VALUES (2)")
-        assert await views.fetchall("SELECT x FROM t") == [(2,)]
-    finally:
-        await views.close()
+        task = asyncio.create_task(write())
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # The writer is not stuck inside a transaction, and nothing half-written is visible.
+    async with views.transaction() as db:
+        await db.execute("INSERT INTO t VALUES (2)")
+    assert await views.fetchall("SELECT x FROM t") == [(2,)]
 
 
 async def test_a_rare_tag_is_found_beyond_the_nearest_neighbours(worker, books):

@@ -42,7 +42,9 @@ async def trees(views: Views) -> Trees:
 SIZES = [1, 2, 3, 5, 8, 255, 256, 257, 511, 512, 513, 700, 1025, 1100]
 
 
-@pytest.mark.parametrize("batch", [1, 7, 256, 300, 1100])
+@pytest.mark.parametrize(
+    ("backend", "batch"), [*(("sqlite", b) for b in (1, 7, 256, 300, 1100)), ("postgresql", 300)]
+)
 async def test_stored_proofs_equal_proofs_over_all_leaves(trees, batch):
     events = recorded(1100) if batch > 1 else recorded(300)
     await fold(trees, events, batch)
@@ -100,6 +102,7 @@ async def test_a_tree_behind_says_so(trees):
         await trees.inclusion(CHAPTER, 6, 5)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_the_runner_folds_the_tree_from_a_real_log(logs: Logs, views: Views):
     # A real chapter log: the runner hands the tree events as stored, and its proofs equal the
     # proofs computed from the log itself.

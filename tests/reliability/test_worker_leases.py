@@ -53,13 +53,21 @@ class Worker:
     """A worker child (tests/reliability/worker_child.py)."""
 
     def __init__(
-        self, name: str, server: EmbeddedServer, data: Path, blobs: Path, chroma: str
+        self,
+        name: str,
+        server: EmbeddedServer,
+        data: Path,
+        blobs: Path | str,
+        chroma: str,
+        *,
+        views: str | None = None,
     ) -> None:
         self.name = name
         self.args = [
             sys.executable, "-m", "tests.reliability.worker_child", "--name", name,
             f"--url={server.url}", f"--user={server.user}", f"--password={server.password}",
             "--data", str(data), "--blobs", str(blobs), "--chroma", chroma, "--ttl", str(TTL),
+            *(("--views", views) if views else ()),
         ]  # fmt: skip
         self.out = data.parent / f"{name}.out"
         self.proc: asyncio.subprocess.Process | None = None

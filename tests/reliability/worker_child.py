@@ -2,7 +2,8 @@
 `python -m tests.reliability.worker_child --name w1 …`.
 
 It opens the real read side (catalogue, ingest, vectors into a Chroma server, chat, trees) over a
-data directory it shares with the other workers, folding only the chapters whose lease it holds
+data directory it shares with the other workers (or, with `--views postgresql://…`, over read
+models in PostgreSQL and a data directory of its own; `--blobs` may then be an s3:// URL), folding only the chapters whose lease it holds
 (role worker, engine/jetstream/leases.py), and publishing its checkpoints. One more projection,
 `Trace`, records in the same SQLite file, in the transaction that moves its checkpoint, every
 rev it applied with the worker and the batch's start and end times: the test reads it to check
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from app.readside import open_read_side
 from app.settings import Settings, load_settings
-from engine.blobs import LocalBlobStore
+from engine.blobs import open_blob_store
 from engine.jetstream.checkpoints import PublishedCheckpoints
 from engine.jetstream.leases import ChapterLeases
 from engine.log import Logs
@@ -77,14 +78,26 @@ class Trace:
         return None
 
 
-def worker_settings(data: Path, url: str, user: str, password: str, chroma: str) -> Settings:
-    """A worker's settings: read models under `data`, vectors in the Chroma server."""
+def worker_settings(
+    data: Path,
+    url: str,
+    user: str,
+    password: str,
+    chroma: str,
+    *,
+    views: str | None = None,
+    blobs: str | None = None,
+) -> Settings:
+    """A worker's settings: read models under `data` (or in PostgreSQL at `views`), vectors in
+    the Chroma server."""
     return load_settings(
         environ={},
         data_dir=str(data),
         llm={"kind": "extractive"},
         nats={"url": url, "user": user, "password": password},
         vectors={"url": chroma},
+        views=views,
+        blobs=blobs,
     )
 
 
@@ -92,8 +105,10 @@ async def run(args: argparse.Namespace) -> None:
     """Open the worker and fold the chapters it leases until killed."""
     nc = await open_nats(args.url, args.user, args.password, name=args.name)
     logs = Logs(nc)
-    blobs = LocalBlobStore(args.blobs)
-    settings = worker_settings(Path(args.data), args.url, args.user, args.password, args.chroma)
+    blobs = open_blob_store(args.blobs)
+    settings = worker_settings(
+        Path(args.data), args.url, args.user, args.password, args.chroma, views=args.views
+    )
     leases = await ChapterLeases.open(nc, args.name, ttl=args.ttl)
     published = await PublishedCheckpoints.open(nc)
     read = await open_read_side(
@@ -119,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--data", required=True, help="the shared read models")
-    parser.add_argument("--blobs", required=True, help="the blob store directory")
+    parser.add_argument("--blobs", required=True, help="the blob store: a directory or s3:// URL")
+    parser.add_argument("--views", default=None, help="the views' PostgreSQL URL (else SQLite)")
     parser.add_argument("--chroma", required=True, help="the Chroma server's URL")
     parser.add_argument("--ttl", type=float, default=3.0, help="lease lifetime, seconds")
     logging.basicConfig(level=logging.WARNING)  # lease and fold troubles, in the .out file
