@@ -56,6 +56,7 @@ from engine.connectors.oauth import PROVIDERS, OAuthClient, Provider, Tokens, To
 from engine.connectors.obsidian import ObsidianVault
 from engine.connectors.onedrive import OneDrive, check_item
 from engine.connectors.sync import (
+    ConnectorBusy,
     Held,
     Progress,
     SyncReport,
@@ -119,12 +120,6 @@ SCHEDULER_ACTOR = "proc:connectors"
 
 class ConnectorNotFound(NotFound):
     code = "connector_not_found"
-
-
-class ConnectorBusy(Conflict):
-    """A sync of this connector is running already."""
-
-    code = "connector_busy"
 
 
 class OAuthNotConfigured(Conflict):
@@ -518,10 +513,7 @@ async def _run(
     services: Services, config: _Config, connector: object, *, actor: str,
     progress: Progress | None = None, keep_cursor: bool = False, settle: bool = True,
 ) -> ConnectorView:  # fmt: skip
-    lock = services.syncs.lock(config.id)
-    if lock.locked():
-        raise ConnectorBusy("a sync of this connector is running; try again when it ends")
-    async with lock:
+    async with services.syncs.exclusive(config.id):
         state = await _state(services, config.id)
         state.status = "running"
         await _save_state(services, config.id, state)

@@ -44,6 +44,7 @@ from engine.connectors.sync import ProcessSyncs
 from engine.errors import EngineError
 from engine.guests import GuestUsers
 from engine.jetstream.checkpoints import PublishedCheckpoints
+from engine.jetstream.claims import Claims
 from engine.jetstream.leases import ChapterLeases
 from engine.keys import BookKeys
 from engine.log import Logs
@@ -306,6 +307,8 @@ async def open_services(
             retrieval=BookRetrieval(accounts),
             role=role,
             readiness_checks=checks,
+            # A connector syncs in one process at a time, whichever role runs it.
+            syncs=ProcessSyncs(await Claims.open(nc, worker_id(), replicas=settings.nats.replicas)),
         )
         # Before the followers, which may read it (a share of this same server), and closed after.
         services.relay = Relay(

@@ -11,16 +11,19 @@ with the reason). Deleted refs append `SourceRemoved`. Nothing changed, nothing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import msgspec
 
 from engine.blobs import BlobStore, blob_hash
 from engine.connectors import Changes, Connector, ItemFailed, RemoteItem
 from engine.errors import EngineError
+from engine.jetstream.claims import Claims
 from engine.log import Log
 from engine.personal import open_bodies
+from engine.rules import Conflict
 from engine.sources import MAX_TAG_CHARS, MAX_TAGS, clean_name
 from events import (
     SourceAdded,
@@ -167,14 +170,22 @@ def known_blobs(held: Mapping[str, Held]) -> dict[str, str]:
     return {ref: h.blob for ref, h in held.items() if not h.removed}
 
 
+class ConnectorBusy(Conflict):
+    """A sync of this connector is running already (here or in another process)."""
+
+    code = "connector_busy"
+
+
 class ProcessSyncs:
     """What one process keeps between its syncs (one per `Services`, so it ends with them): each
     connector's fold, brought up to date by folding only the events appended since (the log only
-    grows), and one lock per connector so two syncs of it never run at once here."""
+    grows), and one lock per connector so two syncs of it never run at once here; `claims` keeps
+    them apart from other processes' (engine/jetstream/claims.py; None: this process alone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, claims: Claims | None = None) -> None:
         self._folds: dict[str, HeldFold] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.claims = claims
 
     async def held(self, log_: Log, blobs: BlobStore, connector: str) -> dict[str, Held]:
         """The connector's sources by ref, as of the log's head."""
@@ -185,6 +196,28 @@ class ProcessSyncs:
     def lock(self, connector: str) -> asyncio.Lock:
         """The lock a sync of `connector` holds while it runs."""
         return self._locks.setdefault(connector, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, connector: str) -> AsyncIterator[None]:
+        """Run a sync of `connector`: `ConnectorBusy` if one runs here or in another process."""
+        lock = self.lock(connector)
+        if lock.locked():
+            raise ConnectorBusy("a sync of this connector is running; try again when it ends")
+        async with lock:
+            if self.claims is None:
+                yield
+                return
+            claim = await self.claims.acquire(f"connector.{connector}")
+            if claim is None:
+                holder = await self.claims.holder_of(f"connector.{connector}")
+                raise ConnectorBusy(
+                    f"a sync of this connector is running in {holder or 'another process'}; "
+                    "try again when it ends"
+                )
+            try:
+                yield
+            finally:
+                await claim.release()
 
     def forget(self, connector: str) -> None:
         """Drop what is kept for a deleted connector."""
