@@ -7,7 +7,7 @@ import { useQuery } from "@tanstack/react-query";
 import { X } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useSearchParams } from "react-router";
-import { connectorKeys, listConnectors } from "../api/connectors";
+import { connectorKeys, listConnectors, type Connector } from "../api/connectors";
 import { IconButton } from "../components/ui";
 import { oauthConnectedText, oauthErrorText } from "../lib/connectors";
 
@@ -55,8 +55,15 @@ export function SignInNotice({
     enabled: Boolean(chapter && outcome.connector),
   });
   const ok = outcome.connector !== null && outcome.error === null;
+  // The connector as first listed, before the sync this page starts: once that sync has run, its
+  // last run would make a new connector read as reconnected.
+  const listed = connectors.data?.find((c) => c.id === outcome.connector);
+  const [first, setFirst] = useState<Connector | undefined>(undefined);
+  useEffect(() => {
+    if (listed && !first) setFirst(listed);
+  }, [listed, first]);
   const text = ok
-    ? oauthConnectedText(connectors.data?.find((c) => c.id === outcome.connector))
+    ? oauthConnectedText(first ?? listed)
     : oauthErrorText(outcome.error ?? "oauth_failed");
   return (
     <div className={`notice sign-in-notice ${ok ? "notice-ok" : "notice-error"}`} role={ok ? "status" : "alert"}>
