@@ -100,8 +100,8 @@ def test_google_drive_is_connected_by_signing_in_synced_and_reconnected(
     screens.capture(page, "connectors-oauth")
 
     page.get_by_role("tab", name="Sources").click()
-    bees = page.get_by_role("list", name="Sources").get_by_role("listitem").filter(has_text="bees.txt")
-    expect(bees).to_contain_text("Google Drive")
+    sources = page.get_by_role("list", name="Sources").get_by_role("listitem")
+    expect(sources.filter(has_text="bees.txt")).to_contain_text("Google Drive")
     expect(page.get_by_text("elsewhere.txt")).to_have_count(0)
 
     # The person revokes the app at Google: the next sync is refused, and Reconnect mends it.
@@ -118,7 +118,8 @@ def test_google_drive_is_connected_by_signing_in_synced_and_reconnected(
     expect(row).to_contain_text("1 added", timeout=STEP_TIMEOUT_MS)
     expect(row.locator("[data-status]")).to_have_text("synced")
     expect(row).to_contain_text("3 sources")
-    expect(page.get_by_role("list", name="Connected libraries").get_by_role("listitem")).to_have_count(1)
+    connected = page.get_by_role("list", name="Connected libraries").get_by_role("listitem")
+    expect(connected).to_have_count(1)
 
 
 def test_a_refusal_an_unknown_sign_in_and_an_unset_service_are_explained(
