@@ -46,13 +46,24 @@ const POLL_MS = 1000;
 /** Begin a sign-in and send the browser (this tab) to the service's page; the mutation stays
  *  pending while the page unloads, so its button keeps spinning. */
 function useSignIn(chapter: string) {
-  return useMutation({
+  const signIn = useMutation({
     mutationFn: async ({ provider, body }: { provider: OAuthProviderName; body: OAuthStart }) => {
       const started = await startOAuth(chapter, provider, body);
       window.location.assign(started.authorize_url);
       await new Promise(() => {}); // never settles: the page is leaving
     },
   });
+  // Back from the service's page without signing in, the browser may show this page as it was
+  // left (its back/forward cache), button still spinning: it is idle again.
+  const { reset } = signIn;
+  useEffect(() => {
+    const shown = (event: PageTransitionEvent) => {
+      if (event.persisted) reset();
+    };
+    window.addEventListener("pageshow", shown);
+    return () => window.removeEventListener("pageshow", shown);
+  }, [reset]);
+  return signIn;
 }
 
 /** `autoSync`: a connector to sync once, as soon as it is listed (the one a sign-in has just
