@@ -4,7 +4,10 @@
 (rotating the refresh token when asked, `invalid_grant` once revoked), the device flow
 (RFC 8628: `authorization_pending`, `slow_down`, `access_denied`, `expired_token` in the order a
 test scripts), client authentication by `client_secret` in the form, and errors as
-`{"error", "error_description"}`. `approve` plays the person's browser at the authorize URL.
+`{"error", "error_description"}`. `approve` plays the person's browser at the authorize URL;
+a real browser sent to `GET /oauth/authorize` (the web app's tests) is answered as a provider's
+consent page would, once the person consented (or refused: `consent = "deny"`): a 302 back to
+the redirect URI with `code` and `state` (or `error=access_denied`).
 
 `ApiServer` is the shared plumbing of the service fakes: a WireServer whose requests are
 recorded, the /oauth/ paths answered by the FakeOAuth, a scripted failure (429 with
@@ -55,6 +58,8 @@ class FakeOAuth:
     device_interval: int = 5
     grants: list[str] = field(default_factory=list)
     """The grant_type of each token request, in order."""
+    consent: str = "approve"
+    """What the person does at `GET /oauth/authorize`: "approve" or "deny"."""
     _serial: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -86,6 +91,17 @@ class FakeOAuth:
         """The person revoked the app: refreshes answer invalid_grant."""
         self.access_tokens.clear()
         self.refresh_tokens.clear()
+
+    def authorize(self, query: dict[str, str]) -> Reply:
+        """`GET /oauth/authorize?…` in a browser: the person's answer, sent back at once."""
+        if "redirect_uri" not in query:
+            return self._error(400, "invalid_request", "no redirect_uri")
+        if self.consent == "deny":
+            back = {"error": "access_denied", "state": query.get("state", "")}
+        else:
+            code, state, _ = self.approve(query_url("/oauth/authorize", **query))
+            back = {"code": code, "state": state}
+        return 302, {"Location": query_url(query["redirect_uri"], **back)}, b""
 
     @staticmethod
     def _error(status: int, error: str, text: str = "") -> Reply:
@@ -178,6 +194,8 @@ class ApiServer:
     def _answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                 body: bytes) -> Reply:  # fmt: skip
         self.requests.append((method, path))
+        if method == "GET" and path == "/oauth/authorize":
+            return self.oauth.authorize(query)
         if path.startswith("/oauth/"):
             return self.oauth.answer(path, body)
         if self._failures:

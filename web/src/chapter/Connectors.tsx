@@ -1,39 +1,83 @@
 // A chapter's connected libraries: each connector's kind, status, last run, last report and
-// per-item errors; add one (the key field is write-only: sent once, never shown again); sync now
-// with live progress (the connector's status polled, the sources it has brought in counted from
-// the sources list the change feed keeps fresh); remove one. The kinds and their fields come from
-// one table (lib/connectors.ts).
+// per-item errors; add one (the key field is write-only: sent once, never shown again; Google
+// Drive, Dropbox and OneDrive by signing in at the service, the browser leaving for its page and
+// coming back to the chapter); sync now with live progress (the connector's status polled, the
+// sources it has brought in counted from the sources list the change feed keeps fresh); reconnect
+// one whose sign-in was refused; remove one. The kinds and their fields come from one table
+// (lib/connectors.ts).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Library, Plus, RefreshCw, Trash2 } from "lucide-react";
-import { useId, useState, type FormEvent } from "react";
+import { KeyRound, Library, LogIn, Plus, RefreshCw, Trash2 } from "lucide-react";
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 import {
   connectorKeys,
   createConnector,
   deleteConnector,
   listConnectors,
+  listOAuthProviders,
+  startOAuth,
   syncConnector,
   type Connector,
   type ConnectorCreate,
-  type ConnectorKind,
+  type OAuthProviderName,
+  type OAuthStart,
 } from "../api/connectors";
 import { keys, listSources } from "../api/endpoints";
 import { describe } from "../api/http";
 import { Button, Field, QueryView } from "../components/ui";
 import { ago } from "../lib/admin";
 import {
+  availability,
   CONNECTOR_KINDS,
   connectorBody,
   connectorPlace,
+  isOAuthKind,
   kindInfo,
+  oauthStartBody,
   pushCommand,
   reportSummary,
   statusText,
+  unconfiguredText,
   type ConnectorForm,
+  type KindId,
 } from "../lib/connectors";
 
 const POLL_MS = 1000;
 
-export function ConnectorsPanel({ chapter }: { chapter: string }) {
+/** Begin a sign-in and send the browser (this tab) to the service's page; the mutation stays
+ *  pending while the page unloads, so its button keeps spinning. */
+function useSignIn(chapter: string) {
+  const signIn = useMutation({
+    mutationFn: async ({ provider, body }: { provider: OAuthProviderName; body: OAuthStart }) => {
+      const started = await startOAuth(chapter, provider, body);
+      window.location.assign(started.authorize_url);
+      await new Promise(() => {}); // never settles: the page is leaving
+    },
+  });
+  // Back from the service's page without signing in, the browser may show this page as it was
+  // left (its back/forward cache), button still spinning: it is idle again.
+  const { reset } = signIn;
+  useEffect(() => {
+    const shown = (event: PageTransitionEvent) => {
+      if (event.persisted) reset();
+    };
+    window.addEventListener("pageshow", shown);
+    return () => window.removeEventListener("pageshow", shown);
+  }, [reset]);
+  return signIn;
+}
+
+/** `autoSync`: a connector to sync once, as soon as it is listed (the one a sign-in has just
+ *  made or reconnected: the server's callback makes it without syncing); `onAutoSynced` is told
+ *  when that sync has begun, so it is not begun again. */
+export function ConnectorsPanel({
+  chapter,
+  autoSync,
+  onAutoSynced,
+}: {
+  chapter: string;
+  autoSync?: string | null;
+  onAutoSynced?: () => void;
+}) {
   const queryClient = useQueryClient();
   const [syncing, setSyncing] = useState<Set<string>>(new Set());
   const connectors = useQuery({
@@ -71,8 +115,9 @@ export function ConnectorsPanel({ chapter }: { chapter: string }) {
         <Library size={18} aria-hidden /> Connected libraries
       </h2>
       <p className="muted small">
-        A connected library keeps this chapter in step with Zotero, Notion, Confluence or a folder:
-        what is added, changed or deleted there follows here at each sync.
+        A connected library keeps this chapter in step with Zotero, Notion, Confluence, Google
+        Drive, Dropbox, OneDrive or a folder: what is added, changed or deleted there follows here
+        at each sync.
       </p>
       <QueryView
         query={connectors}
@@ -88,6 +133,8 @@ export function ConnectorsPanel({ chapter }: { chapter: string }) {
                 chapter={chapter}
                 connector={c}
                 sources={counts.get(c.id) ?? 0}
+                autoSync={c.id === autoSync}
+                onAutoSynced={onAutoSynced}
                 onSync={(on) => mark(c.id, on)}
                 refresh={refresh}
               />
@@ -104,12 +151,16 @@ function ConnectorRow({
   chapter,
   connector: c,
   sources,
+  autoSync,
+  onAutoSynced,
   onSync,
   refresh,
 }: {
   chapter: string;
   connector: Connector;
   sources: number;
+  autoSync: boolean;
+  onAutoSynced?: () => void;
   onSync: (running: boolean) => void;
   refresh: () => void;
 }) {
@@ -124,6 +175,17 @@ function ConnectorRow({
       refresh();
     },
   });
+  // Once per row, even when React runs the effect twice (a ref outlives StrictMode's re-run): a
+  // second sync would be refused as busy.
+  const autoSynced = useRef(false);
+  useEffect(() => {
+    if (!autoSync || autoSynced.current) return;
+    autoSynced.current = true;
+    sync.mutate();
+    onAutoSynced?.();
+  }, [autoSync, sync, onAutoSynced]);
+  const connect = info?.connect;
+  const reconnect = useSignIn(chapter);
   const remove = useMutation({
     mutationFn: () => deleteConnector(chapter, c.id),
     onSuccess: () =>
@@ -132,7 +194,8 @@ function ConnectorRow({
       ),
   });
   const running = sync.isPending || c.status === "running";
-  const status = running ? statusText("running") : statusText(c.status);
+  const status = running ? statusText("running") : statusText(c.status, c.kind);
+  const refused = !running && c.status === "credential_rejected";
   const report = c.report;
   return (
     <li className="connector" aria-label={`${name} ${connectorPlace(c)}`}>
@@ -156,6 +219,17 @@ function ConnectorRow({
       {!running && c.last_error && (
         <p className="error-text" role="alert">
           {c.last_error}
+        </p>
+      )}
+      {refused && connect && (
+        <p className="small">
+          Sign in to {name} again with Reconnect: the new sign-in replaces the refused one, and the
+          sources this library brought in stay.
+        </p>
+      )}
+      {reconnect.isError && (
+        <p className="error-text" role="alert">
+          Could not reconnect: {describe(reconnect.error)}
         </p>
       )}
       {sync.isError && !c.last_error && (
@@ -191,6 +265,17 @@ function ConnectorRow({
         </p>
       )}
       <div className="actions">
+        {connect && (
+          <Button
+            variant={refused ? "primary" : "secondary"}
+            busy={reconnect.isPending}
+            disabled={running}
+            aria-label={`Reconnect ${name}`}
+            onClick={() => reconnect.mutate({ provider: connect.provider, body: { connector: c.id } })}
+          >
+            <KeyRound size={16} aria-hidden /> Reconnect
+          </Button>
+        )}
         {!c.pushed && (
           <Button onClick={() => sync.mutate()} busy={running} aria-label={`Sync now: ${name}`}>
             <RefreshCw size={16} aria-hidden /> Sync now
@@ -214,11 +299,14 @@ function ConnectorRow({
 }
 
 function AddConnector({ chapter, added }: { chapter: string; added: () => void }) {
-  const [kind, setKind] = useState<ConnectorKind>("zotero");
+  const [kind, setKind] = useState<KindId>("zotero");
   const [form, setForm] = useState<ConnectorForm>({});
   const [invalid, setInvalid] = useState<string | null>(null);
   const kindId = useId();
   const info = kindInfo(kind);
+  // Which sign-ins the operator has set up: a kind whose provider is not stays in the picker,
+  // marked, with its button off and the reason beside it.
+  const providers = useQuery({ queryKey: connectorKeys.providers, queryFn: listOAuthProviders, staleTime: 60_000 });
   const create = useMutation({
     mutationFn: (body: ConnectorCreate) => createConnector(chapter, body),
     onSuccess: () => {
@@ -226,13 +314,24 @@ function AddConnector({ chapter, added }: { chapter: string; added: () => void }
       added();
     },
   });
+  const signIn = useSignIn(chapter);
+  const connect = info?.connect;
+  const offered = info ? availability(info, providers.data) : "unknown";
   function onSubmit(event: FormEvent) {
     event.preventDefault();
+    if (connect && isOAuthKind(kind)) {
+      const made = oauthStartBody(kind, form);
+      setInvalid(made.ok ? null : made.error);
+      if (made.ok) signIn.mutate({ provider: connect.provider, body: made.body });
+      return;
+    }
+    if (isOAuthKind(kind)) return;
     const made = connectorBody(kind, form);
     setInvalid(made.ok ? null : made.error);
     if (made.ok) create.mutate(made.body);
   }
-  const failed = invalid ?? (create.isError ? describe(create.error) : null);
+  const failed =
+    invalid ?? (create.isError ? describe(create.error) : signIn.isError ? describe(signIn.error) : null);
   return (
     <form className="stack connector-form" onSubmit={onSubmit} aria-label="Connect a library">
       <h3>Connect a library</h3>
@@ -242,20 +341,25 @@ function AddConnector({ chapter, added }: { chapter: string; added: () => void }
           id={kindId}
           value={kind}
           onChange={(e) => {
-            setKind(e.target.value as ConnectorKind);
+            setKind(e.target.value as KindId);
+            setForm({});
             setInvalid(null);
             create.reset();
+            signIn.reset();
           }}
         >
           {CONNECTOR_KINDS.map((k) => (
             <option key={k.kind} value={k.kind}>
               {k.label}
+              {availability(k, providers.data) === "unconfigured" ? " (not set up on this server)" : ""}
             </option>
           ))}
         </select>
       </div>
-      {info?.connect ? (
-        <p className="muted">{info.connect}</p>
+      {connect && offered === "unconfigured" ? (
+        <p className="notice" role="note">
+          {info && unconfiguredText(info)}
+        </p>
       ) : (
         info?.fields.map((f) => (
           <Field
@@ -275,6 +379,12 @@ function AddConnector({ chapter, added }: { chapter: string; added: () => void }
           />
         ))
       )}
+      {connect && offered !== "unconfigured" && (
+        <p className="muted small">
+          You sign in on {info?.name}&apos;s own page, which then sends you back here. The access
+          asked for is read-only.
+        </p>
+      )}
       {failed && (
         <p className="error-text" role="alert">
           {failed}
@@ -286,9 +396,15 @@ function AddConnector({ chapter, added }: { chapter: string; added: () => void }
         </p>
       )}
       <div className="actions">
-        <Button type="submit" variant="primary" busy={create.isPending}>
-          <Plus size={16} aria-hidden /> Connect
-        </Button>
+        {connect ? (
+          <Button type="submit" variant="primary" busy={signIn.isPending} disabled={offered === "unconfigured"}>
+            <LogIn size={16} aria-hidden /> {connect.button}
+          </Button>
+        ) : (
+          <Button type="submit" variant="primary" busy={create.isPending}>
+            <Plus size={16} aria-hidden /> Connect
+          </Button>
+        )}
       </div>
     </form>
   );

@@ -9,6 +9,8 @@ import { adminKeys } from "../api/admin";
 import { connectorKeys, type Connector } from "../api/connectors";
 import { keys } from "../api/endpoints";
 import type { Source } from "../api/types";
+import { BooksScreen } from "../screens/Books";
+import { ChapterScreen } from "../screens/Chapter";
 import { SourceScreen } from "../screens/Source";
 import { ConnectorsPanel } from "./Connectors";
 
@@ -73,6 +75,66 @@ describe("connected libraries", () => {
     const client = new QueryClient();
     client.setQueryData(connectorKeys.list("ch1"), []);
     expect(render("/", "/", <ConnectorsPanel chapter="ch1" />, client)).toContain("No library is connected yet");
+  });
+});
+
+const DRIVE_REFUSED: Connector = {
+  id: "c3", chapter: "ch1", kind: "google_drive", library: "root", pushed: false, has_credential: true,
+  status: "credential_rejected", last_run_at: Date.now(),
+  last_error: "Google Drive refused the sign-in: reconnect it", last_error_code: "connector_credential_rejected",
+};
+
+const PROVIDERS = [
+  { name: "google", kind: "google_drive", title: "Google Drive", configured: true, device_flow: false, scopes: [] },
+  { name: "dropbox", kind: "dropbox", title: "Dropbox", configured: false, device_flow: false, scopes: [] },
+  { name: "microsoft", kind: "onedrive", title: "OneDrive", configured: true, device_flow: true, scopes: [] },
+];
+
+describe("libraries connected by signing in", () => {
+  it("offers a refused sign-in's Reconnect first, and marks a service the server has not set up", () => {
+    const client = new QueryClient();
+    client.setQueryData(connectorKeys.list("ch1"), [DRIVE_REFUSED]);
+    client.setQueryData(connectorKeys.providers, PROVIDERS);
+    client.setQueryData(keys.sources("ch1"), []);
+    const html = render("/", "/", <ConnectorsPanel chapter="ch1" />, client);
+    expect(html).toContain("sign-in refused");
+    expect(html).toContain("all of My Drive");
+    expect(html).toContain("Sign in to Google Drive again with Reconnect");
+    expect(html).toMatch(/<button type="button" class="btn btn-primary "[^>]*aria-label="Reconnect Google Drive"/);
+    expect(html).toContain('<option value="google_drive">Google Drive</option>');
+    expect(html).toContain('<option value="dropbox">Dropbox (not set up on this server)</option>');
+  });
+
+  it("always offers Reconnect on a connector made by signing in, and never on a pasted key", () => {
+    const client = new QueryClient();
+    client.setQueryData(connectorKeys.list("ch1"), [{ ...DRIVE_REFUSED, status: "ok" }, REFUSED]);
+    client.setQueryData(keys.sources("ch1"), []);
+    const html = render("/", "/", <ConnectorsPanel chapter="ch1" />, client);
+    expect(html).toMatch(/class="btn btn-secondary "[^>]*aria-label="Reconnect Google Drive"/);
+    expect(html).not.toContain("Reconnect Zotero");
+    expect(html).not.toContain("Sign in to Google Drive again");
+  });
+
+  it("says on the chapter what the sign-in came back with, on its Libraries tab", () => {
+    const client = new QueryClient();
+    client.setQueryData(keys.chapter("ch1"), { id: "ch1", book: "b1", title: "Thesis" });
+    client.setQueryData(connectorKeys.list("ch1"), [{ ...DRIVE_REFUSED, id: "c9", status: "new", last_run_at: null }]);
+    client.setQueryData(keys.sources("ch1"), []);
+    const ok = render("/chapters/ch1?connector=c9", "/chapters/:chapter", <ChapterScreen />, client);
+    expect(ok).toContain("Google Drive connected; the first sync is running.");
+    expect(ok).toMatch(/role="tab" id="tab-libraries" aria-selected="true"/);
+    const refused = render("/chapters/ch1?connector_error=oauth_denied", "/chapters/:chapter", <ChapterScreen />, client);
+    expect(refused).toMatch(/role="alert"><p>The sign-in was declined/);
+    const plain = render("/chapters/ch1", "/chapters/:chapter", <ChapterScreen />, client);
+    expect(plain).not.toContain("sign-in");
+    expect(plain).toMatch(/role="tab" id="tab-sources" aria-selected="true"/);
+  });
+
+  it("says on the books page that a sign-in it cannot place connected nothing", () => {
+    const client = new QueryClient();
+    client.setQueryData(keys.books, []);
+    const html = render("/books?connector_error=oauth_state_invalid", "/books", <BooksScreen />, client);
+    expect(html).toContain("That sign-in link was not started by this server");
   });
 });
 

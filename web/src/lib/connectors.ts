@@ -1,10 +1,25 @@
 // The rules of the connected-libraries panel and of a source's reference metadata, without React:
-// the kinds the server takes and the fields each asks for (one table: a later kind that signs in
-// with OAuth adds a row with `connect` and the panel shows its "Connect with …" button instead of
-// fields), what a filled form sends (the key is write-only: sent once, never shown again), how a
-// connector's status and last report read, and how a work is cited ("Smith et al. (2020)", the
-// same rule as events.SourceMeta.cite on the server).
-import type { Connector, ConnectorCreate, ConnectorKind, SourceMeta, SyncReport } from "../api/connectors";
+// the kinds the server takes and the fields each asks for (one table: a kind that signs in with
+// OAuth, Google Drive, Dropbox or OneDrive, has `connect` and the panel shows its "Connect with …"
+// button and an optional folder instead of a key), what a filled form sends (the key is
+// write-only: sent once, never shown again), what the chapter page says when a sign-in sends the
+// browser back (`?connector=` or `?connector_error=`), how a connector's status and last report
+// read, and how a work is cited ("Smith et al. (2020)", the same rule as events.SourceMeta.cite on
+// the server).
+import type {
+  Connector,
+  ConnectorCreate,
+  ConnectorKind,
+  OAuthProvider,
+  OAuthProviderName,
+  OAuthStart,
+  SourceMeta,
+  SyncReport,
+} from "../api/connectors";
+
+/** The kinds made by signing in at the provider (POST …/oauth/{provider}/start), never posted. */
+export type OAuthKind = "google_drive" | "dropbox" | "onedrive";
+export type KindId = ConnectorKind | OAuthKind;
 
 export type FieldName = "library" | "api_key" | "base_url" | "path" | "email";
 
@@ -18,17 +33,27 @@ export interface KindField {
   hint?: string;
 }
 
+/** How an OAuth kind is connected. */
+export interface OAuthConnect {
+  provider: OAuthProviderName;
+  /** The button: "Connect with Google Drive". */
+  button: string;
+  /** What the operator sets up, as a person names it: "Google sign-in". */
+  signIn: string;
+}
+
 export interface KindInfo {
-  kind: ConnectorKind;
+  kind: KindId;
   /** What the kind picker shows. */
   label: string;
   /** What a connector of the kind is called in the list. */
   name: string;
   /** What a source from it is marked with in the sources list. */
   origin: string;
+  /** What the form asks for (an OAuth kind: its optional folder, sent with the sign-in). */
   fields: KindField[];
-  /** An OAuth kind's button ("Connect with Google Drive"); none is built yet. */
-  connect?: string;
+  /** An OAuth kind's sign-in: its provider and button. */
+  connect?: OAuthConnect;
 }
 
 const KEY_HINT = "Stored encrypted on the server; it is never shown again, here or anywhere.";
@@ -82,6 +107,41 @@ export const CONNECTOR_KINDS: KindInfo[] = [
     ],
   },
   {
+    kind: "google_drive",
+    label: "Google Drive",
+    name: "Google Drive",
+    origin: "Google Drive",
+    fields: [
+      { name: "library", label: "Folder", type: "text", required: false, placeholder: "empty: all of My Drive",
+        hint: "The folder's address (drive.google.com/drive/folders/…) or its ID, the address's last part. " +
+          "Its subfolders become collections." },
+    ],
+    connect: { provider: "google", button: "Connect with Google Drive", signIn: "Google sign-in" },
+  },
+  {
+    kind: "dropbox",
+    label: "Dropbox",
+    name: "Dropbox",
+    origin: "Dropbox",
+    fields: [
+      { name: "library", label: "Folder", type: "text", required: false, placeholder: "/Research (empty: all of your Dropbox)",
+        hint: "The folder's path from the top of your Dropbox. Its subfolders become collections." },
+    ],
+    connect: { provider: "dropbox", button: "Connect with Dropbox", signIn: "Dropbox sign-in" },
+  },
+  {
+    kind: "onedrive",
+    label: "OneDrive",
+    name: "OneDrive",
+    origin: "OneDrive",
+    fields: [
+      { name: "library", label: "Folder ID", type: "text", required: false, placeholder: "empty: all of your OneDrive",
+        hint: "The folder's item ID (like 1A2B3C4D5E!123: the id= part of its onedrive.live.com address). " +
+          "Its subfolders become collections." },
+    ],
+    connect: { provider: "microsoft", button: "Connect with OneDrive", signIn: "Microsoft sign-in" },
+  },
+  {
     kind: "zotero_dir",
     label: "Zotero data directory (on the server)",
     name: "Zotero data directory",
@@ -99,6 +159,105 @@ export const CONNECTOR_KINDS: KindInfo[] = [
 
 export function kindInfo(kind: string): KindInfo | undefined {
   return CONNECTOR_KINDS.find((k) => k.kind === kind);
+}
+
+/** Whether a connector of `kind` was made by signing in (it is reconnected the same way). */
+export function isOAuthKind(kind: string): kind is OAuthKind {
+  return kindInfo(kind)?.connect !== undefined;
+}
+
+/** Whether the picker may offer an OAuth kind: `ready` when the server's operator has set up its
+ *  provider, `unconfigured` when not (Connect would answer 409), `unknown` while the list loads
+ *  or when it could not be read. A kind with a key is always `ready`. */
+export function availability(
+  info: KindInfo,
+  providers: OAuthProvider[] | undefined,
+): "ready" | "unconfigured" | "unknown" {
+  if (!info.connect) return "ready";
+  const provider = providers?.find((p) => p.name === info.connect?.provider);
+  if (!provider) return "unknown";
+  return provider.configured ? "ready" : "unconfigured";
+}
+
+/** Why an OAuth kind's button is off: the operator has not registered the server with it. */
+export function unconfiguredText(info: KindInfo): string {
+  return `The server's operator has not set up ${info.connect?.signIn ?? "sign-in"}, so ${info.name} cannot be connected here yet: ask them to register this server with it.`;
+}
+
+const DRIVE_FOLDER = /^[A-Za-z0-9_-]{1,200}$/;
+const ONEDRIVE_ITEM = /^[A-Za-z0-9!_.-]{1,200}$/;
+
+/** A Drive folder's ID from what a person pastes: the ID, or the folder's address
+ *  (…/drive/folders/<id>, …/drive/u/0/folders/<id>?usp=…, or ?id=<id>). */
+function driveFolder(value: string): string {
+  try {
+    const url = new URL(value);
+    if (!/(^|\.)google\.com$/.test(url.hostname)) return value;
+    const folders = url.pathname.match(/\/folders\/([^/]+)/);
+    return folders?.[1] ?? url.searchParams.get("id") ?? value;
+  } catch {
+    return value; // not an address: the ID itself
+  }
+}
+
+/** What a sign-in starts with: the folder (checked as the server checks it: engine/connectors
+ *  google_drive `check_folder`, dropbox `check_dropbox_path`, onedrive `check_item`), or why
+ *  not. An empty folder is left out: the server's default is the whole drive. */
+export function oauthStartBody(
+  kind: OAuthKind,
+  form: ConnectorForm,
+): { ok: true; body: OAuthStart } | { ok: false; error: string } {
+  let folder = (form.library ?? "").trim();
+  if (!folder) return { ok: true, body: {} };
+  if (kind === "google_drive") {
+    folder = driveFolder(folder);
+    if (!DRIVE_FOLDER.test(folder)) {
+      return { ok: false, error: "Folder is a Google Drive folder's address or ID (letters, digits, - and _), or empty for all of My Drive." };
+    }
+  } else if (kind === "dropbox") {
+    // A Dropbox path is always from the top: "Research" means "/Research".
+    folder = (folder.startsWith("/") ? folder : `/${folder}`).replace(/\/+$/, "");
+    if (folder.includes("//") || folder.length > 1000) {
+      return { ok: false, error: "Folder is a Dropbox path like /Research/2026 (empty: all of your Dropbox)." };
+    }
+    if (!folder) return { ok: true, body: {} };
+  } else if (!ONEDRIVE_ITEM.test(folder)) {
+    return { ok: false, error: "Folder ID is a OneDrive item ID like 1A2B3C4D5E!123 (empty: all of your OneDrive)." };
+  }
+  return { ok: true, body: { library: folder } };
+}
+
+/** What the chapter page says when the server's sign-in callback sent the browser back with
+ *  `?connector_error=<code>` (app/oauth.py `callback`). */
+export function oauthErrorText(code: string): string {
+  switch (code) {
+    case "oauth_denied":
+      return "The sign-in was declined (at the service, or by you), so nothing was connected. Connect again to retry.";
+    case "oauth_state_expired":
+      return "The sign-in took longer than its 10 minutes and expired, so nothing was connected. Connect again to retry.";
+    case "oauth_state_used":
+      return "That sign-in had already been used (a page reloaded or opened twice?). The library it connected, if any, is listed under Libraries.";
+    case "oauth_state_invalid":
+      return "That sign-in link was not started by this server, or is too old to recognise, so nothing was connected. Open the chapter and connect again from its Libraries tab.";
+    case "oauth_failed":
+      return "The service did not complete the sign-in (its token exchange failed), so nothing was connected. Try again; if it keeps failing, the server's operator should check its OAuth client settings.";
+    case "forbidden":
+      return "You may no longer change this chapter, so the library was not connected.";
+    case "not_found":
+      return "The chapter, or the connector to reconnect, no longer exists, so nothing was connected.";
+    default:
+      return `The sign-in did not complete (${code}), so nothing was connected. Connect again to retry.`;
+  }
+}
+
+/** The notice after `?connector=<id>`: which service, and that its sync has started (a connector
+ *  that has run before was reconnected). `connector` is undefined until the list loads. */
+export function oauthConnectedText(connector: Connector | undefined): string {
+  if (!connector) return "Library connected; the first sync is running.";
+  const name = kindInfo(connector.kind)?.name ?? connector.kind;
+  return connector.last_run_at
+    ? `${name} reconnected; a sync is running.`
+    : `${name} connected; the first sync is running.`;
 }
 
 export type ConnectorForm = Partial<Record<FieldName, string>>;
@@ -128,15 +287,16 @@ export function connectorBody(
 
 export type StatusTone = "ok" | "busy" | "error" | "idle";
 
-/** A connector's status as a person reads it, and its tone (colour). */
-export function statusText(status: string): { text: string; tone: StatusTone } {
+/** A connector's status as a person reads it, and its tone (colour); a refused credential reads
+ *  as a refused sign-in for a kind connected by signing in. */
+export function statusText(status: string, kind?: string): { text: string; tone: StatusTone } {
   switch (status) {
     case "ok":
       return { text: "synced", tone: "ok" };
     case "running":
       return { text: "syncing…", tone: "busy" };
     case "credential_rejected":
-      return { text: "key refused", tone: "error" };
+      return { text: kind && isOAuthKind(kind) ? "sign-in refused" : "key refused", tone: "error" };
     case "failed":
       return { text: "failed", tone: "error" };
     case "new":
@@ -160,6 +320,9 @@ export function reportSummary(report: SyncReport | null | undefined): string {
 /** Where a connector reads from, in a line. */
 export function connectorPlace(c: Connector): string {
   if (c.pushed) return "synced from a computer with the ragstack command line";
+  if (c.kind === "google_drive") return !c.library || c.library === "root" ? "all of My Drive" : `folder ${c.library}`;
+  if (c.kind === "dropbox") return c.library ? c.library : "all of the Dropbox";
+  if (c.kind === "onedrive") return c.library ? `folder ${c.library}` : "all of the OneDrive";
   return [c.library, c.path, c.base_url].filter(Boolean).join(" · ");
 }
 

@@ -2,17 +2,21 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { ChevronRight, Library } from "lucide-react";
 import { Link } from "react-router";
 import { createBook, keys, listBooks } from "../api/endpoints";
+import { SignInNotice, useSignInReturn } from "../chapter/SignInReturn";
 import { CreateForm } from "../components/CreateForm";
 import { QueryView } from "../components/ui";
 
 export function BooksScreen() {
   const queryClient = useQueryClient();
   const books = useQuery({ queryKey: keys.books, queryFn: listBooks });
+  // A sign-in the server could not match to a chapter comes back here (`oauth_state_invalid`).
+  const [signedIn, dismissSignIn] = useSignInReturn();
   return (
     <section className="page">
       <h1>
         <Library size={22} aria-hidden /> Books
       </h1>
+      {signedIn && <SignInNotice outcome={signedIn} dismiss={dismissSignIn} />}
       <p className="muted">A book is a team; its chapters are notebooks of sources.</p>
       <QueryView
         query={books}

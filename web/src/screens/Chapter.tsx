@@ -1,5 +1,6 @@
 // A chapter: its sources (search, connected libraries) beside the chat, and the passage a
-// citation opens.
+// citation opens. Back from signing in to a library's service (`?connector=`), it opens the
+// Libraries tab, says so and syncs the new connector; `?connector_error=` says why not.
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { History, Share2 } from "lucide-react";
@@ -13,6 +14,7 @@ import { SourcesPanel } from "../chapter/Sources";
 import { useChangeFeed } from "../chapter/useChangeFeed";
 import { ShareDialog } from "../chapter/ShareDialog";
 import { SharedMark } from "../chapter/SharedMark";
+import { SignInNotice, useSignInReturn } from "../chapter/SignInReturn";
 import { Button, ErrorState, Loading } from "../components/ui";
 import { sharedKind } from "../lib/sharing";
 
@@ -30,7 +32,10 @@ export function ChapterScreen() {
     enabled: info.data !== undefined,
   });
   const feed = useChangeFeed(chapter);
-  const [tab, setTab] = useState<Tab>("sources");
+  const [signedIn, dismissSignIn] = useSignInReturn();
+  // The connector a sign-in just made is synced once (the callback made it without syncing).
+  const [autoSync, setAutoSync] = useState<string | null>(signedIn?.connector ?? null);
+  const [tab, setTab] = useState<Tab>(signedIn ? "libraries" : "sources");
   const [passage, setPassage] = useState<PassageTarget | null>(null);
   const [sharing, setSharing] = useState(false);
 
@@ -38,6 +43,7 @@ export function ChapterScreen() {
   if (info.isError) return <ErrorState error={info.error} retry={() => void info.refetch()} />;
   // A live mirror takes no connector: its sources come from the owner's chapter.
   const tabs: Tab[] = sharedKind(info.data) === "mirror" ? ["sources", "search"] : ["sources", "search", "libraries"];
+  const shown = tabs.includes(tab) ? tab : "sources";
 
   return (
     <section className="chapter">
@@ -58,6 +64,7 @@ export function ChapterScreen() {
           )}
         </div>
       </div>
+      {signedIn && <SignInNotice chapter={chapter} outcome={signedIn} dismiss={dismissSignIn} />}
       <div className="chapter-grid">
         <div className="chapter-side">
           <div className="tabs" role="tablist" aria-label="Chapter views">
@@ -67,7 +74,7 @@ export function ChapterScreen() {
                 type="button"
                 role="tab"
                 id={`tab-${t}`}
-                aria-selected={tab === t}
+                aria-selected={shown === t}
                 aria-controls={`tabpanel-${t}`}
                 className="tab"
                 onClick={() => setTab(t)}
@@ -76,13 +83,13 @@ export function ChapterScreen() {
               </button>
             ))}
           </div>
-          <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`}>
-            {tab === "sources" ? (
+          <div role="tabpanel" id={`tabpanel-${shown}`} aria-labelledby={`tab-${shown}`}>
+            {shown === "sources" ? (
               <SourcesPanel chapter={chapter} feed={feed} open={setPassage} />
-            ) : tab === "search" ? (
+            ) : shown === "search" ? (
               <SearchPanel chapter={chapter} open={setPassage} />
             ) : (
-              <ConnectorsPanel chapter={chapter} />
+              <ConnectorsPanel chapter={chapter} autoSync={autoSync} onAutoSynced={() => setAutoSync(null)} />
             )}
           </div>
         </div>
