@@ -92,6 +92,7 @@ def answer_public(asked: Asked) -> AnswerPublic:
         message_rev=asked.message_rev,
         model=asked.model,
         usage=None if usage is None else UsagePublic(prompt=usage.prompt, completion=usage.completion),
+        query=asked.query,
     )  # fmt: skip
 
 
