@@ -29,7 +29,7 @@ from app.answers import (
 )
 from app.asof import check_rev, search_as_of
 from app.readside import ReadSide
-from app.reranking import depth_for, reranked
+from app.reranking import SERVER, RerankChoice, depth_for, reranked, resolve
 from app.rewriting import standalone_query
 from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
@@ -248,11 +248,13 @@ async def ask(
     rev: int | None = None,
     mode: SearchMode = DEFAULT_SEARCH_MODE,
     min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    rerank: RerankChoice = SERVER,
 ) -> AsyncIterator[str | Asked]:
     """Ask `question` in `thread`: text deltas as the answer is written, then one `Asked`.
 
     `mode` is the book's search mode and `min_similarity` its threshold below which the answer
-    says the sources don't cover the question (app/retrieval_settings.py). Passages are
+    says the sources don't cover the question (app/retrieval_settings.py); `rerank` the book's
+    rerank service (app/book_rerankers.py; SERVER: the server's `[rerank]`). Passages are
     de-duplicated and widened to their neighbouring chunks before they are answered from.
 
     `rev` answers from the chapter as it was at that rev (None: as it is now). The answer
@@ -292,8 +294,9 @@ async def ask(
     rare_match = False
     if rev is None:
         rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
-        found = await read.vectors.retrieve(chapter, query, k=depth_for(read, k), mode=mode)
-        hits, similarity = await reranked(read, query, found.hits, k=k), found.similarity
+        service = resolve(read, rerank)
+        found = await read.vectors.retrieve(chapter, query, k=depth_for(service, k), mode=mode)
+        hits, similarity = await reranked(service, query, found.hits, k=k), found.similarity
         rare_match = found.rare_match
     else:
         hits = await search_as_of(read, chapter, query, rev=rev, k=k, mode=mode)
