@@ -9,9 +9,11 @@ query; the answer records it (`MessagePosted.query`) and GET …/provenance re-r
   the query. A provider that fails, times out or answers nothing leaves the question as it is:
   rewriting improves retrieval, it must never cost the answer.
 - **Without one** (the extractive answerer), a fixed rule: a question that refers back — a
-  pronoun or demonstrative ("it", "they", "that"…), or at most three words besides stop words
+  pronoun or demonstrative ("it", "they", "that"…), or at most two words besides stop words
   ("And bees?", "Why not?") — gets the previous question's content words that it lacks appended,
-  in their order. Any other question is searched as asked.
+  in their order. Any other question is searched as asked: three content words already make a
+  search ("Which passage mentions Middlemarch?"), and borrowing terms would let the previous
+  question's rare words vouch for a new one's coverage.
 
 A first question (no earlier turn) is never rewritten.
 """
@@ -47,7 +49,7 @@ is what a follow-up refers to."""
 _REFERRING_TEXT = """it its they them their theirs this that these those he him his she her hers
     there one ones such same former latter"""
 _REFERRING = frozenset(_REFERRING_TEXT.split())
-_SHORT_WORDS = 3
+_SHORT_WORDS = 2
 _APPENDED_TERMS = 8
 _WORD = re.compile(r"\w+")
 _LABEL = re.compile(r"^(standalone\s+)?(search\s+)?query\s*:\s*", re.IGNORECASE)
