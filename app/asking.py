@@ -29,7 +29,8 @@ from app.answers import (
 )
 from app.asof import check_rev, search_as_of
 from app.readside import ReadSide
-from app.reranking import depth_for, reranked
+from app.reranking import SERVER, RerankChoice, depth_for, reranked, resolve
+from app.rewriting import standalone_query
 from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
 from events import Citation, MessagePosted, ThreadStarted, TokenUsage, is_id, new_id
@@ -117,6 +118,9 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
     """The rev of the answer's own `MessagePosted`."""
     model: str
     usage: TokenUsage | None = None
+    query: str = ""
+    """The standalone query retrieval searched: the question, or a follow-up rewritten with
+    the thread's earlier turns (app/rewriting.py)."""
 
 
 # -- threads ---------------------------------------------------------------------------------
@@ -244,16 +248,19 @@ async def ask(
     rev: int | None = None,
     mode: SearchMode = DEFAULT_SEARCH_MODE,
     min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    rerank: RerankChoice = SERVER,
 ) -> AsyncIterator[str | Asked]:
     """Ask `question` in `thread`: text deltas as the answer is written, then one `Asked`.
 
     `mode` is the book's search mode and `min_similarity` its threshold below which the answer
-    says the sources don't cover the question (app/retrieval_settings.py). Passages are
+    says the sources don't cover the question (app/retrieval_settings.py); `rerank` the book's
+    rerank service (app/book_rerankers.py; SERVER: the server's `[rerank]`). Passages are
     de-duplicated and widened to their neighbouring chunks before they are answered from.
 
     `rev` answers from the chapter as it was at that rev (None: as it is now). The answer
-    records the rev retrieval saw, the query it searched and its configuration (`Retrieval`),
-    so that GET …/provenance can run the same retrieval again.
+    records the rev retrieval saw, the query it searched (a follow-up rewritten into a
+    standalone one, app/rewriting.py) and its configuration (`Retrieval`), so that
+    GET …/provenance can run the same retrieval again.
 
     The caller has checked that `actor` may write to the chapter. Raises ThreadNotFound,
     Invalid (RevOutOfRange for a rev the chapter does not have), IndexBehind (the question is
@@ -279,22 +286,26 @@ async def ask(
             f"the chapter's index is still catching up with rev {asked.rev}; "
             f"the question is saved, ask again in a few seconds"
         )
+    turns = await _history(read, chapter, thread, asked.rev, history)
+    # A follow-up ("and what do they hunt?") is searched as a standalone query; it is recorded
+    # with the answer, and the question itself is what the answerer is asked.
+    query = await standalone_query(question, turns, llm)
     similarity: float | None
     rare_match = False
     if rev is None:
         rev = max(asked.rev, await read.settle.position(chapter, "vectors"))
-        found = await read.vectors.retrieve(chapter, question, k=depth_for(read, k), mode=mode)
-        hits, similarity = await reranked(read, question, found.hits, k=k), found.similarity
+        service = resolve(read, rerank)
+        found = await read.vectors.retrieve(chapter, query, k=depth_for(service, k), mode=mode)
+        hits, similarity = await reranked(service, query, found.hits, k=k), found.similarity
         rare_match = found.rare_match
     else:
-        hits = await search_as_of(read, chapter, question, rev=rev, k=k, mode=mode)
+        hits = await search_as_of(read, chapter, query, rev=rev, k=k, mode=mode)
         # A fused score is no cosine: as of a rev, only a vector search measures coverage.
         similarity = hits[0].score if hits and mode == "vector" else None
     retrieval = retrieval_of(
         embedder=read.vectors.embedder.model, index=read.vectors.index.name, k=k, tags=[],
         hits=hits, mode=mode,
     )  # fmt: skip
-    turns = await _history(read, chapter, thread, asked.rev, history)
     is_covered = covered(similarity, hits, min_similarity, rare_match=rare_match)
     passages = dedupe(hits) if is_covered else []
     if passages and not as_of:  # neighbours as of a past rev are not what the state holds now
@@ -320,7 +331,7 @@ async def ask(
         model=answer.model,
         usage=answer.usage,
         retrieval=retrieval,
-        query=question,
+        query=query,
     )
     # Shielded: a client that hangs up now must not leave it unknown whether the answer landed.
     recorded = await asyncio.shield(chapter_log.append(body, actor=ANSWER_ACTOR))
@@ -336,4 +347,5 @@ async def ask(
         message_rev=recorded.rev,
         model=answer.model,
         usage=answer.usage,
+        query=query,
     )

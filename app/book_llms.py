@@ -31,8 +31,11 @@ __all__ = [
     "AnswererKind",
     "BookLLMSettings",
     "BookLLMs",
+    "KeepKey",
     "LLMChoice",
     "LLMSettingsUnreadable",
+    "check_base_url",
+    "check_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,13 +85,17 @@ class _Keep:
 
 
 KEEP_KEY = _Keep()
+KeepKey = _Keep
+"""The type of KEEP_KEY (the book's rerank settings take it too, app/book_rerankers.py)."""
 
 
 def _scope(book: str) -> str:
     return f"book:{book}"
 
 
-def _check_base_url(url: str) -> str:
+def check_base_url(url: str) -> str:
+    """`url` trimmed, or Invalid: an http(s) URL with a host and no credentials, query or
+    fragment (a book's settings are shown to its members). The book's rerank service too."""
     url = url.strip()
     if len(url) > _MAX_URL_CHARS:
         raise Invalid(f"base_url can be at most {_MAX_URL_CHARS} characters")
@@ -107,7 +114,8 @@ def _check_base_url(url: str) -> str:
     return url
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
+    """`key`, or Invalid (without repeating it) when too long or holding spaces."""
     # The key's text is never repeated in a message: a typo in it is still a secret.
     if len(key) > _MAX_KEY_CHARS:
         raise Invalid(f"api_key can be at most {_MAX_KEY_CHARS} characters")
@@ -124,7 +132,7 @@ def _normalise(settings: BookLLMSettings) -> BookLLMSettings:
     model = settings.model.strip() or DEFAULT_MODELS["chat"][settings.kind]
     if len(model) > _MAX_MODEL_CHARS or not model.isprintable():
         raise Invalid(f"model must be a printable name of at most {_MAX_MODEL_CHARS} characters")
-    base_url = _check_base_url(settings.base_url) if settings.base_url else None
+    base_url = check_base_url(settings.base_url) if settings.base_url else None
     return BookLLMSettings(kind=settings.kind, model=model, base_url=base_url)
 
 
@@ -193,7 +201,7 @@ class BookLLMs:
             )
             key = old[1] if same_place and old is not None else None
         else:
-            key = _check_key(api_key) if api_key else None
+            key = check_key(api_key) if api_key else None
         if settings.kind == "extractive":
             key = None
         elif settings.kind in _KEYED_KINDS and settings.base_url is None and key is None:

@@ -13,7 +13,12 @@ from projections.embedding_cache import Embedder
 from projections.providers import LLM, ProviderConfig, make_embedder, make_llm
 from projections.providers.errors import ProviderConfigError
 from projections.providers.rerank import Reranker
-from projections.settings import ProviderSettings, RerankSettings, VectorSettings
+from projections.settings import (
+    EmbedderSettings,
+    ProviderSettings,
+    RerankSettings,
+    VectorSettings,
+)
 from projections.vectorstores import VectorIndex
 
 __all__ = ["DEFAULT_MODELS", "embedder_from", "index_from", "llm_from"]
@@ -33,12 +38,21 @@ DEFAULT_MODELS = {
 }
 
 
-def embedder_from(settings: ProviderSettings, settings_dir: Settings) -> Embedder:
-    """The configured embedder; `auto` and `local` are the offline MiniLM model."""
+def embedder_from(settings: EmbedderSettings, settings_dir: Settings) -> Embedder:
+    """The configured embedder; `auto` and `local` are the offline MiniLM model, in the
+    configured precision (ConfigError for an unknown one)."""
     if settings.kind in ("auto", "local"):
-        from projections.providers.local_embedder import LocalEmbedder
+        from projections.providers.local_embedder import PRECISIONS, LocalEmbedder
 
-        return LocalEmbedder(cache_dir=settings_dir.data / "models")
+        if settings.precision not in PRECISIONS:
+            raise ConfigError(
+                f"embedder.precision must be one of {', '.join(PRECISIONS)}, "
+                f"not {settings.precision!r}"
+            )
+        return LocalEmbedder(
+            cache_dir=settings_dir.data / "models",
+            precision=settings.precision,  # type: ignore[arg-type]
+        )
     model = settings.model or DEFAULT_MODELS["embed"].get(settings.kind, "")
     return make_embedder(
         ProviderConfig(

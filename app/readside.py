@@ -7,6 +7,7 @@ process opens the same read models to answer queries and leaves the folding to a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -125,7 +126,13 @@ async def open_read_side(
     closers = [views.close]
     cache = await open_embedding_cache(views, data / "embeddings.sqlite3")
     closers.append(cache.close)
-    cached = CachedEmbedder(embedder or embedder_from(settings.embedder, settings), cache)
+    embedder = embedder or embedder_from(settings.embedder, settings)
+    resolve = getattr(embedder, "resolve", None)
+    if resolve is not None:
+        # The bundled model's `auto` precision is measured once per machine (seconds): here, off
+        # the event loop, before anything asks the embedder's identity.
+        await asyncio.to_thread(resolve)
+    cached = CachedEmbedder(embedder, cache)
     index = index or index_from(settings.vectors, settings)
     closers.append(index.close)
     catalogue = Catalogue(views)

@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from prometheus_client import CollectorRegistry
 
 from app.book_llms import BookLLMs
+from app.book_rerankers import BookRerankers
 from app.heads import HeadSigner
 from app.readside import ReadSide, open_read_side
 from app.relay import Relay
+from app.reranking import server_rerank
 from app.retrieval_settings import BookRetrieval
 from app.settings import Settings
 from engine.accounts import AccountStore, open_account_store
@@ -106,6 +108,8 @@ class Services:
     """Which model answers each book's questions (its settings, else the server's)."""
     retrieval: BookRetrieval
     """How each book's chapters are searched (mode, coverage threshold)."""
+    rerankers: BookRerankers
+    """Which rerank service reorders each book's passages (its settings, else the server's)."""
     role: Role = "all"
     """Which parts this process runs."""
     mirrors: Mirrors | None = None
@@ -295,6 +299,8 @@ async def open_services(
         checks = [accounts_readiness(accounts), log_readiness(logs), projections_readiness(read)]
         llms = BookLLMs(accounts, default=read.llm)
         stack.push_async_callback(llms.aclose)
+        rerankers = BookRerankers(accounts, default=server_rerank(read))
+        stack.push_async_callback(rerankers.aclose)
         services = Services(
             settings=settings,
             accounts=accounts,
@@ -305,6 +311,7 @@ async def open_services(
             read=read,
             llms=llms,
             retrieval=BookRetrieval(accounts),
+            rerankers=rerankers,
             role=role,
             readiness_checks=checks,
             # A connector syncs in one process at a time, whichever role runs it.

@@ -18,7 +18,12 @@ from typing import Any, Literal
 import msgspec
 
 from engine.settings import Limits, NatsSettings, WebSettings
-from projections.settings import ProviderSettings, RerankSettings, VectorSettings
+from projections.settings import (
+    EmbedderSettings,
+    ProviderSettings,
+    RerankSettings,
+    VectorSettings,
+)
 
 __all__ = [
     "CONFIG_NAME",
@@ -124,7 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     `accounts`; None is `<data_dir>/views.sqlite3` (and `embeddings.sqlite3`)."""
     vectors: VectorSettings = VectorSettings()
     """The vector index."""
-    embedder: ProviderSettings = ProviderSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
     """Embeddings; auto is the local offline model."""
     llm: ProviderSettings = ProviderSettings()
     """Answers; auto is Ollama when reachable, else extractive answers."""

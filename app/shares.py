@@ -137,8 +137,10 @@ async def ask_as_guest(
         ).id
     llm = await services.llms.for_book(access.book)
     how = await services.retrieval.for_book(access.book)
+    rerank = await services.rerankers.for_book(access.book)
     async for item in ask(
         services.read, chapter=access.chapter, thread=thread, question=question,
         actor=access.actor, llm=llm, k=k, mode=how.mode, min_similarity=how.min_similarity,
+        rerank=rerank,
     ):  # fmt: skip
         yield item

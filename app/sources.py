@@ -20,7 +20,7 @@ import msgspec
 
 from app import forwarding
 from app.asof import search_as_of
-from app.reranking import depth_for, reranked
+from app.reranking import SERVER, RerankChoice, depth_for, reranked, resolve
 from app.services import Services
 from engine.blobs import blob_hash
 from engine.rules import Conflict, Invalid, NotFound
@@ -286,10 +286,12 @@ async def search(
     tags: Sequence[str] | None = None,
     rev: int | None = None,
     mode: SearchMode = DEFAULT_SEARCH_MODE,
+    rerank: RerankChoice = SERVER,
 ) -> tuple[list[SearchHit], int]:
     """The `k` passages best matching `query` by `mode` (the book's setting; optionally only from
-    tagged sources), and the rev the index had folded when it answered; with `rev`, as the
-    chapter was then (and `rev`)."""
+    tagged sources), reordered by `rerank` (the book's service; SERVER: the server's), and the
+    rev the index had folded when it answered; with `rev`, as the chapter was then (and
+    `rev`)."""
     query = query.strip()
     if not query:
         raise Invalid("the query is empty")
@@ -300,10 +302,11 @@ async def search(
             services.read, chapter, query, rev=rev, k=k, tags=wanted, mode=mode
         )
         return hits, rev
+    service = resolve(services.read, rerank)
     found = await services.read.vectors.search(
-        chapter, query, k=depth_for(services.read, k), tags=wanted, mode=mode
+        chapter, query, k=depth_for(service, k), tags=wanted, mode=mode
     )
-    hits = await reranked(services.read, query, found, k=k)
+    hits = await reranked(service, query, found, k=k)
     return hits, await services.read.settle.position(chapter, "vectors")
 
 

@@ -31,6 +31,7 @@ from client.models import (
     LLMSettings,
     Member,
     Message,
+    RerankSettings,
     SearchHit,
     ServerInfo,
     Session,
@@ -292,6 +293,32 @@ class AsyncClient(AuditCalls, ArchiveCalls, ShareCalls, ConnectorCalls, ErasureC
     async def clear_book_llm(self, book: str) -> LLMSettings:
         """Forget the book's LLM settings and key: the server's default answers again."""
         return await self._typed(LLMSettings, "DELETE", f"/v1/books/{book}/llm")
+
+    async def book_rerank(self, book: str) -> RerankSettings:
+        """Which rerank service reorders the book's retrieved passages."""
+        return await self._typed(RerankSettings, "GET", f"/v1/books/{book}/rerank")
+
+    async def set_book_rerank(
+        self,
+        book: str,
+        kind: str,
+        *,
+        base_url: str | None = None,
+        model: str = "",
+        depth: int = 30,
+        api_key: str | None = None,
+    ) -> RerankSettings:
+        """Choose the book's rerank service, cohere or jina at `base_url`, or none (owner and
+        admins); the key is stored encrypted, never shown. Without `api_key` the stored key is
+        kept (while kind and base_url stay the same)."""
+        body: dict[str, Any] = {"kind": kind, "base_url": base_url, "model": model, "depth": depth}
+        if api_key is not None:
+            body["api_key"] = api_key
+        return await self._typed(RerankSettings, "PUT", f"/v1/books/{book}/rerank", json_body=body)
+
+    async def clear_book_rerank(self, book: str) -> RerankSettings:
+        """Forget the book's rerank settings and key: the server's service applies again."""
+        return await self._typed(RerankSettings, "DELETE", f"/v1/books/{book}/rerank")
 
     async def members(self, book: str) -> list[Member]:
         """A book's members (and open invitations)."""

@@ -38,6 +38,7 @@ __all__ = [
     "Member",
     "Message",
     "Proof",
+    "RerankSettings",
     "SearchHit",
     "ServerInfo",
     "Session",
@@ -166,6 +167,21 @@ class LLMSettings(_Shape):
     has_api_key: bool = False
 
 
+class RerankSettings(_Shape):
+    """Which rerank service reorders a book's passages (GET/PUT/DELETE
+    /v1/books/{book}/rerank); never the key."""
+
+    source: str = "none"
+    """book (its own settings, kind none included), server (the server's) or none."""
+    kind: str = "none"
+    """cohere, jina or none."""
+    model: str = ""
+    base_url: str | None = None
+    depth: int = 30
+    """Passages retrieved for the service to reorder."""
+    has_api_key: bool = False
+
+
 class Source(_Shape):
     """A source: `{id, name, media_type, size, status, reason, tags, rev}`."""
 
@@ -236,6 +252,8 @@ class Answer(_Shape):
     message_rev: int | None = None
     """The revision of the answer's own event."""
     usage: Usage | None = None
+    query: str = ""
+    """The standalone query its retrieval searched (a follow-up rewritten with the thread)."""
 
 
 class Thread(_Shape):

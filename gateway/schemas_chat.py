@@ -75,6 +75,9 @@ class AnswerPublic(_Public):
     model: str
     """Provider and model, e.g. `openai:gpt-4o-mini`, or `extractive`."""
     usage: UsagePublic | None = None
+    query: str = ""
+    """The standalone query retrieval searched: the question, or a follow-up in a thread
+    rewritten with its earlier turns."""
 
 
 class ThreadCreate(_Request):

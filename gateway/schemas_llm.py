@@ -21,6 +21,7 @@ __all__ = [
     "MODEL_PATTERN",
     "LLMSettingsPublic",
     "LLMSettingsUpdate",
+    "full_match",
 ]
 
 MODEL_PATTERN = r"^[ -~]*$"
@@ -35,7 +36,9 @@ BASE_URL_PATTERN = rf"^(?:https?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?{_PATH})?
 or fragment (those would show a secret to every member). Empty means the public endpoint."""
 
 
-def _full_match(pattern: str, what: str) -> AfterValidator:
+def full_match(pattern: str, what: str) -> AfterValidator:
+    """A validator refusing a value (or a secret's value) that `pattern` does not match, with
+    `what` as the message, never the value (it may be a key)."""
     compiled = re.compile(pattern)
 
     def check(value: Any) -> Any:
@@ -91,13 +94,13 @@ class LLMSettingsUpdate(BaseModel):
     model: Annotated[
         str,
         Field(max_length=200, json_schema_extra={"pattern": MODEL_PATTERN}),
-        _full_match(MODEL_PATTERN, "model must be printable ASCII"),
+        full_match(MODEL_PATTERN, "model must be printable ASCII"),
     ] = ""
     """The provider's model name; empty picks the provider's default."""
     base_url: Annotated[
         str | None,
         Field(max_length=2000, json_schema_extra={"pattern": BASE_URL_PATTERN}),
-        _full_match(
+        full_match(
             BASE_URL_PATTERN,
             "base_url must be an http:// or https:// URL with a host, "
             "without credentials, query or fragment",
@@ -108,7 +111,7 @@ class LLMSettingsUpdate(BaseModel):
     api_key: Annotated[
         SecretStr | None,
         Field(max_length=4096, json_schema_extra={"pattern": API_KEY_PATTERN}),
-        _full_match(API_KEY_PATTERN, "api_key must be printable ASCII without spaces"),
+        full_match(API_KEY_PATTERN, "api_key must be printable ASCII without spaces"),
     ] = None
     """The key, stored encrypted and never shown again. Leave it out to keep the stored key (kept
     only while kind and base_url stay the same); null or "" for no key."""

@@ -17,6 +17,17 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """API key; prefer the environment (`RAGSTACK_LLM_API_KEY`) to the file."""
 
 
+class EmbedderSettings(ProviderSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The embedding provider (`[embedder]`): a provider, and the bundled model's precision."""
+
+    precision: str = "auto"
+    """The bundled model's variant (kind auto or local): fp32, int8, or auto — int8 where a
+    measurement made once on the machine finds it faster with vectors close to fp32's
+    (projections/providers/local_embedder.py). The variant is part of the embedder's identity:
+    changing it, or moving the data to a CPU where auto chooses otherwise, re-embeds every
+    chapter (once per chapter, as it is next folded), never mixes the two."""
+
+
 class VectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The vector index."""
 

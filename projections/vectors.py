@@ -298,8 +298,9 @@ class Vectors(SqliteProjection):
         chapter TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, tags TEXT NOT NULL,
         text_blob TEXT, chunks TEXT NOT NULL, PRIMARY KEY (chapter, source)
     );
+    CREATE TABLE IF NOT EXISTS vectors_models (chapter TEXT PRIMARY KEY, model TEXT NOT NULL);
     """
-    tables = ("vectors_sources",)
+    tables = ("vectors_sources", "vectors_models")
 
     def __init__(
         self, views: Views, blobs: BlobStore, index: VectorIndex, embedder: CachedEmbedder
@@ -333,6 +334,26 @@ class Vectors(SqliteProjection):
         self._backfill_total = missing
         if missing:
             log.info("lexical index: %d chapters to build in the background", missing)
+
+    async def load_checkpoint(self, chapter: str) -> tuple[int, int] | None:
+        """(rev, version) of the chapter, version 0 when its vectors came from another embedder
+        than this one's (`model`, the variant included) or from a release that did not record
+        it: the runner then rebuilds the chapter, re-embedding it (the embedding cache serves
+        what the same model embedded before), so one index never holds two models' vectors."""
+        checkpoint = await super().load_checkpoint(chapter)
+        if checkpoint is None:
+            return None
+        row = await self.views.fetchone(
+            "SELECT model FROM vectors_models WHERE chapter = ?", (chapter,)
+        )
+        model = self.embedder.model
+        if row is None or row[0] != model:
+            log.warning(
+                "chapter %s: vectors embedded with %s, the embedder is now %s: re-embedding",
+                chapter, "an unrecorded model" if row is None else row[0], model,
+            )  # fmt: skip
+            return checkpoint[0], 0
+        return checkpoint
 
     def lexical_progress(self) -> tuple[int, int]:
         """(built, to build) of the chapters whose lexical index is made after an upgrade."""
@@ -471,6 +492,10 @@ class Vectors(SqliteProjection):
                     (chapter, source, state.name, json.dumps(state.tags), state.text_blob, chunks,
                      meta),
                 )  # fmt: skip
+            await db.execute(
+                "INSERT OR REPLACE INTO vectors_models VALUES (?, ?)",
+                (chapter, self.embedder.model),
+            )
             await self._checkpoints.store(
                 db, chapter, events[-1].rev, self.version, after=events[0].rev - 1
             )

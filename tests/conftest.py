@@ -94,6 +94,12 @@ def local_embedder() -> LocalEmbedder:
 
 
 @pytest.fixture(scope="session")
+def local_embedder_int8() -> LocalEmbedder:
+    """The same model's int8 variant (quantised once per machine, then read from the cache)."""
+    return LocalEmbedder(precision="int8")
+
+
+@pytest.fixture(scope="session")
 def postgres() -> PostgresServer:
     """The tests' PostgreSQL; a test using it is skipped (failed when strict) if it does not answer."""
     return require_postgres()

@@ -92,6 +92,7 @@ def answer_public(asked: Asked) -> AnswerPublic:
         message_rev=asked.message_rev,
         model=asked.model,
         usage=None if usage is None else UsagePublic(prompt=usage.prompt, completion=usage.completion),
+        query=asked.query,
     )  # fmt: skip
 
 
@@ -212,9 +213,10 @@ async def _asked(
     book = await services.books.book_of(chapter.id)
     llm = await llms.for_book(book)
     how = await services.retrieval.for_book(book)
+    rerank = await services.rerankers.for_book(book)
     stream = ask(
         services.read, chapter=chapter.id, thread=thread, question=question, actor=user.id,
-        llm=llm, k=k, rev=rev, mode=how.mode, min_similarity=how.min_similarity,
+        llm=llm, k=k, rev=rev, mode=how.mode, min_similarity=how.min_similarity, rerank=rerank,
     )  # fmt: skip
     return await respond(request, stream)
 

@@ -346,9 +346,11 @@ async def search_chapter(
 ) -> SearchResults:
     """The `k` passages of the chapter best matching `query` (by the book's search mode: vector,
     lexical or hybrid), optionally only from tagged sources."""
-    how = await services.retrieval.for_book(await services.books.book_of(chapter.id))
+    book = await services.books.book_of(chapter.id)
+    how = await services.retrieval.for_book(book)
+    rerank = await services.rerankers.for_book(book)
     hits, rev = await app_sources.search(
         services, chapter.id, body.query, k=body.k, tags=body.tags or None, rev=body.rev,
-        mode=how.mode,
+        mode=how.mode, rerank=rerank,
     )  # fmt: skip
     return SearchResults(hits=[HitPublic.model_validate(h) for h in hits], rev=rev)

@@ -97,3 +97,19 @@ def test_oauth_clients_nest_in_the_file_and_the_environment(tmp_path):
     assert (oauth.google.client_id, oauth.google.client_secret) == ("from-file", "s3cret")
     assert oauth.microsoft.device_url == "" and oauth.dropbox.client_id is None
     assert oauth.redirect_uri == "https://rs.example.org/v1/connectors/oauth/callback"
+
+
+def test_the_bundled_embedders_precision_is_a_setting(tmp_path):
+    from app.configured import embedder_from
+
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    assert settings.embedder.precision == "auto"
+    chosen = load_settings(environ={"RAGSTACK_EMBEDDER_PRECISION": "int8"}, data_dir=str(tmp_path))
+    embedder = embedder_from(chosen.embedder, chosen)
+    assert embedder.model == "local:all-MiniLM-L6-v2@int8"  # its identity, before any load
+    assert embedder.cache_dir == tmp_path / "models"  # type: ignore[attr-defined]
+    wrong = load_settings(environ={"RAGSTACK_EMBEDDER_PRECISION": "int4"}, data_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"embedder\.precision must be one of auto, int8, fp32"):
+        embedder_from(wrong.embedder, wrong)
+    with pytest.raises(ConfigError, match="precision"):  # an [llm] has no precision
+        load_settings(environ={}, data_dir=str(tmp_path), llm={"kind": "auto", "precision": "x"})

@@ -167,7 +167,15 @@ def test_bench_quality_quick_prints_every_figure():
     assert set(figures["lexical_weight_held_out"]) == {
         "chosen_on_half", "held_out_ndcg10", "shipped_held_out_ndcg10", "queries_tuned_held_out"
     }  # fmt: skip
-    assert "embed_ndcg10_delta" in figures
+    assert_positive(figures, ("embed_chunks_per_s_fp32", "embed_chunks_per_s_int8"))
+    assert figures["embed_precision"] in ("fp32", "int8")
+    chosen = figures[f"embed_chunks_per_s_{figures['embed_precision']}"]
+    assert figures["embed_chunks_per_s"] == chosen
+    assert (
+        isinstance(figures["embed_ndcg10_delta"], float)
+        and abs(figures["embed_ndcg10_delta"]) < 0.2
+    )
+    assert figures["cpu_flags"]
     for mode in ("vector", "lexical", "hybrid"):
         assert set(figures[f"{mode}_by_kind"]) == {"all", "paraphrase", "name", "code", "number"}
     assert "hybrid: nDCG@10" in progress

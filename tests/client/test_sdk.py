@@ -209,6 +209,22 @@ async def test_a_books_llm_settings_keep_the_key_hidden(alice: AsyncClient):
     assert cleared.source != "book" and not cleared.has_api_key
 
 
+async def test_a_books_rerank_settings_keep_the_key_hidden(alice: AsyncClient):
+    book = await alice.create_book("Reranked")
+    assert (await alice.book_rerank(book.id)).source in ("server", "none")
+    chosen = await alice.set_book_rerank(
+        book.id, "cohere", base_url="http://127.0.0.1:9", model="rerank-v3.5", depth=12,
+        api_key="rk-secret",
+    )  # fmt: skip
+    assert (chosen.source, chosen.kind, chosen.depth, chosen.has_api_key) == (
+        "book", "cohere", 12, True,
+    )  # fmt: skip
+    assert "rk-secret" not in repr(await alice.book_rerank(book.id))
+    assert (await alice.set_book_rerank(book.id, "none")).kind == "none"
+    cleared = await alice.clear_book_rerank(book.id)
+    assert cleared.source != "book" and not cleared.has_api_key
+
+
 def test_the_blocking_client_offers_every_async_call_with_its_parameters():
     # `Client` is made from `AsyncClient` one call at a time: a new async call needs its line.
     plumbing = {"aclose", "request"}

@@ -5,6 +5,8 @@ Each fake (openai.py, gemini.py, ollama.py, anthropic.py) subclasses `FakeServer
 its API's real wire format. The knobs a test turns:
 
 - `answer`: the text every chat answer streams, word by word;
+- `answers`: texts for the next chat answers, one each, in order, before `answer` again
+  (openai.py);
 - `api_key`: the key the server accepts (None: no key is checked);
 - `fail_next(status, times=…, retry_after=…)`: the next requests get the provider's real error body;
 - `die_after_chunks = N`: a stream sends N chunks, then the connection is closed without the
@@ -203,6 +205,7 @@ class FakeServer:
     ) -> None:
         self.api_key = api_key
         self.answer = answer
+        self.answers: list[str] = []
         self.dim = dim
         self.die_after_chunks: int | None = None
         self.stall_after_chunks: int | None = None
@@ -240,6 +243,11 @@ class FakeServer:
         """Answer the next `times` API requests with the provider's error for `status`."""
         with self._lock:
             self._failures.extend([(status, retry_after)] * times)
+
+    def next_answer(self) -> str:
+        """The text of the chat answer being made: the first of `answers`, else `answer`."""
+        with self._lock:
+            return self.answers.pop(0) if self.answers else self.answer
 
     def requests_to(self, fragment: str) -> list[Recorded]:
         """The recorded requests whose path contains `fragment`."""

@@ -167,7 +167,8 @@ class FakeOpenAI(FakeServer):
         if wrong_role(messages, ("system", "developer", "user", "assistant")):
             return self.error_reply(400, "Invalid value for 'messages[].role'.")
         prompt = prompt_tokens(messages)
-        deltas = pieces(self.answer)
+        answer = self.next_answer()
+        deltas = pieces(answer)
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": len(deltas),
@@ -182,7 +183,7 @@ class FakeOpenAI(FakeServer):
         if not body.get("stream"):
             choice = {
                 "index": 0,
-                "message": {"role": "assistant", "content": self.answer, "refusal": None},
+                "message": {"role": "assistant", "content": answer, "refusal": None},
                 "logprobs": None,
                 "finish_reason": "stop",
             }

@@ -74,6 +74,11 @@ def embedder(cache_dir) -> LocalEmbedder:
     return LocalEmbedder(cache_dir=cache_dir)
 
 
+@pytest.fixture(scope="module")
+def int8(cache_dir) -> LocalEmbedder:
+    return LocalEmbedder(cache_dir=cache_dir, precision="int8")
+
+
 def numpy_forward(ids: list[int]) -> np.ndarray:
     """BERT encoder + mean pooling + L2 normalisation in float64, straight from the weights."""
     model_dir = packaged_model_dir()
@@ -227,6 +232,8 @@ def test_impossible_settings_are_refused():
         LocalEmbedder(batch_size=0)
     with pytest.raises(ProviderConfigError, match="threads must be at least 1"):
         LocalEmbedder(threads=0)
+    with pytest.raises(ProviderConfigError, match="precision must be one of auto, int8, fp32"):
+        LocalEmbedder(precision="int4")  # type: ignore[arg-type]
 
 
 async def test_async_face_returns_lists_of_floats_equal_to_the_sync_ones(cache_dir, embedder):
@@ -254,7 +261,7 @@ def test_the_built_graph_is_cached_under_a_digest_of_the_weights(cache_dir, embe
     path = embedder.graph_path
     assert path is not None and path.parent == cache_dir
     assert path.name.startswith("all-MiniLM-L6-v2.g") and path.suffix == ".onnx"
-    assert [p.name for p in cache_dir.iterdir()] == [path.name]  # no temp files left behind
+    assert not list(cache_dir.glob("*.tmp"))  # no temp files left behind
     built_at = path.stat().st_mtime_ns
     again = LocalEmbedder(cache_dir=cache_dir)
     again.embed_sync(["warm"])
@@ -312,3 +319,41 @@ def test_builds_and_embeds_with_no_network_at_all(tmp_path, embedder):
     np.testing.assert_allclose(
         json.loads(result.stdout), embedder.embed_sync(["This is a test"])[0], atol=1e-6
     )
+
+
+def test_the_int8_variant_is_close_to_fp32_and_has_its_own_identity(cache_dir, embedder, int8):
+    fp32, quantised = embedder.embed_sync(PUBLISHED_SENTENCES), int8.embed_sync(PUBLISHED_SENTENCES)
+    assert int8.model == "local:all-MiniLM-L6-v2@int8" != embedder.model
+    cosines = (fp32 * quantised).sum(axis=1)
+    assert cosines.min() > 0.97
+    assert not np.allclose(fp32, quantised, atol=1e-3)  # another model's vectors: never mixed
+    np.testing.assert_allclose(np.linalg.norm(quantised, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(quantised @ quantised.T, PUBLISHED_SIMILARITIES, atol=0.05)
+    assert int8.graph_path is not None and int8.graph_path.parent == cache_dir
+    assert int8.graph_path != embedder.graph_path and ".int8." in int8.graph_path.name
+
+
+def test_an_int8_vector_does_not_depend_on_its_neighbours(int8):
+    # Dynamic quantisation scales by the whole input's range: each text runs alone.
+    alone = int8.embed_sync([LONG_NEIGHBOURS[2]])[0]
+    np.testing.assert_allclose(int8.embed_sync(LONG_NEIGHBOURS)[2], alone, atol=1e-6)
+
+
+def test_auto_measures_once_and_keeps_the_choice(cache_dir, embedder, int8):
+    embedder.embed_sync(["warm"])
+    int8.embed_sync(["warm"])  # both graphs built: `auto` only times them
+    auto = LocalEmbedder(cache_dir=cache_dir, precision="auto")
+    variant = auto.resolve()
+    choice = auto.choice
+    assert choice is not None and choice["texts"] == 32
+    faster = choice["int8_per_s"] >= 1.15 * choice["fp32_per_s"]
+    assert variant == ("int8" if faster and choice["min_cosine"] >= 0.95 else "fp32")
+    assert auto.model == ("local:all-MiniLM-L6-v2" + ("@int8" if variant == "int8" else ""))
+    assert choice["key"]["threads"] == auto.threads and "flags" in choice["key"]
+    (kept,) = cache_dir.glob("all-MiniLM-L6-v2.precision.*.json")
+    # A second process reads the choice instead of measuring again (its rates would differ).
+    again = LocalEmbedder(cache_dir=cache_dir, precision="auto")
+    assert again.resolve() == variant and again.choice == choice
+    other = "fp32" if variant == "int8" else "int8"
+    kept.write_text(json.dumps({**choice, "precision": other}))
+    assert LocalEmbedder(cache_dir=cache_dir, precision="auto").resolve() == other
