@@ -34,6 +34,7 @@ from projections.erasure import Eraser
 from projections.fold_snapshots import FoldSnapshots
 from projections.ingest import Ingest
 from projections.providers import LLM
+from projections.providers.local_embedder import MODEL_NAME
 from projections.providers.rerank import Reranker
 from projections.runner import LogSource, Projection, Runner
 from projections.store import Views, open_views
@@ -97,6 +98,16 @@ class ReadSide:
                 await close()
 
 
+async def _holds_fp32_vectors(views: Views) -> bool:
+    """Whether the views hold vectors of the bundled model's fp32 variant: recorded as such, or
+    folded before the model was recorded, when fp32 was the only variant."""
+    folded = await views.fetchone("SELECT 1 FROM checkpoints WHERE projection = 'vectors' LIMIT 1")
+    if folded is None:
+        return False
+    recorded = await views.fetchall("SELECT DISTINCT model FROM vectors_models")
+    return not recorded or any(model == f"local:{MODEL_NAME}" for (model,) in recorded)
+
+
 async def open_read_side(
     settings: Settings,
     logs: Logs,
@@ -127,11 +138,6 @@ async def open_read_side(
     cache = await open_embedding_cache(views, data / "embeddings.sqlite3")
     closers.append(cache.close)
     embedder = embedder or embedder_from(settings.embedder, settings)
-    resolve = getattr(embedder, "resolve", None)
-    if resolve is not None:
-        # The bundled model's `auto` precision is measured once per machine (seconds): here, off
-        # the event loop, before anything asks the embedder's identity.
-        await asyncio.to_thread(resolve)
     cached = CachedEmbedder(embedder, cache)
     index = index or index_from(settings.vectors, settings)
     closers.append(index.close)
@@ -149,6 +155,16 @@ async def open_read_side(
     eraser = Eraser(views, blobs)
     for projection in (eraser, catalogue, ingest, vectors, trees):
         await projection.open()
+    if getattr(embedder, "precision", None) == "auto" and await _holds_fp32_vectors(views):
+        # An upgrade keeps the variant the index was built with, rather than re-embedding every
+        # chapter with int8 unasked: int8 is then chosen by `[embedder] precision = "int8"`.
+        embedder.precision = "fp32"  # type: ignore[union-attr]
+    resolve = getattr(embedder, "resolve", None)
+    if resolve is not None:
+        # The bundled model's `auto` precision is measured once per machine (seconds): here, off
+        # the event loop, before anything asks the embedder's identity (nothing opening the
+        # projections does).
+        await asyncio.to_thread(resolve)
     if llm is None and use_llm_settings:
         llm = await llm_from(settings.llm)
     reranker = reranker_from(settings.rerank)

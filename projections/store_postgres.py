@@ -123,6 +123,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (model, chunk))""",
         "CREATE INDEX embeddings_chunk ON embeddings (chunk)",
     ),
+    # 4: which embedder made each chapter's vectors (projections/vectors.py, `load_checkpoint`).
+    (f"CREATE TABLE vectors_models (chapter {_TEXT} PRIMARY KEY, model {_TEXT} NOT NULL)",),
 )
 """The schema steps: step i takes the database from version i to i + 1. Append, never edit: a
 database records only how many steps it has applied."""

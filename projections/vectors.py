@@ -493,7 +493,8 @@ class Vectors(SqliteProjection):
                      meta),
                 )  # fmt: skip
             await db.execute(
-                "INSERT OR REPLACE INTO vectors_models VALUES (?, ?)",
+                "INSERT INTO vectors_models (chapter, model) VALUES (?, ?) "
+                "ON CONFLICT (chapter) DO UPDATE SET model = excluded.model",
                 (chapter, self.embedder.model),
             )
             await self._checkpoints.store(
