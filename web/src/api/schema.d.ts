@@ -502,6 +502,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/books/{book}/rerank": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Rerank Settings
+         * @description Which rerank service reorders this book's passages: its own, the server's, or none.
+         */
+        get: operations["read_rerank_settings_v1_books__book__rerank_get"];
+        /**
+         * Update Rerank Settings
+         * @description Set the book's rerank service, or none (owner and admins); settings that cannot work
+         *     are refused (422).
+         */
+        put: operations["update_rerank_settings_v1_books__book__rerank_put"];
+        post?: never;
+        /**
+         * Delete Rerank Settings
+         * @description Forget the book's settings and key (owner and admins): the server's `[rerank]` applies.
+         */
+        delete: operations["delete_rerank_settings_v1_books__book__rerank_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chapters/{chapter}/sources": {
         parameters: {
             query?: never;
@@ -1471,6 +1500,13 @@ export interface components {
              */
             model: string;
             usage?: components["schemas"]["UsagePublic"] | null;
+            /**
+             * Query
+             * @description The standalone query retrieval searched: the question, or a follow-up in a thread
+             *     rewritten with its earlier turns.
+             * @default
+             */
+            query: string;
         };
         /**
          * AskRequest
@@ -2878,6 +2914,81 @@ export interface components {
             old: string;
             /** New */
             new: string;
+        };
+        /**
+         * RerankSettingsPublic
+         * @description Which rerank service reorders a book's passages (never the key).
+         */
+        RerankSettingsPublic: {
+            /**
+             * Source
+             * @description book: the book's own settings (kind none included); server: the server's `[rerank]`;
+             *     none: no reranking.
+             * @enum {string}
+             */
+            source: "book" | "server" | "none";
+            /**
+             * Kind
+             * @description cohere, jina or none.
+             */
+            kind: string;
+            /**
+             * Model
+             * @default
+             */
+            model: string;
+            /**
+             * Base Url
+             * @description The book's service URL; null for the server's.
+             */
+            base_url?: string | null;
+            /**
+             * Depth
+             * @description Passages retrieved for the service to reorder.
+             */
+            depth: number;
+            /**
+             * Has Api Key
+             * @description Whether the book has a key stored.
+             * @default false
+             */
+            has_api_key: boolean;
+        };
+        /**
+         * RerankSettingsUpdate
+         * @description The rerank service a book's retrieved passages go to, or none.
+         */
+        RerankSettingsUpdate: {
+            /**
+             * Kind
+             * @description The API spoken: cohere (`/v2/rerank`) or jina (`/v1/rerank`), at `base_url`; or none
+             *     (no reranking for this book, whatever the server's).
+             * @enum {string}
+             */
+            kind: "none" | "cohere" | "jina";
+            /**
+             * Base Url
+             * @description Where the service is (the kind's path is added). No credentials or query in it.
+             */
+            base_url?: string | null;
+            /**
+             * Model
+             * @description The rerank model's name.
+             * @default
+             */
+            model: string;
+            /**
+             * Depth
+             * @description Passages retrieved for the service to reorder (the best `k` of them are kept).
+             * @default 30
+             */
+            depth: number;
+            /**
+             * Api Key
+             * @description The key, stored encrypted and never shown again. Leave it out to keep the stored key (kept
+             *     only while kind and base_url stay the same); null or "" for no key.
+             */
+            api_key?: string | null;
         };
         /**
          * RetrievalPublic
@@ -7231,6 +7342,280 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RetrievalSettingsBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_rerank_settings_v1_books__book__rerank_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankSettingsPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_rerank_settings_v1_books__book__rerank_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RerankSettingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankSettingsPublic"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The bearer challenge (RFC 6750). */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_rerank_settings_v1_books__book__rerank_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The book's id. */
+                book: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankSettingsPublic"];
                 };
             };
             /** @description Bad Request */
