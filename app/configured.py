@@ -8,6 +8,8 @@ None of these opens a connection to a remote service: a wrong key or an unreacha
 reported by the first call that needs it.
 """
 
+from pathlib import Path
+
 from app.settings import ConfigError, Settings
 from projections.embedding_cache import Embedder
 from projections.providers import LLM, ProviderConfig, make_embedder, make_llm
@@ -50,7 +52,9 @@ def embedder_from(settings: EmbedderSettings, settings_dir: Settings) -> Embedde
                 f"not {settings.precision!r}"
             )
         return LocalEmbedder(
-            cache_dir=settings_dir.data / "models",
+            cache_dir=Path(settings.models_dir)
+            if settings.models_dir
+            else settings_dir.data / "models",
             precision=settings.precision,  # type: ignore[arg-type]
         )
     model = settings.model or DEFAULT_MODELS["embed"].get(settings.kind, "")

@@ -333,7 +333,9 @@ async def poll(services: Services, chapter: str, flow_id: str, *, actor: str) ->
     """Where `actor`'s flow is; for a device flow, after one poll of the provider."""
     flow = await _load(services, flow_id)
     if flow is None or flow.chapter != chapter or flow.actor != actor:
-        raise FlowNotFound("there is no such sign-in in progress (it may have expired)")
+        raise FlowNotFound(
+            "there is no such sign-in in progress of yours in this chapter (it may have expired)"
+        )
     if flow.status == "connected" and flow.connector is not None:
         view = await app_connectors.read(services, chapter, flow.connector)
         return FlowStatus(flow=flow.id, status="connected", connector=view)

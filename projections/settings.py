@@ -26,6 +26,10 @@ class EmbedderSettings(ProviderSettings, frozen=True, kw_only=True, forbid_unkno
     (projections/providers/local_embedder.py). The variant is part of the embedder's identity:
     changing it, or moving the data to a CPU where auto chooses otherwise, re-embeds every
     chapter (once per chapter, as it is next folded), never mixes the two."""
+    models_dir: str | None = None
+    """Where the bundled model's built graphs and its precision choice are kept (default
+    `<data>/models`). Building them takes seconds; data directories on one machine may share one
+    folder (the test suite does, through `RAGSTACK_EMBEDDER_MODELS_DIR`)."""
 
 
 class VectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,9 +23,16 @@ import pytest
 
 from engine.nats import NATS, JetStreamContext, open_nats
 from engine.server import EmbeddedServer
-from projections.providers.local_embedder import LocalEmbedder
+from projections.providers.local_embedder import LocalEmbedder, default_cache_dir
 from tests.keys_support import keys  # noqa: F401 - a fixture for key, head and archive tests
 from tests.requirements import PostgresSchema, PostgresServer, require_postgres, schema_of_its_own
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every server the tests start (in process or as `ragstack serve`) shares the machine's
+    # built graphs and precision choice with the session's embedder fixtures: built per data
+    # directory, each server start would build and time both variants again (seconds each).
+    os.environ.setdefault("RAGSTACK_EMBEDDER_MODELS_DIR", str(default_cache_dir()))
 
 
 def _start(data_dir: Path) -> EmbeddedServer:

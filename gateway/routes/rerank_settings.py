@@ -23,6 +23,7 @@ from app.book_rerankers import (
 from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.routes.books import MemberBook
+from gateway.schemas import WholeFloatsAsInt
 from gateway.schemas_llm import API_KEY_PATTERN, BASE_URL_PATTERN, MODEL_PATTERN, full_match
 
 __all__ = ["RerankSettingsPublic", "RerankSettingsUpdate", "router"]
@@ -66,7 +67,7 @@ class RerankSettingsUpdate(BaseModel):
         full_match(MODEL_PATTERN, "model must be printable ASCII"),
     ] = ""
     """The rerank model's name."""
-    depth: int = Field(default=DEFAULT_DEPTH, ge=1, le=MAX_DEPTH)
+    depth: Annotated[int, Field(ge=1, le=MAX_DEPTH), WholeFloatsAsInt] = DEFAULT_DEPTH
     """Passages retrieved for the service to reorder (the best `k` of them are kept)."""
     api_key: Annotated[
         SecretStr | None,

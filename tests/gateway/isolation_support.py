@@ -265,8 +265,14 @@ def crossed_rows(rows: list[Row]) -> list[Row]:
     """Rows whose path names a thing inside a chapter (`…/{chapter}/…/{source}`): the things that
     could be reached through a chapter they do not belong to."""
     return [
-        row for row in rows if "{chapter}" in row.path and _param_names(row.path)[-1] != "chapter"
+        row
+        for row in rows
+        if "{chapter}" in row.path and _param_names(row.path)[-1] not in _NOT_A_THING
     ]
+
+
+_NOT_A_THING = {"chapter", "provider"}
+"""Last path parameters that name no thing inside a chapter (an OAuth provider is a service)."""
 
 
 def _param_names(path: str) -> list[str]:

@@ -67,6 +67,18 @@ def _archive(world: World, actor: str) -> dict:
             "headers": {"Content-Type": ARCHIVE_MEDIA_TYPE}}  # fmt: skip
 
 
+async def _google(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    return "google"
+
+
+async def _microsoft(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    return "microsoft"
+
+
+async def _no_flow(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
+    return "f" * 32
+
+
 async def _thread(world: World, actor: str, values: dict[str, str], fresh: bool) -> str:
     key = ("thread", values["chapter"])
     if key not in world.cache:
@@ -184,6 +196,9 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/books/{book}/llm",             book_member(200)),
     Row("PUT",    "/v1/books/{book}/llm",             book_admin(200),    {"json": {"kind": "extractive"}}),
     Row("DELETE", "/v1/books/{book}/llm",             book_admin(200)),
+    Row("GET",    "/v1/books/{book}/rerank",          book_member(200)),
+    Row("PUT",    "/v1/books/{book}/rerank",          book_admin(200),    {"json": {"kind": "none"}}),
+    Row("DELETE", "/v1/books/{book}/rerank",          book_admin(200)),
     Row("GET",    "/v1/books/{book}/retrieval",       book_member(200)),
     Row("PUT",    "/v1/books/{book}/retrieval",       book_admin(200),    {"json": {"mode": "hybrid"}}),
     Row("DELETE", "/v1/books/{book}/retrieval",       book_admin(200)),
@@ -230,6 +245,12 @@ ROWS: list[Row] = [
     Row("GET",    "/v1/chapters/{chapter}/connectors/{connector}/items", chapter(200), params={"connector": _connector}),
     Row("POST",   "/v1/chapters/{chapter}/connectors/{connector}/items", chapter(200), _NO_CHANGES, params={"connector": _connector}),
     Row("DELETE", "/v1/chapters/{chapter}/connectors/{connector}", chapter(204), fresh=True, params={"connector": _connector}),
+    # OAuth connectors: the operator set up no provider here, so starting one is a clear 409
+    Row("GET",    "/v1/connectors/oauth/providers",                signed_in(200)),
+    Row("POST",   "/v1/chapters/{chapter}/connectors/oauth/{provider}/start",  chapter(409), {"json": {}}, params={"provider": _google}),
+    Row("POST",   "/v1/chapters/{chapter}/connectors/oauth/{provider}/device", chapter(409), {"json": {}}, params={"provider": _microsoft}),
+    Row("POST",   "/v1/chapters/{chapter}/connectors/oauth/flows/{flow}/poll", chapter(404), params={"flow": _no_flow}),
+    Row("GET",    "/v1/connectors/oauth/callback",                 public(303)),
     # shares: granted by those who manage the chapter; a token's routes take the token, not a person
     Row("GET",    "/v1/chapters/{chapter}/shares",                 chapter(200)),
     Row("POST",   "/v1/chapters/{chapter}/shares",                 chapter(201), {"json": {"mode": "proxied", "grantee": "guest@example.org"}}),
