@@ -36,6 +36,8 @@ __all__ = [
     "LLMSettingsUnreadable",
     "check_base_url",
     "check_key",
+    "forget_book_settings",
+    "store_book_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,27 @@ KeepKey = _Keep
 
 def _scope(book: str) -> str:
     return f"book:{book}"
+
+
+async def store_book_settings(
+    accounts: AccountStore, book: str, names: tuple[str, str], settings: object, key: str | None
+) -> None:
+    """Store a book's settings and key (`names`: the two secrets' names, config then key) in
+    the secret box. The old key goes first: at no moment may a key sit beside settings naming
+    another service, even if this process dies between the writes."""
+    config_name, key_name = names
+    scope = _scope(book)
+    await accounts.delete_secret(scope, key_name)
+    await accounts.put_secret(scope, config_name, msgspec.json.encode(settings).decode())
+    if key is not None:
+        await accounts.put_secret(scope, key_name, key)
+
+
+async def forget_book_settings(accounts: AccountStore, book: str, names: tuple[str, str]) -> None:
+    """Delete what `store_book_settings` stored under `names`, the key first."""
+    config_name, key_name = names
+    await accounts.delete_secret(_scope(book), key_name)
+    await accounts.delete_secret(_scope(book), config_name)
 
 
 def check_base_url(url: str) -> str:
@@ -211,20 +234,12 @@ class BookLLMs:
             )
         else:
             await self._client(settings, key)  # fails now, not at the first question
-        scope = _scope(book)
-        # The old key goes first: at no moment may a key sit beside settings naming another
-        # endpoint, even if this process dies between the writes.
-        await self.accounts.delete_secret(scope, KEY_SECRET)
-        await self.accounts.put_secret(scope, CONFIG_SECRET, msgspec.json.encode(settings).decode())
-        if key is not None:
-            await self.accounts.put_secret(scope, KEY_SECRET, key)
+        await store_book_settings(self.accounts, book, (CONFIG_SECRET, KEY_SECRET), settings, key)
         return await self.choice(book)
 
     async def delete(self, book: str) -> LLMChoice:
         """Forget the book's settings: the server's default answers again."""
-        scope = _scope(book)
-        await self.accounts.delete_secret(scope, KEY_SECRET)
-        await self.accounts.delete_secret(scope, CONFIG_SECRET)
+        await forget_book_settings(self.accounts, book, (CONFIG_SECRET, KEY_SECRET))
         return await self.choice(book)
 
     async def for_book(self, book: str) -> LLM | None:

@@ -21,7 +21,14 @@ from typing import Literal
 
 import msgspec
 
-from app.book_llms import KEEP_KEY, KeepKey, check_base_url, check_key
+from app.book_llms import (
+    KEEP_KEY,
+    KeepKey,
+    check_base_url,
+    check_key,
+    forget_book_settings,
+    store_book_settings,
+)
 from app.reranking import Rerank
 from engine.accounts import AccountStore, DecryptionFailed
 from engine.errors import EngineError
@@ -177,20 +184,12 @@ class BookRerankers:
             key = None
         else:
             await self._client(settings, key)  # fails now, not at the first search
-        scope = _scope(book)
-        # The old key goes first: at no moment may a key sit beside settings naming another
-        # service, even if this process dies between the writes.
-        await self.accounts.delete_secret(scope, KEY_SECRET)
-        await self.accounts.put_secret(scope, CONFIG_SECRET, msgspec.json.encode(settings).decode())
-        if key is not None:
-            await self.accounts.put_secret(scope, KEY_SECRET, key)
+        await store_book_settings(self.accounts, book, (CONFIG_SECRET, KEY_SECRET), settings, key)
         return await self.view(book)
 
     async def delete(self, book: str) -> RerankView:
         """Forget the book's settings: the server's `[rerank]` applies again."""
-        scope = _scope(book)
-        await self.accounts.delete_secret(scope, KEY_SECRET)
-        await self.accounts.delete_secret(scope, CONFIG_SECRET)
+        await forget_book_settings(self.accounts, book, (CONFIG_SECRET, KEY_SECRET))
         return await self.view(book)
 
     async def for_book(self, book: str) -> Rerank | None:
