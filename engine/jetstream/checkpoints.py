@@ -24,10 +24,9 @@ import json
 
 import nats.errors
 import nats.js.errors
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from engine.errors import LogUnavailable
+from engine.jetstream.buckets import open_bucket
 from engine.nats import NATS
 
 __all__ = ["CHECKPOINT_BUCKET", "PublishedCheckpoints"]
@@ -49,18 +48,7 @@ class PublishedCheckpoints:
     @classmethod
     async def open(cls, nc: NATS, *, replicas: int = 1) -> PublishedCheckpoints:
         """The bucket (created if missing)."""
-        js = nc.jetstream(timeout=5)
-        config = KeyValueConfig(
-            bucket=CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas
-        )
-        try:
-            kv = await js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            kv = await js.key_value(CHECKPOINT_BUCKET)  # made already (by another process)
-        except _AWAY as exc:
-            raise LogUnavailable(
-                f"NATS did not answer for the checkpoint bucket: {exc!r}"
-            ) from None
+        kv = await open_bucket(nc, CHECKPOINT_BUCKET, replicas=replicas)
         return cls(kv)
 
     async def publish(

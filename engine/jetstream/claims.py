@@ -18,10 +18,10 @@ import logging
 
 import nats.errors
 import nats.js.errors
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from engine.errors import LogUnavailable
+from engine.jetstream.buckets import open_bucket
 from engine.nats import NATS
 
 __all__ = ["CLAIM_BUCKET", "Claim", "Claims"]
@@ -46,16 +46,7 @@ class Claims:
     @classmethod
     async def open(cls, nc: NATS, holder: str, *, ttl: float = 30.0, replicas: int = 1) -> Claims:
         """The bucket (created if missing, `ttl` its entries' lifetime)."""
-        config = KeyValueConfig(
-            bucket=CLAIM_BUCKET, ttl=ttl, history=1, storage=StorageType.FILE, replicas=replicas
-        )
-        js = nc.jetstream(timeout=5)
-        try:
-            kv = await js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            kv = await js.key_value(CLAIM_BUCKET)  # made already (by another process)
-        except _AWAY as exc:
-            raise LogUnavailable(f"NATS did not answer for the claim bucket: {exc!r}") from None
+        kv = await open_bucket(nc, CLAIM_BUCKET, replicas=replicas, ttl=ttl)
         return cls(kv, holder, ttl)
 
     async def holder_of(self, key: str) -> str | None:

@@ -38,10 +38,9 @@ from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from engine.errors import LogUnavailable
+from engine.jetstream.buckets import open_bucket
 from engine.nats import NATS
 
 __all__ = ["LEASE_BUCKET", "ChapterLeases", "Lease", "LeaseKeeper"]
@@ -89,20 +88,7 @@ class ChapterLeases:
         """The bucket (created if missing, `ttl` its entries' lifetime) for `worker`."""
         if not worker or any(c in worker for c in " .*>"):
             raise ValueError(f"invalid worker id {worker!r}: no spaces, dots or wildcards")
-        js = nc.jetstream(timeout=5)
-        config = KeyValueConfig(
-            bucket=LEASE_BUCKET,
-            ttl=ttl,
-            history=1,
-            storage=StorageType.FILE,
-            replicas=replicas,
-        )
-        try:
-            kv = await js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            kv = await js.key_value(LEASE_BUCKET)  # made already (by another worker)
-        except _AWAY as exc:
-            raise LogUnavailable(f"NATS did not answer for the lease bucket: {exc!r}") from None
+        kv = await open_bucket(nc, LEASE_BUCKET, replicas=replicas, ttl=ttl)
         return cls(kv, worker, ttl)
 
     async def acquire(self, chapter: str) -> Lease | None:
