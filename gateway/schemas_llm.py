@@ -19,6 +19,8 @@ __all__ = [
     "API_KEY_PATTERN",
     "BASE_URL_PATTERN",
     "MODEL_PATTERN",
+    "ApiKey",
+    "BaseUrl",
     "LLMSettingsPublic",
     "LLMSettingsUpdate",
     "full_match",
@@ -56,6 +58,24 @@ _NEEDS_KEY = {
     "properties": {"api_key": {"type": "string", "minLength": 1}},
 }
 _PUBLIC_ENDPOINT = {"enum": [None, ""]}
+
+
+BaseUrl = Annotated[
+    str | None,
+    Field(max_length=2000, json_schema_extra={"pattern": BASE_URL_PATTERN}),
+    full_match(
+        BASE_URL_PATTERN,
+        "base_url must be an http:// or https:// URL with a host, "
+        "without credentials, query or fragment",
+    ),
+]
+"""A service's base URL in a settings request: http(s), a host, no credentials, query or fragment."""
+ApiKey = Annotated[
+    SecretStr | None,
+    Field(max_length=4096, json_schema_extra={"pattern": API_KEY_PATTERN}),
+    full_match(API_KEY_PATTERN, "api_key must be printable ASCII without spaces"),
+]
+"""A service's key in a settings request: printable ASCII, no spaces; stored encrypted."""
 
 
 class LLMSettingsUpdate(BaseModel):
@@ -97,22 +117,10 @@ class LLMSettingsUpdate(BaseModel):
         full_match(MODEL_PATTERN, "model must be printable ASCII"),
     ] = ""
     """The provider's model name; empty picks the provider's default."""
-    base_url: Annotated[
-        str | None,
-        Field(max_length=2000, json_schema_extra={"pattern": BASE_URL_PATTERN}),
-        full_match(
-            BASE_URL_PATTERN,
-            "base_url must be an http:// or https:// URL with a host, "
-            "without credentials, query or fragment",
-        ),
-    ] = None
+    base_url: BaseUrl = None
     """Where the API is (an OpenAI-compatible server's URL ends in /v1); null or "" for the
     provider's public endpoint. No credentials or query in it: the key goes in `api_key`."""
-    api_key: Annotated[
-        SecretStr | None,
-        Field(max_length=4096, json_schema_extra={"pattern": API_KEY_PATTERN}),
-        full_match(API_KEY_PATTERN, "api_key must be printable ASCII without spaces"),
-    ] = None
+    api_key: ApiKey = None
     """The key, stored encrypted and never shown again. Leave it out to keep the stored key (kept
     only while kind and base_url stay the same); null or "" for no key."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.book_rerankers import (
     DEFAULT_DEPTH,
@@ -24,7 +24,7 @@ from gateway.deps import CurrentUser, ServicesDep
 from gateway.errors import error_responses
 from gateway.routes.books import MemberBook
 from gateway.schemas import WholeFloatsAsInt
-from gateway.schemas_llm import API_KEY_PATTERN, BASE_URL_PATTERN, MODEL_PATTERN, full_match
+from gateway.schemas_llm import MODEL_PATTERN, ApiKey, BaseUrl, full_match
 
 __all__ = ["RerankSettingsPublic", "RerankSettingsUpdate", "router"]
 
@@ -51,15 +51,7 @@ class RerankSettingsUpdate(BaseModel):
     kind: Literal["none", "cohere", "jina"]
     """The API spoken: cohere (`/v2/rerank`) or jina (`/v1/rerank`), at `base_url`; or none
     (no reranking for this book, whatever the server's)."""
-    base_url: Annotated[
-        str | None,
-        Field(max_length=2000, json_schema_extra={"pattern": BASE_URL_PATTERN}),
-        full_match(
-            BASE_URL_PATTERN,
-            "base_url must be an http:// or https:// URL with a host, "
-            "without credentials, query or fragment",
-        ),
-    ] = None
+    base_url: BaseUrl = None
     """Where the service is (the kind's path is added). No credentials or query in it."""
     model: Annotated[
         str,
@@ -69,11 +61,7 @@ class RerankSettingsUpdate(BaseModel):
     """The rerank model's name."""
     depth: Annotated[int, Field(ge=1, le=MAX_DEPTH), WholeFloatsAsInt] = DEFAULT_DEPTH
     """Passages retrieved for the service to reorder (the best `k` of them are kept)."""
-    api_key: Annotated[
-        SecretStr | None,
-        Field(max_length=4096, json_schema_extra={"pattern": API_KEY_PATTERN}),
-        full_match(API_KEY_PATTERN, "api_key must be printable ASCII without spaces"),
-    ] = None
+    api_key: ApiKey = None
     """The key, stored encrypted and never shown again. Leave it out to keep the stored key (kept
     only while kind and base_url stay the same); null or "" for no key."""
 
