@@ -133,6 +133,21 @@ class _SourceState:
     chunks: list[_Held] = field(default_factory=list)
 
 
+def _coalesced(steps: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """The steps with neighbouring writes of one kind merged into one call: a batch of many
+    small sources is then one index write per namespace, not one per source (each costs a
+    vector store round trip and commit). A record written twice keeps its later version, as
+    two calls would have left it (every store keeps an id's last record of a call:
+    `check_records`); order across kinds is kept."""
+    out: list[tuple[str, object]] = []
+    for kind, arg in steps:
+        if out and kind != "delete_source" and out[-1][0] == kind:
+            out[-1] = (kind, [*cast("list[object]", out[-1][1]), *cast("list[object]", arg)])
+        else:
+            out.append((kind, arg))
+    return out
+
+
 @dataclass
 class _Ops:
     """Index operations of one batch, in log order."""
@@ -708,7 +723,7 @@ class Vectors(SqliteProjection):
             for r in cast("list[VectorRecord]", records)
         }
         vectors = await self.embedder.embed_chunks(texts) if texts else {}
-        for kind, arg in steps:
+        for kind, arg in _coalesced(steps):
             if kind in ("upsert", "retire"):
                 assert isinstance(arg, list)
                 embedded = [
