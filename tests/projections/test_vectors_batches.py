@@ -33,7 +33,7 @@ async def _history(blobs: LocalBlobStore) -> list[Event]:
     events: list[Event] = []
 
     async def add(source: str, text: str, tags: list[str] | None = None) -> None:
-        blob, chunks = await _text(blobs, text)
+        blob, _ = await _text(blobs, text)
         events.append(
             SourceAdded(source=source, name=f"{source}.txt", media_type="text/plain", blob=blob,
                         size=len(text), tags=tags or [])
