@@ -27,7 +27,7 @@ from app.answers import (
     retrieval_of,
     stream_answer,
 )
-from app.asof import check_rev, search_as_of
+from app.asof import check_rev, retrieve_as_of
 from app.readside import ReadSide
 from app.reranking import SERVER, RerankChoice, depth_for, reranked, resolve
 from app.rewriting import standalone_query
@@ -299,9 +299,8 @@ async def ask(
         hits, similarity = await reranked(service, query, found.hits, k=k), found.similarity
         rare_match = found.rare_match
     else:
-        hits = await search_as_of(read, chapter, query, rev=rev, k=k, mode=mode)
-        # A fused score is no cosine: as of a rev, only a vector search measures coverage.
-        similarity = hits[0].score if hits and mode == "vector" else None
+        found = await retrieve_as_of(read, chapter, query, rev=rev, k=k, mode=mode)
+        hits, similarity, rare_match = found.hits, found.similarity, found.rare_match
     retrieval = retrieval_of(
         embedder=read.vectors.embedder.model, index=read.vectors.index.name, k=k, tags=[],
         hits=hits, mode=mode,

@@ -870,7 +870,24 @@ class Vectors(SqliteProjection):
         sources: Collection[str] | None = None,
         mode: SearchMode = "vector",
     ) -> list[SearchHit]:
-        """The `k` passages best matching `query` among those searchable at `rev`.
+        """The `k` passages best matching `query` among those searchable at `rev` (see
+        `retrieve_at`)."""
+        found = await self.retrieve_at(chapter, query, rev=rev, k=k, sources=sources, mode=mode)
+        return found.hits
+
+    async def retrieve_at(
+        self,
+        chapter: str,
+        query: str,
+        *,
+        rev: int,
+        k: int = 8,
+        sources: Collection[str] | None = None,
+        mode: SearchMode = "vector",
+    ) -> "Retrieved":
+        """The `k` passages best matching `query` among those searchable at `rev`, with the best
+        cosine similarity of those passages to the query (None in lexical mode) and whether a
+        rare query term is in a hit, as `retrieve` gives them for now.
 
         `sources` restricts the search to these source ids (None: all; empty: nothing), which is
         how a caller applies tags as they stood at `rev`. The index must have folded `rev`.
@@ -883,7 +900,7 @@ class Vectors(SqliteProjection):
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}; one of {', '.join(SEARCH_MODES)}")
         if sources is not None and not sources:
-            return []
+            return Retrieved(hits=[], similarity=None)
         depth = k if mode == "vector" else max(FUSION_DEPTH, 4 * k)
         near: list[VectorHit] = []
         if mode != "lexical":
@@ -899,8 +916,9 @@ class Vectors(SqliteProjection):
                 Filter(sources=chosen, added_by=rev, removed_after=rev),
             )
             near = sorted([*live, *retired], key=lambda h: -h.score)[:depth]
+            similarity = max((h.score for h in near), default=None)
             if mode == "vector":
-                return [_hit(hit) for hit in near]
+                return Retrieved(hits=[_hit(hit) for hit in near], similarity=similarity)
         found = await self._lexical.search(self.views, chapter, query, depth, sources=sources)
         records = await self.index.get(chapter, [h.row.id for h in found])
         then = [
@@ -908,9 +926,14 @@ class Vectors(SqliteProjection):
             for h in found
             if h.row.id in records and int(records[h.row.id].metadata.get(ADDED_REV, 0)) <= rev
         ]
-        if mode == "lexical":
-            return [_lexical_hit(h) for h in then[:k]]
-        return self._fuse(near, then, k)
+        hits = (
+            [_lexical_hit(h) for h in then[:k]] if mode == "lexical" else self._fuse(near, then, k)
+        )
+        return Retrieved(
+            hits=hits,
+            similarity=None if mode == "lexical" else similarity,
+            rare_match=await self._rare_match(chapter, query, hits),
+        )
 
     async def _search_tagged(
         self, chapter: str, vector: list[float], k: int, tags: set[str]

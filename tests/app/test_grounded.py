@@ -26,12 +26,13 @@ async def chapter(worker, books):
     return chapter
 
 
-async def answer_of(worker, chapter, question, llm=None) -> Asked:
+async def answer_of(worker, chapter, question, llm=None, rev=None) -> Asked:
     thread = await start_thread(worker, chapter=chapter, actor="u-owner")
     final = None
     async for item in ask(
-        worker, chapter=chapter, thread=thread.id, question=question, actor="u-owner", llm=llm
-    ):
+        worker, chapter=chapter, thread=thread.id, question=question, actor="u-owner", llm=llm,
+        rev=rev,
+    ):  # fmt: skip
         if isinstance(item, Asked):
             final = item
     assert final is not None
@@ -56,6 +57,19 @@ async def test_an_off_topic_question_is_told_the_sources_do_not_cover_it(worker,
     # An on-topic question is answered as before.
     answered = await answer_of(worker, chapter, "When must fishing boats be moored?")
     assert answered.model == "extractive" and answered.citations
+
+
+async def test_as_of_a_rev_an_off_topic_question_is_told_the_sources_do_not_cover_it(
+    worker, chapter
+):
+    # Hybrid search (the default) as of a past rev measures coverage as it does now.
+    then = (await worker.logs.chapter(chapter).head()).rev
+    await add_text(worker.logs, worker.blobs, chapter, "bread.txt", "Rye sourdough needs time.")
+    await settle(worker, chapter)
+    off = await answer_of(worker, chapter, "How do I bake sourdough bread?", rev=then)
+    assert off.text == NOT_COVERED_TEXT and off.citations == []
+    on = await answer_of(worker, chapter, "When must fishing boats be moored?", rev=then)
+    assert on.model == "extractive" and on.citations
 
 
 async def test_a_name_looked_up_is_covered_whatever_its_cosine(worker, chapter):
