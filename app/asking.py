@@ -35,7 +35,7 @@ from engine.errors import EngineError
 from engine.rules import Invalid, NotFound
 from events import Citation, MessagePosted, ThreadStarted, TokenUsage, is_id, new_id
 from projections.chat import MAX_PAGE, MessageView, ThreadView
-from projections.providers import LLM, ChatMessage
+from projections.providers import LLM, ChatMessage, Usage
 from projections.vectors import DEFAULT_SEARCH_MODE, SearchHit, SearchMode, Span
 
 __all__ = [
@@ -289,7 +289,7 @@ async def ask(
     turns = await _history(read, chapter, thread, asked.rev, history)
     # A follow-up ("and what do they hunt?") is searched as a standalone query; it is recorded
     # with the answer, and the question itself is what the answerer is asked.
-    query = await standalone_query(question, turns, llm)
+    query, rewrite_usage = await standalone_query(question, turns, llm)
     similarity: float | None
     rare_match = False
     if rev is None:
@@ -318,6 +318,7 @@ async def ask(
             yield piece
     if answer is None:  # stream_answer always ends with one; guard against a silent loss
         raise RuntimeError("the answer stream ended without an answer")
+    usage = _with_rewrite(answer.usage, rewrite_usage)
 
     message = new_id()
     body = MessagePosted(
@@ -328,7 +329,7 @@ async def ask(
         citations=answer.citations,
         answered_at_rev=rev,
         model=answer.model,
-        usage=answer.usage,
+        usage=usage,
         retrieval=retrieval,
         query=query,
     )
@@ -345,6 +346,17 @@ async def ask(
         rev=rev,
         message_rev=recorded.rev,
         model=answer.model,
-        usage=answer.usage,
+        usage=usage,
         query=query,
+    )
+
+
+def _with_rewrite(usage: TokenUsage | None, rewrite: Usage) -> TokenUsage | None:
+    """The answer's token usage with the follow-up rewrite's added: both are the book's model's
+    work for this answer."""
+    if not rewrite.prompt and not rewrite.completion:
+        return usage
+    base = usage or TokenUsage()
+    return TokenUsage(
+        prompt=base.prompt + rewrite.prompt, completion=base.completion + rewrite.completion
     )

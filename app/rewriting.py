@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 
 from projections.lexical import STOPWORDS
-from projections.providers import LLM, ChatMessage
+from projections.providers import LLM, ChatMessage, Usage
 from projections.providers.errors import ProviderError
 
 __all__ = ["REWRITE_MAX_TOKENS", "REWRITE_PROMPT", "standalone_query"]
@@ -61,24 +61,25 @@ async def standalone_query(
     llm: LLM | None,
     *,
     timeout_s: float = REWRITE_TIMEOUT_S,
-) -> str:
+) -> tuple[str, Usage]:
     """The query to search for `question`, asked after `turns` (earlier user and assistant
     messages of the thread, oldest first): the question itself when there is no earlier turn,
-    else rewritten by `llm` or, without one, by the fixed rule (module docstring)."""
+    else rewritten by `llm` or, without one, by the fixed rule (module docstring); and the
+    tokens the rewrite cost (zero without a model's call), which the answer's usage counts."""
     if not any(turn.role == "user" for turn in turns):
-        return question
+        return question, Usage()
     if llm is None:
-        return _by_rule(question, turns)
+        return _by_rule(question, turns), Usage()
     try:
         async with asyncio.timeout(timeout_s):
-            text, _ = await llm.complete(
+            text, usage = await llm.complete(
                 _prompt(question, turns), max_tokens=REWRITE_MAX_TOKENS, temperature=0.0
             )
     except (ProviderError, TimeoutError) as exc:
         # The reason only: the provider's message never carries the question or a key.
         log.warning("rewriting a follow-up question failed, searching it as asked: %s", exc)
-        return question
-    return _cleaned(text) or question
+        return question, Usage()
+    return _cleaned(text) or question, usage
 
 
 def _prompt(question: str, turns: Sequence[ChatMessage]) -> list[ChatMessage]:

@@ -133,8 +133,11 @@ class CachedEmbedder:
         embedder: Embedder,
         cache: "EmbeddingCache | PostgresEmbeddingCache",
         *,
-        batch_size: int = 64,
+        batch_size: int = 256,
     ) -> None:
+        """`batch_size`: texts per call of the embedder, each call's vectors cached before the
+        next; large enough that a local embedder's side-by-side runs stay busy to a call's end
+        (64 left a core idle at each end: int8 102 texts/s, 256: 106)."""
         self.embedder = embedder
         self.cache = cache
         self.batch_size = batch_size

@@ -128,7 +128,8 @@ async def test_an_llm_answer_records_model_usage_and_sends_earlier_turns(worker,
     assert sent[2]["content"] == first.text
     assert sent[3]["content"] == "And what do they hunt?"
     reply = (await chat_events(worker, chapter))[-1].body
-    assert reply.model == "openai:gpt-test" and reply.usage.completion == 7
+    # A follow-up: the model rewrote it into a query, then answered; both calls are counted.
+    assert reply.model == "openai:gpt-test" and reply.usage.completion == 7 + 7
     assert second.rev > first.rev
 
 

@@ -8,11 +8,14 @@ import pytest
 from app.asking import Asked, ask, start_thread
 from app.rewriting import REWRITE_MAX_TOKENS, REWRITE_PROMPT, standalone_query
 from events import MessagePosted
-from projections.providers import ChatMessage, ProviderConfig, make_llm
+from projections.providers import ChatMessage, ProviderConfig, Usage, make_llm
 from tests.fakes import FakeOpenAI
+from tests.fakes.base import pieces, prompt_tokens
 from tests.projections.pipeline_support import add_text, new_chapter, settle
 
 OWLS = "The snowy owl nests on the open tundra of the Arctic and hunts lemmings at dusk."
+REWRITTEN = 'Query: "honey bee waggle dance"'
+"""The model's rewrite of the follow-up (labelled and quoted, as models answer)."""
 BEES = "Honey bees perform a waggle dance to tell their sisters where the flowers are."
 
 
@@ -53,7 +56,7 @@ async def test_a_follow_up_is_rewritten_by_the_model_recorded_and_searched(worke
         first = await _ask(worker, chapter, thread.id, "Where does the snowy owl nest?", llm)
         # A first question: one request, the answer's; the query is the question.
         assert len(fake.requests_to("/chat/completions")) == 1
-        fake.answers = ['Query: "honey bee waggle dance"', "They dance [1]."]
+        fake.answers = [REWRITTEN, "They dance [1]."]
         second = await _ask(worker, chapter, thread.id, "And what do they hunt?", llm)
         rewrite, answer = fake.requests_to("/chat/completions")[1:]
         await llm.aclose()
@@ -75,6 +78,11 @@ async def test_a_follow_up_is_rewritten_by_the_model_recorded_and_searched(worke
     assert second.query == "honey bee waggle dance"
     assert (await _recorded(worker, chapter, second.id)).query == "honey bee waggle dance"
     assert second.citations[0].source_name == "bees.md"
+    # The answer's usage counts both calls: the rewrite's tokens are the book model's work too.
+    assert second.usage is not None
+    assert second.usage.prompt == sum(prompt_tokens(r.body["messages"]) for r in (rewrite, answer))
+    assert second.usage.completion == len(pieces(REWRITTEN)) + len(pieces("They dance [1]."))
+    assert (await _recorded(worker, chapter, second.id)).usage == second.usage
 
 
 async def test_a_failing_model_leaves_the_question_as_the_query_and_still_answers(worker, chapter):
@@ -107,8 +115,10 @@ async def test_the_rule_leaves_a_question_that_stands_alone():
         ChatMessage(role="assistant", content="On the tundra."),
     ]
     standalone = "Which insects perform a waggle dance near flowers?"
-    assert await standalone_query(standalone, turns, None) == standalone
+    assert await standalone_query(standalone, turns, None) == (standalone, Usage())
     assert await standalone_query("And in winter?", turns, None) == (
-        "And in winter? snowy owl nest"
+        "And in winter? snowy owl nest",
+        Usage(),
     )
-    assert await standalone_query("Where is it?", [], None) == "Where is it?"  # a first question
+    first = await standalone_query("Where is it?", [], None)  # a first question
+    assert first == ("Where is it?", Usage())
