@@ -10,10 +10,11 @@ here touches the network.
 Two variants of one model: `fp32`, the graph as written, and `int8`, the same graph through
 onnxruntime's dynamic quantisation (its dense layers' weights int8, per output channel; the
 activations quantised as they come). int8 is about twice as fast on a CPU with AVX2 or AVX-512
-VNNI and gives vectors a little different (cosine about 0.99 to fp32's; docs/quality.md has the nDCG figures),
-so the variant is part of `model`, the embedder's identity for the embedding cache and the vector
-index. `precision="auto"` measures both once per machine and keeps int8 only where it is faster
-and its vectors stay close to fp32's; the choice is cached beside the graphs.
+VNNI and gives vectors a little different (cosine about 0.99 to fp32's; docs/quality.md has the
+nDCG figures), so the variant is part of `model`, the embedder's identity for the embedding
+cache and the vector index. `precision="auto"` measures both once per machine and keeps int8
+only where it is faster and its vectors stay close to fp32's; the choice is cached beside the
+graphs.
 
 It is one module: building the graph from the weights and running it share the model's
 configuration, and nothing else uses either.
@@ -192,10 +193,11 @@ class LocalEmbedder:
 
         Side by side beats one run spread over the cores: a BERT this small leaves most of a
         second core idle within one run (on 2 cores, int8 86 texts/s spread, 106 side by side;
-        fp32 27 and 52 in batches of 8). int8 runs each text alone: dynamic quantisation scales the activations
-        by the range of the whole input, so in a batch a text's vector would depend on its
-        neighbours (cosine 0.99 between two batchings). Alone, a text's vector is the same
-        whatever else is embedded and however many threads run (each run is single-threaded)."""
+        fp32 27 and 52 in batches of 8). int8 runs each text alone: dynamic quantisation scales
+        the activations by the range of the whole input, so in a batch a text's vector would
+        depend on its neighbours (cosine 0.99 between two batchings). Alone, a text's vector is
+        the same whatever else is embedded and however many threads run (each run is
+        single-threaded)."""
         size = 1 if variant == "int8" else self.batch_size
         lengths = np.array([len(e.ids) for e in encodings])
         # Longest first, so that the last batches to start are the short ones and no thread is
