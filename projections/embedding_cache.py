@@ -133,11 +133,12 @@ class CachedEmbedder:
         embedder: Embedder,
         cache: "EmbeddingCache | PostgresEmbeddingCache",
         *,
-        batch_size: int = 256,
+        batch_size: int = 64,
     ) -> None:
         """`batch_size`: texts per call of the embedder, each call's vectors cached before the
-        next; large enough that a local embedder's side-by-side runs stay busy to a call's end
-        (64 left a core idle at each end: int8 102 texts/s, 256: 106)."""
+        next: what a crash can cost, embedded but not yet cached (256 would keep a local
+        embedder's side-by-side runs busier to a call's end, int8 106 texts/s against 102, but
+        a kill would lose four times the work)."""
         self.embedder = embedder
         self.cache = cache
         self.batch_size = batch_size

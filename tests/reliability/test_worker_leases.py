@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TTL = 3.0
 """The children's lease lifetime: a dead worker's chapters are free 3 s after its last renewal."""
 TAKEOVER_S = 10.0
-PER_CHAPTER = 16
+PER_CHAPTER = 40
 """Sources per chapter in the kill-mid-projection test (12 chapters)."""
 FOLDING = ("catalogue", "ingest", "vectors", "chat", "tree", "trace")
 
@@ -267,7 +267,12 @@ async def test_a_worker_killed_mid_projection_loses_nothing_and_applies_nothing_
     await one.kill()  # mid-projection: ingest and vectors are busy in both workers
     heads_at_kill = {c: (await logs.chapter(c).head()).rev for c in chapters}
     at_kill = await published_at(published, heads_at_kill)
-    assert len(at_kill) < len(chapters), "the kill came after all the work was folded"
+    # Mid-projection: events not yet folded, or sources whose ingest result is still to come
+    # (the folds are fast enough that every appended event may be folded at that instant).
+    extracted = sum([len(await results(logs.chapter(c))) for c in chapters])
+    assert len(at_kill) < len(chapters) or extracted < len(chapters) * PER_CHAPTER, (
+        "the kill came after all the work was done"
+    )
     three = workers("w3")
     await three.start()  # a replacement joins; w2 and w3 share what w1 held
 
