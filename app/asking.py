@@ -27,7 +27,7 @@ from app.answers import (
     retrieval_of,
     stream_answer,
 )
-from app.asof import check_rev, retrieve_as_of
+from app.asof import check_rev
 from app.readside import ReadSide
 from app.reranking import SERVER, RerankChoice, depth_for, reranked, resolve
 from app.rewriting import standalone_query
@@ -299,7 +299,8 @@ async def ask(
         hits, similarity = await reranked(service, query, found.hits, k=k), found.similarity
         rare_match = found.rare_match
     else:
-        found = await retrieve_as_of(read, chapter, query, rev=rev, k=k, mode=mode)
+        # The rev was checked above; an answer as of a rev takes no tags.
+        found = await read.vectors.retrieve_at(chapter, query, rev=rev, k=k, mode=mode)
         hits, similarity, rare_match = found.hits, found.similarity, found.rare_match
     retrieval = retrieval_of(
         embedder=read.vectors.embedder.model, index=read.vectors.index.name, k=k, tags=[],

@@ -24,16 +24,9 @@ from engine.log import Log
 from engine.rules import Invalid
 from projections.audit import ChapterFold, ChapterSnapshot, read_envelopes
 from projections.diff import ChapterDiff, diff_chapter, texts_to_load
-from projections.vectors import Retrieved, SearchHit, SearchMode
+from projections.vectors import SearchHit, SearchMode
 
-__all__ = [
-    "RevOutOfRange",
-    "chapter_diff",
-    "check_rev",
-    "retrieve_as_of",
-    "search_as_of",
-    "snapshots_at",
-]
+__all__ = ["RevOutOfRange", "chapter_diff", "check_rev", "search_as_of", "snapshots_at"]
 
 
 class RevOutOfRange(Invalid):
@@ -81,21 +74,6 @@ async def search_as_of(
     `tags` keeps sources that carried one of them at `rev`. The index must have folded `rev`
     (callers settle "vectors" first).
     """
-    found = await retrieve_as_of(read, chapter, query, rev=rev, k=k, tags=tags, mode=mode)
-    return found.hits
-
-
-async def retrieve_as_of(
-    read: ReadSide,
-    chapter: str,
-    query: str,
-    *,
-    rev: int,
-    k: int,
-    tags: Sequence[str] | None = None,
-    mode: SearchMode = "vector",
-) -> Retrieved:
-    """`search_as_of` with what an answer's coverage rule reads (`Vectors.retrieve_at`)."""
     log = read.logs.chapter(chapter)
     await check_rev(log, rev)
     sources: set[str] | None = None
@@ -103,7 +81,8 @@ async def retrieve_as_of(
         wanted = set(tags)
         snapshot = await read.snapshots.at(log, rev)
         sources = {s.id for s in snapshot.sources if s.status != "removed" and wanted & set(s.tags)}
-    return await read.vectors.retrieve_at(chapter, query, rev=rev, k=k, sources=sources, mode=mode)
+    found = await read.vectors.retrieve_at(chapter, query, rev=rev, k=k, sources=sources, mode=mode)
+    return found.hits
 
 
 async def chapter_diff(read: ReadSide, chapter: str, from_rev: int, to_rev: int) -> ChapterDiff:

@@ -13,7 +13,7 @@ that leaves (its source removed or re-added, an edit that dropped or moved it) i
 its record moves to the chapter's *history namespace* (`history_namespace`, `<chapter>_history`)
 with `removed_rev` set and the id `<source>:<chunk hash>:<added_rev>` (one per stretch of life).
 So the chapter as of rev N is the live records with `added_rev <= N` plus the retired ones with
-`added_rev <= N < removed_rev`, and nothing is re-embedded to see it (`search_at`). Why a second
+`added_rev <= N < removed_rev`, and nothing is re-embedded to see it (`retrieve_at`). Why a second
 namespace rather than a `removed_rev` flag on the one: a search of the chapter *now* stays the
 plain, unfiltered query it always was (filtered queries are several times slower in Chroma), and
 the live namespace keeps exactly the records it had before, so nothing that counts or lists it
@@ -860,21 +860,6 @@ class Vectors(SqliteProjection):
             )  # fmt: skip
         return out
 
-    async def search_at(
-        self,
-        chapter: str,
-        query: str,
-        *,
-        rev: int,
-        k: int = 8,
-        sources: Collection[str] | None = None,
-        mode: SearchMode = "vector",
-    ) -> list[SearchHit]:
-        """The `k` passages best matching `query` among those searchable at `rev` (see
-        `retrieve_at`)."""
-        found = await self.retrieve_at(chapter, query, rev=rev, k=k, sources=sources, mode=mode)
-        return found.hits
-
     async def retrieve_at(
         self,
         chapter: str,
@@ -887,7 +872,8 @@ class Vectors(SqliteProjection):
     ) -> "Retrieved":
         """The `k` passages best matching `query` among those searchable at `rev`, with the best
         cosine similarity of those passages to the query (None in lexical mode) and whether a
-        rare query term is in a hit, as `retrieve` gives them for now.
+        rare query term is in a hit, as `retrieve` gives them for now (`.hits` alone: the search
+        as of `rev`).
 
         `sources` restricts the search to these source ids (None: all; empty: nothing), which is
         how a caller applies tags as they stood at `rev`. The index must have folded `rev`.
@@ -903,6 +889,7 @@ class Vectors(SqliteProjection):
             return Retrieved(hits=[], similarity=None)
         depth = k if mode == "vector" else max(FUSION_DEPTH, 4 * k)
         near: list[VectorHit] = []
+        similarity: float | None = None  # no cosine is measured in lexical mode
         if mode != "lexical":
             vector = await self.embedder.embed_query(query)
             chosen = sorted(sources) if sources is not None else None
@@ -931,7 +918,7 @@ class Vectors(SqliteProjection):
         )
         return Retrieved(
             hits=hits,
-            similarity=None if mode == "lexical" else similarity,
+            similarity=similarity,
             rare_match=await self._rare_match(chapter, query, hits),
         )
 
