@@ -11,9 +11,16 @@ from nats.js.kv import KeyValue
 from engine.errors import LogUnavailable
 from engine.nats import NATS
 
-__all__ = ["open_bucket"]
+__all__ = ["KV_LOST", "NATS_AWAY", "open_bucket"]
 
-_AWAY = (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, nats.errors.NoRespondersError)
+NATS_AWAY = (
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoRespondersError,
+)
+"""NATS not answering a bucket's request (a moment's outage, a closed connection)."""
+KV_LOST = (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError)
+"""A revision-checked write or delete refused: someone else's entry is there now, or none is."""
 
 
 async def open_bucket(
@@ -29,5 +36,5 @@ async def open_bucket(
         return await js.create_key_value(config)
     except nats.js.errors.BadRequestError:
         return await js.key_value(bucket)  # made already (by another process)
-    except _AWAY as exc:
+    except NATS_AWAY as exc:
         raise LogUnavailable(f"NATS did not answer for the bucket {bucket}: {exc!r}") from None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 
-import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 
@@ -36,7 +35,6 @@ CHECKPOINT_BUCKET = "RS_CHECKPOINTS"
 
 _KEY = "ch."
 _TRIES = 5
-_AWAY = (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, nats.errors.NoRespondersError)
 
 
 class PublishedCheckpoints:

@@ -16,12 +16,11 @@ import asyncio
 import contextlib
 import logging
 
-import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 
 from engine.errors import LogUnavailable
-from engine.jetstream.buckets import open_bucket
+from engine.jetstream.buckets import KV_LOST, NATS_AWAY, open_bucket
 from engine.nats import NATS
 
 __all__ = ["CLAIM_BUCKET", "Claim", "Claims"]
@@ -30,9 +29,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_BUCKET = "RS_CLAIMS"
 """The KV bucket of claims."""
-
-_LOST = (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError)
-_AWAY = (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, nats.errors.NoRespondersError)
 
 
 class Claims:
@@ -61,9 +57,9 @@ class Claims:
         """Hold `key` until `release()` (renewed meanwhile); None if another process holds it."""
         try:
             revision = await self.kv.create(key, self.holder.encode())
-        except _LOST:
+        except KV_LOST:
             return None
-        except _AWAY as exc:
+        except NATS_AWAY as exc:
             raise LogUnavailable(f"NATS did not answer for the claim on {key}: {exc!r}") from None
         return Claim(self, key, revision)
 
@@ -83,10 +79,10 @@ class Claim:
             await asyncio.sleep(ttl / 3)
             try:
                 self._revision = await kv.update(self.key, holder, last=self._revision)
-            except _LOST:
+            except KV_LOST:
                 log.warning("claim %s was lost (this process stalled past %s s)", self.key, ttl)
                 return
-            except _AWAY as exc:  # NATS away a moment: the next round tries again
+            except NATS_AWAY as exc:  # NATS away a moment: the next round tries again
                 log.info("claim %s not renewed: %r", self.key, exc)
 
     async def release(self) -> None:
@@ -94,5 +90,5 @@ class Claim:
         self._renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._renewing
-        with contextlib.suppress(*_LOST, *_AWAY):
+        with contextlib.suppress(*KV_LOST, *NATS_AWAY):
             await self._claims.kv.delete(self.key, last=self._revision)

@@ -36,11 +36,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 
-from engine.jetstream.buckets import open_bucket
+from engine.jetstream.buckets import KV_LOST, open_bucket
 from engine.nats import NATS
 
 __all__ = ["LEASE_BUCKET", "ChapterLeases", "Lease", "LeaseKeeper"]
@@ -61,8 +60,6 @@ log = logging.getLogger(__name__)
 
 _CHAPTER = "ch."
 _WORKER = "w."
-_LOST = (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError)
-_AWAY = (nats.errors.TimeoutError, nats.errors.ConnectionClosedError, nats.errors.NoRespondersError)
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,7 @@ class ChapterLeases:
         """The chapter's lease if nobody holds it; None if somebody does."""
         try:
             revision = await self.kv.create(_CHAPTER + chapter, self.worker.encode())
-        except _LOST:
+        except KV_LOST:
             # Held by someone; or nats-py's create raced an expiry or another's claim while it
             # looked past a tombstone (it then raises KeyNotFound): either way, not ours now.
             return None
@@ -107,13 +104,13 @@ class ChapterLeases:
             revision = await self.kv.update(
                 _CHAPTER + lease.chapter, self.worker.encode(), last=lease.revision
             )
-        except _LOST:
+        except KV_LOST:
             return None
         return Lease(lease.chapter, revision)
 
     async def release(self, lease: Lease) -> None:
         """Give the chapter up now (nothing happens if it was lost already)."""
-        with contextlib.suppress(*_LOST):
+        with contextlib.suppress(*KV_LOST):
             await self.kv.delete(_CHAPTER + lease.chapter, last=lease.revision)
 
     async def holder(self, chapter: str) -> str | None:
