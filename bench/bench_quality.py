@@ -135,15 +135,21 @@ async def int8_quality(
     return out
 
 
+async def chunk_vectors(vectors: Vectors, chapter: str) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """Every chunk row of `chapter`'s lexical index (id, source, …, chunk hash, …, text) and,
+    row for row, its vector from `vectors`' embedder (read from its cache)."""
+    rows = await lexical.rows_of(vectors.views, chapter)
+    embedded = await vectors.embedder.embed_chunks({str(r[3]): str(r[8]) for r in rows})
+    return rows, np.array([embedded[str(r[3])] for r in rows], dtype=np.float32)
+
+
 async def exact_vector_runs(
     labelled: LabelledSet, vectors: Vectors, chapter: str, sources: dict[str, str]
 ) -> dict[str, list[str]]:
     """Vector-only runs by exact cosine over every chunk of `chapter` (their texts from the
     lexical index, their vectors from `vectors`' embedder and its cache), documents ranked by
     their best chunk as `run_queries` ranks them."""
-    rows = await lexical.rows_of(vectors.views, chapter)
-    embedded = await vectors.embedder.embed_chunks({str(r[3]): str(r[8]) for r in rows})
-    matrix = np.array([embedded[str(r[3])] for r in rows], dtype=np.float32)
+    rows, matrix = await chunk_vectors(vectors, chapter)
     runs: dict[str, list[str]] = {}
     for qid, query in labelled.queries.items():
         scores = matrix @ np.array(await vectors.embedder.embed_query(query.text), np.float32)
@@ -319,11 +325,9 @@ async def bench_latency(
 ) -> dict[str, Any]:
     """Hybrid search latency on a chapter of `sizes.search_chunks` records built from the set's
     chunks (vectors perturbed, texts as they are)."""
-    rows = await lexical.rows_of(vectors.views, chapter)
+    rows, base = await chunk_vectors(vectors, chapter)
     ids = [str(r[0]) for r in rows]
     stored = await vectors.index.get(chapter, ids)
-    cache_vectors = await vectors.embedder.embed_chunks({str(r[3]): str(r[8]) for r in rows})
-    base = np.array([cache_vectors[str(r[3])] for r in rows], dtype=np.float32)
     namespace = "big" + new_id()[-10:]
     noise = np.random.default_rng(14)
     loaded, t0 = 0, time.perf_counter()
