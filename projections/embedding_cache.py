@@ -136,9 +136,9 @@ class CachedEmbedder:
         batch_size: int = 64,
     ) -> None:
         """`batch_size`: texts per call of the embedder, each call's vectors cached before the
-        next: what a crash can cost, embedded but not yet cached (256 would keep a local
-        embedder's side-by-side runs busier to a call's end, int8 106 texts/s against 102, but
-        a kill would lose four times the work)."""
+        next: what a crash can cost, embedded but not yet cached (a larger call keeps a local
+        embedder's side-by-side runs busy a little longer, a few per cent, but a kill would
+        lose that much more work)."""
         self.embedder = embedder
         self.cache = cache
         self.batch_size = batch_size

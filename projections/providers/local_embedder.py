@@ -123,9 +123,9 @@ class LocalEmbedder:
         default is auto (`[embedder] precision`); fp32 here keeps a bare embedder's vectors the
         same on every machine. `threads`: how many runs go side by side (each on one core;
         default, the cores this process may use). `batch_size`: fp32 texts per run; small
-        batches keep the side-by-side runs even (fp32 texts/s on 2 cores, calls of 256 texts:
-        batches of 8, 52; 16, 46; 32, 41; calls of 64 with batches of 32 left one core idle,
-        24)."""
+        batches keep the side-by-side runs even (bench/bench_embedder.py, calls of 64 texts as
+        the embedding cache makes them, 2 cores: batches of 8, 45 texts/s; of 32, 24, a core
+        idle while the other ends a long batch)."""
         if batch_size < 1:
             raise _unusable(f"batch_size must be at least 1, not {batch_size}")
         if threads is not None and threads < 1:
@@ -192,8 +192,8 @@ class LocalEmbedder:
         them running at once, each on one core.
 
         Side by side beats one run spread over the cores: a BERT this small leaves most of a
-        second core idle within one run (on 2 cores, int8 86 texts/s spread, 106 side by side;
-        fp32 27 and 52 in batches of 8). int8 runs each text alone: dynamic quantisation scales
+        second core idle within one run (bench/bench_embedder.py, 2 cores: int8 88 texts/s
+        spread, 113 side by side; fp32 32 and 45). int8 runs each text alone: dynamic quantisation scales
         the activations by the range of the whole input, so in a batch a text's vector would
         depend on its neighbours (cosine 0.99 between two batchings). Alone, a text's vector is
         the same whatever else is embedded and however many threads run (each run is

@@ -179,3 +179,14 @@ def test_bench_quality_quick_prints_every_figure():
     for mode in ("vector", "lexical", "hybrid"):
         assert set(figures[f"{mode}_by_kind"]) == {"all", "paraphrase", "name", "code", "number"}
     assert "hybrid: nDCG@10" in progress
+
+
+def test_bench_embedder_quick_compares_the_runners():
+    figures, _ = run_quick("bench_embedder.py", timeout=300)
+    assert_positive(
+        figures,
+        ("int8_shipped_per_s", "int8_spread_per_s", "fp32_shipped_per_s", "fp32_spread_per_s",
+         "fp32_side_by_side_32_per_s", "int8_shipped_vs_spread", "fp32_shipped_vs_spread"),
+    )  # fmt: skip
+    # Whatever the speeds, the runner never changes a text's int8 vector.
+    assert figures["int8_same_vectors_either_runner"] is True
